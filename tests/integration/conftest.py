@@ -1,0 +1,47 @@
+"""Fixtures for integration tests: a built world, and contexts to start sandbox services in-process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relengotron.sandbox.service import SandboxContext
+from relengotron.sandbox.world import World
+
+REPO = Path(__file__).resolve().parents[2]
+WORLD_CACHE = REPO / "var" / "cache" / "world"
+
+
+@pytest.fixture(scope="session")
+def built_world(world: World):
+    """The default world built once per machine (cached under var/cache/world, like `sandbox up` does)."""
+    from relengotron.sandbox.worldbuild import build_world
+
+    return build_world(world, WORLD_CACHE)
+
+
+@dataclass
+class RecordingPublisher:
+    """Keeps what services publish, for tests that do not need the real bus."""
+
+    messages: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def publish(self, modname: str, topic: str, msg: dict[str, Any]) -> None:
+        with self.lock:
+            self.messages.append((modname, topic, msg))
+
+
+@pytest.fixture
+def recording_ctx(tmp_path: Path, world: World, built_world) -> Iterator[SandboxContext]:
+    """A context whose publisher records messages in ``ctx.publisher.messages``."""
+    ctx = SandboxContext(state_dir=tmp_path / "state", world=world, built=built_world)
+    ctx.state_dir.mkdir()
+    ctx.publisher = RecordingPublisher()
+    yield ctx
+    ctx.stopping.set()
