@@ -14,7 +14,7 @@ from pathlib import Path
 
 from relengotron import yamlfile
 from relengotron.sandbox.rpmdeps import Dep, DependencyError, parse_dep
-from relengotron.yamlfile import FileError, Fields
+from relengotron.yamlfile import Fields, FileError
 
 DEFAULT_WORLD = Path(__file__).with_name("worlds") / "fedora.yaml"
 
@@ -263,9 +263,7 @@ def _deps(f: Fields, key: str, default: list[str]) -> tuple[Dep, ...]:
     return tuple(out)
 
 
-def _package(
-    pf: Fields, tag_owner: dict[str, str], seen_nvrs: dict[str, str], packages: dict[str, Package]
-) -> Package:
+def _package(pf: Fields, tag_owner: dict[str, str], seen_nvrs: dict[str, str], packages: dict[str, Package]) -> Package:
     name = pf.text("name")
     if not _NAME.match(name):
         raise pf.error("name", f"bad package name {name!r}")
@@ -323,7 +321,12 @@ def _artifact(af: Fields, releases: dict[str, Release], packages: dict[str, Pack
     pkgs = tuple(af.strings("packages"))
     for index, pkg in enumerate(pkgs):
         if pkg not in packages:
-            raise FileError(af.path, af.line_of("packages"), f"{af.key_path('packages')}[{index}]", f"unknown package {pkg!r}")
+            raise FileError(
+                af.path,
+                af.line_of("packages"),
+                f"{af.key_path('packages')}[{index}]",
+                f"unknown package {pkg!r}",
+            )
     ref = af.text("ref", None)
     image = af.text("image", None)
     if kind == "ostree" and not ref:

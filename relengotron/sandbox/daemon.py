@@ -1,0 +1,110 @@
+"""The sandbox daemon: one process that runs every service until it is told to stop.
+
+Started by :func:`relengotron.sandbox.control.up` in its own session (so ``down`` can stop it and every child
+it spawned as one process group). It writes ``endpoints.json`` only once every service answers, so a reader
+that finds the file can use it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from relengotron.sandbox.service import SandboxContext, Service
+from relengotron.sandbox.world import load_world
+from relengotron.sandbox.worldbuild import load_built
+
+log = logging.getLogger("relengotron.sandbox")
+
+ENDPOINTS_FILE = "endpoints.json"
+
+# (endpoints key, module, class). Order matters: the bus first (everyone publishes), the Taskotron runner last
+# (it reads Koji and writes ResultsDB).
+SERVICES: tuple[tuple[str, str, str], ...] = (
+    ("bus", "relengotron.sandbox.bus", "BusService"),
+    ("koji", "relengotron.sandbox.koji", "KojiHub"),
+    ("pdc", "relengotron.sandbox.pdc", "PDCService"),
+    ("resultsdb", "relengotron.sandbox.resultsdb", "ResultsDBService"),
+    ("bugzilla", "relengotron.sandbox.bugzilla", "BugzillaService"),
+    ("taskotron", "relengotron.sandbox.taskotron", "TaskotronRunner"),
+)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def start_services(ctx: SandboxContext) -> list[Service]:
+    """Start every service in order; if one fails, stop those already started and re-raise."""
+    started: list[Service] = []
+    try:
+        for key, module, cls in SERVICES:
+            service: Service = getattr(importlib.import_module(module), cls)(ctx)
+            ctx.endpoints[key] = service.start()
+            started.append(service)
+            log.info("%s started: %s", key, ctx.endpoints[key])
+    except BaseException:
+        stop_services(started)
+        raise
+    return started
+
+
+def stop_services(services: list[Service]) -> None:
+    for service in reversed(services):
+        try:
+            service.stop()
+        except Exception:
+            log.exception("stopping %s failed", service.name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="relengotron-sandbox-daemon")
+    parser.add_argument("--world", required=True, type=Path)
+    parser.add_argument("--built", required=True, type=Path, help="a built world directory")
+    parser.add_argument("--state", required=True, type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+
+    world = load_world(args.world)
+    built = load_built(args.built)
+    ctx = SandboxContext(state_dir=args.state, world=world, built=built)
+    services = start_services(ctx)
+    try:
+        ctx.endpoints["signing"] = {
+            "key_id": built.key_id,
+            "fingerprint": built.fingerprint,
+            "gnupghome": str(built.gnupghome),
+            "public_key": str(built.public_key),
+        }
+        ctx.endpoints["sandbox"] = {
+            "pid": os.getpid(),
+            "state_dir": str(args.state),
+            "world": str(args.world),
+            "world_digest": world.digest,
+        }
+        write_json_atomic(args.state / ENDPOINTS_FILE, ctx.endpoints)
+        log.info("sandbox ready")
+        stop.wait()
+        log.info("stopping")
+    finally:
+        ctx.stopping.set()
+        stop_services(services)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
