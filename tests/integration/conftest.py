@@ -45,3 +45,34 @@ def recording_ctx(tmp_path: Path, world: World, built_world) -> Iterator[Sandbox
     ctx.publisher = RecordingPublisher()
     yield ctx
     ctx.stopping.set()
+
+
+@pytest.fixture
+def bus_ctx(tmp_path: Path, world: World, built_world) -> Iterator[SandboxContext]:
+    """A context with the real sandbox bus running: services publish through the relay into the archive."""
+    from relengotron.sandbox.bus import BusService
+
+    ctx = SandboxContext(state_dir=tmp_path / "state", world=world, built=built_world)
+    ctx.state_dir.mkdir()
+    bus = BusService(ctx)
+    ctx.endpoints["bus"] = bus.start()
+    yield ctx
+    ctx.stopping.set()
+    bus.stop()
+
+
+def bus_messages(ctx: SandboxContext, topic: str | None = None) -> list[dict[str, Any]]:
+    """Every archived message (optionally of one full topic), oldest first, read through datagrepper /raw."""
+    import requests
+
+    url = ctx.endpoints["bus"]["datagrepper"] + "raw"
+    params: dict[str, Any] = {"order": "asc", "rows_per_page": 100, "page": 1}
+    if topic:
+        params["topic"] = topic
+    out: list[dict[str, Any]] = []
+    while True:
+        answer = requests.get(url, params=params, timeout=10).json()
+        out.extend(answer["raw_messages"])
+        if params["page"] >= answer["pages"]:
+            return out
+        params["page"] += 1
