@@ -125,3 +125,7 @@ def demo_stop(state_dir: Path) -> None:
 
     stopped = control.down(state_dir)
     click.echo("demo stopped" if stopped else "nothing was running")
+
+
+if __name__ == "__main__":
+    main()
