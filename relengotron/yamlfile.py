@@ -121,6 +121,11 @@ class Fields:
             return FileError(self.path, self.line, self.prefix or None, message)
         return FileError(self.path, self.line_of(key), self.key_path(key), message)
 
+    def item_error(self, key: str, index: int, message: str) -> FileError:
+        """An error about item ``index`` of the list ``key``, at that item's own line."""
+        line = _item_line(self.map.get(key) or [], index, self.line_of(key))
+        return FileError(self.path, line, f"{self.key_path(key)}[{index}]", message)
+
     def get(self, key: str, kind: type[T] | tuple[type, ...], default: Any = _MISSING) -> T:
         """The value of ``key``, which must be of ``kind``; absent → ``default`` or a 'missing' error."""
         self._seen.add(key)
@@ -159,8 +164,7 @@ class Fields:
             if isinstance(item, int | float) and not isinstance(item, bool):
                 item = str(item)
             if not isinstance(item, str) or not item.strip():
-                line = _item_line(items, index, self.line_of(key))
-                raise FileError(self.path, line, f"{self.key_path(key)}[{index}]", "must be a non-empty string")
+                raise self.item_error(key, index, "must be a non-empty string")
             out.append(item)
         return out
 

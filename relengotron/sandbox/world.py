@@ -14,7 +14,7 @@ from pathlib import Path
 
 from relengotron import yamlfile
 from relengotron.sandbox.rpmdeps import Dep, DependencyError, parse_dep
-from relengotron.yamlfile import Fields, FileError
+from relengotron.yamlfile import Fields
 
 DEFAULT_WORLD = Path(__file__).with_name("worlds") / "fedora.yaml"
 
@@ -259,7 +259,7 @@ def _deps(f: Fields, key: str, default: list[str]) -> tuple[Dep, ...]:
         try:
             out.append(parse_dep(text))
         except DependencyError as exc:
-            raise FileError(f.path, f.line_of(key), f"{f.key_path(key)}[{index}]", str(exc)) from None
+            raise f.item_error(key, index, str(exc)) from None
     return tuple(out)
 
 
@@ -283,7 +283,7 @@ def _package(pf: Fields, tag_owner: dict[str, str], seen_nvrs: dict[str, str], p
         tags = tuple(bf.strings("tags"))
         for index, tag in enumerate(tags):
             if tag not in tag_owner:
-                raise FileError(bf.path, bf.line_of("tags"), f"{bf.key_path('tags')}[{index}]", f"unknown tag {tag!r}")
+                raise bf.item_error("tags", index, f"unknown tag {tag!r}")
         owners = {tag_owner[t] for t in tags}
         if len(owners) > 1:
             raise bf.error("tags", f"tags of one build must belong to one release, not {sorted(owners)}")
@@ -321,12 +321,7 @@ def _artifact(af: Fields, releases: dict[str, Release], packages: dict[str, Pack
     pkgs = tuple(af.strings("packages"))
     for index, pkg in enumerate(pkgs):
         if pkg not in packages:
-            raise FileError(
-                af.path,
-                af.line_of("packages"),
-                f"{af.key_path('packages')}[{index}]",
-                f"unknown package {pkg!r}",
-            )
+            raise af.item_error("packages", index, f"unknown package {pkg!r}")
     ref = af.text("ref", None)
     image = af.text("image", None)
     if kind == "ostree" and not ref:

@@ -1,0 +1,336 @@
+"""The release configuration: what release engineers configure today by hand, in one validated YAML file.
+
+Releases and their state, Koji tags per role, signing keys per release (key ids only: secret material lives in
+an Airflow connection), artifact definitions, the gating policy file, the OSTree repository and its retention
+policy, and the staging/mirror layout. Endpoints and secrets are never here. Every error names the file, the
+line and the key (:class:`relengotron.yamlfile.FileError`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from relengotron import yamlfile
+from relengotron.yamlfile import Fields
+
+RELEASE_STATES = ("active", "frozen", "rawhide", "eol")
+# Koji tag roles, in the order a build travels through them.
+TAG_ROLES = (
+    "candidate",
+    "signing_pending",
+    "testing_pending",
+    "testing",
+    "stable_pending",
+    "stable",
+    "pending",
+    "quarantine",
+    "build",
+)
+ARTIFACT_KINDS = ("ostree", "installer-iso", "pxe2live", "ami", "gce")
+COMPOSE_BACKENDS = ("local", "koji", "remote")
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$")
+_KEY_ID = re.compile(r"^[0-9a-f]{8}$")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class Release:
+    id: str  # f24, rawhide
+    name: str  # Fedora 24
+    version: str  # 24, rawhide
+    state: str
+    dist: str  # fc24
+    pdc_release: str  # fedora-24
+    bugzilla_product: str
+    bugzilla_version: str
+    arches: tuple[str, ...]
+    signing_key: str | None  # 8 hex digits (Koji sigkey); None: this release's builds are not signed by us
+    tags: dict[str, str]  # role → Koji tag
+    signing_chain: tuple[tuple[str, str], ...]  # (from tag, to tag) moves done after signing
+    successor: str | None  # release id whose refs EOL clients are told to rebase to
+
+    def tag(self, role: str) -> str:
+        """The Koji tag for ``role``; a KeyError names the release and the role."""
+        try:
+            return self.tags[role]
+        except KeyError:
+            raise KeyError(f"release {self.id} has no {role} tag") from None
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str  # atomic-host
+    kind: str
+    release: str
+    arches: tuple[str, ...]
+    ref: str | None  # ostree ref template: {version} {arch} {stream}
+    image: str | None  # image file name template: {version} {arch}
+    tests: tuple[str, ...]  # ResultsDB test cases required before release
+    compose: str  # local | koji | remote
+
+    def ostree_ref(self, release: Release, arch: str, stream: str | None = None) -> str:
+        """``fedora/24/x86_64/atomic-host``; with a stream ``fedora/24/x86_64/updates/atomic-host``."""
+        if self.ref is None:
+            raise ValueError(f"artifact {self.name} is not an ostree artifact")
+        ref = self.ref.format(version=release.version, arch=arch)
+        if stream:
+            head, _, tail = ref.rpartition("/")
+            ref = f"{head}/{stream}/{tail}"
+        return ref
+
+    def image_name(self, release: Release, arch: str) -> str:
+        if self.image is None:
+            raise ValueError(f"artifact {self.name} is not an image artifact")
+        return self.image.format(version=release.version, arch=arch)
+
+    def item(self, release: Release, arch: str) -> str:
+        """The ResultsDB item naming this artifact's build for one arch: ``atomic-host-24-x86_64``."""
+        return f"{self.name}-{release.version}-{arch}"
+
+
+@dataclass(frozen=True)
+class Retention:
+    keep_days: int  # commits younger than this are kept
+    keep_last: int  # and at least this many commits on each ref
+
+
+@dataclass(frozen=True)
+class OSTreeSettings:
+    repo: Path  # the shared archive-mode repository
+    retention: Retention
+    static_deltas: bool
+
+
+@dataclass(frozen=True)
+class MirrorLayout:
+    staging: Path  # where pushes are assembled
+    master: str  # rsync destination: a local path or host:path
+    archive: str  # where EOL content goes
+    updates: str  # path templates below are relative to staging/master: {version} {arch} {stream}
+    images: str
+    ostree: str
+    website: str
+
+
+@dataclass(frozen=True)
+class ReleaseConfig:
+    path: Path
+    releases: dict[str, Release]
+    artifacts: tuple[Artifact, ...]
+    gating_policies: Path
+    ostree: OSTreeSettings
+    mirror: MirrorLayout
+
+    def release(self, release_id: str) -> Release:
+        try:
+            return self.releases[release_id]
+        except KeyError:
+            known = ", ".join(sorted(self.releases))
+            raise KeyError(f"unknown release {release_id!r} (configured: {known})") from None
+
+    def artifacts_of(self, release_id: str) -> list[Artifact]:
+        return [a for a in self.artifacts if a.release == release_id]
+
+    def release_of_tag(self, tag: str) -> Release | None:
+        for release in self.releases.values():
+            if tag in release.tags.values():
+                return release
+        return None
+
+
+def load_config(path: str | Path) -> ReleaseConfig:
+    """Load and validate a release configuration; relative paths in it are relative to the file."""
+    path = Path(path)
+    top = Fields(path, yamlfile.load(path), "")
+    base = path.parent
+    releases: dict[str, Release] = {}
+    owners: dict[str, str] = {}
+    rel_map = top.get("releases", dict)
+    for rel_id in rel_map:
+        rf = Fields(path, rel_map[rel_id], f"releases.{rel_id}", top.line_of("releases"))
+        releases[rel_id] = _release(rf, rel_id, owners)
+    if not releases:
+        raise top.error("releases", "at least one release is needed")
+    for rel_id in rel_map:
+        successor = releases[rel_id].successor
+        if successor is not None and successor not in releases:
+            rf = Fields(path, rel_map[rel_id], f"releases.{rel_id}")
+            raise rf.error("successor", f"unknown release {successor!r}")
+
+    artifacts: list[Artifact] = []
+    seen: set[tuple[str, str]] = set()
+    for _, af in top.items("artifacts", []):
+        for artifact in _artifacts(af, releases):
+            if (artifact.release, artifact.name) in seen:
+                raise af.error("name", f"artifact {artifact.name!r} is defined twice for release {artifact.release}")
+            seen.add((artifact.release, artifact.name))
+            artifacts.append(artifact)
+
+    gf = top.mapping("gating")
+    assert gf is not None
+    policies = base / gf.text("policies")
+    gf.done()
+
+    of = top.mapping("ostree")
+    assert of is not None
+    rf = of.mapping("retention")
+    assert rf is not None
+    retention = Retention(keep_days=_positive(rf, "keep_days", 30), keep_last=_positive(rf, "keep_last", 3))
+    rf.done()
+    ostree = OSTreeSettings(
+        repo=base / of.text("repo"), retention=retention, static_deltas=of.get("static_deltas", bool, True)
+    )
+    of.done()
+
+    mf = top.mapping("mirror")
+    assert mf is not None
+    mirror = MirrorLayout(
+        staging=base / mf.text("staging"),
+        master=_location(base, mf.text("master")),
+        archive=_location(base, mf.text("archive")),
+        updates=_template(mf, "updates", {"version", "arch", "stream"}),
+        images=_template(mf, "images", {"version", "arch", "kind"}),
+        ostree=_template(mf, "ostree", set()),
+        website=_template(mf, "website", set()),
+    )
+    mf.done()
+    top.done()
+    return ReleaseConfig(
+        path=path,
+        releases=releases,
+        artifacts=tuple(artifacts),
+        gating_policies=policies,
+        ostree=ostree,
+        mirror=mirror,
+    )
+
+
+def _release(rf: Fields, rel_id: str, owners: dict[str, str]) -> Release:
+    if not _ID.match(rel_id):
+        raise rf.error(None, f"bad release id {rel_id!r}")
+    tf = rf.mapping("tags")
+    assert tf is not None
+    tags: dict[str, str] = {}
+    for role in TAG_ROLES:
+        tag = tf.text(role, None)
+        if tag is None:
+            continue
+        if not _ID.match(tag):
+            raise tf.error(role, f"bad Koji tag name {tag!r}")
+        if tag in owners:
+            raise tf.error(role, f"tag {tag!r} is already a tag of release {owners[tag]}")
+        owners[tag] = rel_id
+        tags[role] = tag
+    tf.done()
+    if "build" not in tags:
+        raise tf.error(None, "missing required key 'build'")
+
+    key = rf.text("signing_key", None)
+    if key is not None:
+        key = key.lower()
+        if not _KEY_ID.match(key):
+            raise rf.error("signing_key", f"must be an 8-digit hex key id (Koji sigkey), not {key!r}")
+    chain: list[tuple[str, str]] = []
+    for index, step in rf.items("signing_chain", []):
+        source, target = step.text("from"), step.text("to")
+        for name, tag in (("from", source), ("to", target)):
+            if tag not in tags.values():
+                raise step.error(name, f"{tag!r} is not one of release {rel_id}'s tags")
+        chain.append((source, target))
+        step.done()
+        del index
+    if chain and key is None:
+        raise rf.error("signing_chain", "a signing chain needs a signing_key")
+
+    bz = rf.mapping("bugzilla", {})
+    version = rf.text("version")
+    release = Release(
+        id=rel_id,
+        name=rf.text("name"),
+        version=version,
+        state=rf.choice("state", RELEASE_STATES),
+        dist=rf.text("dist"),
+        pdc_release=rf.text("pdc_release", f"fedora-{version}"),
+        bugzilla_product=bz.text("product", "Fedora") if bz else "Fedora",
+        bugzilla_version=bz.text("version", version) if bz else version,
+        arches=tuple(rf.strings("arches", ["x86_64"])),
+        signing_key=key,
+        tags=tags,
+        signing_chain=tuple(chain),
+        successor=rf.text("successor", None),
+    )
+    if bz:
+        bz.done()
+    rf.done()
+    return release
+
+
+def _artifacts(af: Fields, releases: dict[str, Release]) -> list[Artifact]:
+    """One definition may cover several releases (``releases: [f23, f24]``)."""
+    name = af.text("name")
+    if not _ID.match(name):
+        raise af.error("name", f"bad artifact name {name!r}")
+    kind = af.choice("kind", ARTIFACT_KINDS)
+    rel_ids = af.strings("releases")
+    for index, rel_id in enumerate(rel_ids):
+        if rel_id not in releases:
+            raise af.item_error("releases", index, f"unknown release {rel_id!r}")
+    ref = af.text("ref", None)
+    image = af.text("image", None)
+    if kind == "ostree":
+        if ref is None:
+            raise af.error(None, "an ostree artifact needs 'ref'")
+        _check_placeholders(af, "ref", ref, {"version", "arch"})
+    else:
+        if image is None:
+            raise af.error(None, f"a {kind} artifact needs 'image'")
+        _check_placeholders(af, "image", image, {"version", "arch"})
+    tests = tuple(af.strings("tests", []))
+    compose = af.choice("compose", COMPOSE_BACKENDS, "local" if kind == "ostree" else "koji")
+    arches = af.strings("arches", None)
+    af.done()
+    out = []
+    for rel_id in rel_ids:
+        release = releases[rel_id]
+        out.append(
+            Artifact(
+                name=name,
+                kind=kind,
+                release=rel_id,
+                arches=tuple(arches) if arches else release.arches,
+                ref=ref,
+                image=image,
+                tests=tests,
+                compose=compose,
+            )
+        )
+    return out
+
+
+def _check_placeholders(f: Fields, key: str, value: str, allowed: set[str]) -> None:
+    unknown = set(_PLACEHOLDER.findall(value)) - allowed
+    if unknown:
+        raise f.error(key, f"unknown placeholder {{{sorted(unknown)[0]}}} (allowed: {', '.join(sorted(allowed))})")
+
+
+def _template(f: Fields, key: str, allowed: set[str]) -> str:
+    value = f.text(key)
+    _check_placeholders(f, key, value, allowed)
+    return value
+
+
+def _positive(f: Fields, key: str, default: int) -> int:
+    value = f.get(key, int, default)
+    if value < 1:
+        raise f.error(key, f"must be at least 1, not {value}")
+    return value
+
+
+def _location(base: Path, value: str) -> str:
+    """A local path (made absolute against the config's folder) or an rsync ``host:path`` left as written."""
+    if re.match(r"^[A-Za-z0-9_.\-]+@?[A-Za-z0-9_.\-]*:", value) and not value.startswith("/"):
+        return value
+    return str(base / value)
