@@ -1,0 +1,530 @@
+"""The sandbox Koji hub driven by the real koji client (ClientSession, multicall) and the real koji CLI."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import koji
+import pytest
+
+from relengotron.sandbox.koji import KojiHub
+from relengotron.sandbox.koji.imagefile import read_manifest
+from relengotron.sandbox.service import SandboxContext
+
+pytestmark = pytest.mark.integration
+
+KOJI_CLI = Path(sys.executable).with_name("koji")
+UNSIGNED = "bash-4.3.42-6.fc24"  # the world leaves it unsigned, in f24-signing-pending
+TESTING = "kernel-4.6.4-301.fc24"  # in f24-updates-testing
+
+
+@dataclass
+class Hub:
+    ctx: SandboxContext
+    service: KojiHub
+    url: str
+    topurl: str
+    home: Path
+
+    def session(self, user: str | None = None) -> koji.ClientSession:
+        """A ClientSession, logged in with a password when ``user`` is given."""
+        opts = {"user": user, "password": "sandbox"} if user else {}
+        session = koji.ClientSession(self.url, opts=opts)
+        if user:
+            session.login()
+        return session
+
+    def cli(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+        """The real koji CLI with a config file of its own (never ~/.koji): -c FILE, profile [koji]."""
+        config = self.home / "koji.conf"
+        if not config.exists():
+            config.write_text(
+                f"[koji]\nserver = {self.url}\ntopurl = {self.topurl}\nauthtype = password\npoll_interval = 1\n"
+            )
+        auth = ["--user", user, "--password", "sandbox"] if user else ["--noauth"]
+        env = {**os.environ, "HOME": str(self.home)}
+        return subprocess.run(
+            [str(KOJI_CLI), "-c", str(config), *auth, *args], capture_output=True, text=True, env=env, timeout=60
+        )
+
+    def get(self, url: str) -> bytes:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.read()
+
+
+def published(ctx: SandboxContext, topic: str) -> list[dict[str, Any]]:
+    """Bodies published on ``buildsys.<topic>`` (switch here to read the real bus instead of the recorder)."""
+    assert ctx.publisher is not None
+    return [body for modname, t, body in ctx.publisher.messages if modname == "buildsys" and t == topic]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def hub(recording_ctx: SandboxContext, tmp_path: Path) -> Iterator[Hub]:
+    service = KojiHub(recording_ctx)
+    endpoints = service.start()
+    assert endpoints["hub"].startswith("http://127.0.0.1:") and endpoints["hub"].endswith("/kojihub")
+    assert endpoints["topurl"] == endpoints["hub"].replace("/kojihub", "/kojifiles")
+    home = tmp_path / "home"
+    home.mkdir()
+    yield Hub(recording_ctx, service, endpoints["hub"], endpoints["topurl"], home)
+    service.stop()
+
+
+def wait_task(session: koji.ClientSession, task_id: int, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while not session.taskFinished(task_id):
+        assert time.monotonic() < deadline, f"task {task_id} did not finish"
+        time.sleep(0.02)
+    return session.getTaskInfo(task_id, request=True)
+
+
+def tags_of(session: koji.ClientSession, nvr: str) -> set[str]:
+    return {t["name"] for t in session.listTags(build=nvr)}
+
+
+# --- reads ------------------------------------------------------------------------------------------------
+
+
+def test_tags_targets_and_inheritance_follow_the_world(hub: Hub) -> None:
+    s = hub.session()
+    world = hub.ctx.world
+    assert s.getAPIVersion() == koji.API_VERSION and s.getKojiVersion() == koji.__version__
+    assert s.hello() == "Hello World"
+    expected = [name for rel in world.releases.values() for name in rel.tags.values()]
+    tags = sorted(s.listTags(), key=lambda t: t["id"])
+    assert [t["name"] for t in tags] == expected and [t["id"] for t in tags] == list(range(1, len(expected) + 1))
+    f24 = s.getTag("f24")
+    assert f24["arches"] == "x86_64" and f24["locked"] is False and f24["perm"] is None
+    assert s.getTag(f24["id"]) == f24
+    assert s.getBuildConfig("f24-updates-testing")["arches"] == "x86_64"
+
+    def chain(tag: str) -> list[str]:
+        return [link["name"] for link in s.getFullInheritance(tag)]
+
+    assert chain("f24-signing-pending") == ["f24-updates-candidate", "f24-updates", "f24"]
+    assert chain("f24-updates-testing") == ["f24-updates", "f24"]
+    assert chain("rawhide-pending") == ["rawhide"] and chain("rawhide-badnewsbears") == []
+    assert [d["name"] for d in s.getFullInheritance("f24", reverse=True)][:2] == ["f24-updates", "f24-updates-testing"]
+    assert s.getInheritanceData("f24-updates")[0]["parent_id"] == f24["id"]
+
+    targets = {t["name"]: t for t in s.getBuildTargets()}
+    assert set(targets) == {"f23-candidate", "f24-candidate", "rawhide-candidate"}
+    assert (targets["f24-candidate"]["build_tag_name"], targets["f24-candidate"]["dest_tag_name"]) == (
+        "f24",
+        "f24-updates-candidate",
+    )
+    assert targets["rawhide-candidate"]["dest_tag_name"] == "rawhide-pending"
+    assert s.getBuildTarget("f24-candidate") == targets["f24-candidate"]
+    assert s.getBuildTargets(destTagID="rawhide-pending") == [targets["rawhide-candidate"]]
+
+
+def test_builds_rpms_and_tagged_listings(hub: Hub) -> None:
+    s = hub.session()
+    world, built = hub.ctx.world, hub.ctx.built
+    builds = world.builds()
+    first = s.getBuild(builds[0].nvr)
+    assert first["id"] == 1 and first["nvr"] == builds[0].nvr and first["state"] == koji.BUILD_STATES["COMPLETE"]
+    bash = s.getBuild("bash-4.3.42-5.fc24")
+    assert bash["owner_name"] == "kdudka" and bash["volume_name"] == "DEFAULT"
+    assert s.getBuild(bash["id"]) == bash == s.getBuild({"name": "bash", "version": "4.3.42", "release": "5.fc24"})
+    assert s.getBuild("nosuch-1-1") is None
+    rpms = s.listRPMs(buildID=bash["id"])
+    assert [(r["arch"], r["payloadhash"]) for r in rpms] == [
+        (r.arch, r.payloadhash) for r in built.rpms["bash-4.3.42-5.fc24"]
+    ]
+    assert [r["arch"] for r in s.listRPMs(buildID=bash["id"], arches=["noarch"])] == ["noarch"]
+    assert s.getRPM("bash-4.3.42-5.fc24.noarch")["id"] == rpms[1]["id"]
+    assert s.listBuildRPMs("bash-4.3.42-5.fc24") == rpms
+    assert [b["nvr"] for b in s.listBuilds(packageID="curl")] == [b.nvr for b in builds if b.package == "curl"]
+
+    in_f24 = {b.nvr for b in builds if "f24" in b.tags}
+    assert {b["nvr"] for b in s.listTagged("f24")} == in_f24
+    # rawhide-pending holds newer coreutils/etcd/python3-requests; with inheritance the rest comes from rawhide
+    latest = {b["name"]: b for b in s.listTagged("rawhide-pending", inherit=True, latest=True)}
+    assert (
+        latest["coreutils"]["nvr"] == "coreutils-8.25-15.fc26" and latest["coreutils"]["tag_name"] == "rawhide-pending"
+    )
+    assert latest["bash"]["nvr"] == "bash-4.4.5-1.fc26" and latest["bash"]["tag_name"] == "rawhide"
+    assert "atomic-1.14-1.fc26" not in {b["nvr"] for b in latest.values()}  # quarantined, not inherited
+    assert [b["nvr"] for b in s.listTagged("rawhide-pending", package="etcd")] == ["etcd-3.0.15-1.fc26"]
+    assert [b["nvr"] for b in s.listTagged("f24", prefix="ker")] == ["kernel-4.5.7-300.fc24"]
+    rpm_list, build_list = s.listTaggedRPMS("f24-updates", latest=True, arch="noarch")
+    assert {b["nvr"] for b in build_list} == {b.nvr for b in builds if "f24-updates" in b.tags}
+    assert {r["build_id"] for r in rpm_list} == {b["id"] for b in build_list}
+    assert all(r["arch"] == "noarch" for r in rpm_list)
+    sigs = s.queryRPMSigs(rpm_id=rpms[1]["id"])
+    assert {x["sigkey"] for x in sigs} == {"", built.key_id}
+
+
+def test_faults_reach_the_client_as_koji_exceptions(hub: Hub) -> None:
+    s = hub.session()
+    with pytest.raises(koji.GenericError, match=r"^No such build: 'nosuch-1-1'$"):
+        s.getBuild("nosuch-1-1", strict=True)
+    with pytest.raises(koji.GenericError, match=r"^No such tagInfo: 'nosuch'$"):
+        s.getTag("nosuch", strict=True)
+    with pytest.raises(koji.GenericError, match="No such entry in table tag: nosuch"):
+        s.getInheritanceData("nosuch")
+    with pytest.raises(koji.GenericError, match="Invalid method: noSuchCall"):
+        s.noSuchCall()
+    with pytest.raises(koji.ParameterError):
+        s.getTag()
+    with pytest.raises(koji.ActionNotAllowed, match="you must be logged in"):
+        s.tagBuild("f24-updates", "bash-4.3.42-5.fc24")
+    with pytest.raises(koji.AuthError, match="invalid username or password"):
+        koji.ClientSession(hub.url, opts={"user": "nobody", "password": "x"}).login()
+    forged = koji.ClientSession(hub.url, sinfo={"session-id": 999, "session-key": "999-x", "header-auth": True})
+    with pytest.raises(koji.AuthError, match="Invalid session or bad credentials"):
+        forged.getTag("f24")
+    owner = hub.session("kdudka")
+    with pytest.raises(koji.ActionNotAllowed, match="tag permission required"):
+        owner.tagBuildBypass("f24-updates", "bash-4.3.42-5.fc24")
+    with pytest.raises(koji.ActionNotAllowed, match="sign permission required"):
+        owner.writeSignedRPM("bash-4.3.42-5.fc24.noarch", hub.ctx.built.key_id)
+
+    with s.multicall() as m:
+        ok = m.getTag("f24")
+        bad = m.getBuild("nosuch-1-1", strict=True)
+        ver = m.getAPIVersion()
+    assert ok.result["name"] == "f24" and ver.result == koji.API_VERSION
+    with pytest.raises(koji.GenericError, match="No such build"):
+        _ = bad.result
+    with pytest.raises(koji.GenericError, match="No such tagInfo"), s.multicall(strict=True) as m:
+        m.getTag("nosuch", strict=True)
+    s.multicall = True  # the legacy multicall API
+    s.getTag("f23")
+    s.getBuild("nosuch-2-2", strict=True)
+    legacy = s.multiCall()
+    assert legacy[0][0]["name"] == "f23" and legacy[1]["faultCode"] == koji.GenericError.faultCode
+
+
+# --- writes through the client ----------------------------------------------------------------------------
+
+
+def test_tag_move_untag_with_messages_and_errors(hub: Hub) -> None:
+    bodhi = hub.session("bodhi")
+    assert bodhi.getLoggedInUser()["name"] == "bodhi"
+    build = bodhi.getBuild(TESTING)
+
+    task_id = bodhi.moveBuild("f24-updates-testing", "f24-updates", TESTING)
+    info = wait_task(bodhi, task_id)
+    assert info["state"] == koji.TASK_STATES["CLOSED"] and info["method"] == "tagBuild"
+    assert bodhi.getTaskResult(task_id) is None
+    assert tags_of(bodhi, TESTING) == {"f24-updates"}
+    expected = {
+        "build_id": build["id"],
+        "name": "kernel",
+        "version": "4.6.4",
+        "release": "301.fc24",
+        "user": "bodhi",
+        "owner": "jforbes",
+        "instance": "primary",
+    }
+    untag_tag = bodhi.getTag("f24-updates-testing")
+    assert published(hub.ctx, "untag") == [{**expected, "tag": untag_tag["name"], "tag_id": untag_tag["id"]}]
+    updates = bodhi.getTag("f24-updates")
+    assert published(hub.ctx, "tag") == [{**expected, "tag": "f24-updates", "tag_id": updates["id"]}]
+
+    again = bodhi.tagBuild("f24-updates", TESTING)
+    assert wait_task(bodhi, again)["state"] == koji.TASK_STATES["FAILED"]
+    with pytest.raises(koji.TagError, match=rf"^build {TESTING} already tagged \(f24-updates\)$"):
+        bodhi.getTaskResult(again)
+    assert bodhi.getTaskResult(again, raise_fault=False)["faultCode"] == koji.TagError.faultCode
+    assert len(published(hub.ctx, "tag")) == 1
+
+    with pytest.raises(koji.TagError, match=f"build {TESTING} not in tag f24-updates-testing"):
+        bodhi.untagBuild("f24-updates-testing", TESTING)
+    bodhi.untagBuild("f24-updates-testing", TESTING, strict=False)
+    bodhi.untagBuild("f24-updates", TESTING)
+    assert tags_of(bodhi, TESTING) == set()
+    assert [m["tag"] for m in published(hub.ctx, "untag")] == ["f24-updates-testing", "f24-updates"]
+    history = bodhi.queryHistory(tables=["tag_listing"], build=TESTING)["tag_listing"]
+    assert [(h["tag.name"], h["active"]) for h in history] == [
+        ("f24-updates-testing", None),
+        ("f24-updates", None),
+    ]
+
+    releng = hub.session("releng")
+    releng.editTag2("f24-updates", locked=True)
+    assert bodhi.getTag("f24-updates")["locked"] is True
+    with pytest.raises(koji.ActionNotAllowed, match="tag is locked"):
+        bodhi.tagBuild("f24-updates", TESTING)
+    forced = releng.tagBuild("f24-updates", TESTING, force=True)  # an admin may force past the lock
+    assert wait_task(releng, forced)["state"] == koji.TASK_STATES["CLOSED"]
+    assert tags_of(bodhi, TESTING) == {"f24-updates"}
+    bodhi.logout()
+    with pytest.raises(koji.ActionNotAllowed):
+        bodhi.untagBuild("f24-updates", TESTING)
+
+
+def test_targets_and_tag_edits_need_permissions(hub: Hub) -> None:
+    bodhi, owner = hub.session("bodhi"), hub.session("ralph")
+    with pytest.raises(koji.ActionNotAllowed, match="target permission required"):
+        owner.createBuildTarget("f24-side", "f24", "f24-updates-candidate")
+    bodhi.createBuildTarget("f24-side", "f24", "f24-updates-candidate")
+    assert bodhi.getBuildTarget("f24-side")["dest_tag_name"] == "f24-updates-candidate"
+    with pytest.raises(koji.GenericError, match="already exists"):
+        bodhi.createBuildTarget("f24-side", "f24", "f24-updates-candidate")
+    bodhi.deleteBuildTarget("f24-side")
+    assert bodhi.getBuildTarget("f24-side") is None
+    with pytest.raises(koji.GenericError, match="No such build target: f24-side"):
+        bodhi.deleteBuildTarget("f24-side")
+    bodhi.editTag2("f24-updates-testing", extra={"mock.package_manager": "dnf"}, perm="sign")
+    assert bodhi.getTag("f24-updates-testing")["perm"] == "sign"
+    assert bodhi.getBuildConfig("f24-updates-testing")["extra"] == {"mock.package_manager": "dnf"}
+    with pytest.raises(koji.ActionNotAllowed, match="tag requires sign permission"):
+        owner.tagBuild("f24-updates-testing", "curl-7.47.1-5.fc24")
+
+
+# --- the CLI ----------------------------------------------------------------------------------------------
+
+
+def test_cli_read_commands(hub: Hub) -> None:
+    out = hub.cli("list-tags")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == sorted(n for rel in hub.ctx.world.releases.values() for n in rel.tags.values())
+    out = hub.cli("list-tags", "f24-*", "--show-id")
+    assert "f24-updates-testing [8]" in out.stdout.splitlines()
+
+    out = hub.cli("taginfo", "f24-updates-testing")
+    assert out.returncode == 0, out.stderr
+    assert "Tag: f24-updates-testing [8]" in out.stdout and "Arches: x86_64" in out.stdout
+    assert "f24-updates [7]" in out.stdout
+    assert "f24-candidate (f24, no active repo)" in hub.cli("taginfo", "f24-updates-candidate").stdout
+
+    out = hub.cli("buildinfo", "bash-4.3.42-5.fc24")
+    assert out.returncode == 0, out.stderr
+    assert "BUILD: bash-4.3.42-5.fc24" in out.stdout and "State: COMPLETE" in out.stdout
+    assert "Tags: f24" in out.stdout and f"Signatures: {hub.ctx.built.key_id}" in out.stdout
+    missing = hub.cli("buildinfo", "nosuch-1-1")
+    assert missing.returncode == 1 and "No such build: nosuch-1-1" in missing.stderr
+
+    out = hub.cli("list-tagged", "--latest", "--inherit", "--quiet", "rawhide-pending")
+    rows = {line.split()[0]: line.split()[1] for line in out.stdout.splitlines()}
+    assert rows["coreutils-8.25-15.fc26"] == "rawhide-pending" and rows["bash-4.4.5-1.fc26"] == "rawhide"
+    assert "coreutils-8.25-14.fc26" not in rows
+    out = hub.cli("list-tagged", "--quiet", "rawhide-pending")
+    assert {line.split()[0] for line in out.stdout.splitlines()} == {
+        "coreutils-8.25-15.fc26",
+        "python3-requests-2.12.1-1.fc26",
+        "etcd-3.0.15-1.fc26",
+    }
+    assert "No such tag: nosuch" in hub.cli("list-tagged", "nosuch").stderr
+
+    out = hub.cli("list-targets", "--quiet")
+    assert [line.split() for line in out.stdout.splitlines()] == [
+        ["f23-candidate", "f23", "f23-updates-candidate"],
+        ["f24-candidate", "f24", "f24-updates-candidate"],
+        ["rawhide-candidate", "rawhide", "rawhide-pending"],
+    ]
+    out = hub.cli("call", "--json-output", "getBuildTarget", "rawhide-candidate")
+    assert '"dest_tag_name": "rawhide-pending"' in out.stdout
+
+
+def test_cli_tag_move_untag(hub: Hub) -> None:
+    s = hub.session()
+    out = hub.cli("tag-build", "--wait", "f24-updates-testing", "curl-7.47.1-5.fc24", user="bodhi")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "completed successfully" in out.stdout
+    assert tags_of(s, "curl-7.47.1-5.fc24") == {"f24-updates", "f24-updates-testing"}
+
+    out = hub.cli("tag-build", "--wait", "f24-updates-testing", "curl-7.47.1-5.fc24", user="bodhi")
+    assert out.returncode == 1
+    assert "TagError: build curl-7.47.1-5.fc24 already tagged (f24-updates-testing)" in out.stdout
+
+    out = hub.cli("move-build", "--wait", "f24-signing-pending", "f24-updates-testing", UNSIGNED, user="autosign")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert tags_of(s, UNSIGNED) == {"f24-updates-testing"}
+
+    out = hub.cli("untag-build", "f24-updates-testing", UNSIGNED, user="bodhi")
+    assert out.returncode == 0, out.stderr
+    assert tags_of(s, UNSIGNED) == set()
+    out = hub.cli("untag-build", "f24-updates-testing", UNSIGNED, user="bodhi")
+    assert out.returncode == 1 and f"Build {UNSIGNED} not in tag f24-updates-testing" in out.stderr
+
+    denied = hub.cli("tag-build", "--wait", "f24-updates", "curl-7.47.1-5.fc24")
+    assert denied.returncode != 0 and "you must be logged in" in denied.stderr
+    tags = [(m["tag"], m["name"], m["user"]) for m in published(hub.ctx, "tag")]
+    assert tags == [("f24-updates-testing", "curl", "bodhi"), ("f24-updates-testing", "bash", "autosign")]
+    untags = [(m["tag"], m["user"]) for m in published(hub.ctx, "untag")]
+    assert untags == [("f24-signing-pending", "autosign"), ("f24-updates-testing", "bodhi")]
+
+
+# --- signing, files and images ----------------------------------------------------------------------------
+
+
+def test_sign_an_rpm_and_serve_the_signed_copy(hub: Hub, tmp_path: Path) -> None:
+    built = hub.ctx.built
+    autosign = hub.session("autosign")
+    rinfo = autosign.getRPM(f"{UNSIGNED}.noarch")
+    binfo = autosign.getBuild(rinfo["build_id"])
+    assert [x["sigkey"] for x in autosign.queryRPMSigs(rpm_id=rinfo["id"])] == [""]
+    paths = koji.PathInfo(topdir=hub.topurl)
+    unsigned = tmp_path / "unsigned.rpm"
+    unsigned.write_bytes(hub.get(f"{paths.build(binfo)}/{paths.rpm(rinfo)}"))
+    assert (
+        unsigned.read_bytes()
+        == (built.topdir / f"packages/bash/4.3.42/6.fc24/noarch/{UNSIGNED}.noarch.rpm").read_bytes()
+    )
+
+    gnupg = tmp_path / "gnupg"
+    shutil.copytree(built.gnupghome, gnupg, ignore=shutil.ignore_patterns("S.*", "*.lock"))
+    gnupg.chmod(0o700)
+    signed_local = tmp_path / "signed-local.rpm"
+    shutil.copy(unsigned, signed_local)
+    try:
+        sign = subprocess.run(
+            ["rpmsign", "--addsign", "--define", "__gpg /usr/bin/gpg", "--define", f"_gpg_name {built.fingerprint}",
+             "--define", f"_gpg_path {gnupg}", str(signed_local)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:  # rpmsign's gpg starts an agent for this home: stop it
+        subprocess.run(["gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent"], capture_output=True, timeout=30)
+    assert sign.returncode == 0, sign.stderr
+    sighdr = koji.rip_rpm_sighdr(str(signed_local))
+
+    with pytest.raises(koji.GenericError, match="No cached signature"):
+        autosign.writeSignedRPM(rinfo["id"], built.key_id)
+    autosign.addRPMSig(rinfo["id"], base64.b64encode(sighdr).decode())
+    with pytest.raises(koji.GenericError, match="Signature already exists"):
+        autosign.addRPMSig(rinfo["id"], base64.b64encode(sighdr).decode())
+    other = autosign.getRPM("bash-4.3.42-5.fc24.noarch")
+    with pytest.raises(koji.GenericError, match="wrong md5"):
+        autosign.addRPMSig(other["id"], base64.b64encode(sighdr).decode())
+    assert autosign.queryRPMSigs(rpm_id=rinfo["id"], sigkey=built.key_id)[0]["sigkey"] == built.key_id
+    autosign.writeSignedRPM(rinfo["id"], built.key_id)
+    autosign.writeSignedRPM(rinfo["id"], built.key_id)  # idempotent
+
+    signed = tmp_path / "signed.rpm"
+    signed.write_bytes(hub.get(f"{paths.build(binfo)}/{paths.signed(rinfo, built.key_id)}"))
+    db = tmp_path / "rpmdb"
+    db.mkdir()
+    subprocess.run(["rpmkeys", "--dbpath", str(db), "--import", str(built.public_key)], check=True, timeout=60)
+    check = subprocess.run(["rpmkeys", "--dbpath", str(db), "-K", str(signed)], capture_output=True, text=True)
+    assert check.returncode == 0 and "signatures OK" in check.stdout, check.stdout + check.stderr
+    plain = subprocess.run(["rpmkeys", "--dbpath", str(db), "-K", str(unsigned)], capture_output=True, text=True)
+    assert "signatures" not in plain.stdout
+    [message] = published(hub.ctx, "rpm.sign")
+    assert message["sigkey"] == built.key_id and message["rpm"]["id"] == rinfo["id"]
+    assert message["build"]["nvr"] == UNSIGNED and message["instance"] == "primary"
+
+
+def test_kojifiles_serves_the_topdir_only(hub: Hub) -> None:
+    built = hub.ctx.built
+    rpm = built.rpms["bash-4.3.42-5.fc24"][1]
+    assert hub.get(f"{hub.topurl}/{rpm.relpath}") == (built.topdir / rpm.relpath).read_bytes()
+    assert hub.get(f"{hub.topurl}/{rpm.signed_relpath}") == (built.topdir / rpm.signed_relpath).read_bytes()
+    for missing in ("packages/bash/none.rpm", "packages/bash", ""):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            hub.get(f"{hub.topurl}/{missing}")
+        assert caught.value.code == 404
+    url = urlsplit(hub.topurl)
+    for raw in ("/kojifiles/../koji.sqlite", "/kojifiles/%2e%2e/koji.sqlite", "/kojifiles/packages/../../koji.sqlite"):
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        conn.request("GET", raw)
+        response = conn.getresponse()
+        response.read()
+        conn.close()
+        assert response.status == 404, raw
+
+
+def test_image_task_builds_a_real_image_from_rpms(hub: Hub, tmp_path: Path) -> None:
+    releng = hub.session("releng")
+    with pytest.raises(koji.ActionNotAllowed, match="image permission required"):
+        hub.session("bodhi").buildImageOz("Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://x")
+    packages = ["filesystem", "bash", "glibc", "cloud-init"]
+    opts = {"format": ["raw-xz"], "release": "20161201.0", "packages": packages}
+    task_id = releng.buildImageOz(
+        "Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://127.0.0.1/compose/$arch/os", opts
+    )
+    info = wait_task(releng, task_id)
+    assert info["method"] == "image" and info["state"] == koji.TASK_STATES["CLOSED"], releng.getTaskResult(task_id)
+    assert info["request"][:4] == ["Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate"]
+    assert releng.getTaskResult(task_id).startswith("image build results in: ")
+    children = {c["method"]: c for c in releng.getTaskChildren(task_id, request=True)}
+    assert set(children) == {"createImage", "tagBuild"}
+    result = releng.getTaskResult(children["createImage"]["id"])
+    filename = "Fedora-Cloud-Base-24-20161201.0.x86_64.raw.xz"
+    assert result["arch"] == "x86_64" and result["files"] == [filename] and result["logs"] == ["oz-x86_64.log"]
+    latest = {b["name"]: b for b in releng.listTagged("f24", inherit=True, latest=True)}
+    nvrs = sorted(latest[p]["nvr"] for p in packages)
+    assert sorted(f"{r['name']}-{r['version']}-{r['release']}" for r in result["rpmlist"]) == nvrs
+    assert "oz-x86_64.log" in releng.listTaskOutput(children["createImage"]["id"])
+
+    build = releng.getBuild("Fedora-Cloud-Base-24-20161201.0")
+    assert build["state"] == koji.BUILD_STATES["COMPLETE"] and build["task_id"] == task_id
+    assert tags_of(releng, build["nvr"]) == {"f24-updates-candidate"}
+    assert published(hub.ctx, "tag")[-1]["name"] == "Fedora-Cloud-Base"
+    [archive] = releng.listArchives(buildID=build["id"], type="image")
+    assert archive["filename"] == filename and archive["arch"] == "x86_64" and archive["type_name"] == "raw-xz"
+    assert len(releng.listRPMs(imageID=archive["id"])) == len(packages)
+    image = tmp_path / filename
+    image.write_bytes(hub.get(f"{koji.PathInfo(topdir=hub.topurl).imagebuild(build)}/{filename}"))
+    assert read_manifest(image) == sorted(f"{nvr}.noarch" for nvr in nvrs)
+    assert "Image archives:" in hub.cli("buildinfo", build["nvr"]).stdout
+
+    bad = releng.buildImageOz("Fedora-Cloud-Base", "24", ["x86_64"], "nosuch-target", "http://x")
+    assert wait_task(releng, bad)["state"] == koji.TASK_STATES["FAILED"]
+    with pytest.raises(koji.GenericError, match="No such build target: nosuch-target"):
+        releng.getTaskResult(bad)
+    unlisted = releng.buildImageOz("Not-Listed", "24", ["x86_64"], "f24-candidate", "http://x")
+    wait_task(releng, unlisted)
+    with pytest.raises(
+        koji.BuildError, match="package \\(image\\) Not-Listed not in list for tag f24-updates-candidate"
+    ):
+        releng.getTaskResult(unlisted)
+
+
+def test_concurrent_clients(hub: Hub) -> None:
+    """Readers and writers in parallel threads (the server is threaded; every call is one transaction)."""
+    nvrs = [b.nvr for b in hub.ctx.world.builds() if b.tags == ("f24",)][:8]
+    errors: list[BaseException] = []
+
+    def work(nvr: str) -> None:
+        try:
+            session = hub.session("bodhi")
+            for _ in range(5):
+                assert session.getBuild(nvr)["nvr"] == nvr
+                session.listTagged("f24-updates-testing", inherit=True, latest=True)
+            session.tagBuildBypass("f24-updates-testing", nvr)
+            session.untagBuild("f24-updates-testing", nvr)
+            session.tagBuildBypass("f24-updates-testing", nvr)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(nvr,)) for nvr in nvrs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    tagged = {b["nvr"] for b in hub.session().listTagged("f24-updates-testing")}
+    assert set(nvrs) <= tagged
+    assert len(published(hub.ctx, "tag")) == 2 * len(nvrs) and len(published(hub.ctx, "untag")) == len(nvrs)
+
+
+def test_restart_keeps_state(hub: Hub) -> None:
+    bodhi = hub.session("bodhi")
+    bodhi.tagBuildBypass("f24-updates-testing", "curl-7.47.1-5.fc24")
+    build_id = bodhi.getBuild("curl-7.47.1-5.fc24")["id"]
+    hub.service.stop()
+    endpoints = hub.service.start()
+    again = koji.ClientSession(endpoints["hub"], opts={"user": "bodhi", "password": "sandbox"})
+    assert tags_of(again, "curl-7.47.1-5.fc24") == {"f24-updates", "f24-updates-testing"}
+    assert again.getBuild("curl-7.47.1-5.fc24")["id"] == build_id
+    again.login()
+    again.untagBuild("f24-updates-testing", "curl-7.47.1-5.fc24")
+    assert tags_of(again, "curl-7.47.1-5.fc24") == {"f24-updates"}
