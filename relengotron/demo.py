@@ -44,7 +44,8 @@ def run_demo(state_dir: Path, console: Console | None = None) -> int:
         _retag(endpoints)
         results = _wait_for_results(ResultsDBapi(endpoints["resultsdb"]["url"]))
     console.print(_results_table(results))
-    console.print(_bus_table(endpoints["bus"]["datagrepper"]))
+    bus = endpoints["bus"]
+    console.print(_bus_table(bus["datagrepper"], f"{bus['topic_prefix']}.{bus['environment']}"))
     console.print(
         "\nThe sandbox stays up for exploration (endpoints in "
         f"[bold]{Path(state_dir) / 'endpoints.json'}[/]); stop it with [bold]make demo-stop[/]."
@@ -151,16 +152,28 @@ def _results_table(results: list[dict[str, Any]]) -> Table:
     return table
 
 
-def _bus_table(datagrepper: str) -> Table:
+def _bus_table(datagrepper: str, prefix: str) -> Table:
     answer = requests.get(datagrepper + "raw", params={"rows_per_page": 15, "order": "desc"}, timeout=10).json()
-    table = Table(title=f"The bus: datagrepper /raw, newest of {answer['total']} messages archived")
+    table = Table(title=f"The bus: datagrepper /raw, newest of {answer['total']} messages archived ({prefix}.*)")
     table.add_column("when")
-    table.add_column("topic")
+    table.add_column("topic", no_wrap=True)
     table.add_column("about")
     for message in reversed(answer["raw_messages"]):
-        body = message["msg"]
-        about = body.get("name") or body.get("task", {}).get("item") or str(body.get("data", {}).get("item", ""))
-        if "tag" in body:
-            about = f"{body.get('name')}-{body.get('version')}-{body.get('release')} → {body['tag']}"
-        table.add_row(time.strftime("%H:%M:%S", time.localtime(message["timestamp"])), message["topic"], about)
+        topic = message["topic"].removeprefix(f"{prefix}.")
+        when = time.strftime("%H:%M:%S", time.localtime(message["timestamp"]))
+        table.add_row(when, topic, _about(topic, message["msg"]))
     return table
+
+
+def _about(topic: str, body: dict[str, Any]) -> str:
+    """One line saying what a message is about, for the bus table."""
+    if topic.startswith("buildsys.") and "tag" in body:
+        nvr = f"{body['name']}-{body['version']}-{body['release']}"
+        return f"{nvr} {'left' if topic.endswith('untag') else 'into'} {body['tag']} (by {body.get('user')})"
+    if "task" in body:
+        return f"{body['task'].get('item')}: {body['task'].get('name')} {body.get('result', {}).get('outcome', '')}"
+    data = body.get("data", {})
+    item = data.get("item", "")
+    item = item[0] if isinstance(item, list) and item else item
+    testcase = body.get("testcase", {})
+    return f"{item}: {testcase.get('name', '') if isinstance(testcase, dict) else testcase} {body.get('outcome', '')}"
