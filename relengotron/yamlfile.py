@@ -36,6 +36,7 @@ class Node(dict):
 
     line: int = 0
     key_lines: dict[str, int]
+    tag: str | None = None  # an application tag (``!Policy`` → "Policy"), only from :func:`load_all`
 
 
 class Seq(list):
@@ -87,6 +88,42 @@ def load(path: str | Path) -> Any:
     loader.name = str(path)
     try:
         return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise FileError(path, line, None, f"not valid YAML: {exc.problem}") from exc
+    finally:
+        loader.dispose()
+
+
+class _TaggedLoader(_Loader):
+    """Also accepts application tags (``--- !Policy``, ``!PassingTestCaseRule {...}``) on mappings."""
+
+
+def _construct_tagged(loader: _TaggedLoader, suffix: str, node: yaml.Node) -> Node:
+    if not isinstance(node, yaml.MappingNode):
+        raise FileError(loader.name, node.start_mark.line + 1, None, f"tag !{suffix} must be on a mapping")
+    out = _construct_mapping(loader, node)
+    out.tag = suffix
+    return out
+
+
+_TaggedLoader.add_multi_constructor("!", _construct_tagged)
+
+
+def load_all(path: str | Path) -> list[Any]:
+    """Parse every document of ``path`` (Greenwave-style policy files); a tagged mapping keeps its tag."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FileError(path, None, None, f"cannot read: {exc.strerror}") from exc
+    loader = _TaggedLoader(text)
+    loader.name = str(path)
+    try:
+        docs = []
+        while loader.check_data():
+            docs.append(loader.get_data())
+        return docs
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise FileError(path, line, None, f"not valid YAML: {exc.problem}") from exc
