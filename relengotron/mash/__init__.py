@@ -1,0 +1,22 @@
+"""Mash: a Koji tag's latest signed builds as a yum repository with updateinfo (see :mod:`.mash`)."""
+
+from relengotron.mash.errors import MashError, MashTransientError
+from relengotron.mash.mash import MashResult, mash
+from relengotron.mash.plan import MashPlan, PlannedRPM, plan_mash, repo_arches
+from relengotron.mash.updateinfo import Collection, PackageEntry, Update, build_updateinfo, parse_updates
+
+__all__ = [
+    "Collection",
+    "MashError",
+    "MashPlan",
+    "MashResult",
+    "MashTransientError",
+    "PackageEntry",
+    "PlannedRPM",
+    "Update",
+    "build_updateinfo",
+    "mash",
+    "parse_updates",
+    "plan_mash",
+    "repo_arches",
+]

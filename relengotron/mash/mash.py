@@ -1,0 +1,179 @@
+"""Mash: the latest builds of a Koji tag, signed with the release's key, as a yum repository with updateinfo.
+
+Koji is asked in a handful of multicalls (tag, latest builds, their RPMs, their signatures); the pure
+:func:`relengotron.mash.plan.plan_mash` decides what goes in; :mod:`relengotron.mash.repo` fetches, checks,
+writes and swaps the repository into place.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from relengotron.config import Release
+from relengotron.kojiclient import KojiClient
+from relengotron.mash import repo
+from relengotron.mash.errors import MashError
+from relengotron.mash.plan import MashPlan, plan_mash, repo_arches
+from relengotron.mash.updateinfo import Collection, PackageEntry, Update, build_updateinfo, parse_updates
+
+log = logging.getLogger(__name__)
+STATUSES = ("stable", "testing")
+
+
+@dataclass(frozen=True)
+class MashResult:
+    dest: Path
+    changed: bool  # False: the destination already held exactly this result and was not touched
+    digest: str  # of the plan (see relengotron.mash.plan)
+    revision: int
+    packages: tuple[str, ...]  # file names, sorted
+    updates: tuple[str, ...]  # aliases, sorted
+    checksums: dict[str, str]  # repomd data type → checksum (primary, filelists, other, updateinfo)
+
+
+def mash(
+    client: KojiClient,
+    release: Release,
+    tag: str,
+    dest: str | Path,
+    updates: Sequence[Mapping[str, Any] | Update] = (),
+    *,
+    arch: str,
+    issued: datetime,
+    status: str = "stable",
+    inherit: bool = False,
+    public_keys: Iterable[str | Path] = (),
+    workers: int = 4,
+    collection: Collection | None = None,
+) -> MashResult:
+    """Write the repository of ``tag`` for ``arch`` (``SRPMS`` for sources) to ``dest``, with updateinfo.
+
+    The RPMs are the signed copies for ``release.signing_key``; any RPM Koji has no such copy of, or whose
+    header is not signed with that key, is refused (:class:`MashError` naming the RPM, the key expected and
+    found). Every build of ``updates`` must be the latest of its package in ``tag``; a build Koji does not
+    know raises :class:`relengotron.kojiclient.KojiNotFoundError` naming it. ``issued`` is the push's date:
+    the repository revision, every metadata timestamp and the date of updates that give none.
+
+    Idempotent: when ``dest`` already holds the complete result of the same input (same RPMs and signatures,
+    updates, date and options) nothing is fetched or written and ``changed`` is False. Atomic: the result is
+    built beside ``dest`` and swapped in at once; on any failure ``dest`` is untouched, and a staging
+    directory left by a killed mash is removed by the next one.
+    """
+    if status not in STATUSES:
+        raise MashError(f"tag {tag}", f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+    dest = Path(dest).absolute()
+    if dest.exists() and (dest.is_symlink() or not dest.is_dir()):
+        raise MashError(str(dest), "the destination exists and is not a directory")
+    parsed = tuple(updates) if all(isinstance(u, Update) for u in updates) else parse_updates(updates)
+    collection = collection or Collection(release_name=release.name, short=release.id.upper(), status=status)
+
+    plan = _plan(client, release, tag, parsed, arch=arch, issued=issued, inherit=inherit, collection=collection)
+    if repo.is_current(dest, plan.digest):
+        return _result(dest, plan, changed=False)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with repo.locked(dest.parent):
+        if repo.is_current(dest, plan.digest):  # another mash finished it while we waited
+            return _result(dest, plan, changed=False)
+        for leftover in repo.remove_leftovers(dest):
+            log.info("removed %s left by an interrupted mash", leftover)
+        staging = repo.new_staging(dest)
+        try:
+            built = staging / "repo"
+            built.mkdir()
+            _build(plan, built, staging, public_keys=public_keys, workers=workers, item=f"mash of {tag} for {arch}")
+            repo.swap_into_place(built, dest)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return _result(dest, plan, changed=True)
+
+
+def _plan(
+    client: KojiClient,
+    release: Release,
+    tag: str,
+    updates: Sequence[Update],
+    *,
+    arch: str,
+    issued: datetime,
+    inherit: bool,
+    collection: Collection,
+) -> MashPlan:
+    """Ask Koji (4 or 5 requests, whatever the number of builds) and decide with :func:`plan_mash`."""
+    client.tag_info(tag)
+    tagged = client.latest_tagged(tag, inherit=inherit)
+    latest = {b.nvr for b in tagged}
+    outside = {nvr for u in updates for nvr in u.builds} - latest
+    if outside:
+        client.builds(outside)  # a build Koji does not know → KojiNotFoundError naming it
+    arches = repo_arches(arch)
+    rpms = {build_id: [r for r in found if r.arch in arches] for build_id, found in client.rpms_of(tagged).items()}
+    key = release.signing_key
+    wanted = [r for found in rpms.values() for r in found]
+    sigs = client.rpm_sigkeys(wanted) if key and wanted else {}
+    return plan_mash(
+        tag,
+        tagged,
+        rpms,
+        sigs,
+        updates,
+        sigkey=key,
+        arches=arches,
+        topurl=client.topurl,
+        collection=collection,
+        issued=issued,
+    )
+
+
+def _build(
+    plan: MashPlan, built: Path, staging: Path, *, public_keys: Iterable[str | Path], workers: int, item: str
+) -> None:
+    """Fetch, check, createrepo, updateinfo and the record, all inside ``built`` (not yet visible)."""
+    fetched = repo.fetch_rpms(plan.rpms, built, workers=workers)
+    entries = repo.check_rpms(fetched, public_keys)
+    by_build: dict[str, list[PackageEntry]] = {}
+    for f in fetched:
+        by_build.setdefault(f.planned.build.nvr, []).append(entries[f.planned.rpm.filename])
+    repo.createrepo(built, plan.revision, item=item)
+    updateinfo = build_updateinfo(plan.updates, by_build, plan.collection, issued=plan.issued)
+    repo.add_updateinfo(built, updateinfo, plan.revision, staging, item=item)
+    repo.write_record(
+        built,
+        {
+            "digest": plan.digest,
+            "tag": plan.tag,
+            "sigkey": plan.sigkey,
+            "arches": list(plan.arches),
+            "revision": plan.revision,
+            "rpms": [
+                {
+                    "filename": f.planned.rpm.filename,
+                    "relpath": f.planned.relpath,
+                    "nvr": f.planned.build.nvr,
+                    "sha256": f.sha256,
+                    "size": f.size,
+                }
+                for f in fetched
+            ],
+            "updates": [u.alias for u in plan.updates],
+            "repodata": sorted(p.name for p in (built / "repodata").iterdir()),
+            "checksums": repo.repomd_checksums(built),
+        },
+    )
+
+
+def _result(dest: Path, plan: MashPlan, *, changed: bool) -> MashResult:
+    return MashResult(
+        dest=dest,
+        changed=changed,
+        digest=plan.digest,
+        revision=plan.revision,
+        packages=tuple(sorted(p.rpm.filename for p in plan.rpms)),
+        updates=tuple(u.alias for u in plan.updates),
+        checksums=repo.repomd_checksums(dest),
+    )

@@ -1,0 +1,165 @@
+"""What a mash will put in the repository, decided from Koji's answers alone (pure: no I/O).
+
+Given the latest builds of a tag, their RPMs, the signatures Koji has recorded, and the push's updates, the
+plan is the list of RPM files to fetch (signed copies for the release's key) and a digest of everything the
+result depends on. The plan refuses, naming the item: an update whose build is not the latest of its package
+in the tag, and any RPM Koji has no signature of the release's key for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from relengotron.kojiclient import KojiBuild, KojiRPM, rpm_url
+from relengotron.mash.errors import MashError
+from relengotron.mash.updateinfo import Collection, Update
+
+PLAN_VERSION = 1  # bump when the repository layout or the createrepo options change
+_NAMED = 10  # how many RPMs an error lists before "and N more"
+
+
+def repo_arches(arch: str) -> tuple[str, ...]:
+    """RPM arches that go into the repository of ``arch``: SRPMS/src → ("src",), else (arch, "noarch")."""
+    if arch in ("SRPMS", "source", "src"):
+        return ("src",)
+    return (arch,) if arch == "noarch" else (arch, "noarch")
+
+
+@dataclass(frozen=True)
+class PlannedRPM:
+    build: KojiBuild
+    rpm: KojiRPM
+    url: str
+    sigkey: str | None  # None: the release is not signed, the unsigned copy is used
+    sighash: str  # Koji's md5 of the signature header for sigkey ("" when unsigned)
+
+    @property
+    def relpath(self) -> str:
+        """Where it lies in the repository: Packages/<first letter>/<file>, as Fedora lays repositories out."""
+        return f"Packages/{self.rpm.name[0].lower()}/{self.rpm.filename}"
+
+
+@dataclass(frozen=True)
+class MashPlan:
+    tag: str
+    sigkey: str | None
+    arches: tuple[str, ...]
+    rpms: tuple[PlannedRPM, ...]  # sorted by file name
+    updates: tuple[Update, ...]
+    collection: Collection
+    issued: datetime
+    digest: str  # sha256 over everything the result depends on
+
+    @property
+    def revision(self) -> int:
+        """The repository's revision and every timestamp in its metadata: the push's date."""
+        return int(self.issued.timestamp())
+
+    def build_of(self, nvr: str) -> KojiBuild | None:
+        for planned in self.rpms:
+            if planned.build.nvr == nvr:
+                return planned.build
+        return None
+
+
+def plan_mash(
+    tag: str,
+    tagged: Sequence[KojiBuild],
+    rpms: Mapping[int, Sequence[KojiRPM]],
+    sigs: Mapping[int, Mapping[str, str]],
+    updates: Sequence[Update],
+    *,
+    sigkey: str | None,
+    arches: Sequence[str],
+    topurl: str,
+    collection: Collection,
+    issued: datetime,
+) -> MashPlan:
+    """The plan for mashing ``tag``; :class:`MashError` naming the update, build or RPMs it refuses.
+
+    ``sigkey`` None means the release is not signed: unsigned copies are used and nothing is checked.
+    """
+    key = sigkey.lower() if sigkey else None
+    if issued.tzinfo is None:
+        issued = issued.replace(tzinfo=UTC)
+    latest = {b.nvr: b for b in tagged}
+    by_name = {b.name: b for b in tagged}
+    for update in updates:
+        for nvr in update.builds:
+            if nvr in latest:
+                continue
+            name = nvr.rsplit("-", 2)[0]
+            current = by_name.get(name)
+            detail = f" (the latest {name} there is {current.nvr})" if current else ""
+            raise MashError(f"update {update.alias}", f"build {nvr} is not tagged into {tag}{detail}")
+
+    wanted = set(arches)
+    planned: list[PlannedRPM] = []
+    unsigned: list[str] = []
+    for build in tagged:
+        for rpm in rpms.get(build.id, ()):
+            if rpm.arch not in wanted:
+                continue
+            known = sigs.get(rpm.id, {})
+            if key is not None and key not in known:
+                found = ", ".join(sorted(k for k in known if k)) or "none"
+                unsigned.append(f"{rpm.filename} (signed by: {found})")
+                continue
+            planned.append(
+                PlannedRPM(
+                    build=build,
+                    rpm=rpm,
+                    url=rpm_url(topurl, build, rpm, key),
+                    sigkey=key,
+                    sighash=known.get(key, "") if key else "",
+                )
+            )
+    if unsigned:
+        shown = ", ".join(unsigned[:_NAMED]) + (f" and {len(unsigned) - _NAMED} more" if len(unsigned) > _NAMED else "")
+        raise MashError(f"tag {tag}", f"{len(unsigned)} RPM(s) not signed with key {key}: {shown}")
+    planned.sort(key=lambda p: p.rpm.filename)
+    seen: dict[str, str] = {}
+    for p in planned:
+        if p.rpm.filename in seen:
+            raise MashError(f"tag {tag}", f"{p.rpm.filename} comes from both {seen[p.rpm.filename]} and {p.build.nvr}")
+        seen[p.rpm.filename] = p.build.nvr
+    digest = _digest(tag, key, tuple(arches), planned, updates, collection, issued)
+    return MashPlan(
+        tag=tag,
+        sigkey=key,
+        arches=tuple(arches),
+        rpms=tuple(planned),
+        updates=tuple(updates),
+        collection=collection,
+        issued=issued,
+        digest=digest,
+    )
+
+
+def _digest(
+    tag: str,
+    key: str | None,
+    arches: tuple[str, ...],
+    planned: Sequence[PlannedRPM],
+    updates: Sequence[Update],
+    collection: Collection,
+    issued: datetime,
+) -> str:
+    document = {
+        "plan": PLAN_VERSION,
+        "tag": tag,
+        "sigkey": key,
+        "arches": sorted(arches),
+        "rpms": [
+            [p.rpm.filename, p.rpm.payloadhash, p.sigkey, p.sighash, p.rpm.buildtime, p.build.nvr] for p in planned
+        ],
+        "updates": [u.as_dict() for u in sorted(updates, key=lambda u: u.alias)],
+        "collection": collection.as_dict(),
+        "issued": int(issued.timestamp()),
+    }
+    blob = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()
