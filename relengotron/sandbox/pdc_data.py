@@ -31,7 +31,7 @@ from productmd.images import IMAGE_TYPE_FORMAT_MAPPING, SUPPORTED_IMAGE_FORMATS,
 from relengotron.sandbox.world import Artifact, Build, Release, World
 from relengotron.sandbox.worldbuild import BuiltRPM, BuiltWorld
 
-STABLE_ROLES = ("build", "updates")  # tags whose builds are part of the released distribution
+STABLE_ROLES = ("build", "stable")  # tags whose builds are part of the released distribution
 COMPOSE_ROLES = ("build",)  # tags whose builds went into the release's compose
 DEP_TYPES = ("provides", "requires", "obsoletes", "conflicts", "recommends", "suggests")
 RELATIONSHIP_TYPE = "executes"

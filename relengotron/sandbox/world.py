@@ -13,13 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relengotron import yamlfile
+from relengotron.config import TAG_ROLES as CONFIG_TAG_ROLES
 from relengotron.sandbox.rpmdeps import Dep, DependencyError, parse_dep
 from relengotron.yamlfile import Fields
 
 DEFAULT_WORLD = Path(__file__).with_name("worlds") / "fedora.yaml"
 
 RELEASE_STATES = ("active", "rawhide", "eol")
-TAG_ROLES = ("build", "updates", "testing", "candidate", "signing_pending", "pending", "quarantine")
+# The release configuration's tag roles; the build tag first (Koji seeds tags in this order).
+TAG_ROLES = ("build", *(role for role in CONFIG_TAG_ROLES if role != "build"))
 ARTIFACT_KINDS = ("ostree", "installer-iso", "pxe2live", "ami", "gce")
 # PDC component-group type per artifact kind (the group that lists which packages an artifact contains).
 GROUP_TYPES = {

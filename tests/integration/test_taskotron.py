@@ -350,6 +350,7 @@ def test_tagging_a_build_in_koji_gets_it_depchecked(bus_ctx: SandboxContext) -> 
         assert wait_for(outcomes) == {"python3-requests-2.12.1-1.fc26": "FAILED", "etcd-3.0.15-1.fc26": "PASSED"}
         failed = api.get_results(item="python3-requests-2.12.1-1.fc26")["data"][0]
         assert "nothing provides python3-urllib3 >= 1.19" in failed["note"]
+        session.logout()
     finally:
         for service in reversed(services):
             service.stop()

@@ -22,7 +22,7 @@ releases:
     dist: fc24
     tags:
       build: f24
-      updates: f24-updates
+      stable: f24-updates
 packages:
   - name: bash
     owner: kdudka
@@ -72,7 +72,7 @@ def test_default_world_counts(world: World) -> None:
     assert len(world.packages) == 32
     assert len(world.builds()) == 111
     assert sum(1 for b in world.builds() if not b.signed) == 3
-    assert len(world.artifacts) == 9
+    assert len(world.artifacts) == 11
     assert len(world.bugs) == 7
     assert len(world.forced_results) == 1
     assert world.releases["f24"].tags["signing_pending"] == "f24-signing-pending"

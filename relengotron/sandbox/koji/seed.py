@@ -75,10 +75,12 @@ ARCHIVE_TYPES = (
     ("raw-xz", "xz compressed raw disk image", "raw.xz", None),
 )
 PARENT_ROLES = {
-    "updates": ("build",),
-    "testing": ("updates", "build"),
-    "candidate": ("updates", "build"),
-    "signing_pending": ("candidate", "updates", "build"),
+    "stable": ("build",),
+    "stable_pending": ("stable", "build"),
+    "testing": ("stable", "build"),
+    "testing_pending": ("testing", "stable", "build"),
+    "candidate": ("stable", "build"),
+    "signing_pending": ("candidate", "stable", "build"),
     "pending": ("build",),
 }
 TARGET_DEST_ROLES = ("candidate", "pending", "build")
