@@ -76,3 +76,13 @@ def bus_messages(ctx: SandboxContext, topic: str | None = None) -> list[dict[str
         if params["page"] >= answer["pages"]:
             return out
         params["page"] += 1
+
+
+@pytest.fixture
+def sshd_server(tmp_path: Path):
+    """A real sshd on 127.0.0.1 (throwaway keys under tmp_path; see tests/integration/sshd.py), stopped after the
+    test with every process it started. Commands put in ``server.bin`` are on the sessions' PATH ahead of /usr/bin."""
+    from sshd import sshd
+
+    with sshd(tmp_path / "sshd") as server:
+        yield server

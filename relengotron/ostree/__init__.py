@@ -1,0 +1,18 @@
+"""OSTree repository management: compose, merge-if-changed, tags, retention, EOL carve-out.
+
+Layout of the shared archive-mode repository (one per installation, ``OSTreeSettings.repo``):
+
+- ``fedora/<version>/<arch>/<name>`` and ``fedora/<version>/<arch>/<stream>/<name>`` — one ref per release,
+  arch and stream (``Artifact.ostree_ref(release, arch, stream)``), e.g. ``fedora/24/x86_64/atomic-host``,
+  ``fedora/24/x86_64/updates/atomic-host``, ``fedora/24/x86_64/testing/atomic-host``;
+- ``tags/<ref>/<version>`` — a tag per released version, e.g.
+  ``tags/fedora/24/x86_64/atomic-host/24.20160614.0``. Tags never move and retention never deletes a tagged
+  commit. (Commits are made without ref bindings, so a client can pull a tag as well as the ref.)
+
+Modules: :mod:`.repo` (one repository through the ``ostree`` CLI), :mod:`.signing` (GPG signer),
+:mod:`.compose` (local and remote backends into a scratch repository; :mod:`.payload`, :mod:`.treefile`,
+:mod:`.runner` behind them), :mod:`.merge` (merge into the shared ref only if the tree changed; the last
+released manifest), :mod:`.publish` (signature, static delta, summary; tags), :mod:`.retention` (the pure
+prune decision) and :mod:`.prune` (carrying it out), :mod:`.eol` (the end-of-life carve-out),
+:mod:`.manifest` and :mod:`.gvariant` (pure helpers).
+"""

@@ -1,0 +1,216 @@
+"""The remote compose backend over a real sshd on 127.0.0.1 whose `rpm-ostree` is a stand-in composing the
+treefile's packages with relengotron's local logic; results pulled through a shared path or over HTTP."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import paramiko
+import pytest
+from sshd import sshd
+from test_ostree_support import BASE, REF, UPDATED_GLIBC, Payloads, compose_and_merge, make_signer, snapshot
+
+from relengotron.ostree.compose import ComposeRequest, LocalBackend, RemoteBackend
+from relengotron.ostree.manifest import Manifest
+from relengotron.ostree.merge import MERGED, UNCHANGED, merge_if_changed
+from relengotron.ostree.repo import OSTreeRepo
+from relengotron.ostree.runner import SSHRunner
+from relengotron.ostree.treefile import YumRepo
+from relengotron.tools.run import ToolError
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2016, 6, 14, 12, 0, tzinfo=UTC)
+
+STANDIN = """#!{python}
+# Stand-in for rpm-ostree on the test compose host: `rpm-ostree compose tree --repo=R --write-commitid-to=F T`.
+import argparse
+import sys
+from pathlib import Path
+
+from relengotron.ostree.repo import OSTreeRepo
+from relengotron.ostree.treefile import compose_treefile
+
+parser = argparse.ArgumentParser(prog="rpm-ostree")
+parser.add_argument("command", choices=["compose"])
+parser.add_argument("subcommand", choices=["tree"])
+parser.add_argument("--repo", required=True)
+parser.add_argument("--write-commitid-to", required=True)
+parser.add_argument("treefile")
+args = parser.parse_args()
+with open(Path(args.repo).parent.parent / "invocations", "a") as log:  # beside the compose directories
+    log.write(" ".join(sys.argv[1:]) + "\\n")
+try:
+    commit = compose_treefile(args.treefile, OSTreeRepo(args.repo), workdir=Path(args.repo).parent / "work")
+except Exception as exc:
+    sys.exit(f"error: {{exc}}")
+Path(args.write_commitid_to).write_text(commit + "\\n")
+"""
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def payloads(built_world) -> Payloads:
+    return Payloads(built_world)
+
+
+@pytest.fixture
+def host(sshd_server, tmp_path: Path, payloads: Payloads) -> dict:
+    """The compose host: the stand-in rpm-ostree on the sessions' PATH and a yum repository of F24 packages."""
+    standin = sshd_server.bin / "rpm-ostree"
+    standin.write_text(STANDIN.format(python=sys.executable))
+    standin.chmod(0o755)
+    repo_dir = tmp_path / "yum"
+    repo_dir.mkdir()
+    for nvr in [*BASE.values(), UPDATED_GLIBC]:
+        (repo_dir / payloads.paths[nvr].name).symlink_to(payloads.paths[nvr])
+    runner = SSHRunner.connect(
+        sshd_server.host,
+        port=sshd_server.port,
+        username=sshd_server.user,
+        key_file=sshd_server.client_key,
+        host_key=sshd_server.host_key,
+    )
+    yum = YumRepo("fedora-24", repo_dir.as_uri(), gpgkey=payloads.public_key.as_uri())
+    yield {"server": sshd_server, "runner": runner, "repos": (yum,), "workdir": tmp_path / "host"}
+    runner.close()
+
+
+def _request(host: dict, payloads: Payloads, **changes: str) -> ComposeRequest:
+    return ComposeRequest(ref=REF, manifest=payloads.request(**changes).manifest, repos=host["repos"])
+
+
+def test_a_remote_compose_gives_the_tree_a_local_compose_gives(tmp_path: Path, host: dict, payloads: Payloads) -> None:
+    backend = RemoteBackend(host["runner"], host_workdir=str(host["workdir"]), workdir=tmp_path / "work")
+    composed = backend.compose(_request(host, payloads))
+    assert composed.backend == f"remote {host['server'].user}@127.0.0.1:{host['server'].port}"
+    invocations = (host["workdir"] / "invocations").read_text().splitlines()
+    name = f"fedora_24_x86_64_atomic-host-{composed.manifest.input_hash[:16]}"
+    assert invocations == [
+        f"compose tree --repo={host['workdir']}/{name}/repo --write-commitid-to={host['workdir']}/{name}/commitid "
+        f"{host['workdir']}/{name}/treefile.json"
+    ]
+    assert not (host["workdir"] / name).exists()  # removed once the commit was pulled
+    assert OSTreeRepo(composed.repo).rev_parse(REF) == composed.commit
+
+    shared = OSTreeRepo(tmp_path / "shared")
+    signer = make_signer(tmp_path / "gnupg")
+    merged = merge_if_changed(shared, composed, version_prefix="24", signer=signer, now=NOW)
+    assert merged.status == MERGED
+    local = LocalBackend(tmp_path / "local")
+    _, same = compose_and_merge(local, shared, payloads.request(), signer, now=NOW)
+    assert (same.status, same.content_checksum) == (UNCHANGED, composed.content_checksum)
+
+    changed = backend.compose(_request(host, payloads, glibc=UPDATED_GLIBC))
+    result = merge_if_changed(shared, changed, version_prefix="24", signer=signer, now=NOW)
+    assert (result.status, result.previous) == (MERGED, merged.head)
+    assert UPDATED_GLIBC in shared.show(REF).metadata["relengotron.manifest"]
+
+
+def test_the_result_can_be_fetched_over_http(tmp_path: Path, host: dict, payloads: Payloads) -> None:
+    host["workdir"].mkdir()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(host["workdir"])))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        backend = RemoteBackend(
+            host["runner"],
+            host_workdir=str(host["workdir"]),
+            workdir=tmp_path / "work",
+            fetch_from=f"http://127.0.0.1:{server.server_address[1]}/",
+        )
+        composed = backend.compose(_request(host, payloads))
+    finally:
+        server.shutdown()
+        server.server_close()
+    local = LocalBackend(tmp_path / "local").compose(payloads.request())
+    assert composed.content_checksum == local.content_checksum
+    remotes = (Path(composed.repo) / "config").read_text()
+    assert f"url=http://127.0.0.1:{server.server_address[1]}/" in remotes
+
+
+def test_a_failing_compose_names_the_ref_and_the_host(tmp_path: Path, host: dict, payloads: Payloads) -> None:
+    shared = OSTreeRepo(tmp_path / "shared")
+    signer = make_signer(tmp_path / "gnupg")
+    compose_and_merge(LocalBackend(tmp_path / "local"), shared, payloads.request(), signer, now=NOW)
+    before = snapshot(shared)
+    backend = RemoteBackend(host["runner"], host_workdir=str(host["workdir"]), workdir=tmp_path / "work")
+    request = ComposeRequest(ref=REF, manifest=Manifest.of([*BASE.values(), "zsh-5.2-5.fc24"]), repos=host["repos"])
+    with pytest.raises(ToolError) as caught:
+        backend.compose(request)
+    message = str(caught.value)
+    assert message.startswith(
+        f"{REF} on {host['server'].user}@127.0.0.1:{host['server'].port}: rpm-ostree failed (exit 1)"
+    )
+    assert "package zsh-5.2-5.fc24: not found in repositories fedora-24" in message
+    assert snapshot(shared) == before
+    assert not (tmp_path / "work" / "fedora_24_x86_64_atomic-host.scratch").exists()
+
+
+def test_a_wrong_host_key_is_refused(sshd_server) -> None:
+    other = paramiko.Ed25519Key.from_private_key_file(str(sshd_server.client_key))  # any key but the host's
+    wrong = f"{other.get_name()} {other.get_base64()}"
+    with pytest.raises(paramiko.BadHostKeyException):
+        SSHRunner.connect(
+            sshd_server.host,
+            port=sshd_server.port,
+            username=sshd_server.user,
+            key_file=sshd_server.client_key,
+            host_key=wrong,
+        )
+
+
+def test_the_ssh_runner_from_an_airflow_hook(sshd_server, monkeypatch) -> None:
+    from airflow.providers.ssh.hooks.ssh import SSHHook
+
+    monkeypatch.setenv("AIRFLOW_CONN_COMPOSE_HOST", json.dumps(sshd_server.connection()))
+    with SSHRunner.from_hook(SSHHook(ssh_conn_id="compose_host")) as runner:
+        assert runner.description == f"{sshd_server.user}@127.0.0.1:{sshd_server.port}"
+        assert runner.run(["sh", "-c", 'printf %s "$1"; cat', "sh", "it's"], item="x", input=b" in") == b"it's in"
+        with pytest.raises(ToolError, match=r"^x: sh failed \(exit 3\): oops"):
+            runner.run(["sh", "-c", "echo oops >&2; exit 3"], item="x")
+
+
+def test_the_server_leaves_no_process(tmp_path: Path) -> None:
+    with sshd(tmp_path / "sshd") as server:
+        (server.bin / "sleeper").write_text("#!/bin/sh\nsleep 60\n")
+        (server.bin / "sleeper").chmod(0o755)
+        runner = SSHRunner.connect(
+            server.host, port=server.port, username=server.user, key_file=server.client_key, host_key=server.host_key
+        )
+        path = runner.run(["sh", "-c", "echo $PATH"], item="path").decode().strip().split(":")
+        assert path.index(str(server.bin)) < path.index("/usr/bin")
+        channel = runner.client.get_transport().open_session()
+        channel.exec_command("sleeper")  # still running when the server stops
+        deadline = time.monotonic() + 10
+        while not any(_cmdline(pid) == "sleep 60" for pid in server.processes()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        processes = server.processes()
+        assert any(_cmdline(pid) == "sleep 60" for pid in processes)
+    runner.close()
+    assert not [pid for pid in processes if os.path.exists(f"/proc/{pid}") and _state(pid) != "Z"]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"

@@ -1,0 +1,70 @@
+"""Helpers shared by the test_ostree_* integration tests (no tests here): payload RPMs from the built world,
+throwaway signing keys, the state of a repository, and the real ostree client."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from relengotron.ostree.compose import ComposeRequest, ComposeResult, LocalBackend
+from relengotron.ostree.manifest import Manifest
+from relengotron.ostree.merge import MergeResult, merge_if_changed
+from relengotron.ostree.repo import OSTreeRepo
+from relengotron.ostree.signing import GpgSigner
+from relengotron.tools import gpg
+
+REF = "fedora/24/x86_64/atomic-host"
+# A small atomic-host: F24 builds of the world's base packages (all signed by the world's key).
+BASE = {
+    "filesystem": "filesystem-3.2-37.fc24",
+    "setup": "setup-2.10.1-1.fc24",
+    "glibc": "glibc-2.23.1-7.fc24",
+    "bash": "bash-4.3.42-5.fc24",
+    "coreutils": "coreutils-8.25-6.fc24",
+}
+UPDATED_GLIBC = "glibc-2.23.1-8.fc24"
+UNSIGNED_BASH = "bash-4.3.42-6.fc24"
+
+
+class Payloads:
+    """The built world's binary RPMs by NVR: the signed copy when there is one."""
+
+    def __init__(self, built) -> None:
+        self.public_key: Path = built.public_key
+        self.paths: dict[str, Path] = {}
+        for nvr, rpms in built.rpms.items():
+            for rpm in rpms:
+                if rpm.arch != "src":
+                    self.paths[nvr] = built.topdir / (rpm.signed_relpath or rpm.relpath)
+
+    def request(self, ref: str = REF, **changes: str) -> ComposeRequest:
+        """The base set with some packages replaced (``glibc="glibc-2.23.1-8.fc24"``)."""
+        nvrs = {**BASE, **changes}
+        manifest = Manifest.of(nvrs.values())
+        return ComposeRequest(ref=ref, manifest=manifest, rpms=tuple(self.paths[n] for n in manifest.nvrs))
+
+
+def make_signer(home: Path, name: str = "Releng Test") -> GpgSigner:
+    key = gpg.generate_key(home, name, f"{name.lower().replace(' ', '-')}@example.test")
+    return GpgSigner(home, key.fingerprint)
+
+
+def snapshot(repo: OSTreeRepo) -> tuple[dict[str, str], int, bytes | None]:
+    """What a failed operation must not change: the refs, the object count, the summary's bytes."""
+    summary = repo.path / "summary"
+    return repo.refs(), repo.object_count(), summary.read_bytes() if summary.exists() else None
+
+
+def ostree(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """The real ostree client, as a user would run it; with ``check`` a failure shows what ostree said."""
+    result = subprocess.run(["ostree", *map(str, args)], capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"ostree {' '.join(map(str, args))} failed: {result.stderr.strip()}")
+    return result
+
+
+def compose_and_merge(
+    backend: LocalBackend, shared: OSTreeRepo, request: ComposeRequest, signer: GpgSigner | None, **kwargs
+) -> tuple[ComposeResult, MergeResult]:
+    composed = backend.compose(request)
+    return composed, merge_if_changed(shared, composed, version_prefix="24", signer=signer, **kwargs)
