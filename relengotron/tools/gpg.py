@@ -126,6 +126,21 @@ def export_public_key(gnupghome: Path, key: str, dest: Path) -> Path:
     return dest
 
 
+def clearsign(gnupghome: Path, key: str, path: Path) -> bytes:
+    """The clear-signed (SHA256, armored) form of the text file ``path`` by ``key``. Writes nothing."""
+    with agent_home(gnupghome) as home:
+        args = ["--local-user", key, "--digest-algo", "SHA256", "--clearsign", "--output", "-", str(path)]
+        return _gpg(home, args, origin=Path(gnupghome), what=f"{path} with key {key}")
+
+
+def detach_sign(gnupghome: Path, key: str, path: Path, *, armor: bool) -> bytes:
+    """A detached signature over ``path`` by ``key`` (ASCII-armored when ``armor``). Writes nothing."""
+    with agent_home(gnupghome) as home:
+        args = ["--local-user", key, "--digest-algo", "SHA256", *(["--armor"] if armor else [])]
+        args += ["--detach-sign", "--output", "-", str(path)]
+        return _gpg(home, args, origin=Path(gnupghome), what=f"{path} with key {key}")
+
+
 def _list_secret(home: Path, origin: Path) -> list[GpgKey]:
     out = _gpg(home, ["--with-colons", "--list-secret-keys"], origin=origin, what="secret keys").decode()
     keys: list[GpgKey] = []

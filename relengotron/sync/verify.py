@@ -1,0 +1,173 @@
+"""Check a mirror tree: everything its metadata names is there, with the digest the metadata promises.
+
+- yum repositories: each ``repodata/repomd.xml`` data file exists with its SHA256, and each package that
+  primary.xml lists exists;
+- OSTree repositories: each ref's commit object exists, and each commit and static delta the ``summary``
+  names (optionally ``ostree fsck`` on the mirror host as well);
+- image directories: each file a ``*CHECKSUM`` file lists exists with that SHA256;
+- symlinks resolve.
+
+Read-only. Files rsync is still writing (``.~tmp~``) are ignored: they are not published yet.
+"""
+
+from __future__ import annotations
+
+import base64
+import posixpath
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from relengotron.signing import gvariant
+from relengotron.signing.checksum import ChecksumFormatError, parse_checksums
+from relengotron.sync.classify import RSYNC_TEMP, ostree_roots
+from relengotron.sync.mirrorfs import MirrorFS
+from relengotron.sync.repodata import RepodataError, decompress, package_locations, parse_repomd
+from relengotron.tools.run import ToolError
+
+
+@dataclass(frozen=True)
+class Problem:
+    item: str  # the metadata file (relative to the mirror top) whose promise is broken
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.item}: {self.message}"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    checked: int  # how many named files were checked
+    problems: tuple[Problem, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_tree(fs: MirrorFS, roots: Sequence[str] = ("",), *, ostree_fsck: bool = False) -> VerifyReport:
+    """Check every repository, OSTree repo, CHECKSUM file and symlink under ``roots`` of the mirror."""
+    files: set[str] = set()
+    links: set[str] = set()
+    for root in roots:
+        for kind, path in fs.list_tree(root):
+            if RSYNC_TEMP in path.split("/"):
+                continue
+            (links if kind == "l" else files).add(path)
+    checker = _Checker(fs, files)
+    for path in sorted(files):
+        if path == "repodata/repomd.xml" or path.endswith("/repodata/repomd.xml"):
+            checker.repomd(path)
+        elif posixpath.basename(path).endswith("CHECKSUM"):
+            checker.checksum_file(path)
+    for root in sorted(ostree_roots(files)):
+        checker.ostree(root, ostree_fsck)
+    for link in sorted(links - fs.resolvable(links)):
+        checker.problem(link, f"symlink to {fs.readlink(link)!r} does not resolve")
+    checker.digests()
+    return VerifyReport(checked=checker.checked, problems=tuple(checker.problems))
+
+
+class _Checker:
+    def __init__(self, fs: MirrorFS, files: set[str]) -> None:
+        self.fs = fs
+        self.files = files
+        self.checked = 0
+        self.problems: list[Problem] = []
+        self.wanted: list[tuple[str, str, str]] = []  # (metadata item, file, expected sha256)
+
+    def problem(self, item: str, message: str) -> None:
+        self.problems.append(Problem(item, message))
+
+    def need(self, item: str, paths: Iterable[str], what: str) -> None:
+        for path in paths:
+            self.checked += 1
+            if path not in self.files:
+                self.problem(item, f"names {what} {path}, which is not on the mirror")
+
+    def repomd(self, path: str) -> None:
+        top = posixpath.dirname(posixpath.dirname(path))
+        try:
+            entries = parse_repomd(self.fs.read(path))
+        except (RepodataError, ToolError) as exc:
+            self.problem(path, str(exc))
+            return
+        for entry in entries:
+            target = _join(top, entry.href)
+            if target not in self.files:
+                self.checked += 1
+                self.problem(path, f"names {entry.type} data {target}, which is not on the mirror")
+                continue
+            if entry.checksum_type in ("sha256", "sha"):
+                self.wanted.append((path, target, entry.checksum))
+            if entry.type == "primary":
+                try:
+                    hrefs = package_locations(decompress(target, self.fs.read(target)))
+                except (RepodataError, ToolError) as exc:
+                    self.problem(target, str(exc))
+                    continue
+                self.need(path, (_join(top, h) for h in hrefs), "package")
+
+    def checksum_file(self, path: str) -> None:
+        directory = posixpath.dirname(path)
+        try:
+            entries = parse_checksums(self.fs.read(path).decode(errors="replace"))
+        except (ChecksumFormatError, ToolError) as exc:
+            self.problem(path, str(exc))
+            return
+        for entry in entries.values():
+            target = _join(directory, entry.name)
+            if target not in self.files:
+                self.checked += 1
+                self.problem(path, f"names image {target}, which is not on the mirror")
+            elif entry.algo == "SHA256":
+                self.wanted.append((path, target, entry.digest))
+
+    def ostree(self, root: str, fsck: bool) -> None:
+        heads = _join(root, "refs/heads") + "/"
+        refs = {p[len(heads) :]: p for p in self.files if p.startswith(heads)}
+        for ref, ref_path in sorted(refs.items()):
+            commit = self.fs.read(ref_path).decode(errors="replace").strip()
+            self.need(ref_path, [_commit_object(root, commit)], f"commit {commit} of ref {ref}: object")
+        summary = _join(root, "summary")
+        if summary in self.files:
+            try:
+                data = self.fs.read(summary)
+                listed, deltas = gvariant.summary_refs(data), gvariant.summary_deltas(data)
+            except (gvariant.GVariantError, ToolError) as exc:
+                self.problem(summary, f"cannot be read: {exc}")
+                listed, deltas = {}, frozenset()
+            for ref, commit in sorted(listed.items()):
+                self.need(summary, [_commit_object(root, commit)], f"commit {commit} of ref {ref}: object")
+            for delta in sorted(deltas):
+                self.need(summary, [_join(root, _delta_superblock(delta))], f"static delta {delta}: superblock")
+        if fsck:
+            status, _, err = self.fs.runner.run(["ostree", "fsck", "--quiet", f"--repo={self.fs.abs(root)}"])
+            if status != 0:
+                self.problem(root or ".", f"ostree fsck failed: {err.decode(errors='replace').strip()[-500:]}")
+
+    def digests(self) -> None:
+        actual = self.fs.sha256(target for _, target, _ in self.wanted)
+        for item, target, expected in self.wanted:
+            self.checked += 1
+            if actual.get(target) != expected:
+                found = actual.get(target, "unreadable")
+                self.problem(item, f"{target} has SHA256 {found}, the metadata says {expected}")
+
+
+def _delta_superblock(name: str) -> str:
+    """``deltas/XX/REST[-TO]/superblock`` for a delta named ``[FROM-]TO`` (hex), in OSTree's modified base64."""
+
+    def b64(checksum: str) -> str:
+        return base64.b64encode(bytes.fromhex(checksum)).decode().rstrip("=").replace("/", "_")
+
+    parts = [b64(p) for p in name.split("-")]
+    return f"deltas/{parts[0][:2]}/{parts[0][2:]}{''.join('-' + p for p in parts[1:])}/superblock"
+
+
+def _commit_object(root: str, commit: str) -> str:
+    return _join(root, f"objects/{commit[:2]}/{commit[2:]}.commit")
+
+
+def _join(top: str, rel: str) -> str:
+    joined = posixpath.normpath(posixpath.join(top, rel)) if top else posixpath.normpath(rel)
+    return joined.lstrip("/")
