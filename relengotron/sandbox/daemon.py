@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from relengotron.sandbox.releng import render_release_config
 from relengotron.sandbox.service import SandboxContext, Service
 from relengotron.sandbox.world import load_world
 from relengotron.sandbox.worldbuild import load_built
@@ -82,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     world = load_world(args.world)
     built = load_built(args.built)
     ctx = SandboxContext(state_dir=args.state, world=world, built=built)
+    config = render_release_config(world, built.key_id, args.state)
     services = start_services(ctx)
     try:
         ctx.endpoints["signing"] = {
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             "gnupghome": str(built.gnupghome),
             "public_key": str(built.public_key),
         }
+        ctx.endpoints["releng"] = {"config": str(config.path), "policies": str(config.gating_policies)}
         ctx.endpoints["sandbox"] = {
             "pid": os.getpid(),
             "state_dir": str(args.state),

@@ -127,6 +127,7 @@ class World:
     bugs: tuple[Bug, ...]
     forced_results: tuple[ForcedResult, ...]
     users: tuple[str, ...] = field(default=())
+    release_config: Path | None = None  # template of the release configuration releng keeps for this world
 
     def builds(self) -> list[Build]:
         return [b for p in self.packages.values() for b in p.builds]
@@ -147,6 +148,9 @@ def load_world(path: str | Path = DEFAULT_WORLD) -> World:
     path = Path(path)
     data = yamlfile.load(path)
     top = Fields(path, data, "")
+    release_config = top.text("release_config", None)
+    if release_config is not None and not (path.parent / release_config).is_file():
+        raise top.error("release_config", f"no such file {release_config!r} beside the world file")
     key = top.mapping("signing_key")
     assert key is not None
     key_name, key_email = key.text("name"), key.text("email")
@@ -216,6 +220,7 @@ def load_world(path: str | Path = DEFAULT_WORLD) -> World:
         bugs=tuple(bugs),
         forced_results=tuple(forced),
         users=tuple(sorted(users)),
+        release_config=path.parent / release_config if release_config else None,
     )
 
 
