@@ -1,12 +1,12 @@
 """Which artifacts a push must recompose, and why. Pure: plain data in, typed answers out, no I/O.
 
 An artifact (one per arch: ``fedora/24/x86_64/atomic-host``) is recomposed exactly when its manifest — the
-sorted NVRs of its packages — changes. Its new manifest holds, for each package of its PDC component group, the
-newest of: the build in its last released manifest, the build the release's tags hold (``base``), and the builds
-pushed. Its last released manifest is read back from what was published (ostree commit metadata, the manifest
-JSON beside each image), never from a private database. Build order is rpm's (:mod:`relengotron.rpmvercmp`),
-NVRs are parsed with ``koji.parse_NVR``; equal EVRs are ordered by their text, so the plan does not depend on
-the order of updates or builds.
+sorted NVRs of its packages (:class:`relengotron.manifest.Manifest`) — changes. Its new manifest holds, for
+each package of its PDC component group, the newest of: the build in its last released manifest, the build
+the release's tags hold (``base``), and the builds pushed. Its last released manifest is read back from what
+was published (ostree commit metadata, the manifest JSON beside each image), never from a private database.
+Build order is rpm's (:mod:`relengotron.rpmvercmp`), NVRs are parsed by :func:`relengotron.manifest.parse_nvr`;
+equal EVRs are ordered by their text, so the plan does not depend on the order of updates or builds.
 
 PDC is read in whole pages: :func:`pdc_queries` asks for the component groups of each release once (never per
 package or build), and :func:`artifact_packages` turns those pages into each artifact's package list.
@@ -15,43 +15,23 @@ package or build), and :func:`artifact_packages` turns those pages into each art
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-import koji
-
 from relengotron.config import Artifact, Release
+from relengotron.manifest import Manifest, parse_nvr
 from relengotron.rpmvercmp import labelcompare
 
 PDC_PAGE_SIZE = 100  # PDC's largest page
-METADATA_MANIFEST = "relengotron.manifest"  # ostree commit metadata key: the manifest JSON
-METADATA_INPUT_HASH = "relengotron.input-hash"  # ostree commit metadata key: Manifest.input_hash
 
 
 class PlanError(ValueError):
-    """Planning input is wrong (a bad NVR, an artifact PDC does not know); the message names the item."""
+    """Planning input is wrong (an artifact PDC does not know, a missing released manifest); names the item.
 
-
-def parse_nvr(nvr: str, *, item: str) -> tuple[str, str, str, str]:
-    """(name, epoch, version, release) of ``nvr``; a :class:`PlanError` names ``item`` and the NVR.
-
-    Builds are named without epoch (Koji's NVR); ``epoch:name-version-release`` and ``name-epoch:version-release``
-    are understood too.
+    A malformed NVR or manifest is a :class:`relengotron.manifest.ManifestError`.
     """
-    try:
-        parts = koji.parse_NVR(nvr)
-    except (koji.GenericError, TypeError, AttributeError):
-        raise PlanError(f"{item}: {nvr!r} is not a name-version-release") from None
-    if not parts["name"]:
-        raise PlanError(f"{item}: {nvr!r} has no package name")
-    epoch, version = str(parts["epoch"] or ""), parts["version"]
-    if ":" in version and not epoch:  # name-epoch:version-release (koji parses epoch:name-version-release)
-        epoch, version = version.split(":", 1)
-    return parts["name"], epoch, version, parts["release"]
 
 
 def compare_nvr(a: str, b: str) -> int:
@@ -63,67 +43,6 @@ def compare_nvr(a: str, b: str) -> int:
 
 def newest(nvrs: Iterable[str]) -> str:
     return max(nvrs, key=functools.cmp_to_key(compare_nvr))
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """The builds an artifact is made of: sorted NVRs, one per package, with a stable input hash."""
-
-    nvrs: tuple[str, ...]
-
-    @classmethod
-    def of(cls, nvrs: Iterable[str], *, item: str = "manifest") -> Manifest:
-        """Validate and sort; two builds of one package is an error naming ``item``."""
-        names: dict[str, str] = {}
-        for nvr in nvrs:
-            name = parse_nvr(nvr, item=item)[0]
-            if name in names and names[name] != nvr:
-                raise PlanError(f"{item}: two builds of {name}: {names[name]} and {nvr}")
-            names[name] = nvr
-        return cls(tuple(sorted(names.values())))
-
-    @property
-    def input_hash(self) -> str:
-        """sha256 of the sorted NVRs, one per line, each line ending in a newline."""
-        return hashlib.sha256("".join(f"{nvr}\n" for nvr in self.nvrs).encode()).hexdigest()
-
-    @property
-    def packages(self) -> dict[str, str]:
-        return {parse_nvr(nvr, item="manifest")[0]: nvr for nvr in self.nvrs}
-
-    def to_json(self) -> str:
-        """The manifest JSON written beside each image (and into ostree commit metadata)."""
-        return json.dumps({"nvrs": list(self.nvrs), "input_hash": self.input_hash}, indent=1) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str, *, source: str) -> Manifest:
-        """Read back a published manifest; a corrupt one is a :class:`PlanError` naming ``source``."""
-        try:
-            data = json.loads(text)
-            nvrs, claimed = data["nvrs"], data["input_hash"]
-        except (ValueError, TypeError, KeyError) as exc:
-            raise PlanError(f"{source}: corrupt manifest ({exc.__class__.__name__}: {exc})") from None
-        if not isinstance(nvrs, list) or not all(isinstance(n, str) for n in nvrs):
-            raise PlanError(f"{source}: corrupt manifest (nvrs is not a list of strings)")
-        manifest = cls.of(nvrs, item=source)
-        if manifest.input_hash != claimed:
-            raise PlanError(f"{source}: corrupt manifest (input hash {claimed} does not match its NVRs)")
-        return manifest
-
-    def metadata(self) -> dict[str, str]:
-        """OSTree commit metadata strings (``--add-metadata-string``)."""
-        return {METADATA_MANIFEST: self.to_json(), METADATA_INPUT_HASH: self.input_hash}
-
-    @classmethod
-    def from_metadata(cls, metadata: Mapping[str, Any], *, source: str) -> Manifest | None:
-        """The manifest of an ostree commit, or None when the commit carries none (not composed by us)."""
-        if METADATA_MANIFEST not in metadata:
-            return None
-        manifest = cls.from_json(str(metadata[METADATA_MANIFEST]), source=source)
-        claimed = metadata.get(METADATA_INPUT_HASH)
-        if claimed is not None and claimed != manifest.input_hash:
-            raise PlanError(f"{source}: corrupt manifest ({METADATA_INPUT_HASH} {claimed} does not match)")
-        return manifest
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from relengotron.manifest import Manifest
 from relengotron.ostree import payload
-from relengotron.ostree.manifest import Manifest
 from relengotron.ostree.repo import OSTreeRepo, check_ref, is_checksum
-from relengotron.ostree.runner import CommandRunner
 from relengotron.ostree.treefile import TREEFILE, Treefile, YumRepo
+from relengotron.tools.remote import CommandRunner, run_checked
 from relengotron.tools.run import ToolError
 
 
@@ -176,7 +176,7 @@ class RemoteBackend:
         )
         name = f"{_safe(request.ref)}-{request.manifest.input_hash[:16]}"
         host_dir = f"{self.host_workdir}/{name}"
-        item = f"{request.ref} on {self.runner.description}"
+        item = request.ref
         self._run(["rm", "-rf", host_dir], item)
         self._run(["mkdir", "-p", host_dir], item)
         for filename, content in treefile.files().items():
@@ -196,7 +196,9 @@ class RemoteBackend:
         )
         commit = self._run(["cat", f"{host_dir}/commitid"], item).decode(errors="replace").strip()
         if not is_checksum(commit):
-            raise ComposeError(f"{item}: rpm-ostree wrote {commit[:80]!r} as the commit id, not a checksum")
+            raise ComposeError(
+                f"{item} on {self.runner.name}: rpm-ostree wrote {commit[:80]!r} as the commit id, not a checksum"
+            )
         scratch = fresh_scratch(self.workdir, request.ref)
         if self.fetch_from and re.match(r"^https?://", self.fetch_from):
             scratch.pull_url("composehost", f"{self.fetch_from}/{name}/repo", [commit], timeout=self.timeout)
@@ -204,14 +206,15 @@ class RemoteBackend:
             base = self.fetch_from or self.host_workdir
             scratch.pull_local(f"{base}/{name}/repo", [commit])
         scratch.set_ref(request.ref, commit)
-        result = _result(scratch, request, commit, f"remote {self.runner.description}")
+        result = _result(scratch, request, commit, f"remote {self.runner.name}")
         self._run(["rm", "-rf", host_dir], item)
         return result
 
     def _run(self, args: Sequence[str], item: str, *, input: bytes | None = None, timeout: float = 600.0) -> bytes:
+        """Run one step on the host; a failing tool is a ToolError naming ``item`` and the host."""
         try:
-            return self.runner.run(args, item=item, input=input, timeout=timeout)
+            return run_checked(self.runner, args, item=item, input=input, timeout=timeout)
         except ToolError:
             raise
-        except Exception as exc:  # a dropped connection, an SSH protocol error
-            raise ComposeError(f"{item}: {shlex.join(args)} failed: {exc}") from exc
+        except Exception as exc:  # a dropped connection, an SSH protocol error, a timeout
+            raise ComposeError(f"{item} on {self.runner.name}: {shlex.join(args)} failed: {exc}") from exc

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from relengotron.ostree import publish
-from relengotron.ostree.manifest import KEY_ENDOFLIFE, KEY_ENDOFLIFE_REBASE, KEY_INPUT_HASH, KEY_MANIFEST, KEY_VERSION
+from relengotron.ostree.metadata import KEPT_BY_EOL, KEY_ENDOFLIFE, KEY_ENDOFLIFE_REBASE
 from relengotron.ostree.repo import OSTreeRepo, RepoError, check_ref
-from relengotron.ostree.signing import OSTreeSigner
+from relengotron.signing.base import Signer
 
 STEP_EOL_COMMIT = "eol-commit"
 STEP_ARCHIVE = "archive"
@@ -41,7 +41,7 @@ def carve_out(
     message: str,
     rebase: str | None,
     archive: OSTreeRepo,
-    signer: OSTreeSigner | None,
+    signer: Signer | None,
     static_deltas: bool = True,
     now: datetime | None = None,
 ) -> CarveOutResult:
@@ -70,7 +70,7 @@ def carve_out(
             metadata = {KEY_ENDOFLIFE: message}
             if rebase is not None:
                 metadata[KEY_ENDOFLIFE_REBASE] = rebase
-            keep = [k for k in (KEY_VERSION, KEY_MANIFEST, KEY_INPUT_HASH) if k in info.metadata]
+            keep = [k for k in KEPT_BY_EOL if k in info.metadata]
             final = repo.commit(
                 trees=[f"ref={head}"],
                 subject=f"{ref}: end of life",
@@ -82,7 +82,7 @@ def carve_out(
                 item=f"{ref}: end-of-life commit in {repo.path}",
             )
             if signer is not None:
-                repo.sign_commit(final, signer)
+                signer.sign_ostree_commit(repo.path, final)
             repo.set_ref(ref, final)
             steps.append(STEP_EOL_COMMIT)
             head, info = final, repo.show(final)

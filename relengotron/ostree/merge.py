@@ -27,16 +27,9 @@ from datetime import UTC, datetime
 
 from relengotron.ostree import publish
 from relengotron.ostree.compose import ComposeResult
-from relengotron.ostree.manifest import (
-    KEY_INPUT_HASH,
-    KEY_MANIFEST,
-    KEY_VERSION,
-    ReleasedManifest,
-    next_version,
-    released_from_metadata,
-)
+from relengotron.ostree.metadata import KEY_VERSION, ReleasedManifest, next_version, released_from_metadata
 from relengotron.ostree.repo import OSTreeRepo, RepoError
-from relengotron.ostree.signing import OSTreeSigner
+from relengotron.signing.base import Signer
 
 UNCHANGED = "unchanged"
 MERGED = "merged"
@@ -59,7 +52,7 @@ def merge_if_changed(
     composed: ComposeResult,
     *,
     version_prefix: str,
-    signer: OSTreeSigner | None,
+    signer: Signer | None,
     static_deltas: bool = True,
     now: datetime | None = None,
 ) -> MergeResult:
@@ -101,16 +94,12 @@ def merge_if_changed(
             trees=[f"ref={composed.commit}"],
             subject=f"{ref} {version}",
             parent=head,
-            metadata={
-                KEY_VERSION: version,
-                KEY_MANIFEST: list(composed.manifest.nvrs),
-                KEY_INPUT_HASH: composed.manifest.input_hash,
-            },
+            metadata={KEY_VERSION: version, **composed.manifest.metadata()},
             timestamp=int(now.timestamp()),
             item=f"{ref}: commit {version} in {scratch.path}",
         )
         if signer is not None:
-            scratch.sign_commit(child, signer)
+            signer.sign_ostree_commit(scratch.path, child)
         shared.pull_local(scratch.path, [child])
         try:
             if static_deltas and head:
@@ -150,7 +139,7 @@ def last_released(repo: OSTreeRepo, ref: str) -> ReleasedManifest | None:
     """The manifest recorded in the head commit of ``ref`` (read-only), for the planner.
 
     None when the repository or the ref does not exist, or the head carries no manifest (not made by a
-    merge). A manifest that does not hold together raises :class:`relengotron.ostree.manifest.ManifestError`
+    merge). A manifest that does not hold together raises :class:`relengotron.manifest.ManifestError`
     naming the ref and commit.
     """
     if not repo.exists():

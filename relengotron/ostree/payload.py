@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from relengotron.ostree.manifest import Manifest
+from relengotron.manifest import Manifest
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.tools import rpmsign
 from relengotron.tools.run import ToolError, run
 
-RPM = "rpm"
 RPMKEYS = "rpmkeys"
 RPM2CPIO = "rpm2cpio"
 
@@ -63,13 +62,10 @@ def read_rpms(paths: Sequence[str | Path]) -> list[RpmFile]:
         if verdicts.get(str(path)) != "digests OK":
             detail = verdicts.get(str(path)) or _last_error(check.stderr, path)
             raise PayloadError(f"{path}: damaged RPM ({detail})")
-    fmt = "%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}\\n"
-    out = run(
-        [RPM, "-qp", "--nosignature", "--nodigest", "--qf", fmt, *map(str, files)], item="payload RPMs"
-    ).stdout.decode(errors="replace")
-    lines = out.splitlines()
-    if len(lines) != len(files):
-        raise PayloadError(f"rpm -qp gave {len(lines)} answers for {len(files)} RPMs")
+    try:
+        lines = rpmsign.query_headers(files, "%{NAME}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{SOURCERPM}")
+    except rpmsign.RpmSignError as exc:
+        raise PayloadError(str(exc)) from exc
     rpms: list[RpmFile] = []
     for path, line in zip(files, lines, strict=True):
         name, version, release, arch, source = line.split("\t")

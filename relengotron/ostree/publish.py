@@ -6,8 +6,9 @@ after a crash calls to complete a half-published head, and it writes nothing whe
 
 from __future__ import annotations
 
+from relengotron.ostree.metadata import KEY_VERSION
 from relengotron.ostree.repo import OSTreeRepo, RepoError
-from relengotron.ostree.signing import OSTreeSigner
+from relengotron.signing.base import Signer
 
 STEP_SIGN = "sign"
 STEP_DELTA = "static-delta"
@@ -15,7 +16,7 @@ STEP_SUMMARY = "summary"
 STEP_TAG = "tag"
 
 
-def finish(repo: OSTreeRepo, ref: str, *, signer: OSTreeSigner | None, static_deltas: bool) -> tuple[str, ...]:
+def finish(repo: OSTreeRepo, ref: str, *, signer: Signer | None, static_deltas: bool) -> tuple[str, ...]:
     """Make sure ``ref``'s head is signed, has a static delta from its parent and is in a signed summary.
 
     Returns the steps that had to be done (empty when nothing was missing). Idempotent: a second call
@@ -25,7 +26,7 @@ def finish(repo: OSTreeRepo, ref: str, *, signer: OSTreeSigner | None, static_de
     if head is None:
         raise RepoError(f"{repo.path}: no ref {ref}")
     done: list[str] = []
-    if signer is not None and repo.sign_commit(head, signer):
+    if signer is not None and signer.sign_ostree_commit(repo.path, head).action == "signed":
         done.append(STEP_SIGN)
     if static_deltas:
         parent = repo.show(head).parent
@@ -36,7 +37,7 @@ def finish(repo: OSTreeRepo, ref: str, *, signer: OSTreeSigner | None, static_de
     return tuple(done)
 
 
-def tag_head(repo: OSTreeRepo, ref: str, *, signer: OSTreeSigner | None) -> tuple[str, tuple[str, ...]]:
+def tag_head(repo: OSTreeRepo, ref: str, *, signer: Signer | None) -> tuple[str, tuple[str, ...]]:
     """Tag ``ref``'s head with its version (``tags/<ref>/<version>``) and update the summary.
 
     Returns the tag and the steps done. Idempotent: the tag already on the head → nothing is written. A head
@@ -46,7 +47,7 @@ def tag_head(repo: OSTreeRepo, ref: str, *, signer: OSTreeSigner | None) -> tupl
         head = repo.rev_parse(ref)
         if head is None:
             raise RepoError(f"{repo.path}: no ref {ref}")
-        version = repo.show(head).metadata.get("version")
+        version = repo.show(head).metadata.get(KEY_VERSION)
         if not isinstance(version, str) or not version:
             raise RepoError(f"{repo.path}: {ref} head {head} has no version to tag it with")
         before = repo.refs()

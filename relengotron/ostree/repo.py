@@ -7,10 +7,15 @@ method that changes the repository states what a second call does.
 
 Ref naming (see :mod:`relengotron.ostree`): ``fedora/<version>/<arch>[/<stream>]/<name>`` for the shared refs;
 ``tags/<ref>/<version>`` for tags.
+
+This is the one place that knows a repository's layout (:func:`commit_object`, :func:`delta_superblock`,
+``refs/heads``, ``summary``, ``summary.sig``): the signers (:mod:`relengotron.signing`) and the mirror check
+(:mod:`relengotron.sync.verify`) read repositories through it.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import os
 import re
@@ -19,18 +24,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from relengotron.ostree import gvariant
-from relengotron.ostree.signing import OSTreeSigner
+from relengotron.ostree import gvariant_binary, gvariant_text
 from relengotron.tools.run import run
+
+if TYPE_CHECKING:
+    from relengotron.signing.base import Signer
 
 OSTREE = "ostree"
 TAG_PREFIX = "tags/"
 _CHECKSUM = re.compile(r"^[0-9a-f]{64}$")
 _REF = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._\-]*(/[A-Za-z0-9_][A-Za-z0-9._\-]*)*$")
 _KEY_ID = re.compile(r"key ID ([0-9A-Fa-f]{16})")
-_DELTA = re.compile(r"'((?:[0-9a-f]{64}-)?[0-9a-f]{64})'")
+_DELTA = re.compile(r"^(?:[0-9a-f]{64}-)?[0-9a-f]{64}$")  # "FROM-TO", or "TO" for a delta from nothing
 
 
 class RepoError(RuntimeError):
@@ -46,6 +53,23 @@ def check_ref(ref: str) -> str:
     if not _REF.match(ref) or ".." in ref:
         raise ValueError(f"{ref!r} is not a valid ostree ref name")
     return ref
+
+
+def commit_object(commit: str) -> str:
+    """``objects/xx/yyy.commit``: where a repository keeps the commit ``commit`` (a full checksum), relative to it."""
+    if not is_checksum(commit):
+        raise ValueError(f"{commit!r} is not a full 64-digit commit checksum")
+    return f"objects/{commit[:2]}/{commit[2:]}.commit"
+
+
+def delta_superblock(name: str) -> str:
+    """``deltas/XX/REST[-TO]/superblock`` for the static delta ``[FROM-]TO`` (hex), in OSTree's modified base64."""
+
+    def b64(checksum: str) -> str:
+        return base64.b64encode(bytes.fromhex(checksum)).decode().rstrip("=").replace("/", "_")
+
+    parts = [b64(p) for p in name.split("-")]
+    return f"deltas/{parts[0][:2]}/{parts[0][2:]}{''.join('-' + p for p in parts[1:])}/superblock"
 
 
 def tag_ref(ref: str, version: str) -> str:
@@ -171,9 +195,17 @@ class OSTreeRepo:
         value = result.stdout.decode().strip()
         return value if is_checksum(value) else None
 
+    def commit_path(self, commit: str) -> Path:
+        """The commit object's file (ValueError unless ``commit`` is a full checksum)."""
+        return self.path / commit_object(commit)
+
+    def commitmeta_path(self, commit: str) -> Path:
+        """The commit's detached metadata (its GPG signatures): ``objects/xx/yyy.commitmeta``."""
+        return self.commit_path(commit).with_suffix(".commitmeta")
+
     def has_commit(self, checksum: str) -> bool:
         """Whether the commit object is present (read-only)."""
-        return is_checksum(checksum) and (self.path / "objects" / checksum[:2] / f"{checksum[2:]}.commit").is_file()
+        return is_checksum(checksum) and self.commit_path(checksum).is_file()
 
     def show(self, rev: str) -> CommitInfo:
         """Everything about one commit (read-only); RepoError naming ``rev`` when it does not exist."""
@@ -187,7 +219,7 @@ class OSTreeRepo:
         raw_text = self._ostree("show", "--raw", checksum, item=self._item(f"commit {checksum}"))
         # "commit <checksum>", then the variant on one line (newlines in strings are escaped), then signatures
         lines = raw_text.splitlines()
-        raw = gvariant.parse(lines[1] if lines and lines[0].startswith("commit ") else lines[0])
+        raw = gvariant_text.parse(lines[1] if lines and lines[0].startswith("commit ") else lines[0])
         metadata, parent, _related, subject, _body, timestamp = raw[:6]
         return CommitInfo(
             checksum=checksum,
@@ -252,7 +284,7 @@ class OSTreeRepo:
             if isinstance(value, str):
                 args.append(f"--add-metadata-string={key}={value}")
             else:
-                args.append(f"--add-metadata={key}={gvariant.encode_strings(list(value))}")
+                args.append(f"--add-metadata={key}={gvariant_text.encode_strings(list(value))}")
         args += [f"--keep-metadata={key}" for key in keep_metadata]
         args += [f"--tree={tree}" for tree in trees]
         out = self._ostree(*args, item=item or self._item(f"commit {branch or subject}")).strip()
@@ -311,26 +343,11 @@ class OSTreeRepo:
         self._ostree("remote", "add", "--if-not-exists", "--no-gpg-verify", remote, url, item=self._item(remote))
         self._ostree("pull", remote, *revs, item=f"pull {' '.join(revs)} from {url}", timeout=timeout)
 
-    # --- signatures, deltas and the summary -----------------------------------------------------------------
-    def signed_by(self, commit: str, signer: OSTreeSigner) -> bool:
-        """Whether ``commit`` carries a detached signature by the signer's key (read-only)."""
-        return bool(set(self.show(commit).signatures) & signer.key_ids())
-
-    def sign_commit(self, commit: str, signer: OSTreeSigner) -> bool:
-        """Sign ``commit``; returns whether a signature was added.
-
-        Idempotent: a commit already signed by this key is left alone (``ostree gpg-sign`` itself would add a
-        second, identical-looking signature).
-        """
-        if self.signed_by(commit, signer):
-            return False
-        signer.sign_commit(self.path, commit)
-        return True
-
+    # --- deltas and the summary ---------------------------------------------------------------------------
     def static_deltas(self) -> frozenset[str]:
         """Names of the static deltas present: ``FROM-TO`` (read-only)."""
         text = self._ostree("static-delta", "list", item=self._item("static deltas"))
-        return frozenset(line.strip() for line in text.splitlines() if re.match(r"^[0-9a-f-]{64,}$", line.strip()))
+        return frozenset(line.strip() for line in text.splitlines() if _DELTA.match(line.strip()))
 
     def generate_static_delta(self, from_commit: str, to_commit: str) -> bool:
         """Generate the static delta ``from_commit`` → ``to_commit``; returns whether one was generated.
@@ -354,45 +371,42 @@ class OSTreeRepo:
             self._ostree("static-delta", "delete", name, item=self._item(f"static delta {name}"))
 
     def summary(self) -> SummaryView | None:
-        """What the summary file lists (read-only); None when there is no summary."""
-        if not (self.path / "summary").is_file():
-            return None
-        text = self._ostree("summary", "--view", item=self._item("summary"))
-        refs: dict[str, str] = {}
-        pending: str | None = None
-        for line in text.splitlines():
-            stripped = line.strip()
-            if line.startswith("* "):
-                pending = line[2:].strip()
-            elif pending and is_checksum(stripped):
-                refs[pending], pending = stripped, None
-        deltas: set[str] = set()
-        for line in text.splitlines():
-            if "(ostree.static-deltas)" in line:
-                deltas.update(_DELTA.findall(line.split(":", 1)[1]))
-        return SummaryView(refs=refs, deltas=frozenset(deltas), signed=(self.path / "summary.sig").is_file())
+        """What the summary file lists (read-only); None when there is no summary.
 
-    def summary_current(self, signer: OSTreeSigner | None) -> bool:
-        """Whether the summary lists exactly the present refs and deltas (and is signed when it must be)."""
-        view = self.summary()
-        if view is None:
-            return False
-        if signer is not None and not view.signed:
-            return False
-        return view.refs == self.refs() and view.deltas == self.static_deltas()
-
-    def update_summary(self, signer: OSTreeSigner | None) -> bool:
-        """Regenerate the summary (signed by ``signer`` when given); returns whether it was rewritten.
-
-        Idempotent: a summary that already lists the current refs and deltas (and is signed when a signer
-        is given) is not rewritten.
+        Read from the file itself (:mod:`.gvariant_binary`); an unreadable one raises its GVariantError.
         """
-        if self.summary_current(signer):
+        path = self.path / "summary"
+        if not path.is_file():
+            return None
+        data = path.read_bytes()
+        return SummaryView(
+            refs=gvariant_binary.summary_refs(data),
+            deltas=gvariant_binary.summary_deltas(data),
+            signed=(self.path / "summary.sig").is_file(),
+        )
+
+    def summary_current(self) -> bool:
+        """Whether the summary lists exactly the present refs, their commits and the static deltas (read-only).
+
+        A missing or unreadable summary is not current.
+        """
+        try:
+            view = self.summary()
+        except gvariant_binary.GVariantError:
             return False
-        if signer is None:
-            self._ostree("summary", "-u", item=self._item("summary"))
-        else:
-            signer.update_summary(self.path)
+        return view is not None and view.refs == self.refs() and view.deltas == self.static_deltas()
+
+    def update_summary(self, signer: Signer | None) -> bool:
+        """Regenerate the summary, signed by ``signer`` when given; returns whether it was rewritten.
+
+        Idempotent: a summary that already lists the current refs and deltas (and, with a signer, carries a
+        good signature by its key) is not rewritten.
+        """
+        if signer is not None:
+            return signer.sign_ostree_summary(self.path).action == "signed"
+        if self.summary_current():
+            return False
+        self._ostree("summary", "-u", item=self._item("summary"))
         return True
 
     # --- pruning --------------------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from relengotron.manifest import Manifest
 from relengotron.ostree import payload
-from relengotron.ostree.manifest import Manifest
 from relengotron.ostree.repo import OSTreeRepo, check_ref
 
 TREEFILE = "treefile.json"

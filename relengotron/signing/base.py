@@ -5,13 +5,13 @@ one key. Every operation first looks at what is already there: content already s
 untouched ("already-signed"), content signed by another key is an error naming the item and both keys (an
 RPM is never silently re-signed). Backends (:mod:`.local` with a GNUPGHOME, :mod:`.sigul` over SSH) only
 supply the raw signing primitives; the checks, the verification of what came back and the atomic
-replacement of files live here.
+replacement of files live here. OSTree repositories are read through :class:`relengotron.ostree.repo.OSTreeRepo`
+(their layout, refs and summary) and the OSTree code signs through this interface directly.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from relengotron.signing import gvariant, ostreerepo
+from relengotron.ostree import gvariant_binary
+from relengotron.ostree.repo import OSTreeRepo
 from relengotron.signing.checksum import ChecksumEntry, is_clearsigned, render_checksums, signed_body
 from relengotron.signing.verify import Keyring, SignatureCheck
 from relengotron.tools import rpmsign
+from relengotron.tools.files import write_atomic
 
 Action = Literal["signed", "already-signed"]
 
@@ -103,10 +105,16 @@ class Signer(ABC):
     def fingerprint(self) -> str:
         return self.keyring.fingerprint
 
+    def check(self) -> None:
+        """Raise :class:`SigningError` now, before anything is written, when this signer cannot sign (read-only).
+
+        Checks that the signing key is the configured one; backends add what they can check cheaply.
+        """
+        self._check_key()
+
     def export_public_key(self, dest: Path) -> Path:
         """Write the armored public key to ``dest``. Idempotent: same bytes every time, replaced atomically."""
-        write_atomic(Path(dest), self.keyring.armored.encode())
-        return Path(dest)
+        return write_atomic(dest, self.keyring.armored.encode())
 
     def sign_rpms(self, paths: Iterable[str | Path]) -> list[SignResult]:
         """Sign every RPM in ``paths`` in place with this key.
@@ -146,17 +154,16 @@ class Signer(ABC):
         Idempotent: a commit that already carries a good signature by this key is left untouched (so a second
         run adds no second signature). Signatures by other keys are kept: an OSTree commit may carry several.
         """
-        repo = Path(repo)
-        ostreerepo.check_repo(repo)
+        ostree = self._ostree_repo(repo)
         self._check_key()
-        commit = ostreerepo.resolve(repo, rev)
-        item = f"{repo}@{commit}"
-        if not ostreerepo.commit_path(repo, commit).is_file():
-            raise SigningError(f"{item}: no such commit object")
-        if self._commit_signed(repo, commit):
+        commit = ostree.rev_parse(rev)
+        if commit is None or not ostree.has_commit(commit):
+            raise SigningError(f"{ostree.path}@{rev}: no such commit")
+        item = f"{ostree.path}@{commit}"
+        if self.commit_signed(ostree.path, commit):
             return SignResult(item, "already-signed")
-        self._sign_commit(repo, commit)
-        if not self._commit_signed(repo, commit):
+        self._sign_commit(ostree.path, commit)
+        if not self.commit_signed(ostree.path, commit):
             raise SigningError(f"{item}: no good signature by {self.key_id} after signing")
         return SignResult(item, "signed")
 
@@ -167,16 +174,29 @@ class Signer(ABC):
         regenerated (``summary -u``) and signed. Regenerating drops signatures by other keys, which were over
         the old summary.
         """
-        repo = Path(repo)
-        ostreerepo.check_repo(repo)
+        ostree = self._ostree_repo(repo)
         self._check_key()
-        current = ostreerepo.summary_is_current(repo)
-        if current and self._summary_signed(repo):
-            return SignResult(str(repo / "summary"), "already-signed")
-        self._sign_summary(repo, regenerate=not current)
-        if not ostreerepo.summary_is_current(repo) or not self._summary_signed(repo):
-            raise SigningError(f"{repo}/summary: not current and signed by {self.key_id} after signing")
-        return SignResult(str(repo / "summary"), "signed")
+        summary = ostree.path / "summary"
+        current = ostree.summary_current()
+        if current and self.summary_signed(ostree.path):
+            return SignResult(str(summary), "already-signed")
+        self._sign_summary(ostree.path, regenerate=not current)
+        if not ostree.summary_current() or not self.summary_signed(ostree.path):
+            raise SigningError(f"{summary}: not current and signed by {self.key_id} after signing")
+        return SignResult(str(summary), "signed")
+
+    def commit_signed(self, repo: Path, commit: str) -> bool:
+        """Whether the commit (a full checksum) of ``repo`` carries a good signature by this key (read-only)."""
+        ostree = OSTreeRepo(repo)
+        meta = ostree.commitmeta_path(commit)
+        data = meta.read_bytes() if meta.is_file() else None
+        return self._any_good(gvariant_binary.gpg_signatures(data), ostree.commit_path(commit))
+
+    def summary_signed(self, repo: Path) -> bool:
+        """Whether ``repo``'s summary.sig holds a good signature by this key over its summary (read-only)."""
+        sig = Path(repo) / "summary.sig"
+        data = sig.read_bytes() if sig.is_file() else None
+        return self._any_good(gvariant_binary.gpg_signatures(data), Path(repo) / "summary")
 
     def clearsign_checksum(self, path: Path) -> SignResult:
         """Replace the plain CHECKSUM file ``path`` by its clear-signed form (atomically).
@@ -247,40 +267,18 @@ class Signer(ABC):
             write_atomic(dest, text.encode())
         return self.clearsign_checksum(dest)
 
-    # --- relengotron.ostree.signing.OSTreeSigner, so the OSTree repository code can sign with any backend -----
-
-    def key_ids(self) -> frozenset[str]:
-        """16-hex-digit (upper case) ids of the signing key and its subkeys (read-only)."""
-        return self.keyring.info.key_ids
-
-    def sign_commit(self, repo: Path, commit: str) -> None:
-        """:meth:`sign_ostree_commit` (idempotent: no second signature by this key)."""
-        self.sign_ostree_commit(repo, commit)
-
-    def update_summary(self, repo: Path) -> None:
-        """Regenerate ``repo``'s summary and sign it. Idempotent in effect: a current, signed summary results."""
-        repo = Path(repo)
-        ostreerepo.check_repo(repo)
-        self._check_key()
-        self._sign_summary(repo, regenerate=True)
-        if not self._summary_signed(repo):
-            raise SigningError(f"{repo}/summary: no good signature by {self.key_id} after signing")
-
     # --- helpers -------------------------------------------------------------------------------------------
 
     def _check_key(self) -> Keyring:
         """The public key, after checking it is the configured key: done before anything is signed."""
         return self.keyring
 
-    def _commit_signed(self, repo: Path, commit: str) -> bool:
-        meta = ostreerepo.commitmeta_path(repo, commit)
-        data = meta.read_bytes() if meta.is_file() else None
-        return self._any_good(gvariant.gpg_signatures(data), ostreerepo.commit_path(repo, commit))
-
-    def _summary_signed(self, repo: Path) -> bool:
-        sig = repo / "summary.sig"
-        data = sig.read_bytes() if sig.is_file() else None
-        return self._any_good(gvariant.gpg_signatures(data), repo / "summary")
+    @staticmethod
+    def _ostree_repo(repo: Path) -> OSTreeRepo:
+        ostree = OSTreeRepo(repo)
+        if not ostree.exists():
+            raise SigningError(f"{ostree.path}: not an OSTree repository")
+        return ostree
 
     def _any_good(self, signatures: list[bytes], data: Path) -> bool:
         return any(self.keyring.check_detached(sig, data).good_by(self.fingerprint) for sig in signatures)
@@ -307,17 +305,3 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def write_atomic(dest: Path, data: bytes) -> None:
-    """Replace ``dest`` with ``data`` whole: written beside it, then renamed."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -24,11 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relengotron.signing import gvariant, ostreerepo
-from relengotron.signing.base import Signer, SigningError, write_atomic
+from relengotron.ostree import gvariant_binary
+from relengotron.ostree.repo import OSTreeRepo
+from relengotron.signing.base import Signer, SigningError
 from relengotron.tools import rpmsign
+from relengotron.tools.files import write_atomic
 from relengotron.tools.remote import CommandRunner, RemoteError, remote_tempdir, run_checked
-from relengotron.tools.run import ToolError, run
+from relengotron.tools.run import ToolError
 
 
 @dataclass(frozen=True)
@@ -162,21 +164,22 @@ class SigulSigner(Signer):
         )
 
     def _sign_commit(self, repo: Path, commit: str) -> None:
-        commit_file = ostreerepo.commit_path(repo, commit)
+        ostree = OSTreeRepo(repo)
+        commit_file = ostree.commit_path(commit)
         returned = self._round_trip(
             commit_file,
             lambda remote_in, remote_out: self.commands.sign_ostree(self.sigul_key, commit, remote_in, remote_out),
         )
         try:
-            new = [s for s in gvariant.gpg_signatures(returned) if self._any_good([s], commit_file)]
-        except gvariant.GVariantError as exc:
+            new = [s for s in gvariant_binary.gpg_signatures(returned) if self._any_good([s], commit_file)]
+        except gvariant_binary.GVariantError as exc:
             raise SigningError(f"{repo}@{commit}: sigul returned unreadable detached metadata: {exc}") from exc
         if not new:
             raise SigningError(f"{repo}@{commit}: sigul returned no good signature by {self.key_id}")
-        meta = ostreerepo.commitmeta_path(repo, commit)
+        meta = ostree.commitmeta_path(commit)
         merged = meta.read_bytes() if meta.is_file() else None
         for signature in new:
-            merged = gvariant.add_gpg_signature(merged, signature)
+            merged = gvariant_binary.add_gpg_signature(merged, signature)
         assert merged is not None
         write_atomic(meta, merged)
 
@@ -184,7 +187,7 @@ class SigulSigner(Signer):
         sig_path = repo / "summary.sig"
         if regenerate:
             try:
-                run(["ostree", "summary", "-u", f"--repo={repo}"], item=f"{repo}/summary")
+                OSTreeRepo(repo).update_summary(None)
             except ToolError as exc:
                 raise SigningError(str(exc)) from exc
             sig_path.unlink(missing_ok=True)  # signatures over the old summary
@@ -192,7 +195,7 @@ class SigulSigner(Signer):
         if not self.keyring.check_detached(signature, repo / "summary").good_by(self.fingerprint):
             raise SigningError(f"{repo}/summary: sigul returned no good signature by {self.key_id}")
         existing = sig_path.read_bytes() if sig_path.is_file() else None
-        write_atomic(sig_path, gvariant.add_gpg_signature(existing, signature))
+        write_atomic(sig_path, gvariant_binary.add_gpg_signature(existing, signature))
 
     def _round_trip(self, path: Path, argv_for: Callable[[str, str], list[str]]) -> bytes:
         """Put ``path`` on the host, run the command ``argv_for(remote_in, remote_out)``, return remote_out."""
@@ -221,5 +224,7 @@ class SigulSigner(Signer):
 
 
 def _sigmd5(path: Path) -> str:
-    out = run(["rpm", "-qp", "--nosignature", "--nodigest", "--qf", "%{SIGMD5}", str(path)], item=str(path))
-    return out.stdout.decode().strip()
+    try:
+        return rpmsign.query_headers([path], "%{SIGMD5}")[0].strip()
+    except rpmsign.RpmSignError as exc:
+        raise SigningError(str(exc)) from exc

@@ -3,8 +3,9 @@
 Signing is idempotent only if "is this already signed by our key?" can be answered before signing. Both
 backends answer it the same way, from the armored public key alone (sigul never hands out the secret key):
 the key is de-armored into a throwaway keyring and ``gpgv --status-fd`` reports each signature as good, bad,
-or made by a key we do not have (with that key's id, so a conflict can name it). Nothing here writes outside
-a temporary directory.
+or made by a key we do not have (with that key's id, so a conflict can name it). The key's fingerprint and
+user id are read with :func:`relengotron.tools.gpg.show_key`. Nothing here writes outside a temporary
+directory.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-GPG = "gpg"
+from relengotron.tools.gpg import GpgError, show_key
+
 GPGV = "gpgv"
 
 
@@ -77,61 +79,16 @@ def parse_status(text: str) -> SignatureCheck:
     return SignatureCheck(good=tuple(good), bad=tuple(bad), unknown=tuple(unknown))
 
 
-@dataclass(frozen=True)
-class KeyInfo:
-    fingerprint: str  # the primary key's, 40 hex digits, upper case
-    subkeys: tuple[str, ...]  # the subkeys' fingerprints
-    uid: str  # the first user id
-
-    @property
-    def key_ids(self) -> frozenset[str]:
-        """16-hex-digit (upper case) ids of the key and its subkeys: a signature by any of them is the key's."""
-        return frozenset(f[-16:] for f in (self.fingerprint, *self.subkeys))
-
-
-def parse_key_listing(colons: str) -> KeyInfo:
-    """The single public key in ``gpg --with-colons --show-keys`` output (pure)."""
-    primaries: list[str] = []
-    subkeys: list[str] = []
-    uid = ""
-    want: list[str] | None = None
-    for line in colons.splitlines():
-        fields = line.split(":")
-        if fields[0] in ("pub", "sub"):
-            want = primaries if fields[0] == "pub" else subkeys
-        elif fields[0] == "fpr" and want is not None:
-            want.append(fields[9].upper())
-            want = None
-        elif fields[0] == "uid" and not uid:
-            uid = fields[9]
-    if len(primaries) != 1:
-        raise PublicKeyError(f"expected exactly one public key, found {len(primaries)}")
-    return KeyInfo(fingerprint=primaries[0], subkeys=tuple(subkeys), uid=uid)
-
-
-def key_info(armored: str) -> KeyInfo:
-    """Fingerprints and user id of the single public key in ``armored`` (gpg in a throwaway home)."""
-    with tempfile.TemporaryDirectory(prefix="gpgk-") as tmp:
-        key = Path(tmp) / "key.asc"
-        key.write_text(armored)
-        proc = subprocess.run(
-            [GPG, "--homedir", tmp, "--batch", "--no-tty", "--with-colons", "--show-keys", str(key)],
-            capture_output=True,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    if proc.returncode != 0:
-        raise PublicKeyError(f"gpg cannot read the public key: {proc.stderr.decode(errors='replace').strip()}")
-    return parse_key_listing(proc.stdout.decode(errors="replace"))
-
-
 class Keyring:
     """One public key, ready to check signatures with gpgv."""
 
     def __init__(self, armored: str) -> None:
         self.armored = armored
         self.binary = dearmor(armored)
-        self.info = key_info(armored)
+        try:
+            self.info = show_key(armored)
+        except GpgError as exc:
+            raise PublicKeyError(f"gpg cannot read the public key: {exc}") from exc
         self.fingerprint, self.uid = self.info.fingerprint, self.info.uid
 
     def check_detached(self, signature: bytes, data: Path) -> SignatureCheck:

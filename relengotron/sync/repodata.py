@@ -32,10 +32,7 @@ class RepomdData:
 
 def parse_repomd(xml: bytes) -> list[RepomdData]:
     """The ``<data>`` entries of a repomd.xml."""
-    try:
-        root = ET.fromstring(xml)
-    except ET.ParseError as exc:
-        raise RepodataError(f"repomd.xml is not XML: {exc}") from exc
+    root = _parse_xml(xml, "repomd.xml")
     out: list[RepomdData] = []
     for data in root.findall(f"{REPO_NS}data"):
         kind = data.get("type", "?")
@@ -77,10 +74,7 @@ def decompress(name: str, data: bytes) -> bytes:
 
 def package_locations(primary_xml: bytes) -> list[str]:
     """``location/@href`` of every package in primary.xml (those with an ``xml:base`` elsewhere are left out)."""
-    try:
-        root = ET.fromstring(primary_xml)
-    except ET.ParseError as exc:
-        raise RepodataError(f"primary.xml is not XML: {exc}") from exc
+    root = _parse_xml(primary_xml, "primary.xml")
     out: list[str] = []
     for package in root.findall(f"{COMMON_NS}package"):
         location = package.find(f"{COMMON_NS}location")
@@ -90,3 +84,10 @@ def package_locations(primary_xml: bytes) -> list[str]:
             continue
         out.append(location.get("href", ""))
     return out
+
+
+def _parse_xml(data: bytes, name: str) -> ET.Element:
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise RepodataError(f"{name} is not XML: {exc}") from exc

@@ -12,12 +12,12 @@ Read-only. Files rsync is still writing (``.~tmp~``) are ignored: they are not p
 
 from __future__ import annotations
 
-import base64
 import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from relengotron.signing import gvariant
+from relengotron.ostree import gvariant_binary
+from relengotron.ostree.repo import commit_object, delta_superblock
 from relengotron.signing.checksum import ChecksumFormatError, parse_checksums
 from relengotron.sync.classify import RSYNC_TEMP, ostree_roots
 from relengotron.sync.mirrorfs import MirrorFS
@@ -132,14 +132,14 @@ class _Checker:
         if summary in self.files:
             try:
                 data = self.fs.read(summary)
-                listed, deltas = gvariant.summary_refs(data), gvariant.summary_deltas(data)
-            except (gvariant.GVariantError, ToolError) as exc:
+                listed, deltas = gvariant_binary.summary_refs(data), gvariant_binary.summary_deltas(data)
+            except (gvariant_binary.GVariantError, ToolError) as exc:
                 self.problem(summary, f"cannot be read: {exc}")
                 listed, deltas = {}, frozenset()
             for ref, commit in sorted(listed.items()):
                 self.need(summary, [_commit_object(root, commit)], f"commit {commit} of ref {ref}: object")
             for delta in sorted(deltas):
-                self.need(summary, [_join(root, _delta_superblock(delta))], f"static delta {delta}: superblock")
+                self.need(summary, [_join(root, delta_superblock(delta))], f"static delta {delta}: superblock")
         if fsck:
             status, _, err = self.fs.runner.run(["ostree", "fsck", "--quiet", f"--repo={self.fs.abs(root)}"])
             if status != 0:
@@ -154,18 +154,11 @@ class _Checker:
                 self.problem(item, f"{target} has SHA256 {found}, the metadata says {expected}")
 
 
-def _delta_superblock(name: str) -> str:
-    """``deltas/XX/REST[-TO]/superblock`` for a delta named ``[FROM-]TO`` (hex), in OSTree's modified base64."""
-
-    def b64(checksum: str) -> str:
-        return base64.b64encode(bytes.fromhex(checksum)).decode().rstrip("=").replace("/", "_")
-
-    parts = [b64(p) for p in name.split("-")]
-    return f"deltas/{parts[0][:2]}/{parts[0][2:]}{''.join('-' + p for p in parts[1:])}/superblock"
-
-
 def _commit_object(root: str, commit: str) -> str:
-    return _join(root, f"objects/{commit[:2]}/{commit[2:]}.commit")
+    try:
+        return _join(root, commit_object(commit))
+    except ValueError:  # a ref file holding something else: name a path that cannot exist
+        return _join(root, f"objects/{commit}.commit")
 
 
 def _join(top: str, rel: str) -> str:

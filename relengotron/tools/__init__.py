@@ -1,4 +1,8 @@
-"""Adapters around command-line tools (gpg, rpmsign, rpmkeys): paths and key ids in, results out.
+"""Adapters around command-line tools: paths and key ids in, results out.
+
+:mod:`.run` (any tool, failures naming the item), :mod:`.remote` (the one command runner: here or over SSH),
+:mod:`.gpg` (keys, and the private GNUPGHOME copies every signing tool runs in), :mod:`.rpmsign` (rpmsign,
+rpmkeys, rpm header queries) and :mod:`.files` (replacing a file whole).
 
 Production code; nothing here knows about the sandbox. Each adapter raises its own exception naming the
 file or key it was working on, with the tool's own error text.

@@ -4,7 +4,10 @@ Release engineering reaches hosts it does not run on: the signing bridge (sigul)
 (``rpm-ostree compose tree``), the master mirror. Code that needs one takes a :class:`CommandRunner` and never
 cares which kind it got: :class:`LocalRunner` runs a subprocess, :class:`SSHRunner` runs the same argv on a
 host reached with paramiko, checking the host against a pinned key (the ``host_key`` of the Airflow SSH
-connection) and never trusting a key it has not been given. Files travel with ``put``/``get`` (SFTP for SSH).
+connection) and never trusting a key it has not been given — or over the connection an Airflow ``SSHHook``
+opens (:meth:`SSHRunner.from_hook`), so the operator layer passes a hook and this module imports no Airflow.
+Files travel with ``put``/``get`` (SFTP for SSH). :func:`run_checked` turns a non-zero exit into a
+:class:`~relengotron.tools.run.ToolError` naming the item and the host.
 """
 
 from __future__ import annotations
@@ -13,15 +16,15 @@ import base64
 import binascii
 import os
 import shlex
-import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from relengotron.tools.files import copy_atomic
 from relengotron.tools.run import ToolError
 
 
@@ -62,8 +65,8 @@ class LocalRunner:
 
     name = "local"
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
-        self.env = env  # added to the current environment
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.env = dict(env or {})  # added to the current environment
 
     def run(
         self, argv: Sequence[str], *, input: bytes | None = None, timeout: float | None = None
@@ -96,8 +99,10 @@ class SSHRunner:
     """Runs commands on ``host`` over SSH (paramiko), authenticating with ``key_file``.
 
     ``host_key`` is the host's public key as in known_hosts/the Airflow connection ("ssh-ed25519 AAAA..."):
-    the connection is refused when the host presents any other key. The connection is opened on first use
-    and reused; ``close()`` (or leaving a ``with`` block) ends it. Safe to share between threads.
+    the connection is refused when the host presents any other key. ``opener`` replaces all that with a
+    callable returning a connected paramiko ``SSHClient`` (see :meth:`from_hook`). The connection is opened on
+    first use and reused (reopened when it dropped); ``close()`` (or leaving a ``with`` block) ends it. Safe
+    to share between threads.
     """
 
     def __init__(
@@ -109,6 +114,7 @@ class SSHRunner:
         host_key: str = "",
         *,
         connect_timeout: float = 15.0,
+        opener: Callable[[], Any] | None = None,
     ) -> None:
         self.host = host
         self.port = int(port)
@@ -117,9 +123,22 @@ class SSHRunner:
         self.host_key = host_key.strip()
         self.connect_timeout = connect_timeout
         self.name = f"{username}@{host}:{self.port}"
-        self._pinned = parse_host_key(self.host_key, self.name)
+        self._pinned = parse_host_key(self.host_key, self.name) if opener is None else None
+        self._opener = opener
         self._lock = threading.Lock()
         self._client: Any = None
+
+    @classmethod
+    def from_hook(cls, hook: Any, *, connect_timeout: float = 15.0) -> SSHRunner:
+        """Run over the connection of an Airflow ``SSHHook`` (its ``get_conn()`` returns a paramiko ``SSHClient``).
+
+        The hook checks the host key as its connection says (``host_key`` in the extra pins it). Nothing is
+        contacted until the first command.
+        """
+        host = getattr(hook, "remote_host", None) or "?"
+        port = getattr(hook, "port", None) or 22
+        username = getattr(hook, "username", None) or "?"
+        return cls(host, port, username, connect_timeout=connect_timeout, opener=hook.get_conn)
 
     def __enter__(self) -> SSHRunner:
         return self
@@ -218,6 +237,13 @@ class SSHRunner:
         with self._lock:
             if self._client is not None:
                 return self._client
+            if self._opener is not None:
+                try:
+                    self._client = self._opener()
+                except (paramiko.SSHException, OSError) as exc:
+                    raise RemoteError(f"{self.name}: cannot connect: {exc}") from exc
+                return self._client
+            assert self._pinned is not None
             client = paramiko.SSHClient()
             entry = self.host if self.port == 22 else f"[{self.host}]:{self.port}"
             client.get_host_keys().add(entry, self._pinned.get_name(), self._pinned)
@@ -288,10 +314,7 @@ def remote_tempdir(runner: CommandRunner, prefix: str = "relengotron") -> Iterat
 
 
 def _copy_atomic(source: Path, dest: Path) -> None:
-    part = dest.with_name(f".{dest.name}.part{os.getpid()}")
     try:
-        shutil.copyfile(source, part)
-        part.replace(dest)
+        copy_atomic(source, dest)
     except OSError as exc:
-        part.unlink(missing_ok=True)
         raise RemoteError(f"local: cannot copy {source} to {dest}: {exc}") from exc

@@ -1,8 +1,9 @@
-"""Sign RPMs with rpmsign, verify them with rpmkeys, and read which key signed them.
+"""Sign RPMs with rpmsign, verify them with rpmkeys, read which key signed them and what their headers say.
 
-The signing key lives in its own GNUPGHOME (see :mod:`relengotron.tools.gpg`); verification imports public
-keys into a private rpm database, never the system one. Many files go to one tool call: signing a whole
-compose's worth of RPMs must not start one process per file.
+The signing key lives in its own GNUPGHOME; rpmsign signs in a private copy of it
+(:func:`relengotron.tools.gpg.private_home`), so concurrent signers never share a gpg-agent. Verification
+imports public keys into a private rpm database, never the system one. Many files go to one tool call:
+signing a whole compose's worth of RPMs must not start one process per file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from relengotron.tools.gpg import agent_home
+from relengotron.tools.gpg import private_home
 
 RPM = "rpm"
 RPMSIGN = "rpmsign"
@@ -50,7 +51,7 @@ def sign_rpms(paths: Sequence[str | Path], gnupghome: str | Path, key_id: str) -
     for path in files:
         if not path.is_file():
             raise RpmSignError(path, "no such RPM file")
-    with agent_home(Path(gnupghome)) as home:
+    with private_home(gnupghome) as home:
         proc = subprocess.run(
             [
                 RPMSIGN,
@@ -84,17 +85,7 @@ def signing_key_ids(paths: Sequence[str | Path]) -> dict[Path, str]:
     One ``rpm -qp`` for all files; raises :class:`RpmSignError` naming a file rpm cannot read.
     """
     files = [Path(p) for p in paths]
-    if not files:
-        return {}
-    fmt = "|".join(f"%{{{tag}:pgpsig}}" for tag in _SIG_TAGS) + "\\n"
-    proc = _query(files, fmt)
-    lines = proc.stdout.decode(errors="replace").splitlines()
-    if proc.returncode != 0 or len(lines) != len(files):
-        for path in files:  # error path only: find the file rpm could not read
-            single = _query([path], fmt)
-            if single.returncode != 0:
-                raise RpmSignError(path, f"rpm cannot read it: {_errors(single.stderr)}")
-        raise RpmSignError(files[0], f"rpm -qp gave {len(lines)} answers for {len(files)} files")
+    lines = query_headers(files, "|".join(f"%{{{tag}:pgpsig}}" for tag in _SIG_TAGS))
     out: dict[Path, str] = {}
     for path, line in zip(files, lines, strict=True):
         out[path] = ""
@@ -104,6 +95,27 @@ def signing_key_ids(paths: Sequence[str | Path]) -> dict[Path, str]:
                 out[path] = match.group(1).lower()[-8:]
                 break
     return out
+
+
+def query_headers(paths: Sequence[str | Path], fmt: str) -> list[str]:
+    """Each RPM's header formatted by the query format ``fmt`` (rpm's ``--qf``, one line per file), in order.
+
+    Read-only; signatures and digests are not checked. One ``rpm -qp`` for all files; raises
+    :class:`RpmSignError` naming a file rpm cannot read.
+    """
+    files = [Path(p) for p in paths]
+    if not files:
+        return []
+    fmt = f"{fmt}\\n"
+    proc = _query(files, fmt)
+    lines = proc.stdout.decode(errors="replace").splitlines()
+    if proc.returncode != 0 or len(lines) != len(files):
+        for path in files:  # error path only: find the file rpm could not read
+            single = _query([path], fmt)
+            if single.returncode != 0:
+                raise RpmSignError(path, f"rpm cannot read it: {_errors(single.stderr)}")
+        raise RpmSignError(files[0], f"rpm -qp gave {len(lines)} answers for {len(files)} files")
+    return lines
 
 
 def signing_key_id(path: str | Path) -> str:

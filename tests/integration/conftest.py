@@ -86,3 +86,25 @@ def sshd_server(tmp_path: Path):
 
     with sshd(tmp_path / "sshd") as server:
         yield server
+
+
+@pytest.fixture
+def services(bus_ctx: SandboxContext) -> Iterator[SandboxContext]:
+    """The real bus plus the sandbox Koji hub, PDC, Bugzilla and ResultsDB, started in-process on 127.0.0.1;
+    their endpoints are in ``services.endpoints[<name>]``. Stopped (in reverse order) after the test: close
+    Koji sessions before then (log out), as an in-process hub must not be left with live sessions."""
+    from relengotron.sandbox.bugzilla import BugzillaService
+    from relengotron.sandbox.koji import KojiHub
+    from relengotron.sandbox.pdc import PDCService
+    from relengotron.sandbox.resultsdb import ResultsDBService
+
+    started: list[Any] = []
+    try:
+        for kind in (KojiHub, PDCService, BugzillaService, ResultsDBService):
+            service = kind(bus_ctx)
+            bus_ctx.endpoints[service.name] = service.start()
+            started.append(service)
+        yield bus_ctx
+    finally:
+        for service in reversed(started):
+            service.stop()

@@ -3,7 +3,9 @@
 The sshd itself is the shared fixture in ``sshd.py`` (``with sshd(root) as server``; ``server.bin`` is first on
 every session's PATH). ``SIGUL_STANDIN`` is a self-contained Python program with the real sigul client's
 command line (``sigul [--batch] [-c CONF] [-u USER] [-f PASSFILE] COMMAND ...``) that performs each operation
-with gpg, rpmsign and ostree on the host it runs on, so the signatures it returns are real and verifiable.
+with gpg, rpmsign and ostree on the host it runs on, so the signatures it returns are real and verifiable. It
+signs through :mod:`relengotron.tools.gpg` like everything else (a private copy of the GNUPGHOME per
+operation), so it never disturbs a test signing with the same GNUPGHOME at the same time.
 Its configuration file (``-c``) names the GNUPGHOME, the passphrase it expects and the sigul key names::
 
     [standin]
@@ -24,17 +26,12 @@ SIGUL_STANDIN = r'''
 """Stand-in for the sigul client: the real command line, operations done locally with gpg/rpmsign/ostree."""
 import argparse, configparser, hashlib, os, shutil, subprocess, sys, tempfile
 
+from relengotron.tools import gpg, rpmsign
+
 
 def fail(message, code=1):
     sys.stderr.write(f"Error: {message}\n")
     sys.exit(code)
-
-
-def gpg(home, *args, stdout=None):
-    proc = subprocess.run(["gpg", "--batch", "--no-tty", "--homedir", home, *args], capture_output=True)
-    if proc.returncode != 0:
-        fail(f"gpg failed: {proc.stderr.decode(errors='replace')}")
-    return proc.stdout
 
 
 def write_output(data, output):
@@ -89,14 +86,13 @@ def main():
     command = opts.command
     try:
         if command == "get-public-key":
-            sys.stdout.buffer.write(gpg(home, "--armor", "--export", fpr))
+            sys.stdout.buffer.write(gpg.public_key(home, fpr))
         elif command == "sign-data":
             (path,) = args.rest
-            armor = ["--armor"] if args.armor else []
-            write_output(gpg(home, "--local-user", fpr, *armor, "--detach-sign", "--output", "-", path), args.output)
+            write_output(gpg.detach_sign(home, fpr, path, armor=args.armor), args.output)
         elif command == "sign-text":
             (path,) = args.rest
-            write_output(gpg(home, "--local-user", fpr, "--clearsign", "--output", "-", path), args.output)
+            write_output(gpg.clearsign(home, fpr, path), args.output)
         elif command == "sign-ostree":
             commit, path = args.rest
             data = open(path, "rb").read()
@@ -108,16 +104,18 @@ def main():
                 objdir = os.path.join(repo, "objects", commit[:2])
                 os.makedirs(objdir)
                 shutil.copyfile(path, os.path.join(objdir, commit[2:] + ".commit"))
-                proc = subprocess.run(
-                    ["ostree", "gpg-sign", f"--repo={repo}", f"--gpg-homedir={home}", commit, fpr],
-                    capture_output=True,
-                )
+                with gpg.private_home(home) as private:
+                    proc = subprocess.run(
+                        ["ostree", "gpg-sign", f"--repo={repo}", f"--gpg-homedir={private}", commit, fpr],
+                        capture_output=True,
+                    )
                 if proc.returncode != 0:
                     fail(f"ostree gpg-sign failed: {proc.stderr.decode(errors='replace')}")
                 write_output(open(os.path.join(objdir, commit[2:] + ".commitmeta"), "rb").read(), args.output)
         elif command in ("sign-rpm", "sign-rpms"):
             if command == "sign-rpms" and not args.output:
                 fail("--output is mandatory without --koji-only")
+            dests = []
             for rpm in args.rest:
                 if command == "sign-rpms":
                     os.makedirs(args.output, exist_ok=True)
@@ -126,17 +124,15 @@ def main():
                     dest = args.output or rpm
                 if dest != rpm:
                     shutil.copyfile(rpm, dest)
-                proc = subprocess.run(
-                    ["rpmsign", "--addsign", "--define", "__gpg /usr/bin/gpg", "--define", f"_gpg_name {fpr}",
-                     "--define", f"_gpg_path {home}", dest],
-                    capture_output=True, stdin=subprocess.DEVNULL,
-                )
-                if proc.returncode != 0:
-                    fail(f"rpmsign failed for {rpm}: {proc.stderr.decode(errors='replace')}")
+                dests.append(dest)
+            try:
+                rpmsign.sign_rpms(dests, home, fpr)
+            except rpmsign.RpmSignError as exc:
+                fail(f"rpmsign failed: {exc}")
         else:
             fail(f"unknown command {command}")
-    finally:
-        subprocess.run(["gpgconf", "--homedir", home, "--kill", "gpg-agent"], capture_output=True)
+    except gpg.GpgError as exc:
+        fail(f"gpg failed: {exc}")
 
 
 main()

@@ -24,6 +24,7 @@ import pytest
 from relengotron.sandbox.koji import KojiHub
 from relengotron.sandbox.koji.imagefile import read_manifest
 from relengotron.sandbox.service import SandboxContext
+from relengotron.tools import rpmsign
 
 pytestmark = pytest.mark.integration
 
@@ -395,20 +396,9 @@ def test_sign_an_rpm_and_serve_the_signed_copy(hub: Hub, tmp_path: Path) -> None
         == (built.topdir / f"packages/bash/4.3.42/6.fc24/noarch/{UNSIGNED}.noarch.rpm").read_bytes()
     )
 
-    gnupg = tmp_path / "gnupg"
-    shutil.copytree(built.gnupghome, gnupg, ignore=shutil.ignore_patterns("S.*", "*.lock"))
-    gnupg.chmod(0o700)
     signed_local = tmp_path / "signed-local.rpm"
     shutil.copy(unsigned, signed_local)
-    try:
-        sign = subprocess.run(
-            ["rpmsign", "--addsign", "--define", "__gpg /usr/bin/gpg", "--define", f"_gpg_name {built.fingerprint}",
-             "--define", f"_gpg_path {gnupg}", str(signed_local)],
-            capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-    finally:  # rpmsign's gpg starts an agent for this home: stop it
-        subprocess.run(["gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent"], capture_output=True, timeout=30)
-    assert sign.returncode == 0, sign.stderr
+    rpmsign.sign_rpms([signed_local], built.gnupghome, built.fingerprint)  # in a private copy of the home
     sighdr = koji.rip_rpm_sighdr(str(signed_local))
 
     with pytest.raises(koji.GenericError, match="No cached signature"):

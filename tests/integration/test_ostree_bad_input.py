@@ -3,6 +3,7 @@ fails with an error naming the item, and the shared repository keeps its refs, o
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,14 +20,13 @@ from test_ostree_support import (
     snapshot,
 )
 
+from relengotron.manifest import Manifest, ManifestError
 from relengotron.ostree import payload
 from relengotron.ostree.compose import ComposeRequest, LocalBackend
-from relengotron.ostree.manifest import Manifest, ManifestError
 from relengotron.ostree.merge import last_released, merge_if_changed
 from relengotron.ostree.payload import PayloadError
 from relengotron.ostree.repo import OSTreeRepo
-from relengotron.ostree.signing import GpgSigner
-from relengotron.tools.gpg import GpgError
+from relengotron.signing import LocalGpgSigner, SigningError
 from relengotron.tools.run import ToolError
 
 pytestmark = pytest.mark.integration
@@ -126,9 +126,15 @@ def test_a_missing_signing_key_fails_before_anything_is_written(
 ) -> None:
     before = snapshot(shared)
     composed = backend.compose(payloads.request(glibc=UPDATED_GLIBC))
-    wrong = GpgSigner(signer.gnupghome, "0123456789ABCDEF0123456789ABCDEF01234567")
-    with pytest.raises(GpgError, match="no secret key '0123456789ABCDEF0123456789ABCDEF01234567'"):
-        merge_if_changed(shared, composed, version_prefix="24", signer=wrong, now=NOW)
+    with pytest.raises(SigningError, match="no secret key '0123456789ABCDEF0123456789ABCDEF01234567'"):
+        LocalGpgSigner(signer.gnupghome, "0123456789ABCDEF0123456789ABCDEF01234567")
+    home = tmp_path / "gnupg"
+    shutil.copytree(signer.gnupghome, home, ignore=shutil.ignore_patterns("S.*"))
+    gone = LocalGpgSigner(home, signer.key.fingerprint)
+    shutil.rmtree(home / "private-keys-v1.d")  # the secret key went away after the signer was configured
+    message = f"gpg:{home}: {home}: no secret key '{signer.key.fingerprint}'"
+    with pytest.raises(SigningError, match=f"^{re.escape(message)}$"):
+        merge_if_changed(shared, composed, version_prefix="24", signer=gone, now=NOW)
     assert snapshot(shared) == before
 
 
@@ -141,6 +147,9 @@ def test_a_corrupt_recorded_manifest_is_named(tmp_path: Path, shared: OSTreeRepo
         metadata={"relengotron.manifest": ["bash-4.3.42-5.fc24"], "relengotron.input-hash": "0" * 64},
     )
     shared.set_ref(REF, bad)
-    with pytest.raises(ManifestError, match=f"^{REF} \\(commit {bad}\\): relengotron.input-hash '0+' does not match"):
+    with pytest.raises(
+        ManifestError,
+        match=f"^{REF} \\(commit {bad}\\): corrupt manifest \\(relengotron.input-hash '0+' does not match",
+    ):
         last_released(shared, REF)
     assert Manifest.of(["bash-4.3.42-5.fc24"]).input_hash != "0" * 64

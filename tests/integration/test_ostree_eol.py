@@ -52,7 +52,7 @@ def test_carve_out_then_nothing_more(tmp_path: Path, shared: OSTreeRepo, signer)
     info = shared.show(REF)
     assert info.checksum == result.commit and info.parent == old_head
     assert info.content_checksum == shared.show(old_head).content_checksum  # same tree, only the message is new
-    assert shared.signed_by(result.commit, signer)
+    assert signer.commit_signed(shared.path, result.commit)
     released = last_released(shared, REF)
     assert released is not None and released.endoflife == MESSAGE
     assert (released.manifest, released.version) == (released_before.manifest, released_before.version)
@@ -61,7 +61,7 @@ def test_carve_out_then_nothing_more(tmp_path: Path, shared: OSTreeRepo, signer)
 
     assert archive.refs() == {REF: result.commit}
     assert len(archive.log(REF)) == 3  # the whole history: two releases and the EOL commit
-    assert archive.signed_by(result.commit, signer) and archive.summary().signed
+    assert signer.commit_signed(archive.path, result.commit) and archive.summary().signed
     archive.fsck()
 
     before = snapshot(shared), snapshot(archive)

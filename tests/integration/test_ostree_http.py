@@ -17,7 +17,6 @@ from test_ostree_support import REF, UPDATED_GLIBC, Payloads, compose_and_merge,
 from relengotron.ostree import publish
 from relengotron.ostree.compose import LocalBackend
 from relengotron.ostree.repo import OSTreeRepo
-from relengotron.tools.gpg import export_public_key
 
 pytestmark = pytest.mark.integration
 
@@ -45,9 +44,9 @@ def published(built_world, tmp_path_factory) -> dict:
         "shared": shared,
         "first": first.head,
         "second": second.head,
-        "key_id": signer.key[-16:],
-        "key": export_public_key(signer.gnupghome, signer.key, root / "key.asc"),
-        "other_key": export_public_key(other.gnupghome, other.key, root / "other.asc"),
+        "key_id": signer.key.fingerprint[-16:],
+        "key": signer.export_public_key(root / "key.asc"),
+        "other_key": other.export_public_key(root / "other.asc"),
     }
 
 

@@ -13,17 +13,16 @@ from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import paramiko
 import pytest
 from sshd import sshd
 from test_ostree_support import BASE, REF, UPDATED_GLIBC, Payloads, compose_and_merge, make_signer, snapshot
 
+from relengotron.manifest import Manifest
 from relengotron.ostree.compose import ComposeRequest, LocalBackend, RemoteBackend
-from relengotron.ostree.manifest import Manifest
 from relengotron.ostree.merge import MERGED, UNCHANGED, merge_if_changed
 from relengotron.ostree.repo import OSTreeRepo
-from relengotron.ostree.runner import SSHRunner
 from relengotron.ostree.treefile import YumRepo
+from relengotron.tools.remote import SSHRunner, run_checked
 from relengotron.tools.run import ToolError
 
 pytestmark = pytest.mark.integration
@@ -76,12 +75,8 @@ def host(sshd_server, tmp_path: Path, payloads: Payloads) -> dict:
     repo_dir.mkdir()
     for nvr in [*BASE.values(), UPDATED_GLIBC]:
         (repo_dir / payloads.paths[nvr].name).symlink_to(payloads.paths[nvr])
-    runner = SSHRunner.connect(
-        sshd_server.host,
-        port=sshd_server.port,
-        username=sshd_server.user,
-        key_file=sshd_server.client_key,
-        host_key=sshd_server.host_key,
+    runner = SSHRunner(
+        sshd_server.host, sshd_server.port, sshd_server.user, sshd_server.client_key, sshd_server.host_key
     )
     yum = YumRepo("fedora-24", repo_dir.as_uri(), gpgkey=payloads.public_key.as_uri())
     yield {"server": sshd_server, "runner": runner, "repos": (yum,), "workdir": tmp_path / "host"}
@@ -158,40 +153,31 @@ def test_a_failing_compose_names_the_ref_and_the_host(tmp_path: Path, host: dict
     assert not (tmp_path / "work" / "fedora_24_x86_64_atomic-host.scratch").exists()
 
 
-def test_a_wrong_host_key_is_refused(sshd_server) -> None:
-    other = paramiko.Ed25519Key.from_private_key_file(str(sshd_server.client_key))  # any key but the host's
-    wrong = f"{other.get_name()} {other.get_base64()}"
-    with pytest.raises(paramiko.BadHostKeyException):
-        SSHRunner.connect(
-            sshd_server.host,
-            port=sshd_server.port,
-            username=sshd_server.user,
-            key_file=sshd_server.client_key,
-            host_key=wrong,
-        )
-
-
 def test_the_ssh_runner_from_an_airflow_hook(sshd_server, monkeypatch) -> None:
     from airflow.providers.ssh.hooks.ssh import SSHHook
 
     monkeypatch.setenv("AIRFLOW_CONN_COMPOSE_HOST", json.dumps(sshd_server.connection()))
     with SSHRunner.from_hook(SSHHook(ssh_conn_id="compose_host")) as runner:
-        assert runner.description == f"{sshd_server.user}@127.0.0.1:{sshd_server.port}"
-        assert runner.run(["sh", "-c", 'printf %s "$1"; cat', "sh", "it's"], item="x", input=b" in") == b"it's in"
-        with pytest.raises(ToolError, match=r"^x: sh failed \(exit 3\): oops"):
-            runner.run(["sh", "-c", "echo oops >&2; exit 3"], item="x")
+        where = f"{sshd_server.user}@127.0.0.1:{sshd_server.port}"
+        assert runner.name == where
+        assert run_checked(runner, ["sh", "-c", 'printf %s "$1"; cat', "sh", "it's"], item="x", input=b" in") == (
+            b"it's in"
+        )
+        with pytest.raises(ToolError, match=rf"^x on {where}: sh failed \(exit 3\): oops$"):
+            run_checked(runner, ["sh", "-c", "echo oops >&2; exit 3"], item="x")
+        assert runner.run(["sh", "-c", "echo out; echo err >&2; exit 5"]) == (5, b"out\n", b"err\n")
+        runner.put(sshd_server.client_key.with_suffix(".pub"), str(sshd_server.root / "copied.pub"))
+        assert (sshd_server.root / "copied.pub").read_bytes() == sshd_server.client_key.with_suffix(".pub").read_bytes()
 
 
 def test_the_server_leaves_no_process(tmp_path: Path) -> None:
     with sshd(tmp_path / "sshd") as server:
         (server.bin / "sleeper").write_text("#!/bin/sh\nsleep 60\n")
         (server.bin / "sleeper").chmod(0o755)
-        runner = SSHRunner.connect(
-            server.host, port=server.port, username=server.user, key_file=server.client_key, host_key=server.host_key
-        )
-        path = runner.run(["sh", "-c", "echo $PATH"], item="path").decode().strip().split(":")
+        runner = SSHRunner(server.host, server.port, server.user, server.client_key, server.host_key)
+        path = run_checked(runner, ["sh", "-c", "echo $PATH"], item="path").decode().strip().split(":")
         assert path.index(str(server.bin)) < path.index("/usr/bin")
-        channel = runner.client.get_transport().open_session()
+        channel = runner._connect().get_transport().open_session()
         channel.exec_command("sleeper")  # still running when the server stops
         deadline = time.monotonic() + 10
         while not any(_cmdline(pid) == "sleep 60" for pid in server.processes()) and time.monotonic() < deadline:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from relengotron.manifest import Manifest
 from relengotron.ostree.compose import ComposeRequest, ComposeResult, LocalBackend
-from relengotron.ostree.manifest import Manifest
 from relengotron.ostree.merge import MergeResult, merge_if_changed
 from relengotron.ostree.repo import OSTreeRepo
-from relengotron.ostree.signing import GpgSigner
+from relengotron.signing import LocalGpgSigner
 from relengotron.tools import gpg
 
 REF = "fedora/24/x86_64/atomic-host"
@@ -44,9 +44,10 @@ class Payloads:
         return ComposeRequest(ref=ref, manifest=manifest, rpms=tuple(self.paths[n] for n in manifest.nvrs))
 
 
-def make_signer(home: Path, name: str = "Releng Test") -> GpgSigner:
+def make_signer(home: Path, name: str = "Releng Test") -> LocalGpgSigner:
+    """A throwaway key in ``home`` and the local GPG signer of the release-signing interface for it."""
     key = gpg.generate_key(home, name, f"{name.lower().replace(' ', '-')}@example.test")
-    return GpgSigner(home, key.fingerprint)
+    return LocalGpgSigner(home, key.fingerprint)
 
 
 def snapshot(repo: OSTreeRepo) -> tuple[dict[str, str], int, bytes | None]:
@@ -64,7 +65,7 @@ def ostree(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess
 
 
 def compose_and_merge(
-    backend: LocalBackend, shared: OSTreeRepo, request: ComposeRequest, signer: GpgSigner | None, **kwargs
+    backend: LocalBackend, shared: OSTreeRepo, request: ComposeRequest, signer: LocalGpgSigner | None, **kwargs
 ) -> tuple[ComposeResult, MergeResult]:
     composed = backend.compose(request)
     return composed, merge_if_changed(shared, composed, version_prefix="24", signer=signer, **kwargs)

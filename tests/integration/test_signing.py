@@ -17,6 +17,8 @@ import pytest
 from sshd import SshServer, sshd
 from sshd_signing import install_sigul_standin
 
+from relengotron.ostree import gvariant_binary, publish
+from relengotron.ostree.repo import OSTreeRepo
 from relengotron.signing import (
     LocalGpgSigner,
     SignatureConflict,
@@ -24,8 +26,6 @@ from relengotron.signing import (
     SigningError,
     SigulCommands,
     SigulSigner,
-    gvariant,
-    ostreerepo,
 )
 from relengotron.tools import gpg, rpmsign
 from relengotron.tools.remote import RemoteError, SSHRunner
@@ -115,7 +115,9 @@ def commit(repo: Path, ref: str, content: str) -> str:
         check=True,
         capture_output=True,
     )
-    return ostreerepo.resolve(repo, ref)
+    head = OSTreeRepo(repo).rev_parse(ref)
+    assert head is not None
+    return head
 
 
 def pull_verified(repo: Path, public_key: Path, client: Path, ref: str = REF) -> subprocess.CompletedProcess:
@@ -194,21 +196,21 @@ def test_ostree_commit_and_summary_signatures_verify_on_pull(signer: Signer, tmp
     key = signer.export_public_key(tmp_path / "key.asc")
     pulled = pull_verified(repo, key, tmp_path / "client")
     assert pulled.returncode == 0, pulled.stderr
-    assert ostreerepo.resolve(tmp_path / "client", f"origin:{REF}") == head
+    assert OSTreeRepo(tmp_path / "client").rev_parse(f"origin:{REF}") == head
 
-    meta = ostreerepo.commitmeta_path(repo, head).read_bytes()
+    meta = OSTreeRepo(repo).commitmeta_path(head).read_bytes()
     summary = (repo / "summary").read_bytes()
     log_before = calls(standin)
     assert signer.sign_ostree_commit(repo, head).action == "already-signed"
     assert signer.sign_ostree_summary(repo).action == "already-signed"
-    assert ostreerepo.commitmeta_path(repo, head).read_bytes() == meta
+    assert OSTreeRepo(repo).commitmeta_path(head).read_bytes() == meta
     assert (repo / "summary").read_bytes() == summary
     assert calls(standin) == log_before
 
 
 def test_unsigned_summary_fails_verified_pull_and_stale_summary_is_regenerated(signer: Signer, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
-    make_repo(repo)
+    first = make_repo(repo)
     signer.sign_ostree_commit(repo, REF)
     subprocess.run(["ostree", "summary", "-u", f"--repo={repo}"], check=True)
     key = signer.export_public_key(tmp_path / "key.asc")
@@ -216,9 +218,13 @@ def test_unsigned_summary_fails_verified_pull_and_stale_summary_is_regenerated(s
     assert refused.returncode != 0  # the check below is meaningful: an unsigned summary is refused
     signer.sign_ostree_summary(repo)
     second = commit(repo, "fedora/24/x86_64/testing/atomic-host", "two")
-    assert not ostreerepo.summary_is_current(repo)
+    assert not OSTreeRepo(repo).summary_current()
     assert signer.sign_ostree_summary(repo).action == "signed"
-    assert ostreerepo.summary_refs(repo) == ostreerepo.local_refs(repo)
+    assert (
+        OSTreeRepo(repo).summary().refs
+        == OSTreeRepo(repo).refs()
+        == {REF: first, "fedora/24/x86_64/testing/atomic-host": second}
+    )
     signer.sign_ostree_commit(repo, second)
     pulled = pull_verified(repo, key, tmp_path / "c2", "fedora/24/x86_64/testing/atomic-host")
     assert pulled.returncode == 0, pulled.stderr
@@ -227,9 +233,9 @@ def test_unsigned_summary_fails_verified_pull_and_stale_summary_is_regenerated(s
     signer.sign_ostree_commit(repo, third)
     assert signer.sign_ostree_summary(repo).action == "signed"
     subprocess.run(["ostree", "static-delta", "generate", f"--repo={repo}", REF], check=True, capture_output=True)
-    assert not ostreerepo.summary_is_current(repo)  # a new delta makes the summary stale too
+    assert not OSTreeRepo(repo).summary_current()  # a new delta makes the summary stale too
     assert signer.sign_ostree_summary(repo).action == "signed"
-    assert gvariant.summary_deltas((repo / "summary").read_bytes()) == ostreerepo.local_deltas(repo) != frozenset()
+    assert OSTreeRepo(repo).summary().deltas == OSTreeRepo(repo).static_deltas() != frozenset()
     assert signer.sign_ostree_summary(repo).action == "already-signed"
 
 
@@ -240,9 +246,9 @@ def test_commit_signed_by_another_key_keeps_that_signature(
     head = make_repo(repo)
     other_signer.sign_ostree_commit(repo, head)
     assert signer.sign_ostree_commit(repo, head).action == "signed"
-    signatures = gvariant.gpg_signatures(ostreerepo.commitmeta_path(repo, head).read_bytes())
+    signatures = gvariant_binary.gpg_signatures(OSTreeRepo(repo).commitmeta_path(head).read_bytes())
     assert len(signatures) == 2
-    commit_file = ostreerepo.commit_path(repo, head)
+    commit_file = OSTreeRepo(repo).commit_path(head)
     assert other_signer._any_good(signatures, commit_file) and signer._any_good(signatures, commit_file)
 
 
@@ -261,13 +267,16 @@ def test_image_checksum_is_clearsigned_and_verifies(
     assert text.startswith("-----BEGIN PGP SIGNED MESSAGE-----")
     digest = hashlib.sha256((images / names[0]).read_bytes()).hexdigest()
     assert f"SHA256 ({names[0]}) = {digest}" in text and f"# {names[1]}: 1500 bytes" in text
-    home = tmp_path / "verify"
-    home.mkdir(mode=0o700)
+    empty = tmp_path / "verify"
+    empty.mkdir(mode=0o700)
     key = signer.export_public_key(tmp_path / "key.asc")
-    subprocess.run(["gpg", "--homedir", str(home), "--batch", "--import", str(key)], check=True, capture_output=True)
-    verified = subprocess.run(
-        ["gpg", "--homedir", str(home), "--batch", "--verify", str(checksum)], capture_output=True
-    )
+    with gpg.private_home(empty) as home:  # gpg itself checks it; the agent --import starts is stopped after
+        subprocess.run(
+            ["gpg", "--homedir", str(home), "--batch", "--import", str(key)], check=True, capture_output=True
+        )
+        verified = subprocess.run(
+            ["gpg", "--homedir", str(home), "--batch", "--verify", str(checksum)], capture_output=True
+        )
     assert verified.returncode == 0, verified.stderr
 
     assert signer.sign_images(images, names, checksum.name).action == "already-signed"
@@ -337,15 +346,16 @@ def test_ssh_runner_runs_argv_with_input_and_moves_files(runner: SSHRunner, tmp_
     assert (tmp_path / "c").read_bytes() == b"payload"
 
 
-def test_signer_serves_the_ostree_repository_code(signer: Signer, keys, tmp_path: Path) -> None:
-    """The OSTreeSigner seam of relengotron.ostree (key_ids, sign_commit, update_summary) with either backend."""
-    _, key = keys["release"]
-    assert key.long_id.upper() in signer.key_ids()
-    repo = tmp_path / "repo"
-    head = make_repo(repo)
-    signer.sign_commit(repo, head)
-    signer.sign_commit(repo, head)
-    assert len(gvariant.gpg_signatures(ostreerepo.commitmeta_path(repo, head).read_bytes())) == 1
-    signer.update_summary(repo)
-    pulled = pull_verified(repo, signer.export_public_key(tmp_path / "key.asc"), tmp_path / "client")
+def test_the_ostree_publication_signs_through_either_backend(signer: Signer, keys, tmp_path: Path) -> None:
+    """relengotron.ostree signs with the release-signing interface itself: commit, summary, idempotently."""
+    repo = OSTreeRepo(tmp_path / "repo")
+    head = make_repo(repo.path)
+    signer.check()
+    assert not signer.commit_signed(repo.path, head) and not signer.summary_signed(repo.path)
+    assert publish.finish(repo, REF, signer=signer, static_deltas=False) == ("sign", "summary")
+    assert signer.commit_signed(repo.path, head) and signer.summary_signed(repo.path)
+    assert publish.finish(repo, REF, signer=signer, static_deltas=False) == ()
+    assert len(gvariant_binary.gpg_signatures(repo.commitmeta_path(head).read_bytes())) == 1
+    assert repo.show(head).signatures == (keys["release"][1].long_id.upper(),)
+    pulled = pull_verified(repo.path, signer.export_public_key(tmp_path / "key.asc"), tmp_path / "client")
     assert pulled.returncode == 0, pulled.stderr

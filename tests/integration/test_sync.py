@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from sshd import SshServer, sshd
 
-from relengotron.signing import LocalGpgSigner, ostreerepo
+from relengotron.ostree.repo import OSTreeRepo
+from relengotron.signing import LocalGpgSigner
 from relengotron.sync import Mirror, MirrorFS, MirrorSync, SyncError, verify_tree
 from relengotron.tools import gpg, rpmsign
 from relengotron.tools.remote import LocalRunner, SSHRunner
@@ -126,13 +127,13 @@ def metadata_names_only_present_content(mirror: Path) -> None:
                 for package in primary.findall("c:package", ns):
                     location = package.find("c:location", ns).get("href")
                     assert (top / location).is_file(), f"{href} names missing package {location}"
-    repo = mirror / "atomic" / "repo"
-    if repo.exists():
-        for ref, commit in ostreerepo.local_refs(repo).items():
-            assert ostreerepo.commit_path(repo, commit).is_file(), f"ref {ref} names missing commit {commit}"
-        listed = subprocess.run(["ostree", "summary", "--view", f"--repo={repo}"], capture_output=True, text=True)
-        for ref, commit in ostreerepo.parse_summary_view(listed.stdout).items():
-            assert ostreerepo.commit_path(repo, commit).is_file(), f"summary names missing {ref} commit {commit}"
+    repo = OSTreeRepo(mirror / "atomic" / "repo")
+    if repo.path.exists():
+        for ref, commit in repo.refs().items():
+            assert repo.commit_path(commit).is_file(), f"ref {ref} names missing commit {commit}"
+        summary = repo.summary()
+        for ref, commit in (summary.refs if summary is not None else {}).items():
+            assert repo.commit_path(commit).is_file(), f"summary names missing {ref} commit {commit}"
     for checksum in mirror.rglob("*CHECKSUM"):
         for line in checksum.read_text().splitlines():
             if line.startswith("SHA256 ("):
@@ -319,8 +320,9 @@ def test_verify_names_metadata_whose_content_is_missing_or_changed(trees) -> Non
     primary.write_bytes(primary.read_bytes() + b"\0")
     rpm = next((mirror / UPDATES).glob("*.rpm"))
     rpm.unlink()
-    commit = ostreerepo.local_refs(mirror / "atomic" / "repo")[REF]
-    ostreerepo.commit_path(mirror / "atomic" / "repo", commit).unlink()
+    atomic = OSTreeRepo(mirror / "atomic" / "repo")
+    commit = atomic.refs()[REF]
+    atomic.commit_path(commit).unlink()
     image = mirror / "releases" / "24-1" / "Atomic" / "x86_64" / "Fedora-Atomic-24-1.x86_64.raw.xz"
     image.write_bytes(b"tampered")
     os.symlink("nowhere", mirror / "releases" / "dangling")

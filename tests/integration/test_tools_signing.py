@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from relengotron.ostree.repo import OSTreeRepo
+from relengotron.signing.verify import Keyring
 from relengotron.tools import gpg, rpmsign
 
 pytestmark = pytest.mark.integration
@@ -168,3 +174,94 @@ def test_sign_errors_name_the_file(tiny_rpms, keys, tmp_path: Path) -> None:
     with pytest.raises(rpmsign.RpmSignError, match="rpm cannot read it") as info:
         rpmsign.signing_key_ids([files[0], bogus])
     assert info.value.path == bogus
+
+
+def test_show_key_reads_exactly_one_public_key(keys) -> None:
+    _, key, public = keys["release"]
+    assert gpg.show_key(public.read_text()) == key
+    with pytest.raises(gpg.GpgError, match="exactly one public key, found 2"):
+        gpg.show_key(public.read_bytes() + keys["other"][2].read_bytes())
+
+
+def _agents(under: str) -> list[int]:
+    """Live (not zombie) gpg-agent processes whose command line names a path under ``under``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if "gpg-agent" in cmdline and under in cmdline and state != "Z":
+            found.append(int(entry))
+    return found
+
+
+def test_concurrent_signers_and_a_key_generator_share_one_gnupghome(tiny_rpms, tmp_path: Path, monkeypatch) -> None:
+    """4 threads x 3 rounds sign RPMs, clear-sign and ostree gpg-sign with one GNUPGHOME while a fifth thread
+    adds keys to it: every operation succeeds and verifies, and no gpg-agent started here survives."""
+    private_root = tempfile.mkdtemp(prefix="gt-", dir="/tmp")
+    monkeypatch.setattr(gpg, "PRIVATE_ROOT", private_root)
+    home = tmp_path / ("d" * 60) / "gnupg"  # deep: a socket path there would be too long
+    key = gpg.generate_key(home, "shared key", "shared@example.test")
+    keyring = Keyring(gpg.public_key(home, key.fingerprint).decode())
+    public = gpg.export_public_key(home, key.fingerprint, tmp_path / "shared.asc")
+    threads, rounds = 4, 3
+    repos = [OSTreeRepo(tmp_path / f"repo{n}").init("archive") for n in range(threads)]
+
+    def signer(n: int) -> list[tuple[Path, Path, str]]:
+        done = []
+        for r in range(rounds):
+            work = tmp_path / f"w{n}" / f"r{r}"
+            work.mkdir(parents=True)
+            rpm = Path(shutil.copy(tiny_rpms["noarch"], work / "tiny.rpm"))
+            rpmsign.sign_rpms([rpm], home, key.key_id)
+            text = work / "CHECKSUM"
+            text.write_text(f"SHA256 (thread {n} round {r}) = {'0' * 64}\n")
+            signed = work / "CHECKSUM.asc"
+            signed.write_bytes(gpg.clearsign(home, key.key_id, text))
+            tree = work / "tree"
+            tree.mkdir()
+            (tree / "content").write_text(f"{n}-{r}")
+            commit = repos[n].commit(trees=[f"dir={tree}"], subject=f"{n}-{r}")
+            with gpg.private_home(home) as private:
+                subprocess.run(
+                    [
+                        "ostree",
+                        "gpg-sign",
+                        f"--repo={repos[n].path}",
+                        f"--gpg-homedir={private}",
+                        commit,
+                        key.fingerprint,
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
+            done.append((rpm, signed, commit))
+        return done
+
+    def generator() -> list[gpg.GpgKey]:
+        return [gpg.generate_key(home, f"extra {i}", f"extra{i}@example.test") for i in range(2)]
+
+    with ThreadPoolExecutor(max_workers=threads + 1) as pool:
+        generated = pool.submit(generator)
+        results = [pool.submit(signer, n) for n in range(threads)]
+        outcomes = [future.result() for future in results]  # raises the first failure, naming it
+        extra = generated.result()
+
+    assert {k.uid for k in gpg.secret_keys(home)} == {key.uid, *(k.uid for k in extra)}
+    for n, done in enumerate(outcomes):
+        assert len(done) == rounds
+        rpms = [rpm for rpm, _, _ in done]
+        assert rpmsign.verify_rpms(rpms, [public]) == {rpm: key.key_id for rpm in rpms}
+        for _, signed, commit in done:
+            assert keyring.check_clearsigned(signed).good_by(key.fingerprint)
+            assert repos[n].show(commit).signatures == (key.long_id.upper(),)
+    deadline = time.monotonic() + 5
+    while (_agents(private_root) or _agents(str(home))) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _agents(private_root) == [] and _agents(str(home)) == []
+    assert os.listdir(private_root) == []  # every private home was removed
+    os.rmdir(private_root)

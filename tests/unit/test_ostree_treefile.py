@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from relengotron.manifest import Manifest
 from relengotron.ostree.compose import ComposeRequest
-from relengotron.ostree.manifest import Manifest
 from relengotron.ostree.payload import PayloadError, RpmFile, match_manifest
-from relengotron.ostree.runner import LocalRunner
 from relengotron.ostree.treefile import TREEFILE, Treefile, TreefileError, YumRepo
-from relengotron.tools.run import ToolError
 
 REF = "fedora/24/x86_64/atomic-host"
 
@@ -78,10 +76,3 @@ def test_payload_must_match_the_manifest() -> None:
         match_manifest(manifest, [_rpm("bash-1-1")])
     with pytest.raises(PayloadError, match=r"/rpms/zsh-5-1.noarch.rpm: zsh-5-1 is not in the manifest"):
         match_manifest(manifest, [*rpms, _rpm("zsh-5-1")])
-
-
-def test_local_runner_names_the_item() -> None:
-    runner = LocalRunner(env={"X_RELENG": "y"})
-    assert runner.run(["sh", "-c", 'cat; echo "$X_RELENG"'], item="i", input=b"in:") == b"in:y\n"
-    with pytest.raises(ToolError, match=r"^fedora/24: sh failed \(exit 4\): boom$"):
-        runner.run(["sh", "-c", "echo boom >&2; exit 4"], item="fedora/24")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from pathlib import Path
@@ -12,11 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relengotron.config import Artifact, Release, load_config
+from relengotron.manifest import Manifest, ManifestError
 from relengotron.planning import (
-    METADATA_INPUT_HASH,
-    METADATA_MANIFEST,
     Decision,
-    Manifest,
     PlanError,
     Reason,
     Target,
@@ -91,51 +88,7 @@ def by_id(result) -> dict:
     return {t.target.id: t for t in result.targets}
 
 
-# ------------------------------------------------------------------ manifests
-
-
-def test_manifest_is_sorted_with_a_stable_input_hash() -> None:
-    manifest = Manifest.of(["glibc-2.23.1-7.fc24", "bash-4.3.42-5.fc24", "bash-4.3.42-5.fc24"])
-    assert manifest.nvrs == ("bash-4.3.42-5.fc24", "glibc-2.23.1-7.fc24")
-    expected = hashlib.sha256(b"bash-4.3.42-5.fc24\nglibc-2.23.1-7.fc24\n").hexdigest()
-    assert manifest.input_hash == expected
-    assert Manifest.of(reversed(manifest.nvrs)).input_hash == expected
-    assert manifest.packages == {"bash": "bash-4.3.42-5.fc24", "glibc": "glibc-2.23.1-7.fc24"}
-
-
-def test_manifest_round_trips_through_json_and_ostree_metadata() -> None:
-    manifest = Manifest.of(BASE.values())
-    assert Manifest.from_json(manifest.to_json(), source="x.manifest.json") == manifest
-    assert json.loads(manifest.to_json())["input_hash"] == manifest.input_hash
-    meta = manifest.metadata()
-    assert meta[METADATA_INPUT_HASH] == manifest.input_hash
-    assert Manifest.from_metadata(meta, source="commit abc") == manifest
-    assert Manifest.from_metadata({"version": "24.1"}, source="commit abc") is None
-
-
-@pytest.mark.parametrize(
-    ("text", "reason"),
-    [
-        ("{not json", "corrupt manifest (JSONDecodeError"),
-        ('{"nvrs": []}', "corrupt manifest (KeyError"),
-        ('{"nvrs": "bash-1-1", "input_hash": "x"}', "nvrs is not a list of strings"),
-        ('{"nvrs": ["bash-1-1"], "input_hash": "0000"}', "input hash 0000 does not match its NVRs"),
-        ('{"nvrs": ["bash"], "input_hash": "0000"}', "'bash' is not a name-version-release"),
-        ('{"nvrs": ["bash-1-1", "bash-2-1"], "input_hash": "0"}', "two builds of bash"),
-    ],
-)
-def test_a_corrupt_manifest_is_an_error_naming_its_source(text: str, reason: str) -> None:
-    with pytest.raises(PlanError, match=r"images/x\.manifest\.json") as caught:
-        Manifest.from_json(text, source="images/x.manifest.json")
-    assert reason in str(caught.value)
-
-
-def test_metadata_with_a_mismatched_hash_is_corrupt() -> None:
-    meta = Manifest.of(["bash-1-1"]).metadata()
-    meta[METADATA_INPUT_HASH] = "feed"
-    with pytest.raises(PlanError, match="commit 1a2b: corrupt manifest"):
-        Manifest.from_metadata(meta, source="commit 1a2b")
-    assert METADATA_MANIFEST in meta
+# ------------------------------------------------------------------ build order (manifests: test_manifest.py)
 
 
 def test_builds_are_ordered_as_rpm_orders_them() -> None:
@@ -217,20 +170,30 @@ def test_plan_is_json_ready() -> None:
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "error", "message"),
     [
         (
             {"updates": [Update("FEDORA-2016-9", ("glibc",))]},
+            ManifestError,
             "update FEDORA-2016-9: 'glibc' is not a name-version-release",
         ),
-        ({"released": {}}, "fedora/24/x86_64/atomic-host: its last released manifest was not given"),
-        ({"packages": {"atomic-host": ("bash",)}}, "no package list for artifact installer-iso of fedora-24"),
-        ({"artifacts": (ATOMIC.__class__(**{**ATOMIC.__dict__, "release": "f25"}),)}, "belongs to f25, not to f24"),
-        ({"base": {"bash": "glibc-2.23.1-7.fc24"}}, "glibc-2.23.1-7.fc24 is not a build of bash"),
-        ({"packages": {**PACKAGES, "installer-iso": ("lorax",)}}, "none of its 1 packages has a build"),
+        ({"base": {"bash": "bash"}}, ManifestError, "base builds: 'bash' is not a name-version-release"),
+        ({"released": {}}, PlanError, "fedora/24/x86_64/atomic-host: its last released manifest was not given"),
+        (
+            {"packages": {"atomic-host": ("bash",)}},
+            PlanError,
+            "no package list for artifact installer-iso of fedora-24",
+        ),
+        (
+            {"artifacts": (ATOMIC.__class__(**{**ATOMIC.__dict__, "release": "f25"}),)},
+            PlanError,
+            "belongs to f25, not to f24",
+        ),
+        ({"base": {"bash": "glibc-2.23.1-7.fc24"}}, PlanError, "glibc-2.23.1-7.fc24 is not a build of bash"),
+        ({"packages": {**PACKAGES, "installer-iso": ("lorax",)}}, PlanError, "none of its 1 packages has a build"),
     ],
 )
-def test_bad_input_is_an_error_naming_the_item(kwargs: dict, message: str) -> None:
+def test_bad_input_is_an_error_naming_the_item(kwargs: dict, error: type[Exception], message: str) -> None:
     args = {
         "updates": [],
         "release": F24,
@@ -240,8 +203,9 @@ def test_bad_input_is_an_error_naming_the_item(kwargs: dict, message: str) -> No
         "base": BASE,
     }
     args.update(kwargs)
-    with pytest.raises(PlanError) as caught:
+    with pytest.raises(error) as caught:
         plan(**args)
+    assert type(caught.value) is error
     assert message in str(caught.value)
 
 

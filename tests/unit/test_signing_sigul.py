@@ -8,8 +8,7 @@ import pytest
 
 from relengotron.signing import SignerSettings, SigulCommands, SigulSigner, parse_signer_settings, signer_from_settings
 from relengotron.signing.sigul import rpm_batches
-from relengotron.tools.remote import LocalRunner, RemoteError, SSHRunner, remote_tempdir, run_checked
-from relengotron.tools.run import ToolError
+from relengotron.tools.remote import SSHRunner
 
 FULL = SigulCommands(
     client=("sigul",), config_file="/etc/sigul/client.conf", user="autopen", passphrase_file="/etc/sigul/bound"
@@ -128,24 +127,3 @@ def test_signer_from_sigul_settings_connects_lazily() -> None:
     assert signer.name == "sigul:fedora-24@root@bridge.invalid:22"
     assert signer.key_id == "81b46521" and signer.commands.user == "autopen"
     assert signer.runner._client is None  # nothing was contacted while building it
-
-
-def test_a_pinned_host_key_is_required() -> None:
-    with pytest.raises(RemoteError, match="pinned host key"):
-        SSHRunner("bridge.invalid", host_key="")
-    with pytest.raises(RemoteError, match="bad host key"):
-        SSHRunner("bridge.invalid", host_key="ssh-ed25519 !!!")
-
-
-def test_local_runner_and_checked_runs(tmp_path) -> None:
-    runner = LocalRunner()
-    assert runner.run(["sh", "-c", "cat; echo err >&2; exit 4"], input=b"in") == (4, b"in", b"err\n")
-    assert runner.run(["no-such-tool-here"])[0] == 127
-    with pytest.raises(ToolError, match=r"the item: sh failed \(exit 4\): err"):
-        run_checked(runner, ["sh", "-c", "echo err >&2; exit 4"], item="the item")
-    with remote_tempdir(runner, "unit") as tmp:
-        (tmp_path / "a").write_bytes(b"data")
-        runner.put(tmp_path / "a", f"{tmp}/b")
-        runner.get(f"{tmp}/b", tmp_path / "c")
-        assert (tmp_path / "c").read_bytes() == b"data"
-    assert not Path(tmp).exists()

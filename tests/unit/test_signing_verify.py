@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from relengotron.signing.verify import PublicKeyError, SignatureCheck, dearmor, parse_key_listing, parse_status
+from relengotron.signing.verify import PublicKeyError, SignatureCheck, dearmor, parse_status
 
 FPR = "550FBB98BBBE311340AF34BB0115D4794CECB0C0"
 
@@ -46,22 +46,3 @@ def test_dearmor_drops_headers_and_crc() -> None:
 def test_dearmor_rejects_what_is_not_armor(text: str) -> None:
     with pytest.raises(PublicKeyError):
         dearmor(text)
-
-
-def test_key_listing_with_a_signing_subkey() -> None:
-    listing = """pub:-:4096:1:0115D4794CECB0C0:1795602024:::-:::scSC::::::23::0:
-fpr:::::::::550FBB98BBBE311340AF34BB0115D4794CECB0C0:
-uid:-::::1795602024::63511EBD127AA2A136FA6A78C263899574DB2D2A::Fedora (24) <fedora-24@fedoraproject.org>::::::::::0:
-sub:-:4096:1:A4CA1DD50B6B8BA6:1795602024::::::s::::::23:
-fpr:::::::::ABC82648179F6A3ECEA9DBF8A4CA1DD50B6B8BA6:
-"""
-    info = parse_key_listing(listing)
-    assert info.fingerprint == FPR and info.uid == "Fedora (24) <fedora-24@fedoraproject.org>"
-    assert info.subkeys == ("ABC82648179F6A3ECEA9DBF8A4CA1DD50B6B8BA6",)
-    assert info.key_ids == {"0115D4794CECB0C0", "A4CA1DD50B6B8BA6"}
-
-
-def test_a_listing_with_two_keys_is_refused() -> None:
-    one = f"pub:-:2048:1:X:1::::::\nfpr:::::::::{FPR}:\n"
-    with pytest.raises(PublicKeyError, match="exactly one public key, found 2"):
-        parse_key_listing(one + one)

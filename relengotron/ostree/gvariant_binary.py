@@ -1,11 +1,16 @@
-"""The little of GVariant that OSTree signatures and mirror checks need, in its binary serialization.
+"""GVariant BINARY serialization: the little of it OSTree's signature and summary files need. Pure.
+
+The binary half of releng-o-tron's GVariant support; the text format ``ostree`` prints and takes on its command
+line is :mod:`relengotron.ostree.gvariant_text`. The two share no code: one reads framing offsets, the other
+characters.
 
 An OSTree commit's detached metadata (``objects/xx/yyy.commitmeta``) and the summary's ``summary.sig`` are
 both an ``a{sv}`` dictionary whose ``ostree.gpgsigs`` entry is an array of binary GPG signatures over the
 commit object or the summary file. sigul's ``sign-data`` returns one such signature; merging it into the file
 is done here so that no GLib binding is needed. Pure functions on bytes (little-endian, as OSTree writes);
-other entries of the dictionary are kept byte for byte. :func:`summary_refs` reads which commit each ref of
-a ``summary`` file names, so that a mirror can be checked without the ``ostree`` CLI.
+other entries of the dictionary are kept byte for byte. :func:`summary_refs` and :func:`summary_deltas` read
+which commit each ref of a ``summary`` file names and which static deltas it lists, so that a repository (or
+a mirror on another host) can be checked without the ``ostree`` CLI.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""GVariant text format: just enough to read what ``ostree show --raw`` prints and to write metadata values.
+"""GVariant TEXT format (what ``g_variant_print`` writes): parse what ``ostree show --raw`` prints, write values.
+
+The text half of releng-o-tron's GVariant support; the binary serialization (the bytes of ``.commitmeta``,
+``summary`` and ``summary.sig`` files) is :mod:`relengotron.ostree.gvariant_binary`. The two share no code:
+one reads characters, the other framing offsets.
 
 ``ostree commit --add-metadata=KEY=VALUE`` takes VALUE in GVariant text format and ``ostree show --raw`` prints
 a commit the same way (``g_variant_print`` with type annotations). Python has no GVariant binding here, so

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relengotron.ostree.gvariant import GVariantParseError, encode_string, encode_strings, parse
+from relengotron.ostree.gvariant_text import GVariantParseError, encode_string, encode_strings, parse
 
 # What `ostree show --raw` printed for a commit made with --add-metadata (libostree 2022.7), shortened.
 RAW_COMMIT = (

@@ -1,0 +1,260 @@
+"""Carry out an end-of-life plan (:mod:`relengotron.eol`) against the services, one idempotent step at a time.
+
+:func:`plan_for` gathers the facts (read-only, :mod:`relengotron.adapters.facts`) and plans: that alone is
+the dry run. :func:`execute_step` runs one step — one function per step type, chosen by the step's type —
+and every one of them is safe to retry: it looks first and changes only what is not done yet, so a rerun
+after success changes nothing and a rerun after a crash finishes the work:
+
+=====================  ================================================================================
+PDC release inactive   read the release; PATCH ``active=false`` only when it is still active
+Koji target deleted    ``getBuildTarget``; absent → done; pointing elsewhere than planned → error; else
+                       ``deleteBuildTarget``
+Koji tag locked        ``getTag``; locked → done; else ``editTag2(locked=True)``
+bug closed             read its status; closed → skipped (no second comment); else CLOSED/EOL + comment
+ostree carve-out       :func:`relengotron.ostree.eol.carve_out` (idempotent itself)
+mirror path archived   :meth:`relengotron.adapters.mirror.MirrorTrees.move_to_archive`
+EOL message            EOL marker present → done; else publish, then write the marker (at least once)
+=====================  ================================================================================
+
+:func:`execute_plan` runs a whole plan in order (bug closings in batches); :func:`run_eol` plans, runs
+unless ``dry_run``, and plans again — after a complete run that last plan is empty.
+
+A step that fails raises the adapter's error naming its item; :func:`relengotron.adapters.errors.is_transient`
+says whether a retry may help (service unreachable, 5xx, Koji offline) or not (a plan that no longer
+matches the world, a refusal).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from relengotron.adapters.facts import EOLServices, gather_facts
+from relengotron.adapters.mirror import MirrorError
+from relengotron.config import ReleaseConfig
+from relengotron.eol import (
+    CarveOutRef,
+    CloseBug,
+    DeleteBuildTarget,
+    EOLError,
+    EOLPlan,
+    LockTag,
+    MoveMirrorPath,
+    PublishEOL,
+    SetReleaseInactive,
+    Step,
+    plan_eol,
+    step_from_dict,
+)
+from relengotron.kojiclient import KojiError
+from relengotron.ostree.eol import carve_out
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """What running one step did: ``changed`` False means it was already done."""
+
+    key: str
+    kind: str
+    changed: bool
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "kind": self.kind, "changed": self.changed, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class EOLRun:
+    """A plan, what running it did (nothing in a dry run), and the plan gathered afterwards."""
+
+    plan: EOLPlan
+    dry_run: bool
+    outcomes: tuple[StepOutcome, ...] = ()
+    after: EOLPlan | None = None  # re-planned after execution: empty when everything is done
+
+    def render(self) -> str:
+        lines = [self.plan.render()]
+        if self.dry_run:
+            lines.append("Dry run: nothing was changed.")
+            return "\n".join(lines)
+        lines.append("")
+        lines += [f"  {'done' if o.changed else 'already done'}: {o.detail}" for o in self.outcomes]
+        if self.after is not None:
+            lines.append("Afterwards: " + ("nothing left to do." if self.after.empty else self.after.render()))
+        return "\n".join(lines)
+
+
+def plan_for(release_id: str, config: ReleaseConfig, services: EOLServices, eol_date: date) -> EOLPlan:
+    """Gather the facts and plan (read-only: this is the dry run)."""
+    return plan_eol(release_id, config, gather_facts(release_id, config, services), eol_date)
+
+
+def run_eol(
+    release_id: str, config: ReleaseConfig, services: EOLServices, *, eol_date: date, dry_run: bool = True
+) -> EOLRun:
+    """Plan; unless ``dry_run``, execute every step and plan again (an empty plan means all is done).
+
+    Idempotent: a second run finds an empty plan and changes nothing (no message either).
+    """
+    plan = plan_for(release_id, config, services, eol_date)
+    if dry_run:
+        return EOLRun(plan, True)
+    outcomes = execute_plan(plan, services)
+    return EOLRun(plan, False, outcomes, plan_for(release_id, config, services, eol_date))
+
+
+def execute_plan(plan: EOLPlan, services: EOLServices) -> tuple[StepOutcome, ...]:
+    """Run the plan's steps in order; consecutive bug closings with the same comment go in one batch.
+
+    Idempotent like each step; a failure stops the run (later steps, the EOL message among them, wait for
+    a rerun, which starts by planning again).
+    """
+    outcomes: list[StepOutcome] = []
+    steps = list(plan.steps)
+    index = 0
+    while index < len(steps):
+        step = steps[index]
+        if isinstance(step, CloseBug):
+            batch = [step]
+            while index + len(batch) < len(steps) and _same_closing(steps[index + len(batch)], step):
+                batch.append(steps[index + len(batch)])  # type: ignore[arg-type]
+            outcomes += _close_bugs(batch, services)
+            index += len(batch)
+            continue
+        outcomes.append(execute_step(step, services, plan_steps=plan.steps))
+        index += 1
+    return tuple(outcomes)
+
+
+def execute_step(
+    step: Step | Mapping[str, Any], services: EOLServices, *, plan_steps: Sequence[Step | Mapping[str, Any]] = ()
+) -> StepOutcome:
+    """Run one step (a :class:`Step` or its ``as_dict`` form, as it travels between Airflow tasks).
+
+    ``plan_steps`` is the whole plan: the EOL message says what it did. Idempotent (see the module table).
+    """
+    if isinstance(step, Mapping):
+        step = step_from_dict(step)
+    executor = EXECUTORS.get(type(step))
+    if executor is None:
+        raise EOLError(f"no executor for EOL step {step.key}")
+    steps = tuple(s if isinstance(s, Step) else step_from_dict(s) for s in plan_steps)
+    return executor(step, services, steps)
+
+
+# --- one function per step type ---------------------------------------------------------------------------
+
+
+def _set_inactive(step: SetReleaseInactive, services: EOLServices, _: tuple[Step, ...]) -> StepOutcome:
+    changed = services.pdc.set_release_inactive(step.pdc_release)
+    return _outcome(step, changed)
+
+
+def _delete_target(step: DeleteBuildTarget, services: EOLServices, _: tuple[Step, ...]) -> StepOutcome:
+    item = f"build target {step.name}"
+    info = services.koji.call("getBuildTarget", step.name, item=item)
+    if not info:
+        return _outcome(step, False)
+    found = (info.get("build_tag_name"), info.get("dest_tag_name"))
+    if found != (step.build_tag, step.dest_tag):
+        raise KojiError(
+            item,
+            f"now builds from {found[0]} into {found[1]}, not from {step.build_tag} into {step.dest_tag} "
+            "as planned: plan again",
+        )
+    services.koji.call("deleteBuildTarget", info["id"], item=item)
+    return _outcome(step, True)
+
+
+def _lock_tag(step: LockTag, services: EOLServices, _: tuple[Step, ...]) -> StepOutcome:
+    if services.koji.tag_info(step.tag).get("locked"):
+        return _outcome(step, False)
+    services.koji.call("editTag2", step.tag, locked=True, item=f"lock tag {step.tag}")
+    return _outcome(step, True)
+
+
+def _close_bug(step: CloseBug, services: EOLServices, _: tuple[Step, ...]) -> StepOutcome:
+    return _close_bugs([step], services)[0]
+
+
+def _carve_out(step: CarveOutRef, services: EOLServices, _: tuple[Step, ...]) -> StepOutcome:
+    result = carve_out(
+        services.ostree,
+        step.ref,
+        message=step.endoflife,
+        rebase=step.rebase,
+        archive=services.ostree_archive,
+        signer=services.signer,
+        static_deltas=services.static_deltas,
+    )
+    done = f" ({', '.join(result.steps)})" if result.steps else ""
+    return _outcome(step, bool(result.steps), done)
+
+
+def _move_path(step: MoveMirrorPath, services: EOLServices, _: tuple[Step, ...]) -> StepOutcome:
+    trees = services.mirror
+    for planned, tree in ((step.source, trees.master), (step.destination, trees.archive)):
+        if _local_part(planned) != _local_part(tree.abs(step.path)):
+            raise MirrorError(f"{step.path}: planned as {planned}, but this mirror has it at {tree.where(step.path)}")
+    return _outcome(step, trees.move_to_archive(step.path))
+
+
+def _publish(step: PublishEOL, services: EOLServices, plan_steps: tuple[Step, ...]) -> StepOutcome:
+    if services.mirror.read_marker(step.release) is not None:
+        return _outcome(step, False)
+    done = [s for s in plan_steps if not isinstance(s, PublishEOL)]
+    body = dict(step.body)
+    body["date"] = body.get("eol_date")
+    body["done"] = [s.describe() for s in done]
+    body["steps"] = [s.key for s in done]
+    services.publisher.publish(step.modname, step.topic, body)
+    marker = {**body, "topic": f"{step.modname}.{step.topic}", "published": datetime.now(UTC).isoformat()}
+    services.mirror.write_marker(step.release, marker)
+    return _outcome(step, True)
+
+
+EXECUTORS: dict[type[Step], Callable[[Any, EOLServices, tuple[Step, ...]], StepOutcome]] = {
+    SetReleaseInactive: _set_inactive,
+    DeleteBuildTarget: _delete_target,
+    LockTag: _lock_tag,
+    CloseBug: _close_bug,
+    CarveOutRef: _carve_out,
+    MoveMirrorPath: _move_path,
+    PublishEOL: _publish,
+}
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def _close_bugs(steps: Sequence[CloseBug], services: EOLServices) -> list[StepOutcome]:
+    first = steps[0]
+    closed = set(
+        services.bugzilla.close_bugs(
+            [s.bug_id for s in steps], first.comment, status=first.status, resolution=first.resolution
+        )
+    )
+    return [_outcome(s, s.bug_id in closed) for s in steps]
+
+
+def _same_closing(step: Step, first: CloseBug) -> bool:
+    return isinstance(step, CloseBug) and (step.comment, step.status, step.resolution) == (
+        first.comment,
+        first.status,
+        first.resolution,
+    )
+
+
+def _outcome(step: Step, changed: bool, extra: str = "") -> StepOutcome:
+    return StepOutcome(step.key, step.kind, changed, step.describe() + extra)
+
+
+def _local_part(location: str) -> str:
+    """``/srv/pub/x`` of ``host:/srv/pub/x`` (a local path is itself)."""
+    if not location.startswith("/") and ":" in location:
+        return posixpath.normpath(location.split(":", 1)[1])
+    return os.path.abspath(location)
