@@ -108,3 +108,27 @@ def services(bus_ctx: SandboxContext) -> Iterator[SandboxContext]:
     finally:
         for service in reversed(started):
             service.stop()
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, built_world) -> Iterator[dict[str, Any]]:
+    """A whole sandbox (`relengotron sandbox up`: its own daemon, every service, the rendered release
+    configuration) on a state dir of its own; yields its endpoints; stopped with nothing left behind."""
+    from relengotron.sandbox import control
+
+    state = tmp_path / "sandbox"
+    running = control.up(state_dir=state, cache_dir=WORLD_CACHE)
+    try:
+        yield running.endpoints
+    finally:
+        control.down(state)
+
+
+@pytest.fixture
+def airflow_connections(sandbox: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Airflow Connections and the config Variable pointing at ``sandbox``, as AIRFLOW_CONN_*/AIRFLOW_VAR_* env."""
+    from relengotron.sandbox.connections import airflow_environment
+
+    for name, value in airflow_environment(sandbox).items():
+        monkeypatch.setenv(name, value)
+    return sandbox

@@ -1,0 +1,50 @@
+"""Airflow Connections (and the config Variable) that point the pipeline at a running sandbox.
+
+The same production code reaches the sandbox or Fedora only through these: the demo exports them as
+``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*`` environment variables for ``airflow standalone``; tests set them the same
+way. Built from the sandbox's ``endpoints.json``; pure.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# Any known user may log in to the sandbox hub with any non-empty password.
+KOJI_USER = "releng"
+KOJI_PASSWORD = "sandbox"
+BUGZILLA_API_KEY = "sandbox-api-key"
+
+
+def airflow_connections(endpoints: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Connection id → Airflow's JSON connection form (conn_type, host, login, password, extra)."""
+    return {
+        "koji_default": {
+            "conn_type": "generic",
+            "host": endpoints["koji"]["hub"],
+            "login": KOJI_USER,
+            "password": KOJI_PASSWORD,
+            "extra": {"topurl": endpoints["koji"]["topurl"], "poll_interval": 0.2, "retry_interval": 1},
+        },
+        "pdc_default": {"conn_type": "generic", "host": endpoints["pdc"]["url"], "extra": {"develop": True}},
+        "resultsdb_default": {"conn_type": "generic", "host": endpoints["resultsdb"]["url"]},
+        "bugzilla_default": {
+            "conn_type": "generic",
+            "host": endpoints["bugzilla"]["url"],
+            "password": BUGZILLA_API_KEY,
+        },
+        "fedmsg_default": {"conn_type": "generic", "extra": {"config": endpoints["bus"]["fedmsg_config"]}},
+        "signing_default": {
+            "conn_type": "generic",
+            "extra": {"backend": "gpg", "gnupghome": endpoints["signing"]["gnupghome"]},
+        },
+    }
+
+
+def airflow_environment(endpoints: dict[str, Any]) -> dict[str, str]:
+    """``AIRFLOW_CONN_<ID>`` for each connection and ``AIRFLOW_VAR_RELENGOTRON_CONFIG`` for the release config."""
+    env = {
+        f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in airflow_connections(endpoints).items()
+    }
+    env["AIRFLOW_VAR_RELENGOTRON_CONFIG"] = endpoints["releng"]["config"]
+    return env
