@@ -132,3 +132,17 @@ def airflow_connections(sandbox: dict[str, Any], monkeypatch: pytest.MonkeyPatch
     for name, value in airflow_environment(sandbox).items():
         monkeypatch.setenv(name, value)
     return sandbox
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """The session's Airflow metadata database (SQLite in the private AIRFLOW_HOME), migrated once."""
+    import os
+    import subprocess
+    import sys
+
+    home = Path(os.environ["AIRFLOW_HOME"])
+    airflow = Path(sys.executable).with_name("airflow")
+    result = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return home / "airflow.db"
