@@ -16,8 +16,6 @@ A corrupt manifest is an error naming where it was read (the planner must not gu
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,6 +24,7 @@ from relengotron.ostree.merge import last_released
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.planning import Manifest, Target
 from relengotron.sync import MirrorFS
+from relengotron.tools.files import write_atomic
 
 MANIFEST_SUFFIX = ".manifest.json"
 
@@ -72,17 +71,7 @@ def write_image_manifest(
     text = manifest.to_json()
     if path.is_file() and path.read_text(errors="replace") == text:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, text.encode())
 
 
 def released_manifests(
