@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from relengotron import yamlfile
 from relengotron.yamlfile import Fields
@@ -28,8 +29,9 @@ TAG_ROLES = (
     "quarantine",
     "build",
 )
-ARTIFACT_KINDS = ("ostree", "installer-iso", "pxe2live", "ami", "gce")
-COMPOSE_BACKENDS = ("local", "koji", "remote")
+# Artifact kinds are the classes registered in the ``relengotron.artifacts`` entry point group
+# (relengotron.artifacts.registry); each says which template key it needs and how it may be composed
+# (local, koji or remote).
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$")
 _KEY_ID = re.compile(r"^[0-9a-f]{8}$")
@@ -273,23 +275,27 @@ def _artifacts(af: Fields, releases: dict[str, Release]) -> list[Artifact]:
     name = af.text("name")
     if not _ID.match(name):
         raise af.error("name", f"bad artifact name {name!r}")
-    kind = af.choice("kind", ARTIFACT_KINDS)
+    kind_cls = _kind_class(af)
+    kind = kind_cls.kind
     rel_ids = af.strings("releases")
     for index, rel_id in enumerate(rel_ids):
         if rel_id not in releases:
             raise af.item_error("releases", index, f"unknown release {rel_id!r}")
     ref = af.text("ref", None)
     image = af.text("image", None)
-    if kind == "ostree":
-        if ref is None:
-            raise af.error(None, "an ostree artifact needs 'ref'")
-        _check_placeholders(af, "ref", ref, {"version", "arch"})
-    else:
-        if image is None:
-            raise af.error(None, f"a {kind} artifact needs 'image'")
-        _check_placeholders(af, "image", image, {"version", "arch"})
+    key = kind_cls.template_key
+    other = "image" if key == "ref" else "ref"
+    template = ref if key == "ref" else image
+    if template is None:
+        raise af.error(None, f"a {kind} artifact needs '{key}'")
+    if (image if key == "ref" else ref) is not None:
+        raise af.error(other, f"a {kind} artifact takes '{key}', not '{other}'")
+    _check_placeholders(af, key, template, {"version", "arch"})
+    problem = kind_cls.template_error(template)
+    if problem:
+        raise af.error(key, problem)
     tests = tuple(af.strings("tests", []))
-    compose = af.choice("compose", COMPOSE_BACKENDS, "local" if kind == "ostree" else "koji")
+    compose = af.choice("compose", kind_cls.compose_backends, kind_cls.default_compose)
     arches = af.strings("arches", None)
     af.done()
     out = []
@@ -308,6 +314,20 @@ def _artifacts(af: Fields, releases: dict[str, Release]) -> list[Artifact]:
             )
         )
     return out
+
+
+def _kind_class(af: Fields) -> Any:
+    """The registered class of the artifact's ``kind`` (an ArtifactKind subclass); errors name the key."""
+    from relengotron.artifacts.registry import ArtifactKindError, kinds  # the plugins import this module
+
+    kind = af.text("kind")
+    try:
+        registered = kinds()
+    except ArtifactKindError as exc:
+        raise af.error("kind", str(exc)) from None
+    if kind not in registered:
+        raise af.error("kind", f"must be one of {', '.join(registered)}, not {kind!r}")
+    return registered[kind]
 
 
 def _check_placeholders(f: Fields, key: str, value: str, allowed: set[str]) -> None:

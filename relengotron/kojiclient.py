@@ -2,7 +2,8 @@
 
 It holds no policy. It turns connection parameters (an Airflow connection's fields; Airflow is not imported
 here) into a logged-in session, asks Koji in multicalls (one request per 500 calls, not one per build), builds
-the URLs of RPMs under Koji's topurl, and tags/moves/untags builds idempotently.
+the URLs of RPMs under Koji's topurl, tags/moves/untags builds idempotently, and submits image tasks
+(``buildImageOz``) and reads back the images they made (:class:`KojiImage`).
 
 Errors are sorted for the caller: :class:`KojiTransientError` (hub offline, connection refused or reset,
 timeouts, 5xx: retry later), :class:`KojiNotFoundError` (no such build/tag/RPM/task: permanent, names the item)
@@ -257,6 +258,21 @@ def rpm_url(topurl: str, build: KojiBuild, rpm: KojiRPM, sigkey: str | None = No
     return f"{base}/{relative}"
 
 
+@dataclass(frozen=True)
+class KojiImage:
+    """One image file an image task produced, as imported into its image build (``listArchives``)."""
+
+    task_id: int  # the createImage task that made it
+    build: str  # NVR of the image build
+    arch: str
+    filename: str
+    url: str  # under topurl: packages/<name>/<version>/<release>/images/<filename>
+    size: int
+    checksum: str  # hex digest Koji recorded
+    checksum_type: str  # hashlib name: md5, sha1, sha256
+    rpms: tuple[str, ...]  # NVRs of the RPMs installed in it (createImage's rpmlist), sorted
+
+
 Call = tuple[str, tuple[Any, ...], dict[str, Any], str]  # method, args, kwargs, the item it is about
 
 
@@ -449,3 +465,102 @@ class KojiClient:
                 return True  # someone else did it meanwhile
             raise
         return True
+
+    # --- image builds --------------------------------------------------------------------------------------
+
+    def build_target_for(self, build_tag: str) -> str | None:
+        """The name of a build target that builds from ``build_tag`` (the first by name); None if none does.
+
+        Read-only. A tag that does not exist is a :class:`KojiNotFoundError` naming it.
+        """
+        self.tag_info(build_tag)
+        targets = self.call("getBuildTargets", buildTagID=build_tag, item=f"tag {build_tag}")
+        names = sorted(t["name"] for t in targets or [])
+        return names[0] if names else None
+
+    def ensure_build_target(self, name: str, build_tag: str, dest_tag: str) -> bool:
+        """Create the build target ``name`` (``build_tag`` → ``dest_tag``); whether it was created.
+
+        Idempotent: a target of that name with the same tags is left alone (False); one with other tags is a
+        :class:`KojiError` naming it (it is never repointed silently).
+        """
+        item = f"build target {name}"
+        found = self.call("getBuildTarget", name, item=item)
+        if found:
+            if (found["build_tag_name"], found["dest_tag_name"]) != (build_tag, dest_tag):
+                raise KojiError(
+                    item,
+                    f"exists and builds from {found['build_tag_name']} into {found['dest_tag_name']}, "
+                    f"not from {build_tag} into {dest_tag}",
+                )
+            return False
+        self.call("createBuildTarget", name, build_tag, dest_tag, item=item)
+        return True
+
+    def build_image(
+        self,
+        name: str,
+        version: str,
+        arches: Sequence[str],
+        target: str,
+        inst_tree: str,
+        *,
+        formats: Sequence[str],
+        packages: Sequence[str] = (),
+        release: str | None = None,
+        skip_tag: bool = True,
+        item: str,
+    ) -> int:
+        """Submit an image task (``buildImageOz``) and return its id; wait with :meth:`wait_task`.
+
+        ``packages``: the package names the image installs (``opts["packages"]``; the latest build of each in
+        the target's build tag). ``skip_tag``: the image build is not tagged into the target's destination.
+        Not idempotent: every call is a new task and a new image build (Koji picks the next free release).
+        """
+        opts: dict[str, Any] = {"format": list(formats), "skip_tag": skip_tag}
+        if packages:
+            opts["packages"] = list(packages)
+        if release:
+            opts["release"] = release
+        return int(self.call("buildImageOz", name, version, list(arches), target, inst_tree, opts, item=item))
+
+    def image_result(self, task_id: int, *, item: str) -> list[KojiImage]:
+        """The image files of a finished image task: its ``createImage`` children's results
+        (``getTaskChildren(request=True)``, ``getTaskResult``) joined with the build's archives (``listArchives``).
+
+        Read-only. A scratch task (no image build) or a file Koji did not import is a :class:`KojiError`.
+        """
+        children = self.call("getTaskChildren", task_id, request=True, item=item)
+        creates = [c for c in children or [] if c.get("method") == "createImage"]
+        if not creates:
+            raise KojiError(item, f"task {task_id} has no createImage subtask")
+        results = self.multicall([("getTaskResult", (c["id"],), {}, f"{item}: task {c['id']}") for c in creates])
+        pathinfo = koji.PathInfo(topdir=self.topurl)
+        out: list[KojiImage] = []
+        for child, result in zip(creates, results, strict=True):
+            nvr = f"{result['name']}-{result['version']}-{result['release']}"
+            build = self.call("getBuild", nvr, item=item)
+            if not build:
+                raise KojiError(item, f"task {child['id']} made no image build {nvr} (a scratch build?)")
+            archives = {
+                a["filename"]: a for a in self.call("listArchives", buildID=build["id"], type="image", item=item) or []
+            }
+            rpms = tuple(sorted({f"{r['name']}-{r['version']}-{r['release']}" for r in result.get("rpmlist") or []}))
+            for filename in result.get("files") or []:
+                archive = archives.get(filename)
+                if archive is None:
+                    raise KojiError(item, f"image build {nvr} has no archive {filename}")
+                out.append(
+                    KojiImage(
+                        task_id=int(child["id"]),
+                        build=nvr,
+                        arch=str(result["arch"]),
+                        filename=filename,
+                        url=f"{pathinfo.imagebuild(build)}/{filename}",
+                        size=int(archive.get("size") or 0),
+                        checksum=str(archive.get("checksum") or ""),
+                        checksum_type=koji.CHECKSUM_TYPES[archive.get("checksum_type") or 0],
+                        rpms=rpms,
+                    )
+                )
+        return out

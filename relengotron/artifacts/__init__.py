@@ -1,0 +1,39 @@
+"""Artifact plugins: one class per kind of release artifact, found through the ``relengotron.artifacts``
+entry point group. See :mod:`.base` for the interface, :mod:`.registry` for the lookup, :mod:`.ostree` and
+:mod:`.images` for the five kinds shipped, and docs/artifact-kinds.md for how to add one."""
+
+from relengotron.artifacts.base import (
+    COMPOSED_TOPIC,
+    ArtifactError,
+    ArtifactKind,
+    ComposeContext,
+    ComposeOutput,
+    ImageOutput,
+    OSTreeOutput,
+    Published,
+)
+from relengotron.artifacts.registry import (
+    GROUP,
+    ArtifactKindError,
+    for_target,
+    kind_class,
+    kinds,
+    reload_kinds,
+)
+
+__all__ = [
+    "COMPOSED_TOPIC",
+    "GROUP",
+    "ArtifactError",
+    "ArtifactKind",
+    "ArtifactKindError",
+    "ComposeContext",
+    "ComposeOutput",
+    "ImageOutput",
+    "OSTreeOutput",
+    "Published",
+    "for_target",
+    "kind_class",
+    "kinds",
+    "reload_kinds",
+]

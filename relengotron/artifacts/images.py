@@ -1,0 +1,351 @@
+"""Image artifacts made by a Koji image task: installer ISO, pxe2live, AMI, GCE.
+
+Compose (:meth:`ImageArtifact.compose`):
+
+1. reuse: when the staging tree already holds the image, its manifest JSON says ``manifest`` and its
+   CHECKSUM file lists the image's SHA256, nothing is built (only a missing signature is added);
+2. a Koji image task (``buildImageOz``) installs the manifest's packages (``opts["packages"]``: the latest
+   build of each in the target's build tag) as the kind's format, for the target's arch, as the build
+   ``<koji name>-<release version>-<next release>`` (not tagged). The build target is one that builds from
+   ``ComposeContext.image_tag`` (the tag the manifest was computed from; default the release's build tag),
+   created as ``<tag>-image`` (``<tag>`` → ``<tag>``) when no target builds from that tag. The tag's latest
+   builds must be the manifest (checked before the task is submitted), and so must the RPMs the image holds
+   (checked after: the tag may have moved meanwhile); a difference is an error;
+3. the image is downloaded from Koji's topurl into the work directory and checked against the digest Koji
+   recorded, then placed into the staging tree at the mirror layout's ``images`` path under the
+   configured file name, followed by ``<image>.manifest.json`` (:mod:`relengotron.adapters.released`) and,
+   last, the Fedora CHECKSUM file ``<image>-CHECKSUM`` (clear-signed when a signer is given). Written in
+   that order, an interrupted compose leaves a CHECKSUM that does not match the image, which the sync
+   refuses to publish and the next compose redoes.
+
+What is released is read back from the manifest JSON beside the image on the master mirror. The sync
+classes (:mod:`relengotron.sync.classify`): the image is content, the JSON metadata, the CHECKSUM an index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import requests
+
+from relengotron.adapters.released import image_dir, image_manifest_path, image_path, read_image_manifest
+from relengotron.adapters.released import write_image_manifest as _write_manifest
+from relengotron.artifacts.base import (
+    ArtifactError,
+    ArtifactKind,
+    ComposeContext,
+    ComposeOutput,
+    ImageOutput,
+    Published,
+)
+from relengotron.artifacts.errors import COMPOSE_FAILURES, wrap
+from relengotron.config import MirrorLayout
+from relengotron.kojiclient import KojiImage, KojiTransientError
+from relengotron.manifest import Manifest, ManifestError
+from relengotron.signing.base import Signer, SignResult, sha256_file
+from relengotron.signing.checksum import (
+    ChecksumEntry,
+    ChecksumFormatError,
+    parse_checksums,
+    render_checksums,
+    signed_body,
+)
+from relengotron.tools.files import copy_atomic, write_atomic
+
+# Koji image formats → the suffix of the file the image task writes.
+KOJI_SUFFIXES = {"raw": ".raw", "raw-xz": ".raw.xz", "tar-gz": ".tar.gz", "qcow2": ".qcow2"}
+CHECKSUM_SUFFIX = "-CHECKSUM"
+_EXTENSION = re.compile(r"(\.raw\.xz|\.tar\.gz|\.tar\.xz|\.qcow2|\.iso|\.raw|\.vhd|\.box|\.tar)$")
+_KOJI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$")
+_CHUNK = 1 << 20
+
+
+class ImageArtifact(ArtifactKind):
+    """An image file built by a Koji image task. Subclasses say the format and how productmd names it."""
+
+    template_key = "image"
+    compose_backends = ("koji",)
+    default_compose = "koji"
+    koji_format: ClassVar[str]  # opts["format"] of the image task: raw | raw-xz | tar-gz | qcow2
+    suffix: ClassVar[str]  # how the configured image file name must end
+    productmd_type: ClassVar[str]  # productmd's image type (images.json)
+    productmd_format: ClassVar[str]  # productmd's image format
+
+    @classmethod
+    def template_error(cls, template: str) -> str | None:
+        if not template.endswith(cls.suffix):
+            return f"a {cls.kind} image file name ends in {cls.suffix!r}, not {template!r}"
+        if not _KOJI_NAME.match(koji_name(template, cls.suffix)):
+            return f"no Koji package name can be made of {template!r}"
+        return None
+
+    # --- where it goes ------------------------------------------------------------------------------------
+
+    @property
+    def image_name(self) -> str:
+        return self.artifact.image_name(self.release, self.arch)
+
+    @property
+    def checksum_name(self) -> str:
+        return f"{self.image_name}{CHECKSUM_SUFFIX}"
+
+    @property
+    def koji_name(self) -> str:
+        """The image build's package name: the file name template without version, arch and extension."""
+        assert self.artifact.image is not None
+        return koji_name(self.artifact.image, self.suffix)
+
+    def mirror_paths(self, layout: MirrorLayout) -> list[str]:
+        """The image, its manifest JSON and its CHECKSUM file (all in one directory)."""
+        args = (layout, self.artifact, self.release, self.arch)
+        return [image_path(*args), image_manifest_path(*args), f"{image_dir(*args)}/{self.checksum_name}"]
+
+    def released(self, published: Published) -> Manifest | None:
+        """The manifest JSON beside the image on the master mirror (read-only)."""
+        rel = image_manifest_path(published.layout, self.artifact, self.release, self.arch)
+        return read_image_manifest(published.mirror, rel)
+
+    # --- compose ------------------------------------------------------------------------------------------
+
+    def compose(self, ctx: ComposeContext, manifest: Manifest) -> ComposeOutput:
+        """Reuse what is staged for ``manifest``, or build the image in Koji and stage it (module docstring).
+
+        Idempotent: a second compose of the same manifest submits no task and writes nothing (a CHECKSUM
+        left unsigned is signed). A failed Koji task, an image that does not hold the manifest or a download
+        that does not match is an :class:`ArtifactError` naming the image; the staging tree is untouched.
+        """
+        if ctx.signer is not None:
+            ctx.signer.check()
+        try:
+            output = self._staged(ctx, manifest)
+            changed = output is None
+            if output is None:
+                output = self._build(ctx, manifest)
+            if ctx.signer is not None:
+                ctx.signer.sign_images(Path(output.checksum_file).parent, [self.image_name], self.checksum_name)
+        except (KojiTransientError, ArtifactError):
+            raise
+        except COMPOSE_FAILURES as exc:
+            raise wrap(self.label, exc) from exc
+        return ComposeOutput(
+            target=self.id,
+            kind=self.kind,
+            label=self.label,
+            manifest=manifest,
+            changed=changed,
+            paths=tuple(self.mirror_paths(ctx.layout)),
+            image=output,
+        )
+
+    def _files(self, ctx: ComposeContext) -> tuple[Path, Path, Path]:
+        image = ctx.staging / image_path(ctx.layout, self.artifact, self.release, self.arch)
+        return image, image.with_name(image.name + ".manifest.json"), image.with_name(self.checksum_name)
+
+    def _staged(self, ctx: ComposeContext, manifest: Manifest) -> ImageOutput | None:
+        """The staged output when it is complete and made of ``manifest`` (read-only); else None."""
+        image, manifest_file, checksum = self._files(ctx)
+        if not (image.is_file() and manifest_file.is_file() and checksum.is_file()):
+            return None
+        try:
+            if Manifest.from_json(manifest_file.read_text(errors="replace"), source=str(manifest_file)) != manifest:
+                return None
+            entry = parse_checksums(checksum.read_text(errors="replace")).get(self.image_name)
+        except (ManifestError, ChecksumFormatError):
+            return None
+        digest = sha256_file(image)
+        if entry is None or entry.algo != "SHA256" or entry.digest != digest:
+            return None
+        return self._output(image, digest, None)
+
+    def _output(self, image: Path, digest: str, built: KojiImage | None) -> ImageOutput:
+        return ImageOutput(
+            path=str(image),
+            sha256=digest,
+            size=image.stat().st_size,
+            checksum_file=str(image.with_name(self.checksum_name)),
+            manifest_file=str(image.with_name(image.name + ".manifest.json")),
+            koji_build=built.build if built else None,
+            koji_task=built.task_id if built else None,
+        )
+
+    def _build(self, ctx: ComposeContext, manifest: Manifest) -> ImageOutput:
+        koji = ctx.koji
+        tag = ctx.image_tag or self.release.tag("build")
+        target = koji.build_target_for(tag)
+        if target is None:
+            target = f"{tag}-image"
+            koji.ensure_build_target(target, tag, tag)
+        packages = sorted(manifest.packages)
+        holds = self.manifest(koji, packages, tag)
+        if holds != manifest:
+            wrong = sorted(set(holds.nvrs) - set(manifest.nvrs))
+            raise ArtifactError(
+                self.label,
+                f"Koji tag {tag} does not hold its manifest (an image task installs from it): it has "
+                f"{', '.join(wrong)} instead of {', '.join(sorted(set(manifest.nvrs) - set(holds.nvrs)))}",
+            )
+        item = f"{self.label}: Koji image task"
+        inst_tree = f"{koji.topurl}/repos/{tag}/latest/$arch/"
+        task = koji.build_image(
+            self.koji_name,
+            self.release.version,
+            [self.arch],
+            target,
+            inst_tree,
+            formats=[self.koji_format],
+            packages=packages,
+            item=item,
+        )
+        koji.wait_task(task, item=f"{self.label}: Koji image task", timeout=ctx.task_timeout)
+        made = [
+            i
+            for i in koji.image_result(task, item=item)
+            if i.arch == self.arch and i.filename.endswith(KOJI_SUFFIXES[self.koji_format])
+        ]
+        if len(made) != 1:
+            raise ArtifactError(self.label, f"Koji image task {task} made {len(made)} {self.koji_format} images")
+        built = made[0]
+        self._check_content(ctx, manifest, built, tag)
+        image = self._files(ctx)[0]
+        ctx.workdir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{self.id}.", dir=ctx.workdir))
+        try:
+            download = tmp / built.filename
+            digest = self._download(built, download)
+            _place(download, image)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        _write_manifest(ctx.staging, ctx.layout, self.artifact, self.release, self.arch, manifest)
+        output = self._output(image, digest, built)
+        if ctx.signer is None:
+            self._write_checksum(output)
+        return output
+
+    def _check_content(self, ctx: ComposeContext, manifest: Manifest, built: KojiImage, tag: str) -> None:
+        """The image must hold the binary RPMs of exactly the manifest's builds."""
+        builds = ctx.koji.builds(manifest.nvrs)
+        rpms = ctx.koji.rpms_of(builds.values())
+        owner = {
+            f"{r.name}-{r.version}-{r.release}": b.nvr for b in builds.values() for r in rpms[b.id] if r.arch != "src"
+        }
+        strangers = sorted(nvr for nvr in built.rpms if nvr not in owner)
+        missing = sorted(set(manifest.nvrs) - {owner[nvr] for nvr in built.rpms if nvr in owner})
+        if strangers or missing:
+            raise ArtifactError(
+                self.label,
+                f"Koji image build {built.build} does not hold its manifest (did tag {tag} change meanwhile?): "
+                f"missing {', '.join(missing) or 'nothing'}; not in the manifest {', '.join(strangers) or 'nothing'}",
+            )
+
+    def _download(self, built: KojiImage, dest: Path) -> str:
+        """Fetch the image into ``dest``; its SHA256. Size and Koji's digest must match (ArtifactError)."""
+        sha256, koji_digest = hashlib.sha256(), hashlib.new(built.checksum_type)
+        try:
+            with requests.get(built.url, stream=True, timeout=300) as answer:
+                if answer.status_code >= 500:
+                    raise KojiTransientError(self.label, f"{built.url} answered HTTP {answer.status_code}")
+                if answer.status_code != 200:
+                    raise ArtifactError(self.label, f"{built.url} answered HTTP {answer.status_code}")
+                size = 0
+                with open(dest, "wb") as out:
+                    for chunk in answer.iter_content(_CHUNK):
+                        sha256.update(chunk)
+                        koji_digest.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            raise KojiTransientError(self.label, f"cannot fetch {built.url}: {exc}") from exc
+        if (built.size and size != built.size) or (built.checksum and koji_digest.hexdigest() != built.checksum):
+            raise ArtifactError(
+                self.label,
+                f"{built.url}: {size} bytes with {built.checksum_type} {koji_digest.hexdigest()}, "
+                f"Koji recorded {built.size} bytes with {built.checksum}",
+            )
+        return sha256.hexdigest()
+
+    def _write_checksum(self, output: ImageOutput) -> None:
+        """The plain CHECKSUM file; idempotent (an equal one, signed or not, is left as it is)."""
+        entry = ChecksumEntry(name=self.image_name, algo="SHA256", digest=output.sha256, size=output.size)
+        text = render_checksums([entry])
+        path = Path(output.checksum_file)
+        if not path.is_file() or signed_body(path.read_text(errors="replace")) != text:
+            write_atomic(path, text.encode())
+
+    # --- signing and tests --------------------------------------------------------------------------------
+
+    def sign(self, signer: Signer, output: ComposeOutput) -> list[SignResult]:
+        """Clear-sign the CHECKSUM file. Idempotent: one already signed by this key for this image is kept."""
+        self._check(output)
+        assert output.image is not None
+        directory = Path(output.image.checksum_file).parent
+        return [signer.sign_images(directory, [self.image_name], self.checksum_name)]
+
+    def _announce(self, output: ComposeOutput) -> dict[str, Any]:
+        assert output.image is not None
+        return {"image": {"url": output.image.path, "sha256": output.image.sha256}}
+
+
+def koji_name(template: str, suffix: str = "") -> str:
+    """``Fedora-Cloud-Base-{version}.{arch}.raw.xz`` → ``Fedora-Cloud-Base`` (pure): the file name template
+    without ``suffix`` (or a known image extension), ``{arch}`` and ``{version}``."""
+    name = template[: -len(suffix)] if suffix and template.endswith(suffix) else _EXTENSION.sub("", template)
+    for placeholder in ("{arch}", "{version}"):
+        name = re.sub(rf"[-._]?{re.escape(placeholder)}", "", name)
+    return name.strip("-._")
+
+
+def _place(source: Path, dest: Path) -> None:
+    """Move ``source`` over ``dest`` in one rename (copied beside it first across filesystems)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(source, 0o644)
+    try:
+        os.replace(source, dest)
+    except OSError:
+        copy_atomic(source, dest, mode=0o644)
+
+
+class InstallerISO(ImageArtifact):
+    """The installer DVD (``Fedora-Server-dvd-x86_64-24.iso``). Fedora's comes from a lorax runroot task;
+    here, as every image kind, from a Koji image task, published under its ISO name."""
+
+    kind = "installer-iso"
+    koji_format = "raw"
+    suffix = ".iso"
+    productmd_type = "dvd"
+    productmd_format = "iso"
+
+
+class Pxe2Live(ImageArtifact):
+    """Atomic's PXE-to-live tarball (kernel, initrd and root image to boot over the network)."""
+
+    kind = "pxe2live"
+    koji_format = "tar-gz"
+    suffix = ".tar.gz"
+    productmd_type = "tar-gz"
+    productmd_format = "tar.gz"
+
+
+class AMI(ImageArtifact):
+    """The Cloud Base raw disk image, xz-compressed: the source of the EC2 AMIs."""
+
+    kind = "ami"
+    koji_format = "raw-xz"
+    suffix = ".raw.xz"
+    productmd_type = "raw-xz"
+    productmd_format = "raw.xz"
+
+
+class GCE(ImageArtifact):
+    """The Cloud Base image for Google Compute Engine: a disk.raw in a gzipped tarball."""
+
+    kind = "gce"
+    koji_format = "tar-gz"
+    suffix = ".tar.gz"
+    productmd_type = "tar-gz"
+    productmd_format = "tar.gz"
