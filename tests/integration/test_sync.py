@@ -3,6 +3,7 @@ symlink) to a mirror directory with rsync: killed half-way, resumed, dry run, de
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -148,8 +150,13 @@ def trees(tmp_path: Path, signer, rpm_pool) -> tuple[Path, Path]:
     return staging, mirror
 
 
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
 def test_first_sync_publishes_everything_verifiable_and_a_second_changes_nothing(
-    trees, signer: LocalGpgSigner, tmp_path: Path
+    trees, signer: LocalGpgSigner, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     staging, mirror = trees
     result = MirrorSync(staging, Mirror(str(mirror)), ostree_fsck=True).sync()
@@ -163,6 +170,10 @@ def test_first_sync_publishes_everything_verifiable_and_a_second_changes_nothing
     subprocess.run(["rpmkeys", "--dbpath", str(db), "--import", str(key)], check=True)
     checked = subprocess.run(["rpmkeys", "--dbpath", str(db), "-K", *map(str, rpms)], capture_output=True, text=True)
     assert checked.returncode == 0 and checked.stdout.count("digests signatures OK") == 3, checked.stdout
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(mirror)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    request.addfinalizer(lambda: (server.shutdown(), server.server_close()))
+    mirror_url = f"http://127.0.0.1:{server.server_address[1]}"
     client = tmp_path / "client"
     subprocess.run(["ostree", "init", f"--repo={client}", "--mode=archive"], check=True)
     subprocess.run(
@@ -172,12 +183,14 @@ def test_first_sync_publishes_everything_verifiable_and_a_second_changes_nothing
             "add",
             f"--repo={client}",
             "--set=gpg-verify-summary=true",
+            "--set=gpg-verify=true",
             "m",
-            f"file://{mirror}/atomic/repo",
+            f"{mirror_url}/atomic/repo",
         ],
         check=True,
     )
     subprocess.run(["ostree", "remote", "gpg-import", f"--repo={client}", "-k", str(key), "m"], check=True)
+    # clients pull the mirror over HTTP, checking the summary's and the commit's signatures
     pulled = subprocess.run(["ostree", "pull", f"--repo={client}", "m", REF], capture_output=True, text=True)
     assert pulled.returncode == 0, pulled.stderr
     assert snapshot(mirror) == published(staging)
