@@ -1,0 +1,97 @@
+"""KojiTaskSensor: wait (deferred, in the triggerer) until a Koji task finishes; return its result.
+
+The waiting is :class:`relengotron.airflow.triggers.KojiTaskTrigger`'s, which watches the task anonymously
+through the Koji connection.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.sdk import BaseSensorOperator
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+
+DEFERRAL_GRACE = 300.0  # the trigger reports its own deadline; the deferral timeout is only a backstop
+
+
+class KojiTaskSensor(BaseSensorOperator):
+    """Wait for Koji task ``koji_task_id`` (templated: usually the XCom of the task that submitted it).
+
+    Returns the task's result (``getTaskResult``) when it is CLOSED. A FAILED or CANCELED task fails this
+    task at once with Koji's fault text (the Koji task is over; retrying the wait cannot change it — rerun
+    the submitting task). No end within ``wait_timeout`` seconds (default: the sensor's ``timeout``) fails
+    as a sensor timeout. Read-only: rerunning it just reads the task's end again.
+    """
+
+    template_fields: Sequence[str] = ("koji_task_id", "wait_timeout", "poll_interval")
+    ui_color = "#e3f1dc"
+
+    def __init__(
+        self,
+        *,
+        koji_task_id: int | str,
+        wait_timeout: float | str | None = None,
+        poll_interval: float | str | None = None,
+        koji_conn_id: str = "koji_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.koji_task_id = koji_task_id
+        self.wait_timeout = wait_timeout
+        self.poll_interval = poll_interval
+        self.koji_conn_id = koji_conn_id
+
+    def _task(self) -> int:
+        value = self.koji_task_id
+        try:
+            task = int(str(value).strip()) if not isinstance(value, bool) else 0
+        except ValueError:
+            task = 0
+        if task < 1:
+            raise AirflowFailException(f"koji_task_id: {value!r} is not a Koji task id")
+        return task
+
+    def _seconds(self, value: float | str | None, default: float, name: str) -> float:
+        try:
+            seconds = float(default if value is None or value == "" else value)
+        except (TypeError, ValueError):
+            raise AirflowFailException(f"{name}: {value!r} is not a number of seconds") from None
+        if seconds <= 0:
+            raise AirflowFailException(f"{name}: must be positive, not {seconds}")
+        return seconds
+
+    def execute(self, context: Any) -> Any:
+        from relengotron.airflow.triggers import KojiTaskTrigger
+
+        task = self._task()
+        timeout = self._seconds(self.wait_timeout, self.timeout, "wait_timeout")
+        self.log.info("waiting up to %.0f s for Koji task %d", timeout, task)
+        self.defer(
+            trigger=KojiTaskTrigger(
+                task_id=task,
+                deadline=time.time() + timeout,
+                poll_interval=self._seconds(self.poll_interval, self.poke_interval, "poll_interval"),
+                conn_id=self.koji_conn_id,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=timeout + DEFERRAL_GRACE),
+        )
+
+    def execute_complete(self, context: Any, event: Mapping[str, Any]) -> Any:
+        from relengotron.airflow.triggers import FAILED, SUCCESS, TIMEOUT
+
+        status = event.get("status")
+        task = event.get("task_id", self.koji_task_id)
+        if status == SUCCESS:
+            self.log.info("Koji task %s closed", task)
+            return event.get("result")
+        if status == TIMEOUT:
+            raise AirflowSensorTimeout(str(event.get("message") or f"Koji task {task} did not finish in time"))
+        if status == FAILED:
+            raise AirflowFailException(
+                f"Koji task {task} {str(event.get('state', 'failed')).lower()}: {event.get('message')}"
+            )
+        raise AirflowFailException(f"waiting for Koji task {task} failed: {event.get('message') or event!r}")

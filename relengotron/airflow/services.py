@@ -1,0 +1,208 @@
+"""The services an Airflow task works with, assembled from hooks in one place, each built on first use.
+
+A task gets an :class:`relengotron.adapters.facts.EOLServices` (or a signer) from here and nothing else: the
+hooks (:mod:`relengotron.airflow.hooks`) turn Airflow Connections into clients, and every client stands
+behind a :class:`Lazy` that builds it when the task first touches it. A task that only closes Bugzilla bugs
+therefore never logs in to Koji nor opens a bus socket, and a service that is down fails only the tasks
+that need it. Leaving :func:`eol_services` closes what was built (Koji logs out).
+
+Also here: how a task tells Airflow whether a failure is worth a retry (:func:`permanent_failures`), and the
+EOL DAG's run-time overrides of the release configuration (:func:`eol_config`, :func:`ostree_archive_path`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from relengotron.adapters.facts import EOLServices
+    from relengotron.config import ReleaseConfig
+    from relengotron.signing.base import Signer
+
+T = TypeVar("T")
+
+# The archive repository carved-out refs are copied to, beside the shared repository, unless overridden.
+OSTREE_ARCHIVE_NAME = "archive-repo"
+_REMOTE = re.compile(r"^[A-Za-z0-9_.\-]+@?[A-Za-z0-9_.\-]*:/")
+
+
+class Lazy(Generic[T]):
+    """Stands in for the object ``build()`` returns, building it on first attribute access (once)."""
+
+    def __init__(self, build: Callable[[], T], name: str) -> None:
+        self._build = build
+        self._name = name
+        self._value: T | None = None
+
+    def __repr__(self) -> str:
+        return f"Lazy({self._name}, {'built' if self._value is not None else 'not built'})"
+
+    @property
+    def built(self) -> bool:
+        return self._value is not None
+
+    def get(self) -> T:
+        if self._value is None:
+            self._value = self._build()
+        return self._value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.get(), name)
+
+
+@dataclass(frozen=True)
+class Connections:
+    """The Airflow connection ids a task uses (the hooks' defaults unless a DAG says otherwise).
+
+    ``mirror_ssh`` is an SSH provider connection to the mirror host, needed only when the release
+    configuration's mirror trees are remote (``host:/path``).
+    """
+
+    koji: str = "koji_default"
+    pdc: str = "pdc_default"
+    bugzilla: str = "bugzilla_default"
+    fedmsg: str = "fedmsg_default"
+    signing: str = "signing_default"
+    mirror_ssh: str | None = None
+
+
+# --- errors ------------------------------------------------------------------------------------------------
+
+
+@contextmanager
+def permanent_failures() -> Iterator[None]:
+    """Let transient failures (service unreachable, 5xx, Koji busy) through, so Airflow retries them with
+    backoff; turn every other failure into ``AirflowFailException``, which fails the task at once.
+
+    The classification is the library's (:func:`relengotron.adapters.errors.is_transient`); Airflow's own
+    exceptions (skip, fail, defer) pass unchanged.
+    """
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    from relengotron.adapters.errors import is_transient
+
+    try:
+        yield
+    except AirflowException:
+        raise
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        raise AirflowFailException(f"{exc} (permanent: not retried)") from exc
+
+
+# --- run-time arguments -----------------------------------------------------------------------------------
+
+
+def flag(value: Any, field: str) -> bool:
+    """A boolean argument as a template renders it: a bool, or ``true``/``false`` in any case (non-native
+    rendering gives ``"True"``); a ValueError names ``field`` otherwise."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ValueError(f"{field}: {value!r} is not true or false")
+
+
+# --- the release configuration, as a run overrides it ----------------------------------------------------
+
+
+def check_location(value: str, field: str) -> str:
+    """An absolute local path or ``host:/absolute/path``; a ValueError names ``field`` otherwise."""
+    text = value.strip()
+    if not text or not (text.startswith("/") or _REMOTE.match(text)):
+        raise ValueError(f"{field}: {value!r} is neither an absolute path nor host:/absolute/path")
+    return text
+
+
+def eol_config(config: ReleaseConfig, archive: str | None) -> ReleaseConfig:
+    """``config`` with the mirror's archive tree replaced by ``archive`` (when given). Pure.
+
+    Where the release's trees move to and where the EOL marker is looked for: use one archive for every run
+    of a release, or the second run does not find the first one's marker.
+    """
+    if not archive:
+        return config
+    mirror = dataclasses.replace(config.mirror, archive=check_location(archive, "archive"))
+    return dataclasses.replace(config, mirror=mirror)
+
+
+def ostree_archive_path(config: ReleaseConfig, override: str | None) -> Path:
+    """The archive repository carved-out refs are copied to: ``override``, else ``archive-repo`` beside the
+    shared repository (``<ostree.repo>/../archive-repo``), a local archive-mode repository like it. Pure."""
+    if override:
+        path = check_location(override, "ostree_archive")
+        if not path.startswith("/"):
+            raise ValueError(f"ostree_archive: {override!r} must be a local path (an ostree repository here)")
+        return Path(path)
+    return config.ostree.repo.parent / OSTREE_ARCHIVE_NAME
+
+
+# --- signers and the EOL services -------------------------------------------------------------------------
+
+
+def release_signer(
+    config: ReleaseConfig, release_id: str, connections: Connections = Connections()
+) -> Lazy[Signer] | None:
+    """The signer of ``release_id``'s key (None when the release has no key), built on first use."""
+    from relengotron.airflow.hooks import SigningHook
+
+    key = config.release(release_id).signing_key
+    if key is None:
+        return None
+    hook = SigningHook(connections.signing)
+    return Lazy(lambda: hook.signer(key), f"signer {key}")
+
+
+@contextmanager
+def eol_services(
+    config: ReleaseConfig,
+    release_id: str,
+    *,
+    ostree_archive: Path,
+    connections: Connections = Connections(),
+) -> Iterator[EOLServices]:
+    """Everything an EOL of ``release_id`` reads and changes, from the hooks, each client built on first use
+    and closed on the way out. ``config`` is the run's (see :func:`eol_config`)."""
+    from relengotron.adapters.facts import EOLServices
+    from relengotron.adapters.mirror import MirrorTrees
+    from relengotron.airflow.hooks import BugzillaHook, FedmsgHook, KojiHook, PDCHook
+    from relengotron.ostree.repo import OSTreeRepo
+
+    koji = Lazy(lambda: KojiHook(connections.koji).client, "koji")
+    pdc = Lazy(lambda: PDCHook(connections.pdc).client, "pdc")
+    bugzilla = Lazy(lambda: BugzillaHook(connections.bugzilla).client, "bugzilla")
+    publisher = Lazy(lambda: FedmsgHook(connections.fedmsg).publisher, "fedmsg")
+    with ExitStack() as stack:
+        for client in (publisher, bugzilla, pdc, koji):  # closed in reverse: Koji logs out first
+            stack.callback(lambda c=client: c.get().close() if c.built else None)
+        ssh = None
+        if connections.mirror_ssh:
+            from airflow.providers.ssh.hooks.ssh import SSHHook
+
+            from relengotron.tools.remote import SSHRunner
+
+            ssh = SSHRunner.from_hook(SSHHook(ssh_conn_id=connections.mirror_ssh))
+            stack.callback(ssh.close)
+        yield EOLServices(
+            koji=koji,  # type: ignore[arg-type]
+            pdc=pdc,  # type: ignore[arg-type]
+            bugzilla=bugzilla,  # type: ignore[arg-type]
+            ostree=OSTreeRepo(config.ostree.repo),
+            ostree_archive=OSTreeRepo(ostree_archive),
+            mirror=MirrorTrees.from_layout(config.mirror, ssh),
+            publisher=publisher,  # type: ignore[arg-type]
+            signer=release_signer(config, release_id, connections),  # type: ignore[arg-type]
+            static_deltas=config.ostree.static_deltas,
+        )

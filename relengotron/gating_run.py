@@ -1,0 +1,79 @@
+"""Rawhide gating, the I/O side: the builds at the gate (Koji) and the decision over their results (ResultsDB).
+
+The decisions themselves are pure (:mod:`relengotron.gating.rawhide`, :mod:`relengotron.gating.decision`);
+here they are fed. Both functions only read; moving builds and publishing are separate, idempotent steps
+(:meth:`relengotron.kojiclient.KojiClient.move_build`, the bus), so that a run can be retried at any point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from relengotron.gating import RAWHIDE_GATING, PolicySet, decide
+from relengotron.gating.rawhide import Candidate, GateTags, GatingPlan, Selection, plan, select
+
+if TYPE_CHECKING:
+    from relengotron.adapters.resultsdb import ResultsDB
+    from relengotron.config import Release
+    from relengotron.kojiclient import KojiClient
+
+
+def tagged(koji: KojiClient, tag: str) -> list[Candidate]:
+    """Every build tagged into ``tag`` (not only the latest of each package: each one is gated), by NVR.
+
+    Read-only. A tag that does not exist is a :class:`relengotron.kojiclient.KojiNotFoundError` naming it.
+    """
+    from relengotron.kojiclient import KojiBuild
+
+    koji.tag_info(tag)
+    found = koji.call("listTagged", tag, item=f"tag {tag}", latest=False, inherit=False)
+    builds = sorted(
+        {b.nvr: b for b in (KojiBuild.from_koji(info) for info in found or [])}.values(), key=lambda b: b.nvr
+    )
+    return [Candidate(b.nvr, b.name, b.owner, tag) for b in builds]
+
+
+def gate_candidates(
+    koji: KojiClient,
+    tags: GateTags,
+    *,
+    wanted: Sequence[str] = (),
+    include_quarantined: bool = True,
+) -> Selection:
+    """The builds to gate now: the pending tag's (and the quarantine's when asked), or only ``wanted`` ones.
+
+    Read-only. A wanted NVR that Koji does not know is a :class:`relengotron.kojiclient.KojiNotFoundError`
+    naming it (bad input); one that exists but is not at the gate (already gated) is reported, not an error.
+    """
+    pending = tagged(koji, tags.pending)
+    quarantined = tagged(koji, tags.quarantine) if include_quarantined else []
+    selection = select(pending, quarantined, wanted=wanted, include_quarantined=include_quarantined)
+    if selection.not_at_gate:
+        koji.builds(selection.not_at_gate)  # raises naming every NVR that does not exist
+    return selection
+
+
+def decide_gating(
+    results: ResultsDB,
+    policy_set: PolicySet,
+    release: Release,
+    candidates: Sequence[Candidate],
+) -> GatingPlan:
+    """Each candidate's outcome from the results ResultsDB holds now (one batch of requests), decided under
+    the policies for decision context ``rawhide_gating`` and product version ``release.pdc_release``.
+
+    Read-only: rerunning it decides again from the newest results.
+    """
+    subjects = [c.subject for c in candidates]
+    product_version = release.pdc_release
+    cases = sorted(
+        {
+            rule.test_case_name
+            for subject in subjects
+            for rule in policy_set.required(RAWHIDE_GATING, product_version, subject)
+        }
+    )
+    found = results.latest_for(subjects, cases) if subjects and cases else []
+    decision = decide(policy_set, subjects, found, decision_context=RAWHIDE_GATING, product_version=product_version)
+    return plan(release.id, GateTags.of(release), candidates, decision)
