@@ -19,7 +19,7 @@ import dataclasses
 import posixpath
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, ClassVar
@@ -323,6 +323,18 @@ def _ostree_steps(release: Release, config: ReleaseConfig, facts: EOLFacts, eol_
                 message += f" Rebase to {successor.name}: rpm-ostree rebase {rebase}"
         steps.append(CarveOutRef(head.ref, message, rebase))
     return steps
+
+
+def release_refs(release: Release, config: ReleaseConfig, refs: Iterable[str]) -> list[str]:
+    """The refs among ``refs`` that are ``release``'s: its ostree artifacts' ref templates with its version, any
+    arch, with or without a stream — matched exactly as the carve-out planner does (tags are no release's refs;
+    templates without ``{version}`` are shared and belong to none). Sorted; pure."""
+    patterns = [
+        _ref_pattern(artifact.ref, release.version)
+        for artifact in config.artifacts_of(release.id)
+        if artifact.ref is not None and "{version}" in artifact.ref
+    ]
+    return sorted(ref for ref in set(refs) if any(p.fullmatch(ref) for p in patterns))
 
 
 def _ref_pattern(template: str, version: str) -> re.Pattern[str]:

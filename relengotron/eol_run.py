@@ -16,7 +16,8 @@ mirror path archived   :meth:`relengotron.adapters.mirror.MirrorTrees.move_to_ar
 EOL message            EOL marker present → done; else publish, then write the marker (at least once)
 =====================  ================================================================================
 
-:func:`execute_plan` runs a whole plan in order (bug closings in batches); :func:`run_eol` plans, runs
+:func:`execute_plan` runs a whole plan in order (bug closings in batches), :func:`execute_steps` any run of
+its steps (an Airflow task's share); :func:`run_eol` plans, runs
 unless ``dry_run``, and plans again — after a complete run that last plan is empty.
 
 A step that fails raises the adapter's error naming its item; :func:`relengotron.adapters.errors.is_transient`
@@ -113,19 +114,34 @@ def execute_plan(plan: EOLPlan, services: EOLServices) -> tuple[StepOutcome, ...
     Idempotent like each step; a failure stops the run (later steps, the EOL message among them, wait for
     a rerun, which starts by planning again).
     """
+    return execute_steps(plan.steps, services, plan_steps=plan.steps)
+
+
+def execute_steps(
+    steps: Sequence[Step | Mapping[str, Any]],
+    services: EOLServices,
+    *,
+    plan_steps: Sequence[Step | Mapping[str, Any]] = (),
+) -> tuple[StepOutcome, ...]:
+    """Run ``steps`` (steps or their ``as_dict`` forms) in order; consecutive bug closings with the same
+    comment go in one batch. ``plan_steps`` is the whole plan, as for :func:`execute_step`.
+
+    Idempotent like each step; the first failure stops the sequence (a rerun finishes it).
+    """
     outcomes: list[StepOutcome] = []
-    steps = list(plan.steps)
+    todo = [s if isinstance(s, Step) else step_from_dict(s) for s in steps]
+    whole = tuple(s if isinstance(s, Step) else step_from_dict(s) for s in plan_steps)
     index = 0
-    while index < len(steps):
-        step = steps[index]
+    while index < len(todo):
+        step = todo[index]
         if isinstance(step, CloseBug):
             batch = [step]
-            while index + len(batch) < len(steps) and _same_closing(steps[index + len(batch)], step):
-                batch.append(steps[index + len(batch)])  # type: ignore[arg-type]
+            while index + len(batch) < len(todo) and _same_closing(todo[index + len(batch)], step):
+                batch.append(todo[index + len(batch)])  # type: ignore[arg-type]
             outcomes += _close_bugs(batch, services)
             index += len(batch)
             continue
-        outcomes.append(execute_step(step, services, plan_steps=plan.steps))
+        outcomes.append(execute_step(step, services, plan_steps=whole))
         index += 1
     return tuple(outcomes)
 

@@ -6,8 +6,12 @@ behind a :class:`Lazy` that builds it when the task first touches it. A task tha
 therefore never logs in to Koji nor opens a bus socket, and a service that is down fails only the tasks
 that need it. Leaving :func:`eol_services` closes what was built (Koji logs out).
 
-Also here: how a task tells Airflow whether a failure is worth a retry (:func:`permanent_failures`), and the
-EOL DAG's run-time overrides of the release configuration (:func:`eol_config`, :func:`ostree_archive_path`).
+The OSTree tasks get the shared repository (:func:`shared_repo`) and signers (:func:`release_signer`, the
+summary's :func:`summary_signer`) from here the same way.
+
+Also here, for every operator: how a task tells Airflow whether a failure is worth a retry
+(:func:`permanent_failures`), boolean arguments as templates render them (:func:`flag`), and the EOL DAG's
+run-time overrides of the release configuration (:func:`eol_config`, :func:`ostree_archive_path`).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 if TYPE_CHECKING:
     from relengotron.adapters.facts import EOLServices
     from relengotron.config import ReleaseConfig
+    from relengotron.ostree.repo import OSTreeRepo
     from relengotron.signing.base import Signer
 
 T = TypeVar("T")
@@ -165,6 +170,21 @@ def release_signer(
     return Lazy(lambda: hook.signer(key), f"signer {key}")
 
 
+def summary_signer(config: ReleaseConfig, connections: Connections = Connections()) -> Lazy[Signer] | None:
+    """The signer of the shared repository's summary (:func:`relengotron.ostree.maintenance.summary_release`)."""
+    from relengotron.ostree.maintenance import summary_release
+
+    release = summary_release(config)
+    return release_signer(config, release.id, connections) if release is not None else None
+
+
+def shared_repo(config: ReleaseConfig) -> OSTreeRepo:
+    """The shared archive-mode repository of the release configuration (``ostree.repo``)."""
+    from relengotron.ostree.repo import OSTreeRepo
+
+    return OSTreeRepo(config.ostree.repo)
+
+
 @contextmanager
 def eol_services(
     config: ReleaseConfig,
@@ -199,7 +219,7 @@ def eol_services(
             koji=koji,  # type: ignore[arg-type]
             pdc=pdc,  # type: ignore[arg-type]
             bugzilla=bugzilla,  # type: ignore[arg-type]
-            ostree=OSTreeRepo(config.ostree.repo),
+            ostree=shared_repo(config),
             ostree_archive=OSTreeRepo(ostree_archive),
             mirror=MirrorTrees.from_layout(config.mirror, ssh),
             publisher=publisher,  # type: ignore[arg-type]

@@ -1,0 +1,151 @@
+"""Operators of the ``ostree_maintenance`` DAG: list the releases' refs, prune, finish each ref, sign the summary.
+
+Thin adapters over :mod:`relengotron.ostree.maintenance` (and :func:`relengotron.ostree.prune.prune`): the
+shared repository and its retention policy come from the release configuration, the signers from the signing
+connection (:mod:`relengotron.airflow.services`, built on first use). Constructors only store their
+arguments. With ``preview`` true a task says what it would do and writes nothing.
+
+Failures: transient ones are raised as they are (the task's retries apply); every other one — a tool that
+fails, a signature that does not verify, a kept commit missing — fails the task at once, naming the item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from relengotron.airflow.services import flag, permanent_failures
+
+
+class _OSTreeOperator(BaseOperator):
+    """Base: ``preview`` (a dry run) and the signing connection."""
+
+    template_fields: Sequence[str] = ("preview",)
+
+    def __init__(self, *, preview: Any = False, signing_conn_id: str = "signing_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.preview = preview
+        self.signing_conn_id = signing_conn_id
+
+    def connections(self) -> Any:
+        from relengotron.airflow.services import Connections
+
+        return Connections(signing=self.signing_conn_id)
+
+
+class OSTreeRefsOperator(_OSTreeOperator):
+    """List each configured release's refs in the shared repository (``{"release", "ref"}`` items for the
+    mapped finishing task) and log what a prune would delete now. Read-only.
+
+    Skipped (and everything after it) when the shared repository does not exist yet.
+    """
+
+    ui_color = "#e8f4fa"
+
+    def execute(self, context: Any) -> list[dict[str, str]]:
+        from relengotron.airflow.hooks import release_config
+        from relengotron.airflow.services import shared_repo
+        from relengotron.ostree.maintenance import release_refs, render_prune
+        from relengotron.ostree.prune import prune
+
+        with permanent_failures():
+            config = release_config()
+            repo = shared_repo(config)
+            if not repo.exists():
+                raise AirflowSkipException(f"{repo.path}: no shared repository yet, nothing to maintain")
+            refs = release_refs(config, repo.refs())
+            preview = prune(repo, config.ostree.retention, signer=None, dry_run=True)
+        for item in refs:
+            self.log.info("%s: %s", item["release"], item["ref"])
+        self.log.info("%s", render_prune(preview))
+        return refs
+
+
+class OSTreePruneOperator(_OSTreeOperator):
+    """Prune the shared repository by the configured retention policy (never a head or a tagged commit; stale
+    static deltas go too) and re-sign the summary with the summary key.
+
+    Idempotent: a second run deletes and writes nothing; a run after a crash half-way deletes the rest.
+    """
+
+    ui_color = "#fae8e8"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from relengotron.airflow.hooks import release_config
+        from relengotron.airflow.services import shared_repo, summary_signer
+        from relengotron.ostree.maintenance import render_prune
+        from relengotron.ostree.prune import prune
+
+        with permanent_failures():
+            config = release_config()
+            signer = summary_signer(config, self.connections())
+            preview = flag(self.preview, "preview")
+            result = prune(shared_repo(config), config.ostree.retention, signer=signer, dry_run=preview)  # type: ignore[arg-type]
+        self.log.info("%s", render_prune(result))
+        return {
+            "deleted": list(result.deleted),
+            "deltas_deleted": list(result.deltas_deleted),
+            "steps": list(result.steps),
+            "dry_run": result.dry_run,
+        }
+
+
+class OSTreeFinishRefOperator(_OSTreeOperator):
+    """Finish one release ref (mapped over :class:`OSTreeRefsOperator`'s items): its head signed by the
+    release's key and the static delta from its parent generated, where missing.
+
+    Idempotent: a head already signed with its delta in place gets nothing written.
+    """
+
+    ui_color = "#f3e8fa"
+
+    def __init__(self, *, release: str, ref: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.release = release
+        self.ref = ref
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from relengotron.airflow.hooks import release_config
+        from relengotron.airflow.services import release_signer, shared_repo
+        from relengotron.ostree.maintenance import render_upkeep, upkeep_ref
+
+        with permanent_failures():
+            config = release_config()
+            done = upkeep_ref(
+                shared_repo(config),
+                self.ref,
+                release=self.release,
+                signer=release_signer(config, self.release, self.connections()),  # type: ignore[arg-type]
+                static_deltas=config.ostree.static_deltas,
+                dry_run=flag(self.preview, "preview"),
+            )
+        self.log.info("%s", render_upkeep(done))
+        return done.as_dict()
+
+
+class OSTreeSummaryOperator(_OSTreeOperator):
+    """Regenerate the shared repository's summary (every ref and static delta), signed by the summary key.
+
+    Idempotent: a current summary carrying that key's good signature is left alone.
+    """
+
+    ui_color = "#e8faf0"
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from relengotron.airflow.hooks import release_config
+        from relengotron.airflow.services import shared_repo, summary_signer
+        from relengotron.ostree.maintenance import upkeep_summary
+
+        with permanent_failures():
+            config = release_config()
+            preview = flag(self.preview, "preview")
+            signer = summary_signer(config, self.connections())
+            rewritten = upkeep_summary(shared_repo(config), signer, dry_run=preview)  # type: ignore[arg-type]
+        if not rewritten:
+            self.log.info("summary: current and signed already")
+        else:
+            self.log.info("summary: %s", "would be rewritten and signed" if preview else "rewritten and signed")
+        return {"rewritten": rewritten, "dry_run": preview}
