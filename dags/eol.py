@@ -53,7 +53,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, TriggerRule
-from operators.eol import EOLGateOperator, EOLPlanOperator, EOLPublishOperator, EOLStepOperator
+from operators.eol_steps import EOLGateOperator, EOLPlanOperator, EOLPublishOperator, EOLStepOperator
 
 RELEASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$"
 LOCATION = r"^(/|[A-Za-z0-9_.\-]+@?[A-Za-z0-9_.\-]*:/)"

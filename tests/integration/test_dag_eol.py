@@ -206,7 +206,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(eol_world: World) -> None:
 def test_eol_for_real_does_every_step_then_a_second_run_changes_nothing(eol_world: World) -> None:
     world = eol_world
     import airflow  # noqa: F401 — puts the plugins folder on sys.path
-    from operators.eol import EOLPublishOperator, EOLStepOperator
+    from operators.eol_steps import EOLPublishOperator, EOLStepOperator
 
     config = world.config
     before = snapshot(world)

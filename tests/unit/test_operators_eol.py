@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-from operators.eol import EOLGateOperator, EOLPlanOperator, EOLPublishOperator, EOLStepOperator
+from operators.eol_steps import EOLGateOperator, EOLPlanOperator, EOLPublishOperator, EOLStepOperator
 from test_adapters_eol_run import PDC, Bugzilla, Bus, Koji
 
 from relengotron.adapters.facts import EOLServices
