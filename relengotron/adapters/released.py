@@ -1,13 +1,16 @@
 """The last RELEASED manifest of each artifact target, read back from what was published — no hidden state.
 
-- OSTree artifacts: the manifest recorded in the head commit of the target's ref in the shared repository
+- OSTree artifacts: the manifest recorded in the head commit of the target's ref in the RELEASED repository —
+  the staging tree's (``<mirror.staging>/<mirror.ostree>``, what the sync carries), never the shared
+  repository, whose heads are candidates that may have failed their tests
   (:func:`relengotron.ostree.merge.last_released`).
 - Image artifacts: a manifest JSON beside each image on the mirror. Path convention: the image directory
   is the mirror layout's ``images`` template (``{version}``, ``{arch}``, ``{kind}`` filled in), the file is
   ``<image file name>.manifest.json``, e.g.
   ``releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz.manifest.json``.
   Its text is :meth:`relengotron.planning.Manifest.to_json`.
-  :func:`write_image_manifest` writes it into the staging tree when an image is released; the sync carries
+  :func:`write_image_manifest` writes it beside an image candidate, and the promotion moves it into the
+  public staging tree with the image (:mod:`relengotron.artifacts.images`); the sync carries
   it to the mirror in its metadata pass, after the image itself (``*.json`` is metadata, see
   :mod:`relengotron.sync.classify`), so a manifest never names an image the mirror lacks.
 
@@ -45,7 +48,7 @@ def image_manifest_path(layout: MirrorLayout, artifact: Artifact, release: Relea
 
 
 def ostree_released(repo: OSTreeRepo, ref: str) -> Manifest | None:
-    """The manifest of ``ref``'s head in the shared repository; None if never released (read-only)."""
+    """The manifest of ``ref``'s head in ``repo`` (the released repository); None if never released (read-only)."""
     released = last_released(repo, ref)
     if released is None:
         return None

@@ -3,6 +3,7 @@ entry point group. See :mod:`.base` for the interface, :mod:`.registry` for the 
 :mod:`.images` for the five kinds shipped, and docs/artifact-kinds.md for how to add one."""
 
 from relengotron.artifacts.base import (
+    CANDIDATES,
     COMPOSED_TOPIC,
     ArtifactError,
     ArtifactKind,
@@ -10,7 +11,11 @@ from relengotron.artifacts.base import (
     ComposeOutput,
     ImageOutput,
     OSTreeOutput,
+    PromoteContext,
+    PromoteResult,
     Published,
+    staging_lock,
+    staging_ostree_repo,
 )
 from relengotron.artifacts.registry import (
     GROUP,
@@ -22,6 +27,7 @@ from relengotron.artifacts.registry import (
 )
 
 __all__ = [
+    "CANDIDATES",
     "COMPOSED_TOPIC",
     "GROUP",
     "ArtifactError",
@@ -31,9 +37,13 @@ __all__ = [
     "ComposeOutput",
     "ImageOutput",
     "OSTreeOutput",
+    "PromoteContext",
+    "PromoteResult",
     "Published",
     "for_target",
     "kind_class",
     "kinds",
     "reload_kinds",
+    "staging_lock",
+    "staging_ostree_repo",
 ]

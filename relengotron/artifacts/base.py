@@ -5,13 +5,20 @@ release for one arch). It knows
 
 - its manifest: the latest builds of its packages in a Koji tag (:meth:`ArtifactKind.manifest`), and the one
   last released, read back from what was published (:meth:`ArtifactKind.released`, no hidden state);
-- how to compose it (:meth:`ArtifactKind.compose`): into the STAGING tree only — never the mirror, which
-  only :mod:`relengotron.sync` writes — and idempotently: an output already staged for the same manifest is
-  reused, and the :class:`ComposeOutput` says whether anything changed;
+- how to compose it (:meth:`ArtifactKind.compose`) into a CANDIDATE area that is never synced — the shared
+  OSTree repository (outside the staging tree), or the staging tree's private ``.relengotron/candidates``
+  directory for images (:func:`relengotron.sync.classify.classify` skips it) — idempotently: a candidate
+  already made of the same manifest is reused;
 - what ResultsDB is asked about it (:meth:`ArtifactKind.test_item`, :meth:`ArtifactKind.test_cases`) and the
   ``relengotron.artifact.composed`` message that asks for the tests (:meth:`ArtifactKind.announcement`);
-- what it signs (:meth:`ArtifactKind.sign`) and where its outputs lie in the staging/mirror tree
-  (:meth:`ArtifactKind.mirror_paths`).
+- what it signs (:meth:`ArtifactKind.sign`);
+- how a candidate that passed its tests and was signed is RELEASED (:meth:`ArtifactKind.promote`): moved into
+  the public part of the staging tree, which is what the sync carries to the mirror — so an artifact whose
+  tests failed is never released, never synced; and where its outputs lie there (:meth:`ArtifactKind.mirror_paths`).
+
+Compose and release are separate steps so that nothing a client can see exists before the tests passed.
+Release and sync of the staging tree exclude each other (:func:`staging_lock`), so a sync never carries a
+release half-done.
 
 Kinds are found through the ``relengotron.artifacts`` entry point group (:mod:`.registry`). Errors name the
 artifact: :class:`ArtifactError` (permanent), while Koji being unreachable stays a
@@ -20,8 +27,11 @@ artifact: :class:`ArtifactError` (permanent), while Koji being unreachable stays
 
 from __future__ import annotations
 
+import fcntl
+import os
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,9 +47,12 @@ from relengotron.ostree.treefile import YumRepo
 from relengotron.planning import Target
 from relengotron.signing.base import Signer, SignResult
 from relengotron.sync import Mirror, MirrorFS
+from relengotron.sync.classify import STAGING_PRIVATE
 from relengotron.tools.remote import SSHRunner
 
 COMPOSED_TOPIC = "relengotron.artifact.composed"  # the announcement's topic (modname relengotron)
+CANDIDATES = f"{STAGING_PRIVATE}/candidates"  # image candidates, relative to the staging top (never synced)
+STAGING_LOCK = f"{STAGING_PRIVATE}/staging.lock"
 
 
 class ArtifactError(RuntimeError):
@@ -59,8 +72,9 @@ def _utcnow() -> datetime:
 class ComposeContext:
     """What a compose needs besides the target and its manifest.
 
-    ``ostree`` is the shared repository and its settings; ``layout.staging`` the staging tree every output
-    goes to; ``workdir`` scratch space (payload RPMs, scratch repositories, downloads — cleaned up after
+    ``ostree`` is the shared repository (where OSTree candidates are committed; never synced) and its
+    settings; ``layout.staging`` the staging tree (image candidates go to its :attr:`candidates` area);
+    ``workdir`` scratch space (payload RPMs, scratch repositories, downloads — cleaned up after
     each compose). ``signer``: when given, compose signs what it made (otherwise :meth:`ArtifactKind.sign`
     does it later). ``rpm_keys``: public keys every payload RPM of a local ostree compose must be signed
     with. ``remote``: the backend of ``compose: remote`` ostree artifacts (a
@@ -86,6 +100,11 @@ class ComposeContext:
         return Path(self.layout.staging)
 
     @property
+    def candidates(self) -> Path:
+        """Where image candidates wait for their tests: ``<staging>/.relengotron/candidates`` (never synced)."""
+        return self.staging / CANDIDATES
+
+    @property
     def shared_repo(self) -> OSTreeRepo:
         return OSTreeRepo(self.ostree.repo)
 
@@ -94,9 +113,47 @@ class ComposeContext:
 
 
 @dataclass(frozen=True)
+class PromoteContext:
+    """What a promotion needs: the staging tree (``layout``), the signer of the release's key (None: the
+    release is not signed; the OSTree summary then goes unsigned) and whether to make static deltas."""
+
+    layout: MirrorLayout
+    signer: Signer | None = None
+    static_deltas: bool = True
+
+    @property
+    def staging(self) -> Path:
+        return Path(self.layout.staging)
+
+
+def staging_ostree_repo(layout: MirrorLayout) -> OSTreeRepo:
+    """The OSTree repository of the staging tree: what OSTree artifacts are released into and the sync carries."""
+    return OSTreeRepo(Path(layout.staging) / layout.ostree.strip("/"))
+
+
+@contextmanager
+def staging_lock(layout: MirrorLayout) -> Iterator[None]:
+    """Hold the staging tree's exclusive lock (``.relengotron/staging.lock``, an advisory flock).
+
+    Promotions (:meth:`ArtifactKind.promote`) and syncs of the staging tree take it, so a sync never copies a
+    promotion half-done (a new ref before its objects, an image before its CHECKSUM) and two promotions of
+    different pushes do not interleave. Not re-entrant. Held only for the length of one promotion or sync.
+    """
+    path = Path(layout.staging) / STAGING_LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True)
 class Published:
-    """Where released artifacts are read back from (read-only): the shared OSTree repository and the master
-    mirror (a local tree or a host reached over SSH, see :class:`relengotron.sync.MirrorFS`)."""
+    """Where released artifacts are read back from (read-only): the staging tree's OSTree repository (what
+    OSTree artifacts are released into — never the shared repository, which holds untested candidates too)
+    and the master mirror (a local tree or a host reached over SSH, see :class:`relengotron.sync.MirrorFS`)."""
 
     layout: MirrorLayout
     ostree_repo: OSTreeRepo
@@ -104,38 +161,39 @@ class Published:
 
     @classmethod
     def from_config(cls, config: ReleaseConfig, ssh: SSHRunner | None = None) -> Published:
-        """The configuration's shared repository and master mirror (a remote master needs ``ssh``)."""
+        """The configuration's staging OSTree repository and master mirror (a remote master needs ``ssh``)."""
         mirror = Mirror.from_location(config.mirror.master, ssh).fs()
-        return cls(config.mirror, OSTreeRepo(config.ostree.repo), mirror)
+        return cls(config.mirror, staging_ostree_repo(config.mirror), mirror)
 
 
 @dataclass(frozen=True)
 class OSTreeOutput:
-    repo: str  # the staging repository holding the commit (what the tests check and the sync carries)
-    shared: str  # the shared repository (the same path when it is the staging repository)
+    repo: str  # the shared repository holding the candidate commit (what the tests check; never synced)
+    staging: str  # the staging repository the promotion moves the ref in (what the sync carries)
     ref: str
-    commit: str  # the ref's head after the compose
-    previous: str | None  # the head before (None: a new ref)
+    commit: str  # the candidate: the ref's head in the shared repository after the compose
+    previous: str | None  # the ref's RELEASED head (staging) when composed — what the promotion swaps from
     version: str | None
-    steps: tuple[str, ...]  # what this compose wrote: "commit", "sign", "static-delta", "summary", "stage"
+    steps: tuple[str, ...]  # what this compose wrote in the shared repository: "commit", "sign", "summary", ...
 
 
 @dataclass(frozen=True)
 class ImageOutput:
-    path: str  # the image in the staging tree (absolute)
+    path: str  # the image (absolute): the candidate, or the released copy when ``released``
     sha256: str
     size: int
     checksum_file: str  # the CHECKSUM file beside it (absolute)
     manifest_file: str  # the manifest JSON beside it (absolute)
-    koji_build: str | None  # NVR of the Koji image build it came from (None: reused from staging)
+    koji_build: str | None  # NVR of the Koji image build it came from (None: reused)
     koji_task: int | None
+    released: bool = False  # the public copy in the staging tree already is this manifest's image
 
 
 @dataclass(frozen=True)
 class ComposeOutput:
-    """What a compose produced for one target. ``changed``: the artifact's content in the staging tree changed
-    (a new image, a new commit or a moved ref); False when what was staged for the manifest was reused —
-    even if a missing signature, delta or summary was completed on the way."""
+    """What a compose produced for one target: a candidate. ``changed``: the candidate is not what is released
+    (a new commit or image awaits its tests and promotion); False when the released artifact already is this
+    manifest's — then promotion has nothing to do."""
 
     target: str  # Target.id
     kind: str
@@ -145,6 +203,7 @@ class ComposeOutput:
     paths: tuple[str, ...]  # the outputs, relative to the staging/mirror top (mirror_paths)
     ostree: OSTreeOutput | None = None
     image: ImageOutput | None = None
+    composed_at: str | None = None  # ISO 8601 UTC: test results older than this are not about this compose
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (an XCom between the compose, test, sign and sync tasks); :meth:`from_dict` reads it."""
@@ -164,6 +223,7 @@ class ComposeOutput:
             paths=tuple(data["paths"]),
             ostree=OSTreeOutput(**{**ostree, "steps": tuple(ostree["steps"])}) if ostree else None,
             image=ImageOutput(**image) if image else None,
+            composed_at=data.get("composed_at"),
         )
 
 
@@ -252,6 +312,16 @@ class ArtifactKind(ABC):
         """Sign what the kind publishes signed. Idempotent: what is signed by ``signer``'s key is left alone."""
 
     @abstractmethod
+    def promote(self, ctx: PromoteContext, output: ComposeOutput) -> PromoteResult:
+        """Make the tested (and, with ``ctx.signer``, signed) candidate the released artifact in the staging
+        tree — the only step that makes an artifact visible to the sync. Call it only once its tests passed.
+
+        Idempotent: releasing what is already released changes nothing (``changed`` False); a rerun after a
+        crash half-way finishes it. Refused (:class:`ArtifactError`) when the candidate is gone or changed,
+        is not signed by ``ctx.signer``, or the released artifact moved since the compose (another push).
+        """
+
+    @abstractmethod
     def mirror_paths(self, layout: MirrorLayout) -> list[str]:
         """Its outputs, relative to the staging/mirror top (a repository directory, or files)."""
 
@@ -285,3 +355,39 @@ class ArtifactKind(ABC):
     def _check(self, output: ComposeOutput) -> None:
         if output.target != self.id or output.kind != self.kind:
             raise ValueError(f"{self.label}: the output of {output.kind} {output.target} is not this artifact's")
+
+
+@dataclass(frozen=True)
+class PromoteResult:
+    """What a promotion did for one target. ``changed``: something was moved into the public staging tree.
+    ``identity``: what was released — the OSTree commit, or the image's SHA256."""
+
+    target: str
+    kind: str
+    label: str
+    manifest: Manifest
+    identity: str
+    changed: bool
+    steps: tuple[str, ...]  # "ref", "static-delta", "sign", "summary" / "image", "manifest", "checksum"
+    paths: tuple[str, ...]  # the released outputs, relative to the staging/mirror top
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (the XCom the sync and the messages read); :meth:`from_dict` reads it."""
+        data = asdict(self)
+        data["manifest"] = list(self.manifest.nvrs)
+        data["input_hash"] = self.manifest.input_hash
+        data["steps"], data["paths"] = list(self.steps), list(self.paths)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PromoteResult:
+        return cls(
+            target=data["target"],
+            kind=data["kind"],
+            label=data["label"],
+            manifest=Manifest.of(data["manifest"], item=data["label"]),
+            identity=data["identity"],
+            changed=bool(data["changed"]),
+            steps=tuple(data["steps"]),
+            paths=tuple(data["paths"]),
+        )

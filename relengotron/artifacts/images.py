@@ -1,22 +1,29 @@
 """Image artifacts made by a Koji image task: installer ISO, pxe2live, AMI, GCE.
 
-Compose (:meth:`ImageArtifact.compose`):
+Compose (:meth:`ImageArtifact.compose`, or its three steps for a caller that waits for Koji itself) writes only
+the CANDIDATE under the staging tree's private area (``<staging>/.relengotron/candidates/<images path>/``, never
+synced; :mod:`relengotron.artifacts.image_files`):
 
-1. reuse: when the staging tree already holds the image, its manifest JSON says ``manifest`` and its
-   CHECKSUM file lists the image's SHA256, nothing is built (only a missing signature is added);
-2. a Koji image task (``buildImageOz``) installs the manifest's packages (``opts["packages"]``: the latest
-   build of each in the target's build tag) as the kind's format, for the target's arch, as the build
-   ``<koji name>-<release version>-<next release>`` (not tagged). The build target is one that builds from
-   ``ComposeContext.image_tag`` (the tag the manifest was computed from; default the release's build tag),
-   created as ``<tag>-image`` (``<tag>`` → ``<tag>``) when no target builds from that tag. The tag's latest
-   builds must be the manifest (checked before the task is submitted), and so must the RPMs the image holds
-   (checked after: the tag may have moved meanwhile); a difference is an error;
-3. the image is downloaded from Koji's topurl into the work directory and checked against the digest Koji
-   recorded, then placed into the staging tree at the mirror layout's ``images`` path under the
-   configured file name, followed by ``<image>.manifest.json`` (:mod:`relengotron.adapters.released`) and,
-   last, the Fedora CHECKSUM file ``<image>-CHECKSUM`` (clear-signed when a signer is given). Written in
-   that order, an interrupted compose leaves a CHECKSUM that does not match the image, which the sync
-   refuses to publish and the next compose redoes.
+1. :meth:`~ImageArtifact.prepare` — nothing to build when the public staging tree already holds this
+   manifest's image (released: ``changed`` False), or a complete candidate of it waits (reused);
+2. :meth:`~ImageArtifact.submit` — a Koji image task (``buildImageOz``) installs the manifest's packages
+   (``opts["packages"]``: the latest build of each in the target's build tag) as the kind's format, for the
+   target's arch, as the build ``<koji name>-<release version>-<next release>`` (not tagged). The build
+   target is one that builds from ``ComposeContext.image_tag`` (the tag the manifest was computed from;
+   default the release's build tag), created as ``<tag>-image`` (``<tag>`` → ``<tag>``) when no target
+   builds from that tag. The tag's latest builds must be the manifest (checked before the task is
+   submitted). The task id is recorded beside the candidate (``<image>.koji-task.json``): submitting again
+   for the same manifest returns that task unless it failed — a retry never builds twice;
+3. :meth:`~ImageArtifact.finish` — once the task closed: the image must hold exactly the manifest's RPMs (the
+   tag may have moved meanwhile), it is downloaded from Koji's topurl and checked against the digest Koji
+   recorded, then placed as the candidate under the configured file name, followed by
+   ``<image>.manifest.json`` (:mod:`relengotron.adapters.released`) and, last, the Fedora CHECKSUM file
+   ``<image>-CHECKSUM`` (clear-signed when a signer is given). Written in that order, an interrupted finish
+   leaves a CHECKSUM that does not match, which the next compose redoes.
+
+Promotion (:meth:`ImageArtifact.promote`), once the tests passed and the CHECKSUM is signed: the three files are
+renamed from the candidate area into the public images path — image, manifest JSON, CHECKSUM last — under the
+staging lock, so the sync sees all of them or none. A candidate whose tests failed is never moved.
 
 What is released is read back from the manifest JSON beside the image on the master mirror. The sync
 classes (:mod:`relengotron.sync.classify`): the image is content, the JSON metadata, the CHECKSUM an index.
@@ -29,6 +36,8 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -37,30 +46,37 @@ import requests
 from relengotron.adapters.released import image_dir, image_manifest_path, image_path, read_image_manifest
 from relengotron.adapters.released import write_image_manifest as _write_manifest
 from relengotron.artifacts.base import (
+    CANDIDATES,
     ArtifactError,
     ArtifactKind,
     ComposeContext,
     ComposeOutput,
     ImageOutput,
+    PromoteContext,
+    PromoteResult,
     Published,
+    staging_lock,
 )
 from relengotron.artifacts.errors import COMPOSE_FAILURES, wrap
+from relengotron.artifacts.image_files import (
+    ImageFiles,
+    apply_moves,
+    plan_promotion,
+    read_marker,
+    remove_candidate,
+    write_marker,
+)
 from relengotron.config import MirrorLayout
 from relengotron.kojiclient import KojiImage, KojiTransientError
-from relengotron.manifest import Manifest, ManifestError
-from relengotron.signing.base import Signer, SignResult, sha256_file
-from relengotron.signing.checksum import (
-    ChecksumEntry,
-    ChecksumFormatError,
-    parse_checksums,
-    render_checksums,
-    signed_body,
-)
+from relengotron.manifest import Manifest
+from relengotron.signing.base import Signer, SignResult
+from relengotron.signing.checksum import ChecksumEntry, render_checksums, signed_body
 from relengotron.tools.files import copy_atomic, write_atomic
 
 # Koji image formats → the suffix of the file the image task writes.
 KOJI_SUFFIXES = {"raw": ".raw", "raw-xz": ".raw.xz", "tar-gz": ".tar.gz", "qcow2": ".qcow2"}
 CHECKSUM_SUFFIX = "-CHECKSUM"
+FAILED_TASK_STATES = ("FAILED", "CANCELED")
 _EXTENSION = re.compile(r"(\.raw\.xz|\.tar\.gz|\.tar\.xz|\.qcow2|\.iso|\.raw|\.vhd|\.box|\.tar)$")
 _KOJI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$")
 _CHUNK = 1 << 20
@@ -114,118 +130,155 @@ class ImageArtifact(ArtifactKind):
     # --- compose ------------------------------------------------------------------------------------------
 
     def compose(self, ctx: ComposeContext, manifest: Manifest) -> ComposeOutput:
-        """Reuse what is staged for ``manifest``, or build the image in Koji and stage it (module docstring).
+        """Prepare, or submit the Koji image task, wait for it and finish (module docstring): the candidate.
 
-        Idempotent: a second compose of the same manifest submits no task and writes nothing (a CHECKSUM
-        left unsigned is signed). A failed Koji task, an image that does not hold the manifest or a download
-        that does not match is an :class:`ArtifactError` naming the image; the staging tree is untouched.
+        Idempotent: a second compose of the same manifest submits no task and writes nothing (a CHECKSUM left
+        unsigned is signed); a compose after a crash waits for the task recorded beside the candidate. A
+        failed Koji task, an image that does not hold the manifest or a download that does not match is an
+        :class:`ArtifactError` naming the image; neither the candidate nor the public tree is then changed.
+        """
+        output = self.prepare(ctx, manifest)
+        if output is not None:
+            return output
+        task = self.submit(ctx, manifest)
+        with self._named():
+            ctx.koji.wait_task(task, item=f"{self.label}: Koji image task", timeout=ctx.task_timeout)
+        return self.finish(ctx, manifest, task)
+
+    def prepare(self, ctx: ComposeContext, manifest: Manifest) -> ComposeOutput | None:
+        """The output when no image needs building: the public copy already is ``manifest``'s (``changed``
+        False), or a complete candidate of it waits (reused). None: an image task is needed. With
+        ``ctx.signer``, a CHECKSUM not yet signed is signed (idempotent); nothing else is written.
         """
         if ctx.signer is not None:
             ctx.signer.check()
-        try:
-            output = self._staged(ctx, manifest)
-            changed = output is None
-            if output is None:
-                output = self._build(ctx, manifest)
-            if ctx.signer is not None:
-                ctx.signer.sign_images(Path(output.checksum_file).parent, [self.image_name], self.checksum_name)
-        except (KojiTransientError, ArtifactError):
-            raise
-        except COMPOSE_FAILURES as exc:
-            raise wrap(self.label, exc) from exc
+        with self._named():
+            for root, released in ((ctx.staging, True), (ctx.candidates, False)):
+                files = self._files(root, ctx)
+                digest = files.complete_digest(manifest)
+                if digest is None:
+                    continue
+                if ctx.signer is not None:
+                    ctx.signer.sign_images(files.image.parent, [self.image_name], self.checksum_name)
+                return self._compose_output(ctx, manifest, self._output(files, digest, None, released=released))
+        return None
+
+    def submit(self, ctx: ComposeContext, manifest: Manifest) -> int:
+        """The Koji image task building ``manifest``'s image: the one recorded beside the candidate unless it
+        failed or was canceled, else a new one (then recorded). Checks first that the tag the task installs
+        from holds exactly the manifest (:class:`ArtifactError` naming the difference, no task submitted).
+
+        Idempotent: submitting again for the same manifest returns the same task (a crash between Koji's
+        answer and the record, the only window, costs one extra task).
+        """
+        koji = ctx.koji
+        files = self._files(ctx.candidates, ctx)
+        with self._named():
+            recorded = read_marker(files, manifest)
+            if recorded is not None and koji.task_state(recorded) not in FAILED_TASK_STATES:
+                return recorded
+            tag = ctx.image_tag or self.release.tag("build")
+            target = koji.build_target_for(tag)
+            if target is None:
+                target = f"{tag}-image"
+                koji.ensure_build_target(target, tag, tag)
+            packages = sorted(manifest.packages)
+            holds = self.manifest(koji, packages, tag)
+            if holds != manifest:
+                wrong = sorted(set(holds.nvrs) - set(manifest.nvrs))
+                raise ArtifactError(
+                    self.label,
+                    f"Koji tag {tag} does not hold its manifest (an image task installs from it): it has "
+                    f"{', '.join(wrong)} instead of {', '.join(sorted(set(manifest.nvrs) - set(holds.nvrs)))}",
+                )
+            task = koji.build_image(
+                self.koji_name,
+                self.release.version,
+                [self.arch],
+                target,
+                f"{koji.topurl}/repos/{tag}/latest/$arch/",
+                formats=[self.koji_format],
+                packages=packages,
+                item=f"{self.label}: Koji image task",
+            )
+            write_marker(files, manifest, task, ctx.now())
+        return task
+
+    def finish(self, ctx: ComposeContext, manifest: Manifest, task: int) -> ComposeOutput:
+        """Make the candidate from Koji task ``task`` (closed): check the image holds ``manifest``, download it,
+        write it, its manifest JSON and its CHECKSUM (signed with ``ctx.signer``) into the candidate area.
+
+        Idempotent: the same task again gives the same files. Refused (:class:`ArtifactError`): the task made
+        no single image of this format and arch, or one of other RPMs than the manifest's, or the download
+        does not match Koji's record; the candidate area is then untouched.
+        """
+        if ctx.signer is not None:
+            ctx.signer.check()
+        item = f"{self.label}: Koji image task"
+        files = self._files(ctx.candidates, ctx)
+        with self._named():
+            made = [
+                i
+                for i in ctx.koji.image_result(task, item=item)
+                if i.arch == self.arch and i.filename.endswith(KOJI_SUFFIXES[self.koji_format])
+            ]
+            if len(made) != 1:
+                raise ArtifactError(self.label, f"Koji image task {task} made {len(made)} {self.koji_format} images")
+            built = made[0]
+            self._check_content(ctx, manifest, built, ctx.image_tag or self.release.tag("build"))
+            ctx.workdir.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{self.id}.", dir=ctx.workdir))
+            try:
+                download = tmp / built.filename
+                digest = self._download(built, download)
+                _place(download, files.image)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+            _write_manifest(ctx.candidates, ctx.layout, self.artifact, self.release, self.arch, manifest)
+            output = self._output(files, digest, built, released=False)
+            if ctx.signer is None:
+                self._write_checksum(output)
+            else:
+                ctx.signer.sign_images(files.image.parent, [self.image_name], self.checksum_name)
+        return self._compose_output(ctx, manifest, output)
+
+    def _compose_output(self, ctx: ComposeContext, manifest: Manifest, image: ImageOutput) -> ComposeOutput:
         return ComposeOutput(
             target=self.id,
             kind=self.kind,
             label=self.label,
             manifest=manifest,
-            changed=changed,
+            changed=not image.released,
             paths=tuple(self.mirror_paths(ctx.layout)),
-            image=output,
+            image=image,
+            composed_at=ctx.now().isoformat(),
         )
 
-    def _files(self, ctx: ComposeContext) -> tuple[Path, Path, Path]:
-        image = ctx.staging / image_path(ctx.layout, self.artifact, self.release, self.arch)
-        return image, image.with_name(image.name + ".manifest.json"), image.with_name(self.checksum_name)
-
-    def _staged(self, ctx: ComposeContext, manifest: Manifest) -> ImageOutput | None:
-        """The staged output when it is complete and made of ``manifest`` (read-only); else None."""
-        image, manifest_file, checksum = self._files(ctx)
-        if not (image.is_file() and manifest_file.is_file() and checksum.is_file()):
-            return None
+    @contextmanager
+    def _named(self) -> Iterator[None]:
+        """Failures of the tools and services as :class:`ArtifactError` naming the image (Koji being
+        unreachable stays a KojiTransientError: worth a retry)."""
         try:
-            if Manifest.from_json(manifest_file.read_text(errors="replace"), source=str(manifest_file)) != manifest:
-                return None
-            entry = parse_checksums(checksum.read_text(errors="replace")).get(self.image_name)
-        except (ManifestError, ChecksumFormatError):
-            return None
-        digest = sha256_file(image)
-        if entry is None or entry.algo != "SHA256" or entry.digest != digest:
-            return None
-        return self._output(image, digest, None)
+            yield
+        except (KojiTransientError, ArtifactError):
+            raise
+        except COMPOSE_FAILURES as exc:
+            raise wrap(self.label, exc) from exc
 
-    def _output(self, image: Path, digest: str, built: KojiImage | None) -> ImageOutput:
+    def _files(self, root: Path, ctx: ComposeContext | PromoteContext) -> ImageFiles:
+        return ImageFiles.under(root, image_path(ctx.layout, self.artifact, self.release, self.arch))
+
+    def _output(self, files: ImageFiles, digest: str, built: KojiImage | None, *, released: bool) -> ImageOutput:
         return ImageOutput(
-            path=str(image),
+            path=str(files.image),
             sha256=digest,
-            size=image.stat().st_size,
-            checksum_file=str(image.with_name(self.checksum_name)),
-            manifest_file=str(image.with_name(image.name + ".manifest.json")),
+            size=files.image.stat().st_size,
+            checksum_file=str(files.checksum),
+            manifest_file=str(files.manifest),
             koji_build=built.build if built else None,
             koji_task=built.task_id if built else None,
+            released=released,
         )
-
-    def _build(self, ctx: ComposeContext, manifest: Manifest) -> ImageOutput:
-        koji = ctx.koji
-        tag = ctx.image_tag or self.release.tag("build")
-        target = koji.build_target_for(tag)
-        if target is None:
-            target = f"{tag}-image"
-            koji.ensure_build_target(target, tag, tag)
-        packages = sorted(manifest.packages)
-        holds = self.manifest(koji, packages, tag)
-        if holds != manifest:
-            wrong = sorted(set(holds.nvrs) - set(manifest.nvrs))
-            raise ArtifactError(
-                self.label,
-                f"Koji tag {tag} does not hold its manifest (an image task installs from it): it has "
-                f"{', '.join(wrong)} instead of {', '.join(sorted(set(manifest.nvrs) - set(holds.nvrs)))}",
-            )
-        item = f"{self.label}: Koji image task"
-        inst_tree = f"{koji.topurl}/repos/{tag}/latest/$arch/"
-        task = koji.build_image(
-            self.koji_name,
-            self.release.version,
-            [self.arch],
-            target,
-            inst_tree,
-            formats=[self.koji_format],
-            packages=packages,
-            item=item,
-        )
-        koji.wait_task(task, item=f"{self.label}: Koji image task", timeout=ctx.task_timeout)
-        made = [
-            i
-            for i in koji.image_result(task, item=item)
-            if i.arch == self.arch and i.filename.endswith(KOJI_SUFFIXES[self.koji_format])
-        ]
-        if len(made) != 1:
-            raise ArtifactError(self.label, f"Koji image task {task} made {len(made)} {self.koji_format} images")
-        built = made[0]
-        self._check_content(ctx, manifest, built, tag)
-        image = self._files(ctx)[0]
-        ctx.workdir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{self.id}.", dir=ctx.workdir))
-        try:
-            download = tmp / built.filename
-            digest = self._download(built, download)
-            _place(download, image)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        _write_manifest(ctx.staging, ctx.layout, self.artifact, self.release, self.arch, manifest)
-        output = self._output(image, digest, built)
-        if ctx.signer is None:
-            self._write_checksum(output)
-        return output
 
     def _check_content(self, ctx: ComposeContext, manifest: Manifest, built: KojiImage, tag: str) -> None:
         """The image must hold the binary RPMs of exactly the manifest's builds."""
@@ -280,11 +333,50 @@ class ImageArtifact(ArtifactKind):
     # --- signing and tests --------------------------------------------------------------------------------
 
     def sign(self, signer: Signer, output: ComposeOutput) -> list[SignResult]:
-        """Clear-sign the CHECKSUM file. Idempotent: one already signed by this key for this image is kept."""
+        """Clear-sign the CHECKSUM file where the output lies (the candidate, or the released copy).
+
+        Idempotent: one already signed by this key for this image is kept.
+        """
         self._check(output)
         assert output.image is not None
         directory = Path(output.image.checksum_file).parent
         return [signer.sign_images(directory, [self.image_name], self.checksum_name)]
+
+    def promote(self, ctx: PromoteContext, output: ComposeOutput) -> PromoteResult:
+        """Rename the tested candidate's image, manifest JSON and (signed) CHECKSUM into the public images path,
+        in that order, under the staging lock; then drop the candidate's task record.
+
+        Idempotent: files already released are left alone, so a rerun changes nothing (``changed`` False) and
+        a rerun after a crash half-way moves the rest. Refused before anything moves (:class:`ArtifactError`):
+        a candidate file that changed or vanished (compose again), a CHECKSUM not signed by ``ctx.signer``.
+        """
+        self._check(output)
+        assert output.image is not None
+        candidate = self._files(ctx.staging / CANDIDATES, ctx)
+        public = self._files(ctx.staging, ctx)
+        with self._named(), staging_lock(ctx.layout):
+            if ctx.signer is not None:
+                ctx.signer.check()
+            moves = plan_promotion(
+                self.label,
+                candidate,
+                public,
+                sha256=output.image.sha256,
+                manifest=output.manifest,
+                signer=ctx.signer,
+            )
+            apply_moves(moves)
+            remove_candidate(candidate, ctx.staging / CANDIDATES)
+        return PromoteResult(
+            target=self.id,
+            kind=self.kind,
+            label=self.label,
+            manifest=output.manifest,
+            identity=output.image.sha256,
+            changed=bool(moves),
+            steps=tuple(m.step for m in moves),
+            paths=tuple(self.mirror_paths(ctx.layout)),
+        )
 
     def _announce(self, output: ComposeOutput) -> dict[str, Any]:
         assert output.image is not None

@@ -1,23 +1,28 @@
-"""OSTree artifacts (Atomic Host): a ref per release and arch in the shared repository.
+"""OSTree artifacts (Atomic Host): a ref per release and arch, composed into the shared repository as a
+candidate, released into the staging repository only after its tests passed.
 
-Compose (:meth:`OSTreeArtifact.compose`):
+Compose (:meth:`OSTreeArtifact.compose`) — writes only to the shared repository (``OSTreeSettings.repo``),
+which is never synced:
 
 1. the tree is composed from nothing into a scratch repository — ``compose: local``: the manifest's RPMs
    (the copies Koji signed with the release's key, checked against ``ComposeContext.rpm_keys``) are
    downloaded from Koji's topurl into the work directory and their payloads committed
    (:class:`relengotron.ostree.compose.LocalBackend`); ``compose: remote``: ``rpm-ostree compose tree`` on
    the compose host (``ComposeContext.remote``);
-2. it is merged into the shared repository (``OSTreeSettings.repo``) only if its tree changed
+2. it is merged into the shared repository only if its tree changed
    (:func:`relengotron.ostree.merge.merge_if_changed`: a child of the head carrying the manifest, signed,
-   with a static delta and a signed summary) — "unchanged" writes no commit;
-3. the staging copy. The shared repository may itself be the staging repository (``ostree.repo`` set to
-   ``<mirror.staging>/<mirror.ostree>``): then the sync carries it to the mirror as it is, and this step
-   does nothing. When it lies elsewhere (the sandbox's configuration), the head is copied into the staging
-   repository (``pull-local`` of the commit with its signatures, the ref moved, then its static delta and
-   signed summary there), so the staging tree holds exactly what the mirror gets.
+   with a static delta and a signed summary) — "unchanged" writes no commit. The shared ref's head is the
+   candidate the tests check (the announcement names the shared repository).
 
-What is released is read back from the head commit of the ref in the shared repository. Its tests run on
-the staging repository the announcement names.
+Release (:meth:`OSTreeArtifact.promote`), once the tests passed and the commit is signed — writes the staging
+repository (``<mirror.staging>/<mirror.ostree>``), which the sync carries to the mirror: the candidate commit
+is pulled in with its signatures, the static delta from the released head is generated, the ref is moved
+compare-and-swap from the head the compose saw (refused if another push moved it meanwhile), and the summary
+is regenerated and signed. A candidate whose tests failed stays in the shared repository only.
+
+The shared repository must therefore not be the staging repository (a candidate would be synced before its
+tests): such a configuration is refused. What is released is read back from the head commit of the ref in the
+staging repository (:meth:`OSTreeArtifact.released`).
 """
 
 from __future__ import annotations
@@ -33,7 +38,11 @@ from relengotron.artifacts.base import (
     ComposeContext,
     ComposeOutput,
     OSTreeOutput,
+    PromoteContext,
+    PromoteResult,
     Published,
+    staging_lock,
+    staging_ostree_repo,
 )
 from relengotron.artifacts.errors import COMPOSE_FAILURES, wrap
 from relengotron.config import MirrorLayout
@@ -44,11 +53,12 @@ from relengotron.mash.plan import PlannedRPM
 from relengotron.mash.repo import fetch_rpms
 from relengotron.ostree import publish
 from relengotron.ostree.compose import ComposeRequest, ComposeResult, LocalBackend
-from relengotron.ostree.merge import MERGED, merge_if_changed
+from relengotron.ostree.merge import merge_if_changed
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.signing.base import Signer, SignResult
 
-STEP_STAGE = "stage"
+STEP_REF = "ref"
+STEP_DELTA = "static-delta"
 
 
 class OSTreeArtifact(ArtifactKind):
@@ -65,30 +75,39 @@ class OSTreeArtifact(ArtifactKind):
 
     @staticmethod
     def staging_repo(layout: MirrorLayout) -> OSTreeRepo:
-        """The repository in the staging tree that the sync carries to the mirror."""
-        return OSTreeRepo(Path(layout.staging) / layout.ostree.strip("/"))
+        """The repository in the staging tree: what is released, and what the sync carries to the mirror."""
+        return staging_ostree_repo(layout)
 
     def mirror_paths(self, layout: MirrorLayout) -> list[str]:
         """The repository directory (shared by every OSTree artifact)."""
         return [layout.ostree.strip("/")]
 
     def released(self, published: Published) -> Manifest | None:
-        """The manifest in the head commit of the ref in the shared repository (read-only)."""
+        """The manifest in the head commit of the ref in the staging (released) repository (read-only)."""
         return ostree_released(published.ostree_repo, self.ref)
 
     # --- compose ------------------------------------------------------------------------------------------
 
     def compose(self, ctx: ComposeContext, manifest: Manifest) -> ComposeOutput:
-        """Compose, merge if changed, stage (module docstring).
+        """Compose and merge into the shared repository if changed (module docstring); nothing is released.
 
         Idempotent: the same manifest again gives the same tree, so the merge is "unchanged" (no commit) and
-        the staging copy is already there (``changed`` False); a rerun after a crash completes the signature,
-        delta, summary and staging copy. A failure raises :class:`ArtifactError` naming the ref (Koji being
-        unreachable: KojiTransientError); the shared and staging repositories are then as they were, but for
-        unreferenced objects the next prune removes.
+        the candidate is the head already there; a rerun after a crash completes its signature, delta and
+        summary. ``changed`` says whether the candidate differs from the released head. A failure raises
+        :class:`ArtifactError` naming the ref (Koji unreachable: KojiTransientError); the shared repository
+        is then as it was, but for unreferenced objects the next prune removes. The staging repository is
+        never written.
         """
+        staging = self.staging_repo(ctx.layout)
+        if staging.path == ctx.shared_repo.path:
+            raise ArtifactError(
+                self.label,
+                f"the shared repository {staging.path} is the staging repository: a candidate would be synced "
+                "before its tests (configure ostree.repo outside mirror.staging)",
+            )
         if ctx.signer is not None:
             ctx.signer.check()
+        composed_at = ctx.now().isoformat()
         try:
             composed = self._compose_tree(ctx, manifest)
             try:
@@ -102,8 +121,7 @@ class OSTreeArtifact(ArtifactKind):
                 )
             finally:
                 composed.discard()
-            staging = self.staging_repo(ctx.layout)
-            staged = self._stage(ctx, staging, merged.head)
+            released = staging.rev_parse(self.ref) if staging.exists() else None
         except (KojiTransientError, ArtifactError):
             raise
         except COMPOSE_FAILURES as exc:
@@ -113,17 +131,18 @@ class OSTreeArtifact(ArtifactKind):
             kind=self.kind,
             label=self.label,
             manifest=manifest,
-            changed=merged.status == MERGED or STEP_STAGE in staged,
+            changed=merged.head != released,
             paths=tuple(self.mirror_paths(ctx.layout)),
             ostree=OSTreeOutput(
-                repo=str(staging.path),
-                shared=str(ctx.shared_repo.path),
+                repo=str(ctx.shared_repo.path),
+                staging=str(staging.path),
                 ref=self.ref,
                 commit=merged.head,
-                previous=merged.previous,
+                previous=released,
                 version=merged.version,
-                steps=(*merged.steps, *staged),
+                steps=merged.steps,
             ),
+            composed_at=composed_at,
         )
 
     def _compose_tree(self, ctx: ComposeContext, manifest: Manifest) -> ComposeResult:
@@ -175,38 +194,86 @@ class OSTreeArtifact(ArtifactKind):
         except MashError as exc:
             raise ArtifactError(self.label, str(exc)) from exc
 
-    def _stage(self, ctx: ComposeContext, staging: OSTreeRepo, commit: str) -> tuple[str, ...]:
-        """Make the staging repository's ref point at ``commit`` of the shared repository, with its delta and
-        signed summary. Idempotent: nothing is written when it already does (and all is published)."""
-        shared = ctx.shared_repo
-        if staging.path == shared.path:
-            return ()
-        staging.init("archive")
-        steps: list[str] = []
-        with staging.locked():
-            if staging.rev_parse(self.ref) != commit:
-                staging.pull_local(shared.path, [commit])
-                staging.set_ref(self.ref, commit)
-                steps.append(STEP_STAGE)
-            steps += publish.finish(staging, self.ref, signer=ctx.signer, static_deltas=ctx.ostree.static_deltas)
-        return tuple(steps)
-
     # --- signing and tests --------------------------------------------------------------------------------
 
     def sign(self, signer: Signer, output: ComposeOutput) -> list[SignResult]:
-        """Sign the head commit and the summary, in the shared and in the staging repository.
+        """Sign the candidate commit in the shared repository (the release pulls the signature along); when it
+        is already the released head, the staging repository's commit and summary too.
 
         Idempotent: a commit or a current summary already signed by this key is left untouched.
         """
         self._check(output)
         assert output.ostree is not None
-        results: list[SignResult] = []
-        for path in dict.fromkeys((output.ostree.shared, output.ostree.repo)):
-            repo = OSTreeRepo(path)
-            with repo.locked():
-                results.append(signer.sign_ostree_commit(repo.path, output.ostree.commit))
-                results.append(signer.sign_ostree_summary(repo.path))
+        tree = output.ostree
+        shared = OSTreeRepo(tree.repo)
+        with shared.locked():
+            results = [signer.sign_ostree_commit(shared.path, tree.commit)]
+        staging = OSTreeRepo(tree.staging)
+        if staging.exists() and staging.rev_parse(tree.ref) == tree.commit:
+            with staging.locked():
+                results.append(signer.sign_ostree_commit(staging.path, tree.commit))
+                results.append(signer.sign_ostree_summary(staging.path))
         return results
+
+    def promote(self, ctx: PromoteContext, output: ComposeOutput) -> PromoteResult:
+        """Pull the tested candidate into the staging repository and move the public ref to it, compare-and-swap
+        from the released head the compose saw; then the static delta from that head and the signed summary.
+
+        Idempotent: a ref already at the candidate only gets a missing delta, signature or summary completed
+        (``changed`` False). Refused (:class:`ArtifactError`): the candidate is not in the shared repository
+        or not signed by ``ctx.signer``; the released ref is neither the head the compose saw nor the
+        candidate (another push released meanwhile: compose again). The ref moves last (an atomic rename):
+        a crash before leaves unreferenced objects only.
+        """
+        self._check(output)
+        assert output.ostree is not None
+        tree = output.ostree
+        shared, staging = OSTreeRepo(tree.repo), self.staging_repo(ctx.layout)
+        if str(staging.path) != tree.staging:
+            raise ArtifactError(self.label, f"composed for staging repository {tree.staging}, not {staging.path}")
+        try:
+            if not shared.has_commit(tree.commit):
+                raise ArtifactError(
+                    self.label, f"candidate commit {tree.commit} is not in {shared.path}: compose again"
+                )
+            if ctx.signer is not None:
+                ctx.signer.check()
+                if not ctx.signer.commit_signed(shared.path, tree.commit):
+                    raise ArtifactError(
+                        self.label, f"candidate commit {tree.commit} is not signed with key {ctx.signer.key_id}"
+                    )
+            steps: list[str] = []
+            with staging_lock(ctx.layout):
+                staging.init("archive")
+                with staging.locked():
+                    head = staging.rev_parse(self.ref)
+                    if head != tree.commit:
+                        if head != tree.previous:
+                            raise ArtifactError(
+                                self.label,
+                                f"the released ref moved from {tree.previous or '(none)'} to {head} since this "
+                                f"candidate was composed (another push released it): compose again",
+                            )
+                        staging.pull_local(shared.path, [tree.commit])
+                        if ctx.static_deltas and head and staging.generate_static_delta(head, tree.commit):
+                            steps.append(STEP_DELTA)
+                        staging.set_ref(self.ref, tree.commit)
+                        steps.append(STEP_REF)
+                    steps += publish.finish(staging, self.ref, signer=ctx.signer, static_deltas=ctx.static_deltas)
+        except ArtifactError:
+            raise
+        except COMPOSE_FAILURES as exc:
+            raise wrap(self.label, exc) from exc
+        return PromoteResult(
+            target=self.id,
+            kind=self.kind,
+            label=self.label,
+            manifest=output.manifest,
+            identity=tree.commit,
+            changed=STEP_REF in steps,
+            steps=tuple(steps),
+            paths=tuple(self.mirror_paths(ctx.layout)),
+        )
 
     def _announce(self, output: ComposeOutput) -> dict[str, Any]:
         assert output.ostree is not None

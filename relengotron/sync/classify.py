@@ -11,7 +11,9 @@ metadata    ``repodata/*`` data files, OSTree ``delta-indexes/``, ``*.json`` des
 index       ``repodata/repomd.xml{,.asc,.key}``, OSTree ``refs/``, ``summary``, ``summary.sig``,
             ``summaries/``, ``config``, ``*CHECKSUM`` files, the website tree
 link        symbolic links ("latest"): switched one by one, atomically, after the indexes
-skip        what is inside OSTree ``tmp/`` and ``state/``, ``.lock``; rsync's ``.~tmp~`` — never synced
+skip        what is inside OSTree ``tmp/`` and ``state/``, ``.lock``; rsync's ``.~tmp~``; the staging
+            tree's private area ``.relengotron/`` (artifact candidates awaiting their tests, locks) —
+            never synced
 ==========  =====================================================================================
 
 Directories are content: the tree's skeleton (including an OSTree repository's empty ``refs/remotes`` or
@@ -38,6 +40,7 @@ OSTREE_INDEX_DIRS = frozenset({"refs", "summaries"})
 OSTREE_INDEX_FILES = frozenset({"summary", "summary.sig", "config"})
 OSTREE_SKIP = frozenset({"tmp", "state", ".lock"})
 RSYNC_TEMP = ".~tmp~"
+STAGING_PRIVATE = ".relengotron"  # top-level directory of the staging tree that is never published
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ def classify(path: str, *, kind: Kind = "file", roots: frozenset[str], website: 
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if not parts:
         raise ValueError(f"{path!r} is not a relative path")
-    if RSYNC_TEMP in parts:
+    if RSYNC_TEMP in parts or parts[0] == STAGING_PRIVATE:
         return "skip"
     for i in range(len(parts) - 1, -1, -1):
         if "/".join(parts[:i]) in roots:

@@ -1,11 +1,14 @@
-"""Artifact plugins against the sandbox (Koji hub, ResultsDB, the real bus) and the real tools: the f24
-atomic-host composed from the f24 tag (local backend) into the shared repository and the staging tree, the
-f24 cloud-base-ami built by a Koji image task — composed twice, synced, read back, announced to the Taskotron
-stand-in — and composes that fail, naming the artifact and leaving the staging tree alone."""
+"""Artifact plugins against the sandbox (Koji hub, ResultsDB, the real bus) and the real tools.
+
+Compose writes only a CANDIDATE — the f24 atomic-host into the shared ostree repository, the f24 images under
+the staging tree's private ``.relengotron/candidates`` — which a sync never carries; promotion (after the
+tests) moves it into the public staging tree. Covered: the candidate tested by the Taskotron stand-in, a
+candidate that is never promoted never reaches the mirror (even with a sync of the whole staging tree),
+promotion compare-and-swap from the released head with a static delta and signed summary, idempotent reruns,
+an image task recorded and reused instead of submitted twice, and composes that fail naming the artifact."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -19,6 +22,7 @@ from relengotron.artifacts import (
     ArtifactError,
     ArtifactKind,
     ComposeContext,
+    PromoteContext,
     Published,
     for_target,
 )
@@ -37,6 +41,8 @@ from relengotron.sync.mirror import Mirror
 pytestmark = pytest.mark.integration
 
 TOPIC = f"org.fedoraproject.dev.{COMPOSED_TOPIC}"
+REF = "fedora/24/x86_64/atomic-host"
+AMI = "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz"
 
 
 @dataclass
@@ -45,7 +51,9 @@ class Setup:
     config: ReleaseConfig
     koji: KojiClient
     compose: ComposeContext
+    promote: PromoteContext
     published: Published
+    signer: LocalGpgSigner
 
     def plugin(self, name: str, release: str = "f24", arch: str = "x86_64") -> ArtifactKind:
         artifact = next(a for a in self.config.artifacts_of(release) if a.name == name)
@@ -54,16 +62,20 @@ class Setup:
     def packages(self, name: str, release: str = "f24") -> tuple[str, ...]:
         return next(a for a in self.ctx.world.artifacts if a.name == name and a.release == release).packages
 
-    def sync(self, plugin: ArtifactKind) -> None:
-        roots = sorted(
-            {
-                p if p == self.config.mirror.ostree else p.rsplit("/", 1)[0]
-                for p in plugin.mirror_paths(self.config.mirror)
-            }
-        )
-        MirrorSync(
-            self.config.mirror.staging, Mirror.from_location(self.config.mirror.master), roots=roots, website=None
-        ).sync()
+    @property
+    def staging(self) -> Path:
+        return Path(self.config.mirror.staging)
+
+    @property
+    def master(self) -> Path:
+        return Path(self.config.mirror.master)
+
+    def sync_all(self) -> None:
+        """A sync of the WHOLE staging tree (roots ""): the harshest case for what must stay private."""
+        MirrorSync(self.staging, Mirror.from_location(str(self.master)), roots=("",), website=None).sync()
+
+    def image_tasks(self) -> list[int]:
+        return sorted(t["id"] for t in self.koji.session.listTasks(opts={"method": "image"}))
 
 
 @pytest.fixture
@@ -71,20 +83,25 @@ def setup(services: SandboxContext, tmp_path: Path) -> Iterator[Setup]:
     built = services.built
     config = sandbox_config(tmp_path / "cfg", services.world, built)
     koji = koji_of(services.endpoints)
+    signer = LocalGpgSigner(built.gnupghome, built.key_id)
     compose = ComposeContext(
         koji=koji,
         layout=config.mirror,
         ostree=config.ostree,
         workdir=tmp_path / "work",
-        signer=LocalGpgSigner(built.gnupghome, built.key_id),
+        signer=signer,
         rpm_keys=(built.public_key,),
     )
-    published = Published.from_config(config)
-    yield Setup(services, config, koji, compose, published)
+    promote = PromoteContext(layout=config.mirror, signer=signer, static_deltas=True)
+    yield Setup(services, config, koji, compose, promote, Published.from_config(config), signer)
     koji.close()
 
 
-def test_ostree_compose_merge_stage_announce_and_read_back(setup: Setup) -> None:
+def mirror_files(top: Path) -> set[str]:
+    return {p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_file()} if top.exists() else set()
+
+
+def test_ostree_candidate_is_tested_then_promoted_compare_and_swap(setup: Setup) -> None:
     plugin = setup.plugin("atomic-host")
     manifest = plugin.manifest(setup.koji, setup.packages("atomic-host"), "f24")
     assert "glibc-2.23.1-7.fc24" in manifest.nvrs  # the f24 tag's build, not the update in f24-updates
@@ -92,110 +109,140 @@ def test_ostree_compose_merge_stage_announce_and_read_back(setup: Setup) -> None
 
     first = plugin.compose(setup.compose, manifest)
     shared = OSTreeRepo(setup.config.ostree.repo)
-    staging = OSTreeRepo(setup.config.mirror.staging / setup.config.mirror.ostree)
-    ref = "fedora/24/x86_64/atomic-host"
+    staging = OSTreeRepo(setup.staging / setup.config.mirror.ostree)
     assert first.changed and first.ostree is not None and first.ostree.previous is None
-    assert shared.refs() == staging.refs() == {ref: first.ostree.commit}
-    assert Manifest.from_metadata(shared.show(ref).metadata, source=ref) == manifest
-    assert setup.compose.signer is not None
-    assert setup.compose.signer.commit_signed(staging.path, first.ostree.commit)
-    assert setup.compose.signer.summary_signed(staging.path)
-    assert plugin.released(setup.published) == manifest
+    assert first.ostree.repo == str(shared.path) and first.ostree.staging == str(staging.path)
+    assert shared.refs() == {REF: first.ostree.commit}
+    assert not staging.exists()  # a candidate only: nothing in the tree the sync carries
+    assert plugin.released(setup.published) is None
 
-    before = (shared.refs(), shared.object_count(), staging.object_count())
-    again = plugin.compose(setup.compose, manifest)
-    assert not again.changed and again.ostree is not None and again.ostree.commit == first.ostree.commit
-    assert again.ostree.steps == ()
-    assert (shared.refs(), shared.object_count(), staging.object_count()) == before
-
+    # the tests run on the candidate in the shared repository
     body = plugin.announcement(first)
-    assert body["item"] == "atomic-host-24-x86_64" and body["ostree"]["commit"] == first.ostree.commit
+    assert body["ostree"]["repo"] == str(shared.path) and body["ostree"]["commit"] == first.ostree.commit
     [posted] = TaskotronRunner(setup.ctx).handle(TOPIC, body)
     assert (posted["testcase"]["name"], posted["outcome"]) == ("compose.ostree.fsck", "PASSED")
-    assert posted["data"]["item"] == [plugin.test_item().item] and posted["data"]["type"] == ["compose-artifact"]
 
-    setup.sync(plugin)
-    mirror_repo = OSTreeRepo(Path(setup.config.mirror.master) / setup.config.mirror.ostree)
-    assert mirror_repo.refs() == {ref: first.ostree.commit}
+    assert [r.action for r in plugin.sign(setup.signer, first)] == ["already-signed"]  # merge signed it
+    done = plugin.promote(setup.promote, first)
+    assert done.changed and done.steps == ("ref", "summary") and done.identity == first.ostree.commit
+    assert staging.refs() == {REF: first.ostree.commit}
+    assert setup.signer.commit_signed(staging.path, first.ostree.commit) and setup.signer.summary_signed(staging.path)
+    assert plugin.released(setup.published) == manifest
+    again = plugin.promote(setup.promote, first)
+    assert not again.changed and again.steps == ()
 
-    # A crash after the merge, before the staging copy: the next compose finishes it (and commits nothing).
-    shutil.rmtree(staging.path)
-    redone = plugin.compose(setup.compose, manifest)
-    assert redone.changed and redone.ostree is not None and redone.ostree.steps == ("stage", "summary")
-    assert staging.refs() == {ref: first.ostree.commit} and shared.refs() == before[0]
+    # composing the released manifest again: no commit, nothing to promote
+    before = (shared.refs(), shared.object_count(), staging.object_count())
+    same = plugin.compose(setup.compose, manifest)
+    assert not same.changed and same.ostree is not None and same.ostree.commit == first.ostree.commit
+    assert same.ostree.steps == () and (shared.refs(), shared.object_count(), staging.object_count()) == before
 
-    # One changed package (the glibc update of f24-updates): exactly one new commit, child of the old head.
+    # one changed package: one new candidate commit, child of the old head; the staging ref stays until promoted
     updated = plugin.manifest(setup.koji, setup.packages("atomic-host"), "f24-updates")
     second = plugin.compose(setup.compose, updated)
     assert second.changed and second.ostree is not None and second.ostree.previous == first.ostree.commit
-    assert shared.show(ref).parent == first.ostree.commit and staging.rev_parse(ref) == second.ostree.commit
+    assert shared.show(REF).parent == first.ostree.commit
+    assert staging.refs() == {REF: first.ostree.commit} and plugin.released(setup.published) == manifest
+    setup.sync_all()
+    mirror_repo = OSTreeRepo(setup.master / setup.config.mirror.ostree)
+    assert mirror_repo.refs() == {REF: first.ostree.commit}
+    assert not mirror_repo.has_commit(second.ostree.commit)  # the untested candidate is nowhere on the mirror
+
+    promoted = plugin.promote(setup.promote, second)
+    assert promoted.steps == ("static-delta", "ref", "summary")
+    assert staging.rev_parse(REF) == second.ostree.commit
     assert f"{first.ostree.commit}-{second.ostree.commit}" in staging.static_deltas()
     assert plugin.released(setup.published) == updated
 
+    # a candidate composed against the old released head is refused once the ref moved (another push)
+    stale = replace(first, ostree=replace(first.ostree, commit=shared.rev_parse(REF + "^") or "", previous=None))
+    with pytest.raises(ArtifactError, match=r"released ref moved from \(none\) to .*compose again"):
+        plugin.promote(setup.promote, stale)
+    assert staging.rev_parse(REF) == second.ostree.commit
 
-def test_image_compose_through_a_koji_image_task(setup: Setup) -> None:
+    # the shared repository may not be the staging repository: candidates would be synced before their tests
+    same_repo = replace(setup.compose, ostree=replace(setup.config.ostree, repo=staging.path))
+    with pytest.raises(ArtifactError, match="is the staging repository"):
+        plugin.compose(same_repo, updated)
+
+
+def test_image_candidate_is_never_synced_until_promoted(setup: Setup) -> None:
     plugin = setup.plugin("cloud-base-ami")
     manifest = plugin.manifest(setup.koji, setup.packages("cloud-base-ami"), "f24")
     out = plugin.compose(setup.compose, manifest)
     assert out.changed and out.image is not None and out.image.koji_build == "Fedora-Cloud-Base-24-1"
-    staging = setup.config.mirror.staging
-    image = staging / "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz"
-    assert out.image.path == str(image)
-    assert sorted(out.paths) == sorted(str(p.relative_to(staging)) for p in image.parent.iterdir())
-    assert read_manifest(image) == sorted(f"{nvr}.noarch" for nvr in manifest.nvrs)
-    checksum = image.with_name(image.name + "-CHECKSUM")
+    candidate = setup.staging / ".relengotron/candidates" / AMI
+    assert out.image.path == str(candidate) and not out.image.released
+    assert read_manifest(candidate) == sorted(f"{nvr}.noarch" for nvr in manifest.nvrs)
+    checksum = candidate.with_name(candidate.name + "-CHECKSUM")
     assert checksum.read_text().startswith("-----BEGIN PGP SIGNED MESSAGE-----")
-    assert f"SHA256 ({image.name}) = {out.image.sha256}" in checksum.read_text()
+    assert f"SHA256 ({candidate.name}) = {out.image.sha256}" in checksum.read_text()
     assert _gpg_verify(setup.ctx.built.public_key, checksum, setup.compose.workdir / "gpg")
-    assert Manifest.from_json(Path(out.image.manifest_file).read_text(), source="staged") == manifest
+    assert not (setup.staging / AMI).exists()
 
-    tasks = setup.koji.session.listTasks(opts={"method": "image"})
-    stamp = image.stat().st_mtime_ns
-    again = plugin.compose(setup.compose, manifest)
-    assert not again.changed and again.image is not None and again.image.sha256 == out.image.sha256
-    assert setup.koji.session.listTasks(opts={"method": "image"}) == tasks  # no second image task
-    assert image.stat().st_mtime_ns == stamp
-
+    # tested where it is; the world forces the cloud boot test to fail: the candidate is held back
     posted = TaskotronRunner(setup.ctx).handle(TOPIC, plugin.announcement(out))
     outcomes = {p["testcase"]["name"]: p["outcome"] for p in posted}
-    assert outcomes == {"compose.image.checksum": "PASSED", "compose.cloud.boot": "FAILED"}  # boot forced by world
-    assert set(outcomes) == set(plugin.test_cases())
+    assert outcomes == {"compose.image.checksum": "PASSED", "compose.cloud.boot": "FAILED"}
+    setup.sync_all()
+    assert mirror_files(setup.master) == set()  # nothing of the candidate (nor the private area) is synced
+    assert plugin.released(setup.published) is None
 
-    assert plugin.released(setup.published) is None  # staged is not released
-    setup.sync(plugin)
+    # composing again reuses the candidate: no second image task
+    tasks = setup.image_tasks()
+    again = plugin.compose(setup.compose, manifest)
+    assert again.changed and again.image is not None and again.image.sha256 == out.image.sha256
+    assert setup.image_tasks() == tasks
+
+    # promoted (as if its tests had passed): the three files move; the candidate area is emptied
+    done = plugin.promote(setup.promote, out)
+    assert done.changed and done.steps == ("image", "manifest", "checksum") and done.identity == out.image.sha256
+    assert sorted(done.paths) == sorted(
+        str(p.relative_to(setup.staging)) for p in (setup.staging / AMI).parent.iterdir()
+    )
+    assert not (setup.staging / ".relengotron/candidates/releases").exists()
+    assert not plugin.promote(setup.promote, out).changed  # a rerun moves nothing
+    setup.sync_all()
+    assert mirror_files(setup.master) == set(done.paths)
     assert plugin.released(setup.published) == manifest
+    released = plugin.compose(setup.compose, manifest)  # the public copy is this manifest's: nothing to do
+    assert not released.changed and released.image is not None and released.image.released
+    assert setup.image_tasks() == tasks
 
 
-def test_image_from_an_updates_tag_signed_afterwards(setup: Setup) -> None:
-    """Built from the tag its manifest came from (a build target is made for it), signed in a later step."""
-    plugin = setup.plugin("cloud-base-gce")
-    manifest = plugin.manifest(setup.koji, setup.packages("cloud-base-gce"), "f24-updates")
-    assert "glibc-2.23.1-8.fc24" in manifest.nvrs
-    assert setup.koji.build_target_for("f24-updates") is None
-    unsigned_ctx = replace(setup.compose, signer=None, image_tag="f24-updates")
-    out = plugin.compose(unsigned_ctx, manifest)
-    assert setup.koji.build_target_for("f24-updates") == "f24-updates-image"
-    assert out.image is not None and read_manifest(Path(out.image.path)) == sorted(f"{n}.noarch" for n in manifest.nvrs)
-    checksum = Path(out.image.checksum_file)
-    assert checksum.read_text().startswith("# Fedora-Cloud-Base-GCE-24.x86_64.tar.gz: ")  # plain until signed
-    signer = setup.compose.signer
-    assert signer is not None
-    assert [r.action for r in plugin.sign(signer, out)] == ["signed"]
-    assert [r.action for r in plugin.sign(signer, out)] == ["already-signed"]
-    assert not plugin.compose(unsigned_ctx, manifest).changed  # the signed CHECKSUM still lists this image
+def test_an_image_task_is_submitted_once_and_a_failed_one_again(setup: Setup) -> None:
+    """The task id is recorded beside the candidate: a retry resumes waiting on it; only a failed task is redone."""
+    gce = setup.plugin("cloud-base-gce")
+    manifest = gce.manifest(setup.koji, setup.packages("cloud-base-gce"), "f24-updates")
+    ctx = replace(setup.compose, signer=None, image_tag="f24-updates")
+    assert gce.prepare(ctx, manifest) is None
+    task = gce.submit(ctx, manifest)
+    assert gce.submit(ctx, manifest) == task and setup.koji.build_target_for("f24-updates") == "f24-updates-image"
+    setup.koji.wait_task(task, item="test", timeout=30)
+    out = gce.finish(ctx, manifest, task)
+    assert out.image is not None and Path(out.image.checksum_file).read_text().startswith("# Fedora-Cloud-Base-GCE")
+    assert gce.finish(ctx, manifest, task).image == out.image  # the same task again: the same files
+    assert setup.image_tasks() == [task]
 
-    # The tag the image task installs from must hold the manifest: f24's glibc is not f24-updates' one.
-    older = plugin.manifest(setup.koji, setup.packages("cloud-base-gce"), "f24")
-    image = Path(out.image.path)
-    stamp = (image.read_bytes(), checksum.read_bytes(), Path(out.image.manifest_file).read_bytes())
-    tasks = setup.koji.session.listTasks(opts={"method": "image"})
-    with pytest.raises(ArtifactError, match=r"tag f24-updates does not hold .* glibc-2\.23\.1-8\.fc24 instead of "):
-        plugin.compose(unsigned_ctx, older)
-    assert setup.koji.session.listTasks(opts={"method": "image"}) == tasks  # refused before any task
-    assert (image.read_bytes(), checksum.read_bytes(), Path(out.image.manifest_file).read_bytes()) == stamp
+    # with a signer, promotion refuses the plain CHECKSUM; signed, it goes through
+    with pytest.raises(ArtifactError, match=r"does not list the image .* and signed with key"):
+        gce.promote(setup.promote, out)
+    assert not (setup.staging / gce.mirror_paths(setup.config.mirror)[0]).exists()
+    assert [r.action for r in gce.sign(setup.signer, out)] == ["signed"]
+    assert gce.promote(setup.promote, out).changed
+
+    # a failed image task (the f24 build tag has no aarch64) is submitted again, never waited on forever
+    aarch64 = setup.plugin("cloud-base-gce", arch="aarch64")
+    failed = aarch64.submit(ctx, manifest)
+    with pytest.raises(Exception, match="Invalid arch"):
+        setup.koji.wait_task(failed, item="test", timeout=30)
+    with pytest.raises(ArtifactError, match=r"Koji image task: task (\d+) failed") as caught:
+        aarch64.compose(ctx, manifest)
+    assert f"task {failed} " not in str(caught.value)  # the FAILED task recorded was not waited on again
+    assert setup.image_tasks()[-1] > failed
 
 
-def test_failed_composes_name_the_artifact_and_leave_staging_alone(setup: Setup) -> None:
+def test_failed_composes_name_the_artifact_and_leave_the_trees_alone(setup: Setup) -> None:
     gce = setup.plugin("cloud-base-gce")
     manifest = gce.manifest(setup.koji, setup.packages("cloud-base-gce"), "f24")
     with pytest.raises(
@@ -203,18 +250,20 @@ def test_failed_composes_name_the_artifact_and_leave_staging_alone(setup: Setup)
     ):
         gce.manifest(setup.koji, [*setup.packages("cloud-base-gce"), "nosuchpkg"], "f24")
     broken = Manifest.of([*manifest.nvrs, "nosuchpkg-1.0-1.fc24"])
+    tasks = setup.image_tasks()
     with pytest.raises(ArtifactError) as caught:
         gce.compose(setup.compose, broken)
     assert caught.value.label == "Fedora-Cloud-Base-GCE-24.x86_64.tar.gz"
-    assert "no build of nosuchpkg in Koji tag f24" in str(caught.value)  # refused before any image task
-    # A Koji image task that fails: the f24 build tag has no aarch64.
+    assert "no build of nosuchpkg in Koji tag f24" in str(caught.value)
+    assert setup.image_tasks() == tasks  # refused before any image task
     aarch64 = setup.plugin("cloud-base-gce", arch="aarch64")
     with pytest.raises(
         ArtifactError, match=r"^Fedora-Cloud-Base-GCE-24\.aarch64\.tar\.gz: Koji image task: task \d+ failed"
     ) as failed:
         aarch64.compose(setup.compose, manifest)
     assert "Invalid arch for build tag: aarch64" in str(failed.value)
-    assert not (setup.config.mirror.staging / "releases/24/gce").exists()
+    assert not (setup.staging / "releases").exists()
+    assert not list((setup.staging / ".relengotron/candidates").rglob("*.tar.gz"))
 
     atomic = setup.plugin("atomic-host")
     unsigned = Manifest.of(["bash-4.3.42-6.fc24", "filesystem-3.2-37.fc24"])
@@ -223,7 +272,7 @@ def test_failed_composes_name_the_artifact_and_leave_staging_alone(setup: Setup)
     ):
         atomic.compose(setup.compose, unsigned)
     assert not OSTreeRepo(setup.config.ostree.repo).exists() or not OSTreeRepo(setup.config.ostree.repo).refs()
-    assert not (setup.config.mirror.staging / setup.config.mirror.ostree).exists()
+    assert not (setup.staging / setup.config.mirror.ostree).exists()
 
 
 def _gpg_verify(public_key: Path, signed: Path, home: Path) -> bool:

@@ -265,7 +265,9 @@ def test_an_image_that_does_not_hold_its_manifest_is_refused(config: ReleaseConf
         "Fedora-Cloud-Base-24.x86_64.raw.xz: Koji image build Fedora-Cloud-Base-24-1 does not hold its manifest "
         "(did tag f24 change meanwhile?): missing glibc-2.23.1-8.fc24; not in the manifest glibc-2.23.1-9.fc24"
     )
-    assert not ctx.staging.exists()
+    assert not (ctx.staging / "releases").exists()  # nothing public
+    candidate = ctx.candidates / ami.mirror_paths(ctx.layout)[0]
+    assert not candidate.exists() and not candidate.with_name(ami.checksum_name).exists()  # no candidate either
 
 
 def test_an_ostree_artifact_composed_remotely_needs_the_compose_host(config: ReleaseConfig, tmp_path: Path) -> None:

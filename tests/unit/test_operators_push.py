@@ -1,0 +1,316 @@
+"""The updates_push operators around the artifacts, at the client seam: the plan (fake PDC and Koji, a real
+staging/mirror tree for what was released), sign (a fake signer), promote (fake ResultsDB; the real promotion
+of an image in a temporary staging tree), the sync (the real rsync between temporary trees), the report and
+the check, and the one-push-per-release-and-request turn. Each asserts outcomes on the trees and fakes, and
+that running the task again changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from push_support import GCE, GCE_MANIFEST, PARAMS, FakeSigner, FakeTI, context, put_image
+
+from relengotron.adapters.errors import TransientError
+from relengotron.artifacts import ComposeOutput, ImageOutput
+from relengotron.config import ReleaseConfig
+from relengotron.kojiclient import KojiBuild
+from relengotron.sandbox.releng import render_release_config
+from relengotron.sandbox.world import World
+
+GCE_ID = "cloud-base-gce-24-x86_64"
+
+
+@pytest.fixture
+def config(tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch) -> ReleaseConfig:
+    """The sandbox's release configuration, as the relengotron_config Variable gives it to the tasks."""
+    rendered = render_release_config(world, "0123abcd", tmp_path)
+    monkeypatch.setattr("relengotron.airflow.hooks.release_config", lambda path=None: rendered)
+    return rendered
+
+
+def gce_item(decision: str = "recompose") -> dict[str, Any]:
+    return {
+        "id": GCE_ID,
+        "artifact": "cloud-base-gce",
+        "kind": "gce",
+        "release": "f24",
+        "arch": "x86_64",
+        "label": "Fedora-Cloud-Base-GCE-24.x86_64.tar.gz",
+        "decision": decision,
+        "reason": "packages changed" if decision == "recompose" else "unchanged, skipped: no pushed package is in it",
+        "manifest": list(GCE_MANIFEST.nvrs),
+        "updates": ["FEDORA-2016-aaaa"],
+    }
+
+
+def gce_candidate(config: ReleaseConfig, composed_at: str = "2016-06-14T12:00:00+00:00") -> dict[str, Any]:
+    top = Path(config.mirror.staging) / ".relengotron/candidates"
+    digest = put_image(top, GCE)
+    image = top / GCE
+    output = ImageOutput(
+        str(image), digest, image.stat().st_size, f"{image}-CHECKSUM", f"{image}.manifest.json", "b-1", 7
+    )
+    item = gce_item()
+    return ComposeOutput(
+        GCE_ID, "gce", item["label"], GCE_MANIFEST, True, (), image=output, composed_at=composed_at
+    ).as_dict()
+
+
+# --- plan -------------------------------------------------------------------------------------------------
+
+
+class FakePDC:
+    def __init__(self, packages: dict[str, tuple[str, ...]]) -> None:
+        self.packages = packages
+        self.asked = 0
+        self.closed = False
+
+    def batch_packages(self, updates: Any, releases: Any, artifacts: Any) -> dict[str, dict[str, tuple[str, ...]]]:
+        self.asked += 1
+        return {"f24": {a.name: self.packages[a.name] for a in artifacts}}
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeKoji:
+    topurl = "http://koji.test/kojifiles"
+
+    def __init__(self, latest: list[str]) -> None:
+        self.latest = latest
+        self.closed = False
+
+    def latest_tagged(self, tag: str, *, inherit: bool = False) -> list[KojiBuild]:
+        assert (tag, inherit) == ("f24-updates", True)
+        out = []
+        for n, nvr in enumerate(self.latest, 1):
+            name, version, release = nvr.rsplit("-", 2)
+            out.append(KojiBuild(n, nvr, name, version, release, None))
+        return out
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_plan_recomposes_what_changed_and_says_why_the_rest_is_skipped(
+    config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from operators.push import PushPlanOperator
+
+    from relengotron.adapters.released import write_image_manifest
+
+    packages = dict.fromkeys(
+        ("atomic-host", "installer-iso", "pxe2live", "cloud-base-ami", "cloud-base-gce"), ("bash", "glibc")
+    )
+    packages["pxe2live"] = ("bash",)
+    pdc = FakePDC(packages)
+    koji = FakeKoji(["bash-4.3.42-5.fc24", "glibc-2.23.1-8.fc24"])
+    monkeypatch.setattr("relengotron.airflow.hooks.PDCHook.client", property(lambda self: pdc))
+    monkeypatch.setattr("relengotron.airflow.hooks.KojiHook.client", property(lambda self: koji))
+    iso = next(a for a in config.artifacts_of("f24") if a.name == "installer-iso")
+    pxe = next(a for a in config.artifacts_of("f24") if a.name == "pxe2live")
+    master = Path(config.mirror.master)
+    f24 = config.release("f24")
+    write_image_manifest(master, config.mirror, iso, f24, "x86_64", GCE_MANIFEST)  # released: the same builds
+    write_image_manifest(master, config.mirror, pxe, f24, "x86_64", GCE_MANIFEST.of(["bash-4.3.42-5.fc24"]))
+
+    plan = PushPlanOperator(task_id="plan").execute(context())
+    decided = {i["label"]: (i["decision"], i["reason"]) for i in plan["items"]}
+    assert decided == {
+        "fedora/24/x86_64/atomic-host": ("recompose", "never released"),
+        "Fedora-Server-dvd-x86_64-24.iso": (
+            "skip",
+            "unchanged, skipped: the pushed builds are already in its released manifest (or older)",
+        ),
+        "Fedora-Atomic-pxe2live-x86_64-24.tar.gz": ("skip", "unchanged, skipped: no pushed package is in it"),
+        "Fedora-Cloud-Base-24.x86_64.raw.xz": ("recompose", "never released"),
+        "Fedora-Cloud-Base-GCE-24.x86_64.tar.gz": ("recompose", "never released"),
+    }
+    assert pdc.asked == 1 and pdc.closed and koji.closed
+    assert PushPlanOperator(task_id="plan").execute(context()) == plan  # read-only: the same plan again
+
+    # a testing push composes no artifacts and asks neither PDC nor Koji
+    monkeypatch.setattr("relengotron.airflow.hooks.PDCHook.client", property(lambda self: pytest.fail("PDC asked")))
+    testing = PushPlanOperator(task_id="plan").execute(context({**PARAMS, "request": "testing"}))
+    assert {i["decision"] for i in testing["items"]} == {"skip"} and len(testing["items"]) == 5
+
+
+def test_plan_fails_at_once_on_a_release_the_configuration_lacks(config: ReleaseConfig) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from operators.push import PushPlanOperator
+
+    with pytest.raises(AirflowFailException, match=r"release: 'f99' is not in the release configuration"):
+        PushPlanOperator(task_id="plan").execute(context({**PARAMS, "release": "f99"}))
+
+
+# --- sign and promote -------------------------------------------------------------------------------------
+
+
+def test_sign_signs_the_candidate_checksum(config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+    from operators.push import SignArtifactOperator
+
+    signer = FakeSigner()
+    monkeypatch.setattr("relengotron.airflow.push.release_signer", lambda *a: signer)
+    candidate = gce_candidate(config)
+    task = SignArtifactOperator(task_id="sign", item=gce_item(), candidate=candidate)
+    assert [r["action"] for r in task.execute(context())] == ["signed"]
+    checksum = Path(config.mirror.staging) / ".relengotron/candidates" / f"{GCE}-CHECKSUM"
+    assert signer.signed == [("images", str(checksum))]
+    monkeypatch.setattr("relengotron.airflow.push.release_signer", lambda *a: None)
+    with pytest.raises(AirflowSkipException, match="no signing key"):
+        task.execute(context())
+    with pytest.raises(AirflowSkipException, match="unchanged, skipped"):
+        SignArtifactOperator(task_id="sign", item=gce_item("skip"), candidate=candidate).execute(context())
+
+
+class FakeResultsDB:
+    def __init__(self, results: list[dict[str, Any]]) -> None:
+        self.results = results
+        self.closed = False
+
+    def latest_for(self, subjects: Any, testcases: Any = ()) -> list[dict[str, Any]]:
+        assert [s.item for s in subjects] == [GCE_ID] and tuple(testcases) == ("compose.image.checksum",)
+        return self.results
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def result(outcome: str, submit_time: str) -> dict[str, Any]:
+    data = {"item": [GCE_ID], "type": ["compose-artifact"]}
+    return {
+        "id": 1,
+        "testcase": {"name": "compose.image.checksum"},
+        "outcome": outcome,
+        "data": data,
+        "submit_time": submit_time,
+    }
+
+
+def test_promote_releases_only_on_results_of_this_compose(
+    config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from operators.push import PromoteArtifactOperator
+
+    monkeypatch.setattr("relengotron.airflow.push.release_signer", lambda *a: None)
+    candidate = gce_candidate(config)
+    public = Path(config.mirror.staging) / GCE
+    resultsdb = FakeResultsDB([result("PASSED", "2016-06-13T08:00:00.000000")])  # an earlier compose's
+    monkeypatch.setattr("relengotron.airflow.hooks.ResultsDBHook.client", property(lambda self: resultsdb))
+    task = PromoteArtifactOperator(task_id="promote", item=gce_item(), candidate=candidate)
+    with pytest.raises(TransientError, match="results of this compose not all in yet"):
+        task.execute(context())
+    assert not public.exists() and resultsdb.closed
+
+    resultsdb.results = [result("FAILED", "2016-06-14T12:00:03.000000")]
+    with pytest.raises(AirflowFailException, match=r"held back: .*compose.image.checksum FAILED"):
+        task.execute(context())
+    assert not public.exists()
+
+    resultsdb.results = [result("PASSED", "2016-06-14T12:00:03.000000")]
+    done = task.execute(context())
+    assert done["changed"] and done["steps"] == ["image", "manifest", "checksum"] and public.is_file()
+    assert not (Path(config.mirror.staging) / ".relengotron/candidates" / GCE).exists()
+    again = task.execute(context())  # rerun after success: nothing moves
+    assert not again["changed"] and again["steps"] == []
+
+
+# --- sync, report, check ----------------------------------------------------------------------------------
+
+
+def test_sync_carries_the_updates_and_what_was_released_never_a_candidate(config: ReleaseConfig) -> None:
+    from operators.push import SyncOperator
+
+    staging, master = Path(config.mirror.staging), Path(config.mirror.master)
+    (staging / "updates/24/x86_64/Packages/g").mkdir(parents=True)
+    (staging / "updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm").write_bytes(b"RPM")
+    put_image(staging, GCE)
+    put_image(staging / ".relengotron/candidates", "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz")
+    plan = {"items": [gce_item()]}
+    promoted = [[], [{"target": GCE_ID, "paths": [GCE, f"{GCE}-CHECKSUM", f"{GCE}.manifest.json"]}]]
+
+    rehearsal = SyncOperator(task_id="sync", plan=plan, promoted=promoted, dry_run=True).execute(context())
+    assert rehearsal["dry_run"] and rehearsal["changes"]["planned"] and not any(master.iterdir())
+
+    done = SyncOperator(task_id="sync", plan=plan, promoted=promoted).execute(context())
+    assert done["roots"] == ["releases/24/gce/x86_64", "updates/24/x86_64"]
+    synced = {p.relative_to(master).as_posix() for p in master.rglob("*") if p.is_file()}
+    assert synced == {
+        "updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm",
+        GCE,
+        f"{GCE}-CHECKSUM",
+        f"{GCE}.manifest.json",
+    }
+    again = SyncOperator(task_id="sync", plan=plan, promoted=promoted).execute(context())
+    assert not any(again["changes"].values())  # rerun: nothing transferred or deleted
+
+
+def test_sync_refuses_without_a_plan(config: ReleaseConfig) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from operators.push import SyncOperator
+
+    with pytest.raises(AirflowFailException, match="the plan did not finish"):
+        SyncOperator(task_id="sync", plan=None).execute(context())
+
+
+def test_report_says_which_update_is_held_back_and_check_fails_naming_it(config: ReleaseConfig) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from operators.push import PushCheckOperator, PushReportOperator
+
+    ami = {**gce_item(), "id": "cloud-base-ami-24-x86_64", "artifact": "cloud-base-ami", "kind": "ami"}
+    ami["label"] = "Fedora-Cloud-Base-24.x86_64.raw.xz"
+    items = [ami, gce_item()]
+    promoted = [
+        [{"target": GCE_ID, "identity": "d" * 64, "input_hash": "h", "manifest": [], "paths": [], "changed": True}]
+    ]
+    ti = FakeTI(
+        task_states={"images.compose_0": "success", "images.tests_0": "failed", "images.promote_0": "upstream_failed"}
+    )
+    sync = {"roots": [], "dry_run": False, "changes": {}}
+    mash = [{"path": "updates/24/x86_64"}]
+    task = PushReportOperator(task_id="report", plan={"items": items}, promoted=promoted, mash=mash, sync=sync)
+    released = task.execute(context(ti=ti))
+    assert [m["label"] for m in released] == [gce_item()["label"]]
+    complete = ti.xcoms["complete"]
+    assert complete["status"] == "held-back" and complete["repos"] == ["updates/24/x86_64"]
+    assert complete["updates"][0]["held_back"] == [{"label": ami["label"], "reason": "its tests failed"}]
+    outcome = ti.xcoms["outcome"]
+    with pytest.raises(
+        AirflowFailException, match=r"held back, not synced: Fedora-Cloud-Base-24\.x86_64\.raw\.xz \(its tests failed\)"
+    ):
+        PushCheckOperator(task_id="check", report=outcome).execute(context())
+
+    dry = FakeTI(task_states=ti.task_states)
+    dry_task = PushReportOperator(
+        task_id="report", plan={"items": items}, promoted=promoted, mash=mash, sync={**sync, "dry_run": True}
+    )
+    assert dry_task.execute(context(ti=dry)) == [] and dry.xcoms["complete"] is None  # a dry run announces nothing
+
+    fine = {**outcome, "held_back": []}
+    assert PushCheckOperator(task_id="check", report=fine).execute(context()) is None
+
+
+# --- one push per release and request ---------------------------------------------------------------------
+
+
+def test_one_push_per_release_and_request_at_a_time(config: ReleaseConfig) -> None:
+    from operators.push import PushTurnReleaseOperator
+    from sensors.push_turn import PushTurnSensor
+
+    first, second = FakeTI(), FakeTI()
+    sensor = PushTurnSensor(task_id="wait_turn")
+    assert sensor.poke(context(ti=first, run_id="run-1")) is True
+    assert sensor.poke(context(ti=first, run_id="run-1")) is True  # a retry of the holder: still its turn
+    assert sensor.poke(context(ti=second, run_id="run-2")) is False  # the same release and request: waits
+    assert sensor.poke(context({**PARAMS, "release": "f23"}, ti=second, run_id="run-2")) is True  # f23: its own
+    assert PushTurnReleaseOperator(task_id="end_turn").execute(context(run_id="run-1")) is True
+    assert PushTurnReleaseOperator(task_id="end_turn").execute(context(run_id="run-1")) is False  # rerun: no-op
+    assert sensor.poke(context(ti=second, run_id="run-2")) is True
+
+    # a holder whose run ended without giving the turn back (marked failed by hand) is taken over
+    stale = FakeTI(run_states={"run-2": "failed"})
+    assert sensor.poke(context(ti=stale, run_id="run-3")) is True

@@ -1,0 +1,323 @@
+"""The updates_push mash, compose and website operators at the client seam: the mash with a fake Koji and a
+stand-in for the mash itself, the OSTree and image composes with the artifact plugin's Koji-facing steps faked
+(the image compose deferring on the Koji task it submitted, and never submitting a second one), the compose
+context of a ``compose: remote`` artifact built over the SSH provider's hook, and the website written from a
+temporary staging tree and synced."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from push_support import GCE, GCE_MANIFEST, PARAMS, RUN_AFTER, FakeSigner, FakeTI, context, put_image
+from test_operators_push import gce_item
+
+from relengotron.artifacts import ArtifactError, ComposeOutput, ImageOutput, OSTreeOutput
+from relengotron.config import ReleaseConfig, load_config
+from relengotron.kojiclient import KojiTransientError
+from relengotron.sandbox.releng import render_release_config
+from relengotron.sandbox.world import World
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def config(tmp_path: Path, world: World, monkeypatch: pytest.MonkeyPatch) -> ReleaseConfig:
+    rendered = render_release_config(world, "0123abcd", tmp_path)
+    monkeypatch.setattr("relengotron.airflow.hooks.release_config", lambda path=None: rendered)
+    return rendered
+
+
+class FakeKoji:
+    topurl = "http://koji.test/kojifiles"
+
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+# --- mash ------------------------------------------------------------------------------------------------
+
+
+def test_mash_writes_the_stream_repository_and_signs_it(config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from operators.mash import MashOperator
+
+    from relengotron.mash import MashError, MashResult, MashTransientError
+
+    koji, signer = FakeKoji(), FakeSigner()
+    monkeypatch.setattr("relengotron.airflow.hooks.KojiHook.client", property(lambda self: koji))
+    monkeypatch.setattr("relengotron.airflow.push.release_signer", lambda *a: signer)
+    repos: dict[Path, tuple[str, ...]] = {}
+
+    def mash(client: Any, release: Any, tag: str, dest: Path, updates: Any, **kw: Any) -> MashResult:
+        assert client is koji and (tag, kw["status"], kw["arch"], kw["issued"]) == (
+            "f24-updates",
+            "stable",
+            "x86_64",
+            RUN_AFTER,
+        )
+        assert [u.alias for u in updates] == ["FEDORA-2016-aaaa"] and [p.name for p in kw["public_keys"]] == [
+            "release.asc"
+        ]
+        content = ("glibc-2.23.1-8.fc24.noarch.rpm",)
+        changed = repos.get(dest) != content
+        repos[dest] = content
+        return MashResult(dest, changed, "digest", 1466000000, content, ("FEDORA-2016-aaaa",), {})
+
+    monkeypatch.setattr("relengotron.mash.mash", mash)
+    first = MashOperator(task_id="mash").execute(context())
+    dest = Path(config.mirror.staging) / "updates/24/x86_64"
+    assert first == [
+        {
+            "arch": "x86_64",
+            "path": "updates/24/x86_64",
+            "changed": True,
+            "packages": ["glibc-2.23.1-8.fc24.noarch.rpm"],
+            "updates": ["FEDORA-2016-aaaa"],
+            "revision": 1466000000,
+        }
+    ]
+    assert signer.signed == [("repomd", str(dest))] and koji.closed == 1
+    assert MashOperator(task_id="mash").execute(context())[0]["changed"] is False  # rerun: the same repository
+    testing = MashOperator(task_id="mash")
+    monkeypatch.setattr(
+        "relengotron.mash.mash", lambda c, r, tag, dest, u, **kw: MashResult(dest, True, "d", 1, (), (), {})
+    )
+    assert testing.execute(context({**PARAMS, "request": "testing"}))[0]["path"] == "updates/testing/24/x86_64"
+
+    def refuse(*a: Any, **kw: Any) -> None:
+        raise MashError("glibc-2.23.1-8.fc24.noarch.rpm", "not signed with key 0123abcd")
+
+    monkeypatch.setattr("relengotron.mash.mash", refuse)
+    with pytest.raises(AirflowFailException, match=r"glibc-2\.23\.1-8\.fc24\.noarch\.rpm: not signed"):
+        MashOperator(task_id="mash").execute(context())
+
+    def unreachable(*a: Any, **kw: Any) -> None:
+        raise MashTransientError("http://koji.test/kojifiles/x.rpm", "connection refused")
+
+    monkeypatch.setattr("relengotron.mash.mash", unreachable)
+    from relengotron.adapters.errors import TransientError
+
+    with pytest.raises(TransientError, match="connection refused"):  # retried, not failed at once
+        MashOperator(task_id="mash").execute(context())
+
+
+# --- composes ---------------------------------------------------------------------------------------------
+
+
+def atomic_item() -> dict[str, Any]:
+    return {
+        "id": "atomic-host-24-x86_64",
+        "artifact": "atomic-host",
+        "kind": "ostree",
+        "release": "f24",
+        "arch": "x86_64",
+        "label": "fedora/24/x86_64/atomic-host",
+        "decision": "recompose",
+        "reason": "never released",
+        "manifest": list(GCE_MANIFEST.nvrs),
+        "updates": ["FEDORA-2016-aaaa"],
+    }
+
+
+@pytest.fixture
+def fake_context(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """compose_context yields a stand-in context (no Koji login, no signer); the contexts made are listed."""
+    made: list[Any] = []
+
+    @contextmanager
+    def compose_context(config: Any, push: Any, plugin: Any, connections: Any, remote: Any = None) -> Any:
+        ctx = SimpleNamespace(tag=push.tag, connections=connections)
+        made.append(ctx)
+        yield ctx
+
+    monkeypatch.setattr("relengotron.airflow.push.compose_context", compose_context)
+    return made
+
+
+def plugin_of(config: ReleaseConfig, item: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
+    from relengotron.airflow.push import plugin_for
+
+    plugin = plugin_for(config, item)
+    monkeypatch.setattr("relengotron.airflow.push.plugin_for", lambda c, i: plugin)
+    return plugin
+
+
+def test_ostree_compose_returns_the_candidate_and_what_the_tests_need(
+    config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch, fake_context: list[Any]
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+    from operators.compose import OSTreeComposeOperator
+
+    plugin = plugin_of(config, atomic_item(), monkeypatch)
+    commits: list[str] = []
+
+    def compose(ctx: Any, manifest: Any) -> ComposeOutput:
+        assert ctx.tag == "f24-updates" and manifest == GCE_MANIFEST
+        commits.append("c" * 64)
+        tree = OSTreeOutput("/srv/ostree/repo", "/srv/staging/atomic/repo", plugin.ref, "c" * 64, None, "24.1", ())
+        return ComposeOutput(plugin.id, "ostree", plugin.label, manifest, True, ("atomic/repo",), ostree=tree)
+
+    plugin.compose = compose
+    ti = FakeTI()
+    out = OSTreeComposeOperator(task_id="compose", item=atomic_item()).execute(context(ti=ti))
+    assert out["ostree"]["commit"] == "c" * 64 and commits == ["c" * 64]
+    assert ti.xcoms["announcement"]["ostree"] == {
+        "repo": "/srv/ostree/repo",
+        "ref": "fedora/24/x86_64/atomic-host",
+        "commit": "c" * 64,
+        "version": "24.1",
+    }
+    assert ti.xcoms["subject"] == {
+        "type": "compose-artifact",
+        "item": "atomic-host-24-x86_64",
+        "name": "atomic-host",
+        "label": "fedora/24/x86_64/atomic-host",
+    }
+    with pytest.raises(AirflowSkipException, match="atomic-host: unchanged"):
+        skipped = {**atomic_item(), "decision": "skip", "reason": "unchanged, skipped: no pushed package is in it"}
+        OSTreeComposeOperator(task_id="compose", item=skipped).execute(context())
+    with pytest.raises(AirflowFailException, match="a gce artifact is not composed by this task"):
+        OSTreeComposeOperator(task_id="compose", item=gce_item()).execute(context())
+    assert commits == ["c" * 64]  # neither of those composed
+
+    def broken(ctx: Any, manifest: Any) -> None:
+        raise ArtifactError(plugin.label, "bash-4.3.42-6.fc24.noarch.rpm is not signed with key 0123abcd")
+
+    plugin.compose = broken
+    with pytest.raises(AirflowFailException, match=r"atomic-host: bash-4\.3\.42-6\.fc24\.noarch\.rpm is not signed"):
+        OSTreeComposeOperator(task_id="compose", item=atomic_item()).execute(context())
+
+    def offline(ctx: Any, manifest: Any) -> None:
+        raise KojiTransientError(plugin.label, "Koji is unavailable")
+
+    plugin.compose = offline
+    with pytest.raises(KojiTransientError):  # retried with backoff
+        OSTreeComposeOperator(task_id="compose", item=atomic_item()).execute(context())
+
+
+class FakeImageKoji:
+    """The image plugin's Koji-facing steps: a task recorded per manifest, as the candidate's marker does."""
+
+    def __init__(self, plugin: Any, staging: Path) -> None:
+        self.plugin = plugin
+        self.staging = staging
+        self.submitted: list[int] = []
+        self.finished: list[int] = []
+        self.recorded: dict[str, int] = {}
+
+    def prepare(self, ctx: Any, manifest: Any) -> ComposeOutput | None:
+        return None
+
+    def submit(self, ctx: Any, manifest: Any) -> int:
+        if manifest.input_hash not in self.recorded:
+            self.submitted.append(41 + len(self.submitted) + 1)
+            self.recorded[manifest.input_hash] = self.submitted[-1]
+        return self.recorded[manifest.input_hash]
+
+    def finish(self, ctx: Any, manifest: Any, task: int) -> ComposeOutput:
+        self.finished.append(task)
+        digest = put_image(self.staging / ".relengotron/candidates", GCE)
+        path = str(self.staging / ".relengotron/candidates" / GCE)
+        image = ImageOutput(path, digest, 9, f"{path}-CHECKSUM", f"{path}.manifest.json", "b-1", task)
+        return ComposeOutput(self.plugin.id, "gce", self.plugin.label, manifest, True, (), image=image)
+
+
+def test_image_compose_defers_on_its_koji_task_and_never_submits_twice(
+    config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch, fake_context: list[Any]
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+    from operators.compose import ImageComposeOperator
+
+    from relengotron.airflow.triggers import KojiTaskTrigger
+
+    plugin = plugin_of(config, gce_item(), monkeypatch)
+    koji = FakeImageKoji(plugin, Path(config.mirror.staging))
+    plugin.prepare, plugin.submit, plugin.finish = koji.prepare, koji.submit, koji.finish
+    task = ImageComposeOperator(task_id="compose", item=gce_item(), poll_interval=0.5)
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute(context())
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, KojiTaskTrigger) and (trigger.task_id, trigger.poll_interval) == (42, 0.5)
+    assert deferred.value.method_name == "execute_complete"
+    with pytest.raises(TaskDeferred) as again:  # a retry: waits on the same task
+        task.execute(context())
+    assert again.value.trigger.task_id == 42 and koji.submitted == [42]
+
+    ti = FakeTI()
+    out = task.execute_complete(context(ti=ti), {"status": "success", "task_id": 42, "result": {}})
+    assert koji.finished == [42] and out["image"]["koji_task"] == 42
+    assert ti.xcoms["announcement"]["image"]["sha256"] == out["image"]["sha256"]
+    with pytest.raises(AirflowFailException, match=r"Koji image task 42 failed: Invalid arch .*submit a new one"):
+        task.execute_complete(
+            context(), {"status": "failed", "task_id": 42, "state": "FAILED", "message": "Invalid arch"}
+        )
+    with pytest.raises(KojiTransientError, match="waiting again"):
+        task.execute_complete(context(), {"status": "timeout", "task_id": 42, "state": "OPEN"})
+
+    ready = ComposeOutput(plugin.id, "gce", plugin.label, GCE_MANIFEST, False, (), image=None)
+    plugin.prepare = lambda ctx, manifest: ready  # released already (or a complete candidate): no task at all
+    monkeypatch.setattr(plugin, "announcement", lambda output: {"item": plugin.id})
+    assert task.execute(context())["changed"] is False and koji.submitted == [42]
+
+
+def test_a_remote_ostree_compose_goes_through_the_ssh_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """config/fedora.yaml composes the Atomic Host on the compose host (``compose: remote``)."""
+    from relengotron.airflow.push import PushConnections, RemoteCompose, compose_context, plugin_for
+    from relengotron.ostree.compose import RemoteBackend
+    from relengotron.push import Push
+
+    config = load_config(REPO / "config" / "fedora.yaml")
+    push = Push.from_conf(PARAMS, config)
+    plugin = plugin_for(config, atomic_item())
+    hooks: list[str] = []
+
+    class SSHHook:
+        remote_host, port, username = "compose.example.org", 22, "releng"
+
+        def __init__(self, ssh_conn_id: str) -> None:
+            hooks.append(ssh_conn_id)
+
+        def get_conn(self) -> Any:
+            raise AssertionError("nothing is run on the host to build the context")
+
+    koji = FakeKoji()
+    monkeypatch.setattr("airflow.providers.ssh.hooks.ssh.SSHHook", SSHHook)
+    monkeypatch.setattr("relengotron.airflow.hooks.KojiHook.client", property(lambda self: koji))
+    monkeypatch.setattr("relengotron.airflow.push.release_signer", lambda *a: None)
+    remote = RemoteCompose(host_workdir="/srv/compose", fetch_from="https://compose.example.org/work")
+    with compose_context(config, push, plugin, PushConnections(compose_ssh="compose_host"), remote) as ctx:
+        assert isinstance(ctx.remote, RemoteBackend) and ctx.remote.runner.name == "releng@compose.example.org:22"
+        assert (ctx.remote.host_workdir, ctx.remote.fetch_from) == ("/srv/compose", "https://compose.example.org/work")
+        assert [r.baseurl for r in ctx.yum_repos] == ["http://koji.test/kojifiles/repos/f24-updates/latest/x86_64/"]
+        assert ctx.image_tag == "f24-updates" and ctx.workdir.is_dir()
+        workdir = ctx.workdir
+    assert hooks == ["compose_host"] and koji.closed == 1 and not workdir.exists()
+
+
+# --- website ----------------------------------------------------------------------------------------------
+
+
+def test_website_is_written_from_what_is_released_and_synced(config: ReleaseConfig) -> None:
+    from operators.website import WebsiteOperator
+
+    staging, master = Path(config.mirror.staging), Path(config.mirror.master)
+    put_image(staging, GCE)
+    put_image(staging / ".relengotron/candidates", "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz")
+    first = WebsiteOperator(task_id="website").execute(context())
+    assert first["written"] == ["website/24/images.json", "website/24/index.html", "website/index.html"]
+    assert sorted(p.relative_to(master).as_posix() for p in master.rglob("*") if p.is_file()) == [
+        "website/24/images.json",
+        "website/24/index.html",
+        "website/index.html",
+    ]
+    assert "Fedora-Cloud-Base-GCE-24" in (master / "website/24/index.html").read_text()
+    assert "Fedora-Cloud-Base-24.x86_64" not in (master / "website/24/index.html").read_text()
+    again = WebsiteOperator(task_id="website").execute(context())
+    assert again["written"] == [] and not any(again["changes"].values())  # rerun: nothing written or synced
