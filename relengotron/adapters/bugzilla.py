@@ -18,6 +18,7 @@ import bugzilla
 from bugzilla.exceptions import BugzillaError, BugzillaHTTPError
 
 from relengotron.adapters.errors import AdapterError, NotFoundError, from_requests, from_status
+from relengotron.connection import connection_data
 from relengotron.eol import OpenBug
 
 SERVICE = "bugzilla"
@@ -43,14 +44,7 @@ class BugzillaConnection:
     @classmethod
     def from_mapping(cls, fields: Mapping[str, Any]) -> BugzillaConnection:
         """From plain fields; ``url`` may be given as ``host``, ``api_key`` as ``password``."""
-        data = {k: v for k, v in fields.items() if v is not None}
-        if "host" in data and "url" not in data:
-            data["url"] = data.pop("host")
-        if "password" in data and "api_key" not in data:
-            data["api_key"] = data.pop("password")
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"bugzilla connection: unknown field(s) {', '.join(unknown)}")
+        data = connection_data(cls, fields, service="bugzilla", aliases={"host": "url", "password": "api_key"})
         if not data.get("url"):
             raise ValueError("bugzilla connection: 'url' is required")
         return cls(**data)

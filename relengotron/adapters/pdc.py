@@ -29,6 +29,7 @@ from relengotron.adapters.errors import (
     from_status,
 )
 from relengotron.config import Artifact, Release
+from relengotron.connection import connection_data
 from relengotron.planning import PDC_PAGE_SIZE, PDCQuery, Update, artifact_packages, pdc_queries
 
 SERVICE = "pdc"
@@ -57,15 +58,8 @@ class PDCConnection:
         ``server`` may be given as ``host`` (or ``url``), ``token`` as ``password``; booleans may be strings.
         Unknown keys are an error naming them.
         """
-        data = {k: v for k, v in fields.items() if v is not None}
-        for alias in ("host", "url"):
-            if alias in data and "server" not in data:
-                data["server"] = data.pop(alias)
-        if "password" in data and "token" not in data:
-            data["token"] = data.pop("password")
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"pdc connection: unknown field(s) {', '.join(unknown)}")
+        aliases = {"host": "server", "url": "server", "password": "token"}
+        data = connection_data(cls, fields, service="pdc", aliases=aliases)
         if not data.get("server"):
             raise ValueError("pdc connection: 'server' (the REST API URL) is required")
         if "develop" in data:

@@ -20,6 +20,7 @@ from typing import Any
 from resultsdb_api import ResultsDBapi, ResultsDBapiException
 
 from relengotron.adapters.errors import AdapterError, RequestCounter, from_requests, from_status
+from relengotron.connection import connection_data
 from relengotron.gating import Subject
 
 SERVICE = "resultsdb"
@@ -43,14 +44,7 @@ class ResultsDBConnection:
     @classmethod
     def from_mapping(cls, fields: Mapping[str, Any]) -> ResultsDBConnection:
         """From plain fields; ``url`` may be given as ``host``, ``auth_token`` as ``password``."""
-        data = {k: v for k, v in fields.items() if v is not None}
-        if "host" in data and "url" not in data:
-            data["url"] = data.pop("host")
-        if "password" in data and "auth_token" not in data:
-            data["auth_token"] = data.pop("password")
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise ValueError(f"resultsdb connection: unknown field(s) {', '.join(unknown)}")
+        data = connection_data(cls, fields, service="resultsdb", aliases={"host": "url", "password": "auth_token"})
         if not data.get("url"):
             raise ValueError("resultsdb connection: 'url' (the API v2.0 root) is required")
         if "max_retries" in data:
