@@ -11,7 +11,9 @@ Koji target deleted    ``getBuildTarget``; absent → done; pointing elsewhere t
                        ``deleteBuildTarget``
 Koji tag locked        ``getTag``; locked → done; else ``editTag2(locked=True)``
 bug closed             read its status; closed → skipped (no second comment); else CLOSED/EOL + comment
-ostree carve-out       :func:`relengotron.ostree.eol.carve_out` (idempotent itself)
+ostree carve-out       :func:`relengotron.ostree.eol.carve_out` in the released (staging) repository under the
+                       staging lock (idempotent itself), then the repository synced to the master mirror
+                       (an unchanged repository transfers nothing), so clients see the EOL commit
 mirror path archived   :meth:`relengotron.adapters.mirror.MirrorTrees.move_to_archive`
 EOL message            EOL marker present → done; else publish, then write the marker (at least once)
 =====================  ================================================================================
@@ -198,17 +200,26 @@ def _close_bug(step: CloseBug, services: EOLServices, _: tuple[Step, ...]) -> St
 
 
 def _carve_out(step: CarveOutRef, services: EOLServices, _: tuple[Step, ...]) -> StepOutcome:
-    result = carve_out(
-        services.ostree,
-        step.ref,
-        message=step.endoflife,
-        rebase=step.rebase,
-        archive=services.ostree_archive,
-        signer=services.signer,
-        static_deltas=services.static_deltas,
-    )
-    done = f" ({', '.join(result.steps)})" if result.steps else ""
-    return _outcome(step, bool(result.steps), done)
+    staging = services.staging
+    if services.ostree.path != staging.ostree_repo.path:
+        raise EOLError(
+            f"{step.ref}: the carve-out must go to the released repository {staging.ostree_repo.path}, "
+            f"not {services.ostree.path}"
+        )
+    with staging.locked():
+        result = carve_out(
+            services.ostree,
+            step.ref,
+            message=step.endoflife,
+            rebase=step.rebase,
+            archive=services.ostree_archive,
+            signer=services.signer,
+            static_deltas=services.static_deltas,
+        )
+    synced = staging.sync([staging.ostree_root])
+    steps = [*result.steps, *(["mirror-sync"] if any(synced.values()) else [])]
+    done = f" ({', '.join(steps)})" if steps else ""
+    return _outcome(step, bool(steps), done)
 
 
 def _move_path(step: MoveMirrorPath, services: EOLServices, _: tuple[Step, ...]) -> StepOutcome:

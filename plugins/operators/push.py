@@ -10,7 +10,7 @@ are raised for Airflow's retries with backoff; anything else fails the task at o
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
@@ -267,32 +267,9 @@ class SyncOperator(BaseOperator):
         return {"roots": roots, "dry_run": dry_run, "changes": changes}
 
     def _sync(self, config: Any, roots: list[str], dry_run: bool) -> dict[str, list[str]]:
-        return sync_tree(config, roots, dry_run=dry_run, ssh_conn_id=self.mirror_ssh_conn_id, bwlimit=self.bwlimit)
+        from relengotron.airflow.services import sync_staging
 
-
-def sync_tree(
-    config: Any, roots: Iterable[str], *, dry_run: bool, ssh_conn_id: str, bwlimit: int | None = None
-) -> dict[str, list[str]]:
-    """Sync ``roots`` of the staging tree to the master mirror (or rehearse it) under the staging lock; the
-    changes per pass."""
-    from relengotron.airflow.push import PushConnections, mirror_runner
-    from relengotron.artifacts import staging_lock
-    from relengotron.sync import Mirror, MirrorSync
-
-    roots = list(roots)
-    if not roots:
-        return {}
-    with ExitStack() as stack:
-        ssh = mirror_runner(config, PushConnections(mirror_ssh=ssh_conn_id), stack)
-        mirror = Mirror.from_location(config.mirror.master, ssh)
-        sync = MirrorSync(
-            Path(config.mirror.staging), mirror, roots=roots, website=config.mirror.website.strip("/"), bwlimit=bwlimit
-        )
-        with staging_lock(config.mirror):
-            if dry_run:
-                return {"planned": sync.dry_run().lines()}
-            result = sync.sync()
-    return {name: [c.path for c in found] for name, found in result.changes.items()}
+        return sync_staging(config, roots, dry_run=dry_run, mirror_ssh=self.mirror_ssh_conn_id, bwlimit=self.bwlimit)
 
 
 class PushReportOperator(BaseOperator):

@@ -30,9 +30,8 @@ class WebsiteOperator(BaseOperator):
         self.mirror_ssh_conn_id = mirror_ssh_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from operators.push import sync_tree
         from relengotron.airflow.push import load_push
-        from relengotron.airflow.services import flag
+        from relengotron.airflow.services import flag, sync_staging
         from relengotron.website import gather, write_site
 
         with permanent_failures():
@@ -40,8 +39,8 @@ class WebsiteOperator(BaseOperator):
             config, push = load_push(push_params(context))
             site = gather(config, push.release.id)
             written = write_site(config, site)
-            changes = sync_tree(
-                config, [config.mirror.website.strip("/")], dry_run=dry_run, ssh_conn_id=self.mirror_ssh_conn_id
+            changes = sync_staging(
+                config, [config.mirror.website.strip("/")], dry_run=dry_run, mirror_ssh=self.mirror_ssh_conn_id
             )
         self.log.info(
             "website: %d file(s) written, %d image(s) and %d ref(s) listed",

@@ -22,6 +22,7 @@ from relengotron.adapters.bugzilla import Bugzilla
 from relengotron.adapters.errors import NotFoundError
 from relengotron.adapters.mirror import MirrorTrees
 from relengotron.adapters.pdc import PDC
+from relengotron.artifacts.staging import StagingTree
 from relengotron.config import ReleaseConfig
 from relengotron.eol import EOLFacts, KojiTag, KojiTarget, RefHead
 from relengotron.kojiclient import KojiClient
@@ -38,14 +39,17 @@ class Publisher(Protocol):
 
 @dataclass
 class EOLServices:
-    """Everything an EOL reads and changes, connected: the adapters, the shared ostree repository (and the
-    archive repository carved-out refs are copied to), the mirror trees and the bus publisher."""
+    """Everything an EOL reads and changes, connected: the adapters, the released OSTree repository (the staging
+    tree's, ``staging.ostree_repo``: what clients pull through the mirror) and the archive repository carved-out
+    refs are copied to, the staging tree that carries the carve-out to the master mirror, the mirror trees and
+    the bus publisher."""
 
     koji: KojiClient
     pdc: PDC
     bugzilla: Bugzilla
     ostree: OSTreeRepo
     ostree_archive: OSTreeRepo
+    staging: StagingTree
     mirror: MirrorTrees
     publisher: Publisher
     signer: Signer | None = None  # signs the EOL commits and the summaries (local GPG or sigul)

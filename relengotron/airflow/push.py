@@ -83,23 +83,10 @@ def release_signer(config: ReleaseConfig, release_id: str, connections: PushConn
 
 def published(config: ReleaseConfig, connections: PushConnections, stack: ExitStack) -> Published:
     """Where released artifacts are read back from (the staging OSTree repository, the master mirror)."""
+    from relengotron.airflow.services import mirror_runner
     from relengotron.artifacts import Published
 
-    return Published.from_config(config, mirror_runner(config, connections, stack))
-
-
-def mirror_runner(config: ReleaseConfig, connections: PushConnections, stack: ExitStack) -> Any:
-    """The SSH runner to the mirror host (closed with ``stack``); None when the master mirror is local."""
-    master = config.mirror.master
-    if master.startswith("/") or ":" not in master:  # Mirror.from_location's reading of a location
-        return None
-    from airflow.providers.ssh.hooks.ssh import SSHHook
-
-    from relengotron.tools.remote import SSHRunner
-
-    runner = SSHRunner.from_hook(SSHHook(ssh_conn_id=connections.mirror_ssh))
-    stack.callback(runner.close)
-    return runner
+    return Published.from_config(config, mirror_runner(config, connections.mirror_ssh, stack))
 
 
 @contextmanager

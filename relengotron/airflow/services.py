@@ -6,8 +6,9 @@ behind a :class:`Lazy` that builds it when the task first touches it. A task tha
 therefore never logs in to Koji nor opens a bus socket, and a service that is down fails only the tasks
 that need it. Leaving :func:`eol_services` closes what was built (Koji logs out).
 
-The OSTree tasks get the shared repository (:func:`shared_repo`) and signers (:func:`release_signer`, the
-summary's :func:`summary_signer`) from here the same way.
+The OSTree tasks get the repositories (:func:`shared_repo`, the compose repository; :func:`staging_tree`, the
+released one with the master mirror it is synced to) and signers (:func:`release_signer`, the summary's
+:func:`summary_signer`) from here the same way.
 
 Also here, for every operator: how a task tells Airflow whether a failure is worth a retry
 (:func:`permanent_failures`), boolean arguments as templates render them (:func:`flag`), and the EOL DAG's
@@ -26,9 +27,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     from relengotron.adapters.facts import EOLServices
+    from relengotron.artifacts.staging import StagingTree
     from relengotron.config import ReleaseConfig
     from relengotron.ostree.repo import OSTreeRepo
     from relengotron.signing.base import Signer
+    from relengotron.tools.remote import SSHRunner
 
 T = TypeVar("T")
 
@@ -179,10 +182,44 @@ def summary_signer(config: ReleaseConfig, connections: Connections = Connections
 
 
 def shared_repo(config: ReleaseConfig) -> OSTreeRepo:
-    """The shared archive-mode repository of the release configuration (``ostree.repo``)."""
+    """The shared archive-mode repository of the release configuration (``ostree.repo``): where composes merge
+    their candidates. Clients never pull it; they pull the staging tree's (:func:`staging_tree`)."""
     from relengotron.ostree.repo import OSTreeRepo
 
     return OSTreeRepo(config.ostree.repo)
+
+
+def mirror_runner(config: ReleaseConfig, conn_id: str | None, stack: ExitStack) -> SSHRunner | None:
+    """The SSH runner to the mirror host over the SSH provider connection ``conn_id`` (closed with ``stack``);
+    None when the master mirror is a local path. A remote mirror without a connection fails when used
+    (:meth:`relengotron.sync.Mirror.from_location` names it)."""
+    master = config.mirror.master
+    if master.startswith("/") or ":" not in master or not conn_id:  # Mirror.from_location's reading
+        return None
+    from airflow.providers.ssh.hooks.ssh import SSHHook
+
+    from relengotron.tools.remote import SSHRunner
+
+    runner = SSHRunner.from_hook(SSHHook(ssh_conn_id=conn_id))
+    stack.callback(runner.close)
+    return runner
+
+
+def staging_tree(
+    config: ReleaseConfig, mirror_ssh: str | None, stack: ExitStack, bwlimit: int | None = None
+) -> StagingTree:
+    """The staging tree (what is released, and what clients pull once synced) and its master mirror."""
+    from relengotron.artifacts.staging import StagingTree
+
+    return StagingTree.from_layout(config.mirror, mirror_runner(config, mirror_ssh, stack), bwlimit)
+
+
+def sync_staging(
+    config: ReleaseConfig, roots: list[str], *, dry_run: bool, mirror_ssh: str | None, bwlimit: int | None = None
+) -> dict[str, list[str]]:
+    """Sync ``roots`` of the staging tree to the master mirror (see :meth:`StagingTree.sync`)."""
+    with ExitStack() as stack:
+        return staging_tree(config, mirror_ssh, stack, bwlimit).sync(roots, dry_run=dry_run)
 
 
 @contextmanager
@@ -207,20 +244,15 @@ def eol_services(
     with ExitStack() as stack:
         for client in (publisher, bugzilla, pdc, koji):  # closed in reverse: Koji logs out first
             stack.callback(lambda c=client: c.get().close() if c.built else None)
-        ssh = None
-        if connections.mirror_ssh:
-            from airflow.providers.ssh.hooks.ssh import SSHHook
-
-            from relengotron.tools.remote import SSHRunner
-
-            ssh = SSHRunner.from_hook(SSHHook(ssh_conn_id=connections.mirror_ssh))
-            stack.callback(ssh.close)
+        staging = staging_tree(config, connections.mirror_ssh, stack)
+        ssh = staging.mirror.ssh
         yield EOLServices(
             koji=koji,  # type: ignore[arg-type]
             pdc=pdc,  # type: ignore[arg-type]
             bugzilla=bugzilla,  # type: ignore[arg-type]
-            ostree=shared_repo(config),
+            ostree=staging.ostree_repo,
             ostree_archive=OSTreeRepo(ostree_archive),
+            staging=staging,
             mirror=MirrorTrees.from_layout(config.mirror, ssh),
             publisher=publisher,  # type: ignore[arg-type]
             signer=release_signer(config, release_id, connections),  # type: ignore[arg-type]

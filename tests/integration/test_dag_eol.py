@@ -16,6 +16,7 @@ import pytest
 import requests
 from test_adapters_support import bugzilla_of, koji_of, pdc_of
 
+from relengotron.artifacts import staging_ostree_repo
 from relengotron.config import ReleaseConfig, load_config
 from relengotron.eol import BUG_COMMENT, step_from_dict
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
@@ -59,12 +60,13 @@ class World:
 
 @pytest.fixture
 def eol_world(airflow_connections: dict[str, Any], airflow_db: Path, tmp_path: Path) -> Iterator[World]:
-    """The sandbox, with f23 and f24 refs in its shared ostree repository and content on its mirror."""
+    """The sandbox, with f23 and f24 refs released (in the staging tree's ostree repository) and content on its
+    mirror."""
     endpoints = airflow_connections
     config = load_config(endpoints["releng"]["config"])
     signing = endpoints["signing"]
     signer = LocalGpgSigner(signing["gnupghome"], signing["key_id"])
-    repo = OSTreeRepo(config.ostree.repo).init("archive")
+    repo = staging_ostree_repo(config.mirror).init("archive")
     for n, ref in enumerate((*F23_REFS, F24_REF)):
         tree = tmp_path / "trees" / str(n)
         (tree / "usr").mkdir(parents=True)
@@ -142,7 +144,8 @@ def f24_part(snap: dict[str, Any]) -> dict[str, Any]:
         "tags": [t for t in snap["tags"] if t[0].startswith("f24")],
         "bugs": {i: s for i, s in snap["bugs"].items() if i in (1300105, 1300106)},
         "ref": snap["refs"][F24_REF],
-        "mirror": {p: h for p, h in snap["master"].items() if "24" in p},
+        # the OSTree repository on the mirror is shared by every release: its f24 ref is "ref" above
+        "mirror": {p: h for p, h in snap["master"].items() if "24" in p and not p.startswith("atomic/")},
     }
 
 
@@ -247,7 +250,12 @@ def test_eol_for_real_does_every_step_then_a_second_run_changes_nothing(eol_worl
         assert not (world.master / path).exists()
     moved = {p: h for p, h in before["master"].items() if p.startswith(F23_TREES)}
     assert {p: h for p, h in after["archive"].items() if p in moved} == moved
-    assert after["master"] == {p: h for p, h in before["master"].items() if not p.startswith(F23_TREES)}
+    ostree = ("atomic", f"{config.mirror.ostree}")  # the shared repository (checked below) and its parent
+    assert {p: h for p, h in after["master"].items() if not p.startswith(ostree)} == {
+        p: h for p, h in before["master"].items() if not p.startswith(F23_TREES)
+    }
+    # the released repository, EOL commits included, carried to the mirror where clients pull it
+    assert OSTreeRepo(world.master / config.mirror.ostree).refs() == after["refs"]
 
     # the bus: one EOL message, after every step, saying what was done
     new = [m for m in bus(world) if (m["topic"], m["msg_id"]) not in set(before["bus"])]

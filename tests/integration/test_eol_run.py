@@ -18,6 +18,7 @@ from test_adapters_support import bugzilla_of, koji_of, pdc_of, sandbox_config
 
 from relengotron.adapters.facts import EOLServices
 from relengotron.adapters.mirror import MirrorTrees
+from relengotron.artifacts.staging import StagingTree
 from relengotron.config import ReleaseConfig
 from relengotron.eol import BUG_COMMENT, CarveOutRef, CloseBug, MoveMirrorPath, PublishEOL
 from relengotron.eol_run import execute_step, plan_for, run_eol
@@ -72,7 +73,8 @@ class Setup:
 @pytest.fixture
 def setup(services: SandboxContext, tmp_path: Path, signer: LocalGpgSigner) -> Iterator[Setup]:
     config = sandbox_config(tmp_path / "releng", services.world, services.built)
-    repo = OSTreeRepo(config.ostree.repo).init("archive")
+    staging = StagingTree.from_layout(config.mirror)
+    repo = staging.ostree_repo.init("archive")  # the released repository: what clients pull
     for n, (ref, nvrs) in enumerate(sorted(REFS.items())):
         tree = tmp_path / "trees" / str(n)
         (tree / "usr").mkdir(parents=True)
@@ -92,6 +94,7 @@ def setup(services: SandboxContext, tmp_path: Path, signer: LocalGpgSigner) -> I
         bugzilla=bugzilla,
         ostree=repo,
         ostree_archive=OSTreeRepo(tmp_path / "ostree-archive"),
+        staging=staging,
         mirror=MirrorTrees.from_layout(config.mirror),
         publisher=publisher,
         signer=signer,
@@ -151,7 +154,12 @@ def f24_part(snap: dict[str, Any]) -> dict[str, Any]:
         "tags": [t for t in snap["tags"] if t[0].startswith("f24")],
         "bugs": {i: s for i, s in snap["bugs"].items() if i in (1300105, 1300106)},
         "ref": snap["ostree"][0]["fedora/24/x86_64/atomic-host"],
-        "mirror": {p: h for p, h in snap["master"].items() if "/24" in p or p.startswith(("atomic", "website"))},
+        # the OSTree repository on the mirror is shared by every release: its f24 ref is "ref" above
+        "mirror": {
+            p: h
+            for p, h in snap["master"].items()
+            if ("/24" in p or p.startswith("website")) and not p.startswith("atomic/")
+        },
     }
 
 
@@ -212,6 +220,8 @@ def test_eol_of_f23_for_real_then_nothing_more(setup: Setup) -> None:
     assert svc.ostree_archive.refs() == carved
     for ref in ("fedora/24/x86_64/atomic-host", "fedora/rawhide/x86_64/atomic-host"):
         assert after["ostree"][0][ref] == before["ostree"][0][ref]
+    # ... and carried to the master mirror, where clients pull it: every ref there as in the released repository
+    assert OSTreeRepo(setup.master / config.mirror.ostree).refs() == after["ostree"][0]
 
     # mirror: the f23 trees moved whole into the archive; everything else stayed
     for tree in F23_TREES:
@@ -221,7 +231,9 @@ def test_eol_of_f23_for_real_then_nothing_more(setup: Setup) -> None:
         }
     moved = {p: h for p, h in before["master"].items() if p.startswith(F23_TREES)}
     assert {p: h for p, h in after["archive"].items() if p in moved} == moved
-    assert after["master"] == {p: h for p, h in before["master"].items() if not p.startswith(F23_TREES)}
+    ostree = f"{config.mirror.ostree}/"  # the shared repository, checked above
+    kept = {p: h for p, h in after["master"].items() if not p.startswith(ostree)}
+    assert kept == {p: h for p, h in before["master"].items() if not p.startswith((*F23_TREES, ostree))}
 
     # the bus: one EOL message, saying what was done; the marker on the archive tree holds it
     eol = bus_messages(ctx, EOL_TOPIC)

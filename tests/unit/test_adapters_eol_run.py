@@ -13,6 +13,7 @@ import pytest
 from relengotron.adapters.errors import NotFoundError
 from relengotron.adapters.facts import EOLServices, gather_facts
 from relengotron.adapters.mirror import MirrorError, MirrorTrees
+from relengotron.artifacts.staging import StagingTree
 from relengotron.config import ReleaseConfig, load_config
 from relengotron.eol import EOLError, LockTag, MoveMirrorPath, OpenBug, PublishEOL
 from relengotron.eol_run import EOLRun, execute_plan, execute_step, plan_for, run_eol
@@ -118,7 +119,12 @@ class Bus:
 @pytest.fixture
 def config(tmp_path: Path) -> ReleaseConfig:
     fedora = load_config(REPO / "config" / "fedora.yaml")
-    mirror = dataclasses.replace(fedora.mirror, master=str(tmp_path / "master"), archive=str(tmp_path / "archive"))
+    mirror = dataclasses.replace(
+        fedora.mirror,
+        master=str(tmp_path / "master"),
+        archive=str(tmp_path / "archive"),
+        staging=tmp_path / "staging",
+    )
     for rel in ("updates/24/x86_64/repomd.xml", "updates/testing/24/x86_64/repomd.xml", "updates/25/x86_64/repomd.xml"):
         (tmp_path / "master" / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "master" / rel).write_text(rel)
@@ -131,8 +137,9 @@ def services(config: ReleaseConfig, tmp_path: Path) -> EOLServices:
         koji=Koji(),  # type: ignore[arg-type]
         pdc=PDC(),  # type: ignore[arg-type]
         bugzilla=Bugzilla(),  # type: ignore[arg-type]
-        ostree=OSTreeRepo(tmp_path / "no-repo"),
+        ostree=StagingTree.from_layout(config.mirror).ostree_repo,
         ostree_archive=OSTreeRepo(tmp_path / "no-archive"),
+        staging=StagingTree.from_layout(config.mirror),
         mirror=MirrorTrees.from_layout(config.mirror),
         publisher=Bus(),
     )

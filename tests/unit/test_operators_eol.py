@@ -22,6 +22,7 @@ from relengotron.adapters.facts import EOLServices
 from relengotron.adapters.mirror import MirrorTrees
 from relengotron.airflow import services as seam
 from relengotron.airflow.eol import check_release, eol_date, publish_step, task_items
+from relengotron.artifacts.staging import StagingTree
 from relengotron.config import ReleaseConfig, load_config
 from relengotron.eol import BUG_COMMENT, CloseBug, EOLError, EOLFacts, OpenBug, plan_eol, step_from_dict
 from relengotron.kojiclient import KojiError, KojiTransientError
@@ -63,7 +64,12 @@ class World:
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     """Fedora's configuration with the mirror in tmp; the operators get stand-in services for it."""
     fedora = load_config(REPO / "config" / "fedora.yaml")
-    mirror = dataclasses.replace(fedora.mirror, master=str(tmp_path / "master"), archive=str(tmp_path / "archive"))
+    mirror = dataclasses.replace(
+        fedora.mirror,
+        master=str(tmp_path / "master"),
+        archive=str(tmp_path / "archive"),
+        staging=tmp_path / "staging",
+    )
     ostree = dataclasses.replace(fedora.ostree, repo=tmp_path / "ostree" / "repo")
     config = dataclasses.replace(fedora, mirror=mirror, ostree=ostree)
     for rel in ("updates/24/x86_64/repomd.xml", "updates/testing/24/x86_64/repomd.xml", "updates/25/x86_64/repomd.xml"):
@@ -80,8 +86,9 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
             koji=found.koji,  # type: ignore[arg-type]
             pdc=found.pdc,  # type: ignore[arg-type]
             bugzilla=found.bugzilla,  # type: ignore[arg-type]
-            ostree=OSTreeRepo(config.ostree.repo),
+            ostree=StagingTree.from_layout(config.mirror).ostree_repo,
             ostree_archive=OSTreeRepo(ostree_archive),
+            staging=StagingTree.from_layout(config.mirror),
             mirror=MirrorTrees.from_layout(config.mirror),
             publisher=found.bus,
         )
@@ -324,5 +331,6 @@ def test_a_step_connects_only_to_the_service_it_needs(tmp_path: Path, monkeypatc
         assert built == ["bugzilla"]
     assert closed == ["bugzilla"]
     with seam.eol_services(config, "rawhide", ostree_archive=tmp_path / "archive-repo") as services:
-        assert services.ostree.path == config.ostree.repo and services.ostree_archive.path == tmp_path / "archive-repo"
+        assert services.ostree.path == config.mirror.staging / "atomic/repo"  # the released repository
+        assert services.ostree_archive.path == tmp_path / "archive-repo"
     assert built == ["bugzilla"]
