@@ -189,6 +189,20 @@ def shared_repo(config: ReleaseConfig) -> OSTreeRepo:
     return OSTreeRepo(config.ostree.repo)
 
 
+@contextmanager
+def released_repo(config: ReleaseConfig, *, write: bool) -> Iterator[OSTreeRepo]:
+    """The released OSTree repository (the staging tree's: what the mirror carries to clients); held under the
+    staging lock when ``write``, so that a write never races a promotion or a sync of the staging tree."""
+    from relengotron.artifacts import staging_lock, staging_ostree_repo
+
+    repo = staging_ostree_repo(config.mirror)
+    if not write:
+        yield repo
+        return
+    with staging_lock(config.mirror):
+        yield repo
+
+
 def mirror_runner(config: ReleaseConfig, conn_id: str | None, stack: ExitStack) -> SSHRunner | None:
     """The SSH runner to the mirror host over the SSH provider connection ``conn_id`` (closed with ``stack``);
     None when the master mirror is a local path. A remote mirror without a connection fails when used

@@ -1,8 +1,9 @@
-"""The ``ostree_maintenance`` DAG end to end with dag.test() on the sandbox's shared repository (real ostree,
-the world's signing key): a dry run writes nothing; the real run prunes the old untagged commits, keeps the
-heads, the recent ones and the tagged one, signs every release head, makes the deltas to the heads, drops the
-stale delta and signs a current summary; a second run, and each task of the finished run again, changes
-nothing."""
+"""The ``ostree_maintenance`` DAG end to end with dag.test() on the sandbox's released repository (the staging
+tree's; real ostree, the world's signing key) and its compose repository: a dry run writes nothing, here or on
+the mirror; the real run prunes the old untagged commits (in both repositories), keeps the heads, the recent
+ones and the tagged one, signs every release head, makes the deltas to the heads, drops the stale delta, signs
+a current summary and carries it all to the master mirror; a second run, and each task of the finished run
+again, changes nothing."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from relengotron.artifacts import staging_ostree_repo
 from relengotron.config import ReleaseConfig, load_config
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.ostree.retention import DAY
@@ -33,35 +35,44 @@ TAG = f"tags/{F24}/24.1"
 @dataclass
 class Repo:
     config: ReleaseConfig
-    repo: OSTreeRepo
+    repo: OSTreeRepo  # the released repository
+    compose: OSTreeRepo  # the shared compose repository
+    mirror: OSTreeRepo  # the released repository on the master mirror
     signer: LocalGpgSigner
     commits: dict[str, dict[int, str]]  # ref → age in days → commit
+    candidates: dict[int, str]  # the compose repository's F24 history: age → commit
+
+
+def history(repo: OSTreeRepo, ref: str, ages: list[int], trees: Path) -> dict[int, str]:
+    """Commits of ``ref`` made ``ages`` days ago, oldest first: age → commit."""
+    now = int(time.time())
+    tree = trees / ref.replace("/", "_")
+    tree.mkdir(parents=True)
+    made = {}
+    for age in ages:
+        (tree / f"file-{age}").write_text(f"{ref}, {age} days old\n")
+        made[age] = repo.commit(trees=[f"dir={tree}"], subject=f"{age}", branch=ref, timestamp=now - age * DAY)
+    return made
 
 
 @pytest.fixture
 def shared(airflow_connections: dict[str, Any], airflow_db: Path, tmp_path: Path) -> Iterator[Repo]:
-    """The sandbox's shared repository with histories of several ages (retention: 30 days, last 3)."""
+    """The sandbox's released repository with histories of several ages (retention: 30 days, last 3), and its
+    compose repository with old candidates."""
     config = load_config(airflow_connections["releng"]["config"])
     assert (config.ostree.retention.keep_days, config.ostree.retention.keep_last) == (30, 3)
     signing = airflow_connections["signing"]
     signer = LocalGpgSigner(signing["gnupghome"], signing["key_id"])
-    repo = OSTreeRepo(config.ostree.repo).init("archive")
-    now = int(time.time())
+    repo = staging_ostree_repo(config.mirror).init("archive")
     ages = {F24: [120, 100, 90, 80, 45, 40], F23: [200, 150, 100, 1], RAWHIDE: [2, 1], STRAY: [300, 200, 100, 50]}
-    commits: dict[str, dict[int, str]] = {}
-    for ref, history in ages.items():
-        tree = tmp_path / "trees" / ref.replace("/", "_")
-        tree.mkdir(parents=True)
-        commits[ref] = {}
-        for age in history:
-            (tree / f"file-{age}").write_text(f"{ref}, {age} days old\n")
-            commits[ref][age] = repo.commit(
-                trees=[f"dir={tree}"], subject=f"{age}", branch=ref, timestamp=now - age * DAY
-            )
+    commits = {ref: history(repo, ref, found, tmp_path / "trees") for ref, found in ages.items()}
     repo.create_tag(F24, "24.1", commits[F24][100])
     repo.generate_static_delta(commits[F24][120], commits[F24][100])  # stale once 120 is pruned
     repo.update_summary(None)
-    yield Repo(config, repo, signer, commits)
+    compose = OSTreeRepo(config.ostree.repo).init("archive")
+    candidates = history(compose, F24, [100, 90, 80, 70, 2], tmp_path / "candidates")
+    mirror = OSTreeRepo(Path(config.mirror.master) / config.mirror.ostree)
+    yield Repo(config, repo, compose, mirror, signer, commits, candidates)
 
 
 def state(repo: OSTreeRepo) -> dict[str, Any]:
@@ -97,14 +108,15 @@ def states(tis: dict[str, list[Any]]) -> dict[str, list[str]]:
 
 def test_maintenance_prunes_finishes_and_signs_then_changes_nothing(shared: Repo) -> None:
     import airflow  # noqa: F401 — puts the plugins folder on sys.path
-    from operators.ostree import OSTreeFinishRefOperator, OSTreePruneOperator, OSTreeSummaryOperator
+    from operators.ostree import OSTreeFinishRefOperator, OSTreePruneOperator, OSTreeSummaryOperator, OSTreeSyncOperator
 
     repo, signer, c = shared.repo, shared.signer, shared.commits
-    before = state(repo)
+    before, compose_before = state(repo), state(shared.compose)
 
     dry, dry_tis = run({"dry_run": True})
     assert str(dry.state) == "success", states(dry_tis)
-    assert state(repo) == before
+    assert state(repo) == before and state(shared.compose) == compose_before
+    assert not shared.mirror.path.exists()  # nothing synced
 
     done, tis = run({})
     assert str(done.state) == "success", states(tis)
@@ -113,6 +125,7 @@ def test_maintenance_prunes_finishes_and_signs_then_changes_nothing(shared: Repo
         "prune": ["success"],
         "finish_ref": ["success"] * 3,
         "summary": ["success"],
+        "sync": ["success"],
     }
     assert [ti.rendered_map_index for ti in tis["finish_ref"]] == [F23, F24, RAWHIDE]
 
@@ -136,15 +149,26 @@ def test_maintenance_prunes_finishes_and_signs_then_changes_nothing(shared: Repo
     view = repo.summary()
     assert view is not None and view.refs == repo.refs() and view.deltas == repo.static_deltas()
 
+    # the compose repository pruned by the same retention (its head and last three kept)
+    cand = shared.candidates
+    assert [age for age, commit in cand.items() if shared.compose.has_commit(commit)] == [80, 70, 2]
+
+    # the master mirror: what clients pull is the maintained repository, signed summary and all
+    assert shared.mirror.refs() == repo.refs() and shared.mirror.static_deltas() == repo.static_deltas()
+    assert (shared.mirror.path / "summary").read_bytes() == (repo.path / "summary").read_bytes()
+    assert signer.summary_signed(shared.mirror.path)
+    assert [commit for commit in gone if shared.mirror.has_commit(commit)] == []
+
     # a second run changes nothing
-    after = state(repo)
+    after, mirror_after = state(repo), state(shared.mirror)
     again, again_tis = run({})
     assert str(again.state) == "success", states(again_tis)
-    assert state(repo) == after
+    assert state(repo) == after and state(shared.mirror) == mirror_after
 
     # each task of the finished run, run again: nothing to do
     assert OSTreePruneOperator(task_id="rerun_prune").execute({})["deleted"] == []
     for ref, release in ((F23, "f23"), (F24, "f24"), (RAWHIDE, "rawhide")):
         assert OSTreeFinishRefOperator(task_id="rerun", release=release, ref=ref).execute({})["steps"] == []
     assert OSTreeSummaryOperator(task_id="rerun_summary").execute({})["rewritten"] is False
-    assert state(repo) == after
+    assert not any(OSTreeSyncOperator(task_id="rerun_sync").execute({}).values())
+    assert state(repo) == after and state(shared.mirror) == mirror_after

@@ -151,7 +151,8 @@ class FakeSigner:
 @dataclasses.dataclass
 class Setup:
     config: ReleaseConfig
-    repo: FakeRepo
+    repo: FakeRepo  # the released repository
+    compose: FakeRepo  # the shared compose repository
     c: dict[str, dict[int, str]]
 
 
@@ -171,14 +172,22 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
     repo.heads[TAG] = c[F24][120]
     repo.deltas.add(f"{c[F24][200]}-{c[F24][150]}")  # stale once they are pruned
     monkeypatch.setattr("relengotron.airflow.hooks.release_config", lambda: config)
-    monkeypatch.setattr(seam, "shared_repo", lambda cfg: repo)
+    compose = FakeRepo(tmp_path / "compose")
+    c["compose"] = compose.add(F24, [300, 200, 100, 90, 80, 70, 1], now)  # candidates: 300, 200 age out
+
+    @contextmanager
+    def released_repo(cfg: ReleaseConfig, *, write: bool) -> Iterator[FakeRepo]:
+        yield repo
+
+    monkeypatch.setattr(seam, "released_repo", released_repo)
+    monkeypatch.setattr(seam, "shared_repo", lambda cfg: compose)
 
     def release_signer(cfg: ReleaseConfig, release_id: str, connections: Any = None) -> FakeSigner | None:
         key = cfg.release(release_id).signing_key
         return FakeSigner(repo, key) if key else None
 
     monkeypatch.setattr(seam, "release_signer", release_signer)
-    return Setup(config, repo, c)
+    return Setup(config, repo, compose, c)
 
 
 def run_all(preview: bool) -> dict[str, Any]:
@@ -217,15 +226,19 @@ def test_the_summary_key_is_the_newest_maintained_release() -> None:
 
 def test_maintenance_prunes_signs_each_head_with_its_key_and_then_changes_nothing(setup: Setup) -> None:
     repo, c = setup.repo, setup.c
-    before = repo.state()
+    before, compose_before = repo.state(), setup.compose.state()
     preview = run_all(preview=True)
-    assert repo.state() == before  # a dry run writes nothing
+    assert repo.state() == before and setup.compose.state() == compose_before  # a dry run writes nothing
     assert set(preview["prune"]["deleted"]) == {c[F24][200], c[F24][150], c[STRAY][500]}
+    assert set(preview["prune"]["compose"]["deleted"]) == {c["compose"][300], c["compose"][200]}
     assert preview["summary"] == {"rewritten": True, "dry_run": True}
 
     done = run_all(preview=False)
     assert [item["ref"] for item in done["refs"]] == [F24, F24_TESTING, F25, RAWHIDE]
     assert set(done["prune"]["deleted"]) == {c[F24][200], c[F24][150], c[STRAY][500]}
+    # the compose repository: its old candidates pruned by the same retention, nothing signed there
+    assert set(c["compose"].values()) - set(setup.compose.commits) == {c["compose"][300], c["compose"][200]}
+    assert setup.compose.signatures == {} and setup.compose.summary_key is None
     assert done["prune"]["deltas_deleted"] == [f"{c[F24][200]}-{c[F24][150]}"]
     assert set(c[F24].values()) - set(repo.commits) == {c[F24][200], c[F24][150]}
     assert repo.heads[TAG] == c[F24][120] and c[F24][120] in repo.commits  # tagged: kept
@@ -249,6 +262,7 @@ def test_maintenance_prunes_signs_each_head_with_its_key_and_then_changes_nothin
     again = run_all(preview=False)
     assert repo.state() == after and repo.summary_writes == writes
     assert again["prune"]["deleted"] == [] and again["prune"]["steps"] == []
+    assert again["prune"]["compose"]["deleted"] == []
     assert all(result["steps"] == [] for result in again["finish"]) and again["summary"]["rewritten"] is False
 
 
@@ -257,5 +271,5 @@ def test_a_missing_ref_fails_at_once_naming_it_and_no_repository_skips(setup: Se
     with pytest.raises(AirflowFailException, match="no ref fedora/24/x86_64/gone"):
         task.execute({})
     monkeypatch.setattr(setup.repo, "exists", lambda: False)
-    with pytest.raises(AirflowSkipException, match="no shared repository yet"):
+    with pytest.raises(AirflowSkipException, match="no released repository yet"):
         OSTreeRefsOperator(task_id="refs").execute({})
