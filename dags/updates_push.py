@@ -30,7 +30,8 @@ between looks at Koji and ResultsDB; default 30).
    `compose` (skipped when the plan says unchanged; writes a candidate only — the shared ostree repository,
    or `<staging>/.relengotron/candidates` — never anything synced; images wait for their Koji task
    deferred) → `announce` (`relengotron.artifact.composed`: the test system runs its tests) → `tests`
-   (TaskotronResultSensor; a FAILED test fails it: the artifact is held back) → `sign` → `promote` (the
+   (TaskotronResultSensor, counting only results submitted since this compose; a FAILED test fails it: the
+   artifact is held back) → `sign` → `promote` (the
    candidate becomes the released artifact in the staging tree, only if the results are about this
    compose).
 5. `sync` — ONE sync of the updates repositories and of every released artifact of the release to the master
@@ -173,6 +174,7 @@ with DAG(
         tests = TaskotronResultSensor(
             task_id="tests",
             subjects=compose.output["subject"],
+            since=compose.output["since"],  # an earlier compose's results (the same item) do not count
             decision_context="artifact_release",
             release="{{ params.release }}",
             poll_interval="{{ params.poll_interval }}",

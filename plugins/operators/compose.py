@@ -90,9 +90,12 @@ class _ComposeOperator(BaseOperator):
         return RemoteCompose(host_workdir=self.compose_host_workdir, fetch_from=self.compose_fetch_from)
 
     def done(self, context: Any, plugin: ArtifactKind, output: ComposeOutput) -> dict[str, Any]:
-        """Push the announcement and the test subject; return the candidate."""
+        """Push the announcement, the test subject and since when its results count (XCom ``since``: the compose
+        time of a new candidate; None for the released one, whose results are in already); return the
+        candidate."""
         subject = plugin.test_item()
         context["ti"].xcom_push(key="announcement", value=plugin.announcement(output))
+        context["ti"].xcom_push(key="since", value=output.composed_at if output.changed else None)
         context["ti"].xcom_push(
             key="subject",
             value={"type": subject.type, "item": subject.item, "name": subject.name, "label": plugin.label},

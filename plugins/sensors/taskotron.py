@@ -39,6 +39,10 @@ class TaskotronResultSensor(BaseSensorOperator):
     the caller acts on them (the gating DAG). When ``wait_timeout`` (seconds; default the sensor's
     ``timeout``) passes first, the task fails saying "results missing" and which — never "failed".
 
+    ``since`` (an ISO date and time, e.g. a compose's ``composed_at``): only results submitted since then
+    (less ``clock_skew`` seconds) count, so the results of an earlier compose of the same artifact — the same
+    ResultsDB item — never satisfy the wait. Empty or None: every result counts.
+
     Read-only, so rerunning it is always safe: it waits again and decides from the newest results.
     """
 
@@ -50,6 +54,7 @@ class TaskotronResultSensor(BaseSensorOperator):
         "policies",
         "wait_timeout",
         "poll_interval",
+        "since",
     )
     ui_color = "#e3f1dc"
 
@@ -64,6 +69,8 @@ class TaskotronResultSensor(BaseSensorOperator):
         fail_on_failed: bool = True,
         wait_timeout: float | str | None = None,
         poll_interval: float | str | None = None,
+        since: str | None = None,
+        clock_skew: float = 5.0,
         resultsdb_conn_id: str = "resultsdb_default",
         **kwargs: Any,
     ) -> None:
@@ -76,6 +83,8 @@ class TaskotronResultSensor(BaseSensorOperator):
         self.fail_on_failed = fail_on_failed
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
+        self.since = since
+        self.clock_skew = clock_skew
         self.resultsdb_conn_id = resultsdb_conn_id
 
     # --- inputs, checked at run time ---------------------------------------------------------------------
@@ -142,13 +151,21 @@ class TaskotronResultSensor(BaseSensorOperator):
             timeout,
             "; ".join(f"{e.subject}: {', '.join(map(str, e.rules))}" for e in waiting_for if e.rules),
         )
-        self.defer(
-            trigger=ResultsTrigger(
+        try:
+            trigger = ResultsTrigger(
                 subjects=awaited_to_json(waiting_for),
                 deadline=time.time() + timeout,
                 poll_interval=interval,
                 conn_id=self.resultsdb_conn_id,
-            ),
+                since=str(self.since) if self.since else None,
+                clock_skew=self.clock_skew,
+            )
+        except ValueError as exc:
+            raise AirflowFailException(f"{self.task_id}: {exc}") from exc
+        if trigger.since:
+            self.log.info("only results submitted since %s count", trigger.since)
+        self.defer(
+            trigger=trigger,
             method_name="execute_complete",
             timeout=timedelta(seconds=timeout + DEFERRAL_GRACE),
         )

@@ -9,10 +9,10 @@ triggerer restart does not wait longer than asked.
 Events (``TriggerEvent.payload``):
 
 :class:`ResultsTrigger` — ``{"status": "present", "results": [...]}`` once every required result is there
-(finished); ``{"status": "missing", "missing": [...], "results": [...], "message": "results missing: …"}``
-when the deadline passes first (never "failed": a result that never came is not a failed test);
-``{"status": "error", "message"}`` on a permanent error (bad connection, ResultsDB refusing the query).
-Transient errors (unreachable, 5xx) are logged and polled again.
+(finished; with ``since``, submitted since then); ``{"status": "missing", "missing": [...], "results": [...],
+"message": "results missing: …"}`` when the deadline passes first (never "failed": a result that never came
+is not a failed test); ``{"status": "error", "message"}`` on a permanent error (bad connection, ResultsDB
+refusing the query). Transient errors (unreachable, 5xx) are logged and polled again.
 
 :class:`KojiTaskTrigger` — ``{"status": "success", "task_id", "result"}`` when the task is CLOSED;
 ``{"status": "failed", "task_id", "state", "message"}`` when it FAILED or was CANCELED (Koji's fault text);
@@ -26,6 +26,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -67,6 +68,9 @@ class ResultsTrigger(_PollingTrigger):
 
     ``subjects``: ``[{"type", "item", "name"?, "testcases": [name | [name, scenario]]}]`` (see
     :func:`relengotron.gating.waiting.awaited_to_json`). ``deadline``: epoch seconds, or None to wait forever.
+    ``since``: an ISO date and time (a compose's); only results submitted since then, less ``clock_skew``
+    seconds, count — ResultsDB keeps one item per artifact, so results of an EARLIER compose of the same
+    artifact look just the same and must not satisfy the wait (:func:`relengotron.push.fresh_results`).
     """
 
     def __init__(
@@ -76,13 +80,22 @@ class ResultsTrigger(_PollingTrigger):
         deadline: float | None = None,
         poll_interval: float = 60.0,
         conn_id: str = "resultsdb_default",
+        since: str | None = None,
+        clock_skew: float = 0.0,
     ) -> None:
         from relengotron.gating.waiting import awaited_from_json, awaited_to_json
+        from relengotron.push import fresh_results
 
         super().__init__(poll_interval=poll_interval, deadline=deadline)
         # checked and made canonical here, in the task that defers, rather than failing in the triggerer
         self.subjects = awaited_to_json(awaited_from_json(subjects))
         self.conn_id = conn_id
+        self.since = since or None
+        self.clock_skew = float(clock_skew)
+        if self.clock_skew < 0:
+            raise ValueError(f"clock_skew must not be negative, not {clock_skew!r}")
+        if self.since is not None:
+            fresh_results([], self.since)  # ValueError naming it when it is not an ISO date and time
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -92,8 +105,18 @@ class ResultsTrigger(_PollingTrigger):
                 "deadline": self.deadline,
                 "poll_interval": self.poll_interval,
                 "conn_id": self.conn_id,
+                "since": self.since,
+                "clock_skew": self.clock_skew,
             },
         )
+
+    def _fresh(self, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The results that count: all of them, or those submitted since ``since``."""
+        if self.since is None:
+            return found
+        from relengotron.push import fresh_results
+
+        return fresh_results(found, self.since, skew=timedelta(seconds=self.clock_skew))
 
     async def _client(self) -> ResultsDB:
         """The ResultsDB adapter from the connection (no request is sent to build it)."""
@@ -129,7 +152,7 @@ class ResultsTrigger(_PollingTrigger):
                         last_error = str(exc)
                         self.log.warning("ResultsDB not answering, polling again: %s", exc)
                     else:
-                        results, last_error = [slim_result(r) for r in found], ""
+                        results, last_error = [slim_result(r) for r in self._fresh(found)], ""
                 missing = absent(awaiting, results)
                 if not missing and not last_error:
                     yield TriggerEvent({"status": PRESENT, "results": results})

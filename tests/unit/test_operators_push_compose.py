@@ -157,17 +157,21 @@ def test_ostree_compose_returns_the_candidate_and_what_the_tests_need(
 
     plugin = plugin_of(config, atomic_item(), monkeypatch)
     commits: list[str] = []
+    when = "2016-06-01T12:00:00+00:00"
 
     def compose(ctx: Any, manifest: Any) -> ComposeOutput:
         assert ctx.tag == "f24-updates" and manifest == GCE_MANIFEST
         commits.append("c" * 64)
         tree = OSTreeOutput("/srv/ostree/repo", "/srv/staging/atomic/repo", plugin.ref, "c" * 64, None, "24.1", ())
-        return ComposeOutput(plugin.id, "ostree", plugin.label, manifest, True, ("atomic/repo",), ostree=tree)
+        return ComposeOutput(
+            plugin.id, "ostree", plugin.label, manifest, True, ("atomic/repo",), ostree=tree, composed_at=when
+        )
 
     plugin.compose = compose
     ti = FakeTI()
     out = OSTreeComposeOperator(task_id="compose", item=atomic_item()).execute(context(ti=ti))
     assert out["ostree"]["commit"] == "c" * 64 and commits == ["c" * 64]
+    assert ti.xcoms["since"] == when  # a new candidate: only results submitted since its compose count
     assert ti.xcoms["announcement"]["ostree"] == {
         "repo": "/srv/ostree/repo",
         "ref": "fedora/24/x86_64/atomic-host",

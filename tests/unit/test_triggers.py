@@ -93,6 +93,39 @@ def test_results_trigger_round_trip() -> None:
     assert rebuilt.deadline == 1_900_000_000.5 and rebuilt.conn_id == "rdb"
 
 
+def test_results_trigger_round_trip_with_since() -> None:
+    trigger = ResultsTrigger(subjects=SUBJECTS, since="2016-11-20T10:00:02+00:00", clock_skew=1.5)
+    rebuilt = round_trip(trigger)
+    assert (rebuilt.since, rebuilt.clock_skew) == ("2016-11-20T10:00:02+00:00", 1.5)
+    with pytest.raises(ValueError, match="since: 'yesterday' is not an ISO date and time"):
+        ResultsTrigger(subjects=SUBJECTS, since="yesterday")
+    with pytest.raises(ValueError, match="clock_skew"):
+        ResultsTrigger(subjects=SUBJECTS, clock_skew=-1)
+
+
+def test_results_of_an_earlier_compose_do_not_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same item's results from before ``since`` (an earlier compose) leave the wait open; once results
+    submitted since then are in, they are the ones returned."""
+    one = [{**SUBJECTS[0]}]
+    old = result(ETCD, "dist.depcheck", "PASSED", 1)  # submitted 10:00:01
+    new = {**result(ETCD, "dist.depcheck", "FAILED", 2), "submit_time": "2016-11-20T10:05:00"}
+    fake = FakeResultsDB([[old], [old], [new]])
+    with_client(monkeypatch, ResultsTrigger, fake)
+    since = "2016-11-20T10:04:00+00:00"
+    event = first_event(ResultsTrigger(subjects=one, since=since, deadline=time.time() + 30, poll_interval=0.01))
+    assert event["status"] == "present" and len(fake.polls) == 3
+    assert [(r["id"], r["outcome"]) for r in event["results"]] == [(2, "FAILED")]
+
+    stale = FakeResultsDB([[old]])
+    with_client(monkeypatch, ResultsTrigger, stale)
+    event = first_event(ResultsTrigger(subjects=one, since=since, deadline=time.time() + 0.2, poll_interval=0.05))
+    assert event["status"] == "missing" and f"{ETCD} (koji_build): dist.depcheck: no result" in event["message"]
+    # the skew allowed for ResultsDB's clock: a result 4 minutes "early" counts with 300 s of skew
+    with_client(monkeypatch, ResultsTrigger, FakeResultsDB([[old]]))
+    event = first_event(ResultsTrigger(subjects=one, since=since, clock_skew=300, deadline=time.time() + 5))
+    assert event["status"] == "present"
+
+
 def test_results_trigger_refuses_malformed_subjects_when_built() -> None:
     with pytest.raises(ValueError, match="bad test case"):
         ResultsTrigger(subjects=[{"type": "koji_build", "item": ETCD, "testcases": [3]}])
