@@ -20,7 +20,9 @@ class PushTurnSensor(BaseSensorOperator):
     other releases (or the other request) hold other leases and run side by side.
 
     A lease whose run has finished (success or failed — e.g. a run marked failed by hand before its teardown
-    ran) is stale and taken over. Meant to run in ``reschedule`` mode: waiting holds no worker slot.
+    ran) or no longer exists (deleted in the UI or through the API: Airflow answers 404 for it) is stale and
+    taken over; a lease whose run's state cannot be read for another reason waits (never guessed stale).
+    Meant to run in ``reschedule`` mode: waiting holds no worker slot.
 
     Idempotent: a run that already holds the turn (a retry, a cleared task) gets it again at once.
     """
@@ -65,5 +67,23 @@ class PushTurnSensor(BaseSensorOperator):
         try:
             return str(ti.get_dagrun_state(dag_id=str(dag_id), run_id=str(run_id))) in FINISHED_RUN_STATES
         except Exception as exc:
+            if run_not_found(exc):
+                self.log.info("run %s of %s no longer exists (deleted): its turn is taken over", run_id, dag_id)
+                return True
             self.log.warning("cannot read the state of run %s of %s: %s", run_id, dag_id, exc)
             return False
+
+
+def run_not_found(exc: BaseException) -> bool:
+    """Whether reading a DAG run's state failed because the run does not exist: the Execution API's 404. It
+    reaches a task run by a supervisor as an ``AirflowRuntimeError`` whose detail carries the status code, and
+    one run in-process (``dag.test()``) as the API client's ``ServerResponseError``."""
+    from airflow.sdk.api.client import ServerResponseError
+    from airflow.sdk.exceptions import AirflowRuntimeError
+
+    if isinstance(exc, ServerResponseError):
+        return exc.response is not None and exc.response.status_code == 404
+    if not isinstance(exc, AirflowRuntimeError):
+        return False
+    detail = getattr(exc.error, "detail", None)
+    return isinstance(detail, Mapping) and detail.get("status_code") == 404

@@ -42,7 +42,22 @@ class FakeTI:
         return {run_ids[0]: dict(self.task_states)}
 
     def get_dagrun_state(self, dag_id: str, run_id: str) -> str:
-        return self.run_states.get(run_id, "running")
+        """A run's state; "deleted" and "unreachable" fail as the Execution API's 404 and 500 reach a task run
+        by a supervisor, "deleted-in-process" as its 404 reaches one run by dag.test()."""
+        import httpx
+        from airflow.sdk.api.client import ServerResponseError
+        from airflow.sdk.exceptions import AirflowRuntimeError, ErrorType
+        from airflow.sdk.execution_time.comms import ErrorResponse
+
+        state = self.run_states.get(run_id, "running")
+        if state == "deleted-in-process":
+            request = httpx.Request("GET", f"http://api/dag-runs/{dag_id}/{run_id}/state")
+            raise ServerResponseError("not found", request=request, response=httpx.Response(404, request=request))
+        codes = {"deleted": 404, "unreachable": 500}
+        if state in codes:
+            detail = {"status_code": codes[state], "message": f"Server error for dag-runs/{dag_id}/{run_id}/state"}
+            raise AirflowRuntimeError(ErrorResponse(error=ErrorType.API_SERVER_ERROR, detail=detail))
+        return state
 
 
 def context(params: dict[str, Any] | None = None, ti: FakeTI | None = None, run_id: str = "run-1") -> dict[str, Any]:

@@ -314,3 +314,8 @@ def test_one_push_per_release_and_request_at_a_time(config: ReleaseConfig) -> No
     # a holder whose run ended without giving the turn back (marked failed by hand) is taken over
     stale = FakeTI(run_states={"run-2": "failed"})
     assert sensor.poke(context(ti=stale, run_id="run-3")) is True
+    # a holder whose state cannot be read waits; one whose run was deleted (404) is taken over
+    assert sensor.poke(context(ti=FakeTI(run_states={"run-3": "unreachable"}), run_id="run-4")) is False
+    assert sensor.poke(context(ti=FakeTI(run_states={"run-3": "deleted"}), run_id="run-4")) is True
+    assert sensor.poke(context(ti=FakeTI(), run_id="run-5")) is False  # run-4 holds it now
+    assert sensor.poke(context(ti=FakeTI(run_states={"run-4": "deleted-in-process"}), run_id="run-5")) is True
