@@ -50,13 +50,13 @@ permanent ones fail the task at once with a message naming the build.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 from operators.autosign_build import AutosignBuildOperator
 from operators.fedmsg_publish import FedmsgPublishOperator
 
+from relengotron.airflow.dag_defaults import retry_defaults
 from relengotron.autosign import MAX_BUILDS
 
 NVR = r"^[^\s/]+-[^-\s/]+-[^-\s/]+$"
@@ -69,13 +69,7 @@ with DAG(
     max_active_runs=1,
     doc_md=__doc__,
     tags=["releng", "signing"],
-    default_args={
-        "owner": "releng",
-        "retries": 4,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=15),
-    },
+    default_args=retry_defaults(),
     params={
         "release": Param(
             type="string",

@@ -50,10 +50,12 @@ else fails the step at once with a message naming the item (the target, tag, bug
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import DAG, Param, TriggerRule
 from operators.eol_steps import EOLGateOperator, EOLPlanOperator, EOLPublishOperator, EOLStepOperator
+
+from relengotron.airflow.dag_defaults import retry_defaults
 
 RELEASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$"
 LOCATION = r"^(/|[A-Za-z0-9_.\-]+@?[A-Za-z0-9_.\-]*:/)"
@@ -68,12 +70,7 @@ with DAG(
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["releng", "eol"],
-    default_args={
-        "retries": 4,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=10),
-    },
+    default_args=retry_defaults(),
     params={
         "release": Param(
             type="string",

@@ -38,7 +38,7 @@ that does not verify) fails the task at once, naming the repository and the ref 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import DAG, Param, TriggerRule
 from operators.ostree import (
@@ -48,6 +48,8 @@ from operators.ostree import (
     OSTreeSummaryOperator,
     OSTreeSyncOperator,
 )
+
+from relengotron.airflow.dag_defaults import retry_defaults
 
 with DAG(
     dag_id="ostree_maintenance",
@@ -59,12 +61,7 @@ with DAG(
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["releng", "ostree"],
-    default_args={
-        "retries": 3,
-        "retry_delay": timedelta(minutes=1),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=15),
-    },
+    default_args=retry_defaults(),
     params={
         "dry_run": Param(
             False,

@@ -58,13 +58,14 @@ permanent ones (unknown release or build, a Koji refusal) fail the task at once 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 from operators.fedmsg_publish import FedmsgPublishOperator
 from operators.koji_tag import KojiTagOperator
 from sensors.taskotron import TaskotronResultSensor
+
+from relengotron.airflow.dag_defaults import retry_defaults
 
 NVR = r"^[^\s/]+-[^-\s/]+-[^-\s/]+$"
 
@@ -76,13 +77,7 @@ with DAG(
     max_active_runs=1,
     doc_md=__doc__,
     tags=["releng", "gating", "rawhide"],
-    default_args={
-        "owner": "releng",
-        "retries": 4,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=15),
-    },
+    default_args=retry_defaults(),
     params={
         "release": Param(
             "rawhide",

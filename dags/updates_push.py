@@ -63,7 +63,7 @@ not in yet) are retried with exponential backoff; anything else fails the task a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import DAG, Param, TriggerRule, XComArg, task, task_group
 from operators.compose import ImageComposeOperator, OSTreeComposeOperator
@@ -81,6 +81,8 @@ from operators.push import (
 from operators.website import WebsiteOperator
 from sensors.push_turn import PushTurnSensor
 from sensors.taskotron import TaskotronResultSensor
+
+from relengotron.airflow.dag_defaults import retry_defaults
 
 RELEASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$"
 WORD = r"^[A-Za-z0-9][A-Za-z0-9._:+\-]*$"
@@ -138,12 +140,7 @@ with DAG(
     max_active_runs=8,  # pushes of different releases in parallel; one per release and request (wait_turn)
     render_template_as_native_obj=True,
     tags=["releng", "push"],
-    default_args={
-        "retries": 4,
-        "retry_delay": timedelta(seconds=30),
-        "retry_exponential_backoff": 2.0,
-        "max_retry_delay": timedelta(minutes=10),
-    },
+    default_args=retry_defaults(),
     params={
         "push_id": Param(type="string", pattern=WORD, title="Push id", description="Bodhi's id of this push."),
         "release": Param(type="string", pattern=RELEASE_ID, title="Release", description="e.g. f24"),

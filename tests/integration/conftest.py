@@ -146,3 +146,25 @@ def airflow_db() -> Path:
     result = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     return home / "airflow.db"
+
+
+@pytest.fixture
+def koji_session(airflow_connections: dict[str, Any]) -> Iterator[Any]:
+    """A release engineer's Koji session on the sandbox hub (logged out before the sandbox stops: an in-process
+    hub deadlocks on a session logged out by the garbage collector)."""
+    import koji
+
+    session = koji.ClientSession(airflow_connections["koji"]["hub"], opts={"user": "releng", "password": "x"})
+    session.login()
+    yield session
+    session.logout()
+
+
+def load_dag(dag_id: str) -> Any:
+    """The DAG ``dag_id`` from the repository's dags folder, loaded as the DAG processor does (safe mode off),
+    with no import error anywhere."""
+    from airflow.models import DagBag
+
+    bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), safe_mode=False)
+    assert bag.import_errors == {}
+    return bag.dags[dag_id]

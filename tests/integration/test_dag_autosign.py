@@ -13,19 +13,18 @@ import base64
 import re
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import koji
 import pytest
 import requests
+from conftest import load_dag
 
 from relengotron.tools import gpg, rpmsign
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 BASH, OPENSSH = "bash-4.3.42-6.fc24", "openssh-7.2p2-10.fc24"
 CURL, SUDO = "curl-7.43.0-8.fc23", "sudo-1.8.15-2.fc23"
 F24_PENDING, F24_NEXT = "f24-signing-pending", "f24-updates-testing-pending"
@@ -34,21 +33,8 @@ TOPIC = "org.fedoraproject.dev.relengotron.{release}.autosign.signed"
 
 
 @pytest.fixture
-def koji_session(airflow_connections: dict[str, Any]) -> Iterator[koji.ClientSession]:
-    """A release engineer's Koji session (logged out before the sandbox stops)."""
-    session = koji.ClientSession(airflow_connections["koji"]["hub"], opts={"user": "releng", "password": "x"})
-    session.login()
-    yield session
-    session.logout()
-
-
-@pytest.fixture
 def autosign(airflow_db: Path, airflow_connections: dict[str, Any]) -> Any:
-    from airflow.models import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags"), safe_mode=False)
-    assert bag.import_errors == {}
-    return bag.dags["autosign"]
+    return load_dag("autosign")
 
 
 def koji_state(session: koji.ClientSession, nvrs: tuple[str, ...]) -> dict[str, Any]:

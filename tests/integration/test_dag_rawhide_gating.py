@@ -10,18 +10,17 @@ for their results.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import koji
 import pytest
 import requests
+from conftest import load_dag
 from resultsdb_api import ResultsDBapi
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 PENDING, RAWHIDE, JAIL = "rawhide-pending", "rawhide", "rawhide-badnewsbears"
 COREUTILS = "coreutils-8.25-15.fc26"
 ETCD = "etcd-3.0.15-1.fc26"
@@ -29,25 +28,13 @@ REQUESTS = "python3-requests-2.12.1-1.fc26"
 ATOMIC = "atomic-1.14-1.fc26"
 PENDING_BUILDS = (COREUTILS, ETCD, REQUESTS)
 TOPIC = "org.fedoraproject.dev.relengotron.rawhide.gating."
-FAST = {"checks_timeout": 2, "checks_poll_interval": 0.2}
-
-
-@pytest.fixture
-def koji_session(airflow_connections: dict[str, Any]) -> Iterator[koji.ClientSession]:
-    """A packager's Koji session (logged out before the sandbox stops)."""
-    session = koji.ClientSession(airflow_connections["koji"]["hub"], opts={"user": "releng", "password": "x"})
-    session.login()
-    yield session
-    session.logout()
+# Long enough for a present result to be read on a loaded 2-core machine; atomic (no result ever) waits it out.
+FAST = {"checks_timeout": 8, "checks_poll_interval": 0.2}
 
 
 @pytest.fixture
 def gating(airflow_db: Path, airflow_connections: dict[str, Any]) -> Any:
-    from airflow.models import DagBag
-
-    bag = DagBag(dag_folder=str(REPO / "dags"), safe_mode=False)
-    assert bag.import_errors == {}
-    return bag.dags["rawhide_gating"]
+    return load_dag("rawhide_gating")
 
 
 def tags_of(session: koji.ClientSession, nvr: str) -> set[str]:

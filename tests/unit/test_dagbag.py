@@ -108,6 +108,12 @@ def test_every_dag_file_imports_and_declares_exactly_the_dags_found(no_network: 
         assert Path(bag.dags[dag_id].fileloc).resolve() == path.resolve()
     assert set(bag.dag_ids) == {"updates_push", "rawhide_gating", "eol", "ostree_maintenance", "autosign"}
     assert no_network == []  # nothing was even attempted (an attempt inside a try: would not fail the import)
+    # every DAG retries transient failures with the one backoff policy (permanent ones fail at once)
+    from relengotron.airflow.dag_defaults import retry_defaults
+
+    for dag_id, dag in bag.dags.items():
+        assert dag.default_args == retry_defaults(), dag_id
+        assert dag.doc_md and "rerun" in dag.doc_md.lower(), f"{dag_id}: doc_md must say how on-call reruns"
 
 
 def test_safe_mode_off_catches_a_broken_file_without_the_magic_words(tmp_path: Path) -> None:
