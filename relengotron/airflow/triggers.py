@@ -185,14 +185,15 @@ class KojiTaskTrigger(_PollingTrigger):
         super().__init__(poll_interval=poll_interval, deadline=deadline)
         if isinstance(task_id, bool) or not isinstance(task_id, int) or task_id < 1:
             raise ValueError(f"task_id must be a positive integer, not {task_id!r}")
-        self.task_id = task_id
+        # not ``self.task_id``: the triggerer sets that attribute to the Airflow task's id (BaseTrigger.task_instance)
+        self.koji_task_id = task_id
         self.conn_id = conn_id
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
             {
-                "task_id": self.task_id,
+                "task_id": self.koji_task_id,
                 "deadline": self.deadline,
                 "poll_interval": self.poll_interval,
                 "conn_id": self.conn_id,
@@ -211,43 +212,43 @@ class KojiTaskTrigger(_PollingTrigger):
         from relengotron.adapters.errors import is_transient
         from relengotron.kojiclient import KojiError
 
-        item = f"task {self.task_id}"
+        item = f"task {self.koji_task_id}"
         try:
             client = await self._client()
         except Exception as exc:
-            yield TriggerEvent({"status": ERROR, "task_id": self.task_id, "message": f"koji connection: {exc}"})
+            yield TriggerEvent({"status": ERROR, "task_id": self.koji_task_id, "message": f"koji connection: {exc}"})
             return
         state = "unknown"
         try:
             while True:
                 try:
-                    state = await asyncio.to_thread(client.task_state, self.task_id)
+                    state = await asyncio.to_thread(client.task_state, self.koji_task_id)
                     if state == "CLOSED":
-                        result = await asyncio.to_thread(client.call, "getTaskResult", self.task_id, item=item)
-                        yield TriggerEvent({"status": SUCCESS, "task_id": self.task_id, "result": result})
+                        result = await asyncio.to_thread(client.call, "getTaskResult", self.koji_task_id, item=item)
+                        yield TriggerEvent({"status": SUCCESS, "task_id": self.koji_task_id, "result": result})
                         return
                     if state in ("FAILED", "CANCELED"):
                         yield TriggerEvent(
                             {
                                 "status": FAILED,
-                                "task_id": self.task_id,
+                                "task_id": self.koji_task_id,
                                 "state": state,
-                                "message": await asyncio.to_thread(_fault_text, client, self.task_id, state),
+                                "message": await asyncio.to_thread(_fault_text, client, self.koji_task_id, state),
                             }
                         )
                         return
                 except KojiError as exc:
                     if not is_transient(exc):
-                        yield TriggerEvent({"status": ERROR, "task_id": self.task_id, "message": str(exc)})
+                        yield TriggerEvent({"status": ERROR, "task_id": self.koji_task_id, "message": str(exc)})
                         return
                     self.log.warning("Koji not answering, polling again: %s", exc)
                 if self._expired():
                     yield TriggerEvent(
                         {
                             "status": TIMEOUT,
-                            "task_id": self.task_id,
+                            "task_id": self.koji_task_id,
                             "state": state,
-                            "message": f"Koji task {self.task_id} still {state} at the deadline",
+                            "message": f"Koji task {self.koji_task_id} still {state} at the deadline",
                         }
                     )
                     return

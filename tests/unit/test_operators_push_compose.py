@@ -248,11 +248,11 @@ def test_image_compose_defers_on_its_koji_task_and_never_submits_twice(
     with pytest.raises(TaskDeferred) as deferred:
         task.execute(context())
     trigger = deferred.value.trigger
-    assert isinstance(trigger, KojiTaskTrigger) and (trigger.task_id, trigger.poll_interval) == (42, 0.5)
+    assert isinstance(trigger, KojiTaskTrigger) and (trigger.koji_task_id, trigger.poll_interval) == (42, 0.5)
     assert deferred.value.method_name == "execute_complete"
     with pytest.raises(TaskDeferred) as again:  # a retry: waits on the same task
         task.execute(context())
-    assert again.value.trigger.task_id == 42 and koji.submitted == [42]
+    assert again.value.trigger.koji_task_id == 42 and koji.submitted == [42]
 
     ti = FakeTI()
     out = task.execute_complete(context(ti=ti), {"status": "success", "task_id": 42, "result": {}})

@@ -152,7 +152,7 @@ def test_koji_task_sensor_defers_to_the_koji_task_trigger() -> None:
         koji_sensor(koji_conn_id="koji_prod", poll_interval=2).execute({})
     trigger = deferred.value.trigger
     assert isinstance(trigger, KojiTaskTrigger)
-    assert (trigger.task_id, trigger.conn_id, trigger.poll_interval) == (123, "koji_prod", 2.0)
+    assert (trigger.koji_task_id, trigger.conn_id, trigger.poll_interval) == (123, "koji_prod", 2.0)
 
 
 def test_koji_task_sensor_acts_on_each_event() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import koji
@@ -263,7 +264,10 @@ def koji_client(session: FakeSession) -> KojiClient:
 
 def test_koji_task_trigger_round_trip() -> None:
     rebuilt = round_trip(KojiTaskTrigger(task_id=42, deadline=None, poll_interval=5, conn_id="koji_prod"))
-    assert (rebuilt.task_id, rebuilt.conn_id, rebuilt.poll_interval) == (42, "koji_prod", 5.0)
+    assert (rebuilt.koji_task_id, rebuilt.conn_id, rebuilt.poll_interval) == (42, "koji_prod", 5.0)
+    # the triggerer gives a trigger its task instance, which sets BaseTrigger.task_id to the Airflow task's id
+    rebuilt.task_instance = SimpleNamespace(task_id="images.compose")
+    assert rebuilt.koji_task_id == 42 and rebuilt.serialize()[1]["task_id"] == 42
     with pytest.raises(ValueError, match="task_id"):
         KojiTaskTrigger(task_id=0)
 
