@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages releng-o-tron drives or builds against. Idempotent: installs only what is missing.
 set -euo pipefail
-packages=(ostree rpm createrepo-c rsync gnupg openssh-server libkrb5-dev dnf xz-utils make gcc pkg-config)
+packages=(ostree rpm createrepo-c rsync gnupg openssh-server libkrb5-dev dnf xz-utils make gcc pkg-config
+          postgresql redis-server)  # the last two: the CeleryExecutor integration test (tests/integration)
 # Debian's own python3 needs python3-venv (and headers for gssapi/krb5 wheels built from source).
 if ! python3 -c "import ensurepip, venv" 2>/dev/null; then packages+=(python3-venv); fi
 if ! python3 -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))"; then packages+=(python3-dev); fi
