@@ -54,7 +54,7 @@ class Archive:
                 (
                     envelope.get("msg_id"),
                     envelope["topic"],
-                    float(envelope.get("timestamp") or time.time()),
+                    _timestamp(envelope.get("timestamp")),
                     json.dumps(envelope),
                 ),
             )
@@ -99,6 +99,18 @@ class Archive:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _timestamp(value: Any) -> float:
+    """An envelope's ``timestamp`` as epoch seconds; now when absent. ValueError when it is not a number."""
+    if value is None or value == "":
+        return time.time()
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"timestamp {value!r} is not a number")
+    stamp = float(value)
+    if stamp != stamp or stamp in (float("inf"), float("-inf")):
+        raise ValueError(f"timestamp {value!r} is not a finite number")
+    return stamp
 
 
 def _float_arg(request: Request, name: str) -> float | None:
@@ -260,19 +272,21 @@ class BusService:
             outbound.close(linger=0)
 
     def _archive(self, frames: list[bytes]) -> None:
-        """Archive a well-formed envelope; anything else is relayed as-is (consumers must cope) and counted."""
+        """Archive a well-formed envelope; anything else is relayed as-is (consumers must cope) and counted.
+        Never raises: a hostile message (nested a thousand deep, a non-numeric timestamp, a non-text topic)
+        must not stop the relay."""
         try:
             topic = frames[0].decode()
             envelope = json.loads(frames[1])
             if not isinstance(envelope, dict) or not envelope.get("msg_id"):
                 raise ValueError("no msg_id")
-            envelope.setdefault("topic", topic)
-        except (IndexError, ValueError, UnicodeDecodeError) as exc:
+            if not isinstance(envelope.setdefault("topic", topic), str):
+                raise ValueError("the topic is not text")
+            assert self.archive is not None
+            self.archive.add(envelope)
+        except (IndexError, ValueError, TypeError, UnicodeDecodeError, RecursionError, sqlite3.Error) as exc:
             self.malformed += 1
             log.warning("relaying a malformed message (%s): not archived", exc)
-            return
-        assert self.archive is not None
-        self.archive.add(envelope)
 
     def stop(self) -> None:
         self._stop.set()

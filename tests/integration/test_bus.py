@@ -173,3 +173,36 @@ def test_services_publish_through_the_context(bus, tmp_path: Path) -> None:
     assert message["topic"] == "org.fedoraproject.dev.buildsys.tag"
     assert message["msg"] == {"name": "bash"}
     assert message["msg_id"] and message["i"] == 1 and message["timestamp"]
+
+
+def test_hostile_messages_do_not_stop_the_relay(bus) -> None:
+    """Frames a hostile publisher may send — JSON nested far too deep, a non-numeric or infinite timestamp, a
+    non-text topic — are relayed as they are but not archived; the relay goes on archiving good messages."""
+    import json
+
+    import zmq
+
+    service, endpoints = bus
+    push = zmq.Context.instance().socket(zmq.PUB)
+    push.connect(endpoints["relay_inbound"])
+    try:
+        hostile = [
+            b"[" * 100_000 + b"]" * 100_000,
+            json.dumps({"msg_id": "2016-bad-ts", "topic": "t", "timestamp": "yesterday", "msg": {}}).encode(),
+            json.dumps({"msg_id": "2016-inf-ts", "topic": "t", "timestamp": "1e999", "msg": {}}).encode(),
+            json.dumps({"msg_id": "2016-bad-topic", "topic": ["t"], "msg": {}}).encode(),
+        ]
+        good = {"msg_id": "2016-good", "topic": "org.fedoraproject.dev.test.good", "timestamp": 1.0, "msg": {}}
+        url = endpoints["datagrepper"] + "id"
+        deadline = time.monotonic() + 15
+        while requests.get(url, params={"id": "2016-good"}, timeout=10).status_code != 200:
+            assert time.monotonic() < deadline, "the good message never reached the archive"
+            for frame in hostile:  # again each round: the first ones may go before the relay hears us
+                push.send_multipart([b"org.fedoraproject.dev.test.hostile", frame])
+            push.send_multipart([good["topic"].encode(), json.dumps(good).encode()])
+            time.sleep(0.1)
+    finally:
+        push.close(linger=0)
+    assert service.malformed >= len(hostile)
+    for msg_id in ("2016-bad-ts", "2016-inf-ts", "2016-bad-topic"):
+        assert requests.get(url, params={"id": msg_id}, timeout=10).status_code == 404
