@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from relengotron.listener.cli import listener
 from relengotron.yamlfile import FileError
 
 STATE_OPTION = click.option(
@@ -126,6 +127,8 @@ def demo_stop(state_dir: Path) -> None:
     stopped = control.down(state_dir)
     click.echo("demo stopped" if stopped else "nothing was running")
 
+
+main.add_command(listener)
 
 if __name__ == "__main__":
     main()

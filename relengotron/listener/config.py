@@ -1,0 +1,248 @@
+"""The listener's configuration file: where the bus, datagrepper, Airflow and the inbox are, and its limits.
+
+Validated when loaded; every error names the file, the line and the key. Relative paths are relative to the
+file's directory. The Airflow password is never in the file: ``password_file`` names a file holding it,
+``password_env`` an environment variable (default ``RELENGOTRON_AIRFLOW_PASSWORD``); it is read only when the
+listener needs to talk to Airflow, so ``status`` works without it. See ``config/listener.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from relengotron import yamlfile
+from relengotron.yamlfile import Fields, FileError
+
+ENDPOINT = re.compile(r"^(?:tcp://[^\s:/]+:\d{1,5}|ipc://\S+)$")
+URL = re.compile(r"^https?://[^\s/]+(?:/\S*)?$")
+DEFAULT_PASSWORD_ENV = "RELENGOTRON_AIRFLOW_PASSWORD"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+CRYPTO_KEYS = (
+    "crypto_validate_backends",
+    "gpg_home",
+    "ssldir",
+    "ca_cert_location",
+    "crl_location",
+    "routing_policy",
+    "routing_nitpicky",
+)
+
+
+@dataclass(frozen=True)
+class AirflowSettings:
+    url: str
+    username: str
+    password_file: Path | None
+    password_env: str
+    timeout: float
+    retry_initial: float
+    retry_max: float
+
+    def password(self) -> str:
+        """The password, read now; a ValueError says where it was looked for."""
+        if self.password_file is not None:
+            try:
+                text = self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"airflow.password_file {self.password_file}: {exc.strerror}") from None
+            if not text:
+                raise ValueError(f"airflow.password_file {self.password_file} is empty")
+            return text
+        value = os.environ.get(self.password_env, "")
+        if not value:
+            raise ValueError(f"no Airflow password: set {self.password_env} or airflow.password_file")
+        return value
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    path: Path
+    endpoints: tuple[str, ...]
+    subscribe: str
+    settle: float
+    datagrepper_url: str | None
+    rows_per_page: int
+    replay_margin: float
+    initial_replay: float
+    max_replay: float
+    airflow: AirflowSettings
+    inbox_path: Path
+    synchronous: str
+    retention_days: float
+    rules_path: Path
+    http_host: str
+    http_port: int
+    runtime_path: Path
+    max_body_bytes: int
+    signatures: bool
+    crypto: dict[str, Any] = field(default_factory=dict)
+    log_level: str = "INFO"
+
+
+def _path(base: Path, text: str) -> Path:
+    path = Path(os.path.expanduser(text))
+    return path if path.is_absolute() else (base / path)
+
+
+def _number(fields: Fields, key: str, default: float, low: float, high: float) -> float:
+    value = fields.get(key, float, default)
+    if not low <= value <= high:
+        raise fields.error(key, f"must be between {low:g} and {high:g}, not {value}")
+    return float(value)
+
+
+def load_config(path: str | Path) -> ListenerConfig:
+    """Read and validate the listener config file (:class:`FileError` on any problem)."""
+    path = Path(path)
+    base = path.resolve().parent
+    top = Fields(path, yamlfile.load(path), "")
+
+    bus = top.mapping("bus")
+    assert bus is not None
+    endpoints = list(bus.strings("endpoints", []))
+    fedmsg_config = bus.text("fedmsg_config", None)
+    if fedmsg_config is not None:
+        endpoints.extend(_fedmsg_endpoints(bus, _path(base, fedmsg_config)))
+    for n, endpoint in enumerate(endpoints):
+        if not ENDPOINT.match(endpoint):
+            raise bus.item_error("endpoints", n, f"{endpoint!r} is not a ZeroMQ endpoint (tcp://host:port or ipc://)")
+    if not endpoints:
+        raise bus.error(None, "needs endpoints (or a fedmsg_config whose 'endpoints' list some)")
+    subscribe = bus.get("subscribe", str, "")
+    settle = _number(bus, "settle_seconds", 1.0, 0, 60)
+    bus.done()
+
+    grepper = top.mapping("datagrepper", None)
+    datagrepper_url, rows, margin, initial, maximum = None, 100, 60.0, 0.0, 7 * 86400.0
+    if grepper is not None:
+        datagrepper_url = grepper.text("url")
+        if not URL.match(datagrepper_url):
+            raise grepper.error("url", f"{datagrepper_url!r} is not an http(s) URL")
+        rows = int(_number(grepper, "rows_per_page", 100, 1, 100))
+        margin = _number(grepper, "replay_margin_seconds", 60, 0, 86400)
+        initial = _number(grepper, "initial_replay_seconds", 0, 0, 30 * 86400)
+        maximum = _number(grepper, "max_replay_seconds", 7 * 86400, 1, 90 * 86400)
+        grepper.done()
+
+    airflow = _airflow(top, base)
+
+    inbox = top.mapping("inbox")
+    assert inbox is not None
+    inbox_path = _path(base, inbox.text("path"))
+    synchronous = inbox.choice("synchronous", ("NORMAL", "FULL", "EXTRA"), "FULL")
+    retention = _number(inbox, "retention_days", 30, 0.001, 3650)
+    runtime = inbox.text("runtime_file", None)
+    inbox.done()
+
+    rules_path = _path(base, top.text("rules"))
+
+    http = top.mapping("http", None)
+    host, port = "127.0.0.1", 9910
+    if http is not None:
+        host = http.text("host", host)
+        port = int(http.get("port", int, port))
+        if not 0 <= port <= 65535:
+            raise http.error("port", f"must be a TCP port (0: any free one), not {port}")
+        http.done()
+
+    validation = top.mapping("validation", None)
+    max_body, signatures, crypto = 1024 * 1024, False, {}
+    if validation is not None:
+        max_body = int(_number(validation, "max_body_bytes", max_body, 256, 64 * 1024 * 1024))
+        signatures = validation.get("signatures", bool, False)
+        crypto_block = validation.mapping("crypto", None)
+        if crypto_block is not None:
+            for key in crypto_block.map:
+                if key not in CRYPTO_KEYS:
+                    raise crypto_block.error(key, f"unknown fedmsg crypto setting '{key}' ({', '.join(CRYPTO_KEYS)})")
+            crypto = {k: v for k, v in crypto_block.map.items()}
+            for key in ("gpg_home", "ssldir", "ca_cert_location", "crl_location"):
+                if isinstance(crypto.get(key), str) and "://" not in crypto[key]:
+                    crypto[key] = str(_path(base, crypto[key]))
+        if signatures and not crypto:
+            raise validation.error("signatures", "signature validation needs validation.crypto (gpg_home, ...)")
+        validation.done()
+
+    logging_block = top.mapping("logging", None)
+    level = "INFO"
+    if logging_block is not None:
+        level = logging_block.choice("level", LOG_LEVELS, "INFO")
+        logging_block.done()
+    top.done()
+    return ListenerConfig(
+        path=path,
+        endpoints=tuple(endpoints),
+        subscribe=subscribe,
+        settle=settle,
+        datagrepper_url=datagrepper_url,
+        rows_per_page=rows,
+        replay_margin=margin,
+        initial_replay=initial,
+        max_replay=maximum,
+        airflow=airflow,
+        inbox_path=inbox_path,
+        synchronous=synchronous,
+        retention_days=retention,
+        rules_path=rules_path,
+        http_host=host,
+        http_port=port,
+        runtime_path=_path(base, runtime) if runtime else inbox_path.with_name(inbox_path.name + ".runtime.json"),
+        max_body_bytes=max_body,
+        signatures=signatures,
+        crypto=crypto,
+        log_level=level,
+    )
+
+
+def _airflow(top: Fields, base: Path) -> AirflowSettings:
+    block = top.mapping("airflow")
+    assert block is not None
+    url = block.text("url")
+    if not URL.match(url):
+        raise block.error("url", f"{url!r} is not an http(s) URL")
+    username = block.text("username")
+    password_file = block.text("password_file", None)
+    password_env = block.text("password_env", DEFAULT_PASSWORD_ENV)
+    if "password" in block.map:
+        raise block.error("password", "passwords are not written here: use password_file or password_env")
+    timeout = _number(block, "timeout_seconds", 30, 0.1, 600)
+    retry = block.mapping("retry", None)
+    initial, maximum = 1.0, 60.0
+    if retry is not None:
+        initial = _number(retry, "initial_seconds", initial, 0.01, 3600)
+        maximum = _number(retry, "max_seconds", maximum, 0.01, 86400)
+        if maximum < initial:
+            raise retry.error("max_seconds", f"must not be less than initial_seconds ({initial:g})")
+        retry.done()
+    block.done()
+    return AirflowSettings(
+        url=url.rstrip("/"),
+        username=username,
+        password_file=_path(base, password_file) if password_file else None,
+        password_env=password_env,
+        timeout=timeout,
+        retry_initial=initial,
+        retry_max=maximum,
+    )
+
+
+def _fedmsg_endpoints(bus: Fields, path: Path) -> list[str]:
+    """The ``endpoints`` of a fedmsg config file (what fedmsg.tail_messages would connect to)."""
+    from relengotron.messaging import BusConfigError, load_fedmsg_config
+
+    try:
+        config = load_fedmsg_config(path)
+    except BusConfigError as exc:
+        raise bus.error("fedmsg_config", str(exc)) from None
+    found: list[str] = []
+    for name, value in (config.get("endpoints") or {}).items():
+        if name == "relay_inbound":
+            continue
+        found.extend([value] if isinstance(value, str) else list(value))
+    if not found:
+        raise FileError(bus.path, bus.line_of("fedmsg_config"), "bus.fedmsg_config", f"{path}: no endpoints")
+    return found

@@ -1,0 +1,128 @@
+"""What the listener shows of itself: Prometheus metrics, /healthz, and structured (JSON line) logs.
+
+Metrics (registry of their own, ``relengotron_listener_`` prefix): ``received_total{source}``,
+``deduplicated_total``, ``dropped_total`` (no rule for the topic or the body), ``dead_lettered_total{kind}``,
+``triggered_total{dag_id,answer}``, ``trigger_retries_total``, ``gaps_total``, ``replayed_total``,
+``pending`` (messages not yet acknowledged by Airflow, read from the inbox at scrape time), ``subscribed``, and
+the ``trigger_latency_seconds`` histogram (message received → Airflow acknowledged its run).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+PREFIX = "relengotron_listener"
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.received = Counter(f"{PREFIX}_received", "Messages received", ["source"], registry=r)
+        self.deduplicated = Counter(f"{PREFIX}_deduplicated", "Messages already in the inbox (by msg_id)", registry=r)
+        self.dropped = Counter(f"{PREFIX}_dropped", "Messages no rule routes (unknown topics)", registry=r)
+        self.dead_lettered = Counter(f"{PREFIX}_dead_lettered", "Dead letters kept", ["kind"], registry=r)
+        self.triggered = Counter(f"{PREFIX}_triggered", "DAG runs acknowledged", ["dag_id", "answer"], registry=r)
+        self.retries = Counter(f"{PREFIX}_trigger_retries", "Trigger attempts that will be retried", registry=r)
+        self.gaps = Counter(f"{PREFIX}_gaps", "Gaps seen in publishers' sequence numbers", registry=r)
+        self.replayed = Counter(f"{PREFIX}_replayed", "Messages fetched from datagrepper", registry=r)
+        self.pending = Gauge(f"{PREFIX}_pending", "Messages stored and not yet acknowledged by Airflow", registry=r)
+        self.subscribed = Gauge(f"{PREFIX}_subscribed", "1 when connected to a bus endpoint", registry=r)
+        self.latency = Histogram(
+            f"{PREFIX}_trigger_latency_seconds",
+            "From a message's arrival to Airflow acknowledging its DAG run",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class HealthServer:
+    """``GET /healthz`` (200 ready / 503 not, JSON reasons) and ``GET /metrics`` on one HTTP port."""
+
+    def __init__(self, host: str, port: int, metrics: Metrics, health: Callable[[], dict[str, Any]]) -> None:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    outer.refresh()
+                    self._send(200, metrics.exposition(), CONTENT_TYPE_LATEST)
+                elif path in ("/healthz", "/health"):
+                    state = health()
+                    self._send(200 if state.get("ready") else 503, json.dumps(state).encode(), "application/json")
+                else:
+                    self._send(404, b'{"detail": "not found"}', "application/json")
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.refresh: Callable[[], None] = lambda: None
+        self._server = ThreadingHTTPServer((host, port), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="listener-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> HealthServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, event, and every ``extra`` field (msg_id, dag_run_id…)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "event": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for noisy in ("urllib3", "fedmsg"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

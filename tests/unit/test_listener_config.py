@@ -1,0 +1,122 @@
+"""The listener's config file: the shipped example loads; every mistake names the file, the line and the key;
+the Airflow password is never in the file and is read only when needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from relengotron.listener.config import load_config
+from relengotron.yamlfile import FileError
+
+REPO = Path(__file__).resolve().parents[2]
+
+MINIMAL = """\
+bus:
+  endpoints: [tcp://127.0.0.1:9940]
+airflow:
+  url: http://127.0.0.1:8080
+  username: releng
+  password_file: secret
+inbox:
+  path: state/inbox.sqlite
+rules: rules.yaml
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "listener.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_the_shipped_example_loads() -> None:
+    config = load_config(REPO / "config" / "listener.yaml")
+    assert config.rules_path == REPO / "config" / "listener-rules.yaml"
+    assert config.endpoints == ("tcp://hub.fedoraproject.org:9940",)
+    assert (config.http_host, config.signatures, config.synchronous) == ("127.0.0.1", False, "FULL")
+
+
+def test_defaults_relative_paths_and_the_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.inbox_path == tmp_path / "state" / "inbox.sqlite"
+    assert config.runtime_path == tmp_path / "state" / "inbox.sqlite.runtime.json"
+    assert config.rules_path == tmp_path / "rules.yaml"
+    assert (config.datagrepper_url, config.max_body_bytes, config.http_port) == (None, 1024 * 1024, 9910)
+    assert (config.airflow.retry_initial, config.airflow.retry_max) == (1.0, 60.0)
+    with pytest.raises(ValueError, match=r"password_file .*secret"):
+        config.airflow.password()
+    (tmp_path / "secret").write_text("hunter2\n")
+    assert config.airflow.password() == "hunter2"
+
+    from_env = load_config(write(tmp_path, MINIMAL.replace("password_file: secret", "password_env: LISTENER_PW")))
+    monkeypatch.delenv("LISTENER_PW", raising=False)
+    with pytest.raises(ValueError, match="set LISTENER_PW"):
+        from_env.airflow.password()
+    monkeypatch.setenv("LISTENER_PW", "s3cret")
+    assert from_env.airflow.password() == "s3cret"
+
+
+def test_endpoints_from_a_fedmsg_config_file(tmp_path: Path) -> None:
+    (tmp_path / "fedmsg.py").write_text(
+        "config = {'endpoints': {'relay_outbound': ['tcp://127.0.0.1:4001'], 'bodhi.app01': 'tcp://127.0.0.1:4002',"
+        " 'relay_inbound': ['tcp://127.0.0.1:4000']}}\n"
+    )
+    text = MINIMAL.replace("  endpoints: [tcp://127.0.0.1:9940]", "  fedmsg_config: fedmsg.py")
+    assert set(load_config(write(tmp_path, text)).endpoints) == {"tcp://127.0.0.1:4001", "tcp://127.0.0.1:4002"}
+
+
+@pytest.mark.parametrize(
+    ("change", "line", "key", "reason"),
+    [
+        (
+            ("  endpoints: [tcp://127.0.0.1:9940]", "  endpoints: [127.0.0.1:9940]"),
+            2,
+            "bus.endpoints[0]",
+            "not a ZeroMQ",
+        ),
+        (("  endpoints: [tcp://127.0.0.1:9940]", "  endpoints: []"), 2, "bus", "needs endpoints"),
+        (("  url: http://127.0.0.1:8080", "  url: 127.0.0.1:8080"), 4, "airflow.url", "not an http(s) URL"),
+        (("  password_file: secret", "  password: hunter2"), 6, "airflow.password", "not written here"),
+        (("rules: rules.yaml", "rules: rules.yaml\nhttp: {port: 70000}"), 10, "http.port", "TCP port"),
+        (("rules: rules.yaml", "rules: rules.yaml\ncolour: red"), 10, "colour", "unknown key"),
+        (
+            ("rules: rules.yaml", "rules: rules.yaml\nvalidation: {signatures: true}"),
+            10,
+            "validation.signatures",
+            "crypto",
+        ),
+        (
+            ("rules: rules.yaml", "rules: rules.yaml\nvalidation: {crypto: {key: x}}"),
+            10,
+            "validation.crypto.key",
+            "unknown",
+        ),
+        (
+            ("rules: rules.yaml", "rules: rules.yaml\nvalidation: {max_body_bytes: 1}"),
+            10,
+            "validation.max_body_bytes",
+            "between",
+        ),
+        (("  path: state/inbox.sqlite", "  path: i.sqlite\n  synchronous: EXTREME"), 9, "inbox.synchronous", "one of"),
+        (
+            ("  password_file: secret", "  password_file: s\n  retry: {initial_seconds: 5, max_seconds: 1}"),
+            7,
+            "airflow.retry.max_seconds",
+            "less than",
+        ),
+        (("rules: rules.yaml", "rules: rules.yaml\ndatagrepper: {url: ftp://x}"), 10, "datagrepper.url", "http(s)"),
+        (("rules: rules.yaml\n", ""), None, None, "missing required key 'rules'"),
+    ],
+)
+def test_mistakes_name_the_file_line_and_key(tmp_path: Path, change, line, key, reason) -> None:
+    old, new = change
+    assert old in MINIMAL
+    path = write(tmp_path, MINIMAL.replace(old, new))
+    with pytest.raises(FileError) as caught:
+        load_config(path)
+    assert (caught.value.path, caught.value.key) == (str(path), key), str(caught.value)
+    if line is not None:
+        assert caught.value.line == line, str(caught.value)
+    assert reason in caught.value.reason
