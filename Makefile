@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PIP_VERSION := 26.3
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install system test unit integration lint format demo demo-stop constraints clean
+.PHONY: install system test unit integration lint format demo demo-stop constraints clean bench
 
 install: system $(STAMP)
 
@@ -38,6 +38,10 @@ unit: install
 
 integration: install
 	$(BIN)/pytest tests/integration
+
+# Benchmarks (bench/README.md): a table on the terminal, JSON under bench/results/. Not part of `make test`.
+bench: install
+	$(BIN)/python -m bench
 
 demo: install
 	$(BIN)/relengotron demo

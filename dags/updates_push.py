@@ -176,7 +176,10 @@ with DAG(
             release="{{ params.release }}",
             poll_interval="{{ params.poll_interval }}",
             wait_timeout=6 * 3600,
-            retries=0,
+            # A failed test (AirflowFailException) and "results missing" (AirflowSensorTimeout) are never retried;
+            # these retries are for the deferral itself: Airflow 3.3 can fail a deferred task as "killed
+            # externally" when its trigger fires before the scheduler processed the deferral (apache/airflow#72716).
+            retries=2,
             map_index_template="{{ task.subjects['label'] }}",
         )
         sign = SignArtifactOperator(task_id="sign", item=item, candidate=compose.output, map_index_template=ITEM_LABEL)

@@ -109,23 +109,42 @@ def build_world_command(world_path: Path | None, cache_dir: Path) -> None:
     click.echo(f"world {world.path} built in {built.root}: {len(built.rpms)} builds, {count} RPMs, key {built.key_id}")
 
 
-@main.command()
-@STATE_OPTION
-def demo(state_dir: Path) -> None:
-    """Start the sandbox and show each of Fedora's services answering through its real client."""
-    from relengotron.demo import run_demo
+DEMO_STATE_OPTION = click.option(
+    "--state",
+    "state_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("var/demo"),
+    show_default=True,
+    help="Directory holding all of the demo's state (sandbox, Airflow home, listener inbox, logs).",
+)
 
-    sys.exit(run_demo(state_dir))
+
+@main.command()
+@DEMO_STATE_OPTION
+def demo(state_dir: Path) -> None:
+    """Start the sandbox, an embedded Airflow and the listener; play a release-engineering day on the bus."""
+    from relengotron.demo import run_demo
+    from relengotron.demo.run import DemoError
+
+    try:
+        code = run_demo(state_dir)
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
+    sys.exit(code)
 
 
 @main.command("demo-stop")
-@STATE_OPTION
+@DEMO_STATE_OPTION
 def demo_stop(state_dir: Path) -> None:
-    """Stop everything the demo started."""
-    from relengotron.sandbox import control
+    """Stop everything the demo started (the listener, Airflow, the sandbox)."""
+    from relengotron.demo import stop
+    from relengotron.sandbox.control import SandboxError
 
-    stopped = control.down(state_dir)
-    click.echo("demo stopped" if stopped else "nothing was running")
+    try:
+        stopped = stop(state_dir)
+    except SandboxError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"demo stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 
 main.add_command(listener)

@@ -169,6 +169,12 @@ def _stop_session(sid: int) -> None:
         raise SandboxError(f"processes of the sandbox survived SIGKILL: {session_processes(sid)}")
 
 
+def stop_session(sid: int) -> None:
+    """Stop every process of session ``sid`` (SIGTERM to its leader's group, SIGKILL to what is left); for other
+    launchers of session leaders (the demo's Airflow and listener). :class:`SandboxError` if one survives."""
+    _stop_session(sid)
+
+
 def _reap(pid: int) -> None:
     """Collect the daemon's exit status when it is our child, so it does not linger as a zombie."""
     with contextlib.suppress(ChildProcessError):

@@ -1,0 +1,485 @@
+"""Figures 1 and 2 — the listener: bus message → DAG run in Airflow, latency and throughput.
+
+One deployment serves both: a real Airflow API server on 127.0.0.1 in a private AIRFLOW_HOME (SQLite; the
+dag-processor parses the DAGs and is stopped once they are in, so it does not take CPU from the measurement;
+DAGs paused, so runs only queue), the sandbox bus (relay + archive + datagrepper) and
+``relengotron listener run`` as its own process with production-like settings (inbox ``synchronous: FULL``,
+INFO logs), one rule: every ``buildsys.tag`` into ``rawhide-pending`` → one ``rawhide_gating`` run whose
+dag_run_id is ``<rule>__<msg_id>``. Messages are fedmsg envelopes sent into the relay's inbound socket as
+Koji's publisher would (raw ZeroMQ frames, so the bench knows each msg_id and thus each run's id).
+
+1. Latency: one message at a time, the clock from just before the send until ``GET .../dagRuns/<run id>``
+   answers 200 (polled every 5 ms: that granularity and the GETs are in the figure). Baseline (the limit):
+   a bare ``POST .../dagRuns`` of the same trigger, timed to its 200. Samples interleaved.
+2. Throughput: a burst of messages published as fast as the socket takes them; the rate is messages over
+   the time from the first send until the listener's created-runs counter reached the count. Then every
+   run is listed from Airflow: none may be missing or doubled. Baseline (the limit): bare POSTs one after
+   the other by one client — the listener's dispatcher also triggers one run at a time. Peak memory: the
+   listener process's VmHWM after the burst, against its resident size when idle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from bench.airflow_env import BIN, environment, migrate
+from bench.core import RunContext
+from bench.procs import Process, ProcessError, start, wait_for
+from bench.stats import Figure, Metric, percentile, timed_metric
+from relengotron.demo.processes import child_env
+
+RULE = "bench-gate"  # one run per message
+BATCH_RULE = "bench-batch"  # messages coalesced per window
+WINDOW = 2.0  # seconds a batch window stays open
+DAG_ID = "rawhide_gating"
+TOPIC = "org.fedoraproject.dev.buildsys.tag"
+NVR = "{{ msg.name }}-{{ msg.version }}-{{ msg.release }}"
+RECEIVED = 'relengotron_listener_received_total{source="bus"}'
+RETRIES = "relengotron_listener_trigger_retries_total"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class AirflowApi:
+    """The REST API of the deployment, logged in as admin (JWT)."""
+
+    url: str
+    password: str
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def login(self) -> None:
+        answer = requests.post(
+            f"{self.url}/auth/token", json={"username": "admin", "password": self.password}, timeout=30
+        )
+        answer.raise_for_status()
+        self.session.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+
+    def trigger(self, run_id: str, conf: dict[str, Any]) -> int:
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": conf}
+        answer = self.session.post(f"{self.url}/api/v2/dags/{DAG_ID}/dagRuns", json=body, timeout=60)
+        if answer.status_code != 200:
+            raise ProcessError(f"POST {run_id}: HTTP {answer.status_code} {answer.text[:300]}")
+        return answer.status_code
+
+    def has_run(self, run_id: str) -> bool:
+        answer = self.session.get(f"{self.url}/api/v2/dags/{DAG_ID}/dagRuns/{run_id}", timeout=60)
+        if answer.status_code not in (200, 404):
+            raise ProcessError(f"GET {run_id}: HTTP {answer.status_code} {answer.text[:300]}")
+        return answer.status_code == 200
+
+    def run_ids(self, prefix: str) -> list[str]:
+        return [r["dag_run_id"] for r in self.runs(prefix)]
+
+    def runs(self, prefix: str) -> list[dict[str, Any]]:
+        """Every run of the DAG whose id starts with ``prefix`` (id and conf), in creation order."""
+        out: list[dict[str, Any]] = []
+        while True:
+            answer = self.session.get(
+                f"{self.url}/api/v2/dags/{DAG_ID}/dagRuns",
+                params={"run_id_prefix_pattern": prefix, "order_by": "id", "limit": 100, "offset": len(out)},
+                timeout=60,
+            )
+            answer.raise_for_status()
+            page = answer.json()["dag_runs"]
+            out.extend(page)
+            if len(page) < 100:
+                return [r for r in out if r["dag_run_id"].startswith(prefix)]
+
+    def dag_ids(self) -> set[str]:
+        answer = self.session.get(f"{self.url}/api/v2/dags", params={"limit": 100}, timeout=30)
+        answer.raise_for_status()
+        return {d["dag_id"] for d in answer.json()["dags"]}
+
+
+@contextmanager
+def airflow_api_server(root: Path) -> Iterator[AirflowApi]:
+    """Migrate, parse the DAGs with the dag-processor (then stop it), serve the API on a free port."""
+    port = free_port()
+    env = environment(
+        root,
+        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
+        AIRFLOW__API__HOST="127.0.0.1",
+        AIRFLOW__API__PORT=str(port),
+        AIRFLOW__API__WORKERS="1",
+        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(16),
+    )
+    migrate(env)
+    airflow = str(BIN / "airflow")
+    running: list[Process] = []
+    try:
+        running.append(start("dag-processor", [airflow, "dag-processor"], root, env, marker="airflow"))
+        running.append(start("api-server", [airflow, "api-server"], root, env, marker="airflow"))
+        url = f"http://127.0.0.1:{port}"
+        wait_for(
+            "the Airflow API server",
+            lambda: running[1].alive() and requests.get(f"{url}/api/v2/monitor/health", timeout=2).ok,
+            180,
+        )
+        password = json.loads((root / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        api = AirflowApi(url, password)
+        api.login()
+        wait_for(f"the DAG {DAG_ID} parsed", lambda: running[0].alive() and DAG_ID in api.dag_ids(), 240, every=1)
+        running[0].stop()  # parsed: from here on it would only re-parse, on the cores the figure measures
+        yield api
+    finally:
+        for process in reversed(running):
+            process.stop()
+
+
+@contextmanager
+def sandbox_bus(state: Path) -> Iterator[dict[str, Any]]:
+    from relengotron.sandbox.bus import BusService
+    from relengotron.sandbox.service import SandboxContext
+
+    service = BusService(SandboxContext(state_dir=state, world=None, built=None))  # type: ignore[arg-type]
+    endpoints = service.start()
+    try:
+        yield endpoints
+    finally:
+        service.stop()
+
+
+@dataclass
+class Listener:
+    process: Process
+    http: str
+
+    def metric(self, name: str) -> float:
+        text = requests.get(f"{self.http}/metrics", timeout=10).text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def created(self) -> float:
+        return self.metric('relengotron_listener_triggered_total{answer="created"')
+
+
+@contextmanager
+def listener(root: Path, api: AirflowApi, bus: dict[str, Any]) -> Iterator[Listener]:
+    """``relengotron listener run`` with the bench's one rule; stopped (SIGTERM) on the way out."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "password").write_text(api.password)
+    rules = {
+        "rules": [
+            {
+                "name": RULE,
+                "topics": ["*.buildsys.tag"],
+                "match": {"tag": "rawhide-pending", "name": ["lat*", "tp*"]},
+                "dag_id": DAG_ID,
+                "conf": {"release": "rawhide", "builds": [NVR]},
+            },
+            {
+                "name": BATCH_RULE,
+                "topics": ["*.buildsys.tag"],
+                "match": {"tag": "rawhide-pending", "name": "tb*"},
+                "dag_id": DAG_ID,
+                "batch": {"key": "{{ msg.tag }}", "window_seconds": WINDOW, "item": NVR},
+                "conf": {"release": "rawhide", "builds": "{{ items | unique | list }}"},
+            },
+        ]
+    }
+    (root / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    config = {
+        "bus": {"endpoints": [bus["relay_outbound"]], "settle_seconds": 0.5},
+        "datagrepper": {"url": bus["datagrepper"], "rows_per_page": 100, "replay_margin_seconds": 5},
+        "airflow": {
+            "url": api.url,
+            "username": "admin",
+            "password_file": "password",
+            "timeout_seconds": 30,
+            "retry": {"initial_seconds": 0.2, "max_seconds": 2},
+        },
+        "inbox": {"path": "inbox.sqlite", "synchronous": "FULL"},
+        "rules": "rules.yaml",
+        "http": {"host": "127.0.0.1", "port": 0},
+        "validation": {"max_body_bytes": 1048576, "signatures": False},
+        "logging": {"level": "INFO"},
+    }
+    path = root / "listener.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    env = {**child_env(), "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    argv = [str(BIN / "relengotron"), "listener", "run", "--config", str(path)]
+    process = start("listener", argv, root, env, marker="relengotron")
+    try:
+        runtime = root / "inbox.sqlite.runtime.json"
+        http = wait_for(
+            "the listener's runtime file", lambda: process.alive() and json.loads(runtime.read_text())["http"], 60
+        )
+        wait_for("the listener ready", lambda: requests.get(f"{http}/healthz", timeout=5).json().get("ready"), 60)
+        yield Listener(process, http)
+    finally:
+        process.stop()
+
+
+class Publisher:
+    """A ZeroMQ PUB into the relay's inbound socket, sending fedmsg envelopes with msg_ids of its choosing."""
+
+    def __init__(self, relay_inbound: str) -> None:
+        import zmq
+
+        self._zmq = zmq
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.PUB)
+        self.socket.setsockopt(zmq.SNDHWM, 0)
+        self.socket.setsockopt(zmq.LINGER, 5000)
+        self.socket.connect(relay_inbound)
+        self.i = 0
+        time.sleep(0.5)  # the relay's SUB must see this connection before anything is sent
+
+    def tag(self, nvr: str) -> str:
+        """Publish ``buildsys.tag`` of ``nvr`` into rawhide-pending; the run id the listener will create."""
+        name, version, release = nvr.rsplit("-", 2)
+        self.i += 1
+        msg_id = f"{time.gmtime().tm_year}-{uuid.uuid4()}"
+        body = {
+            "build_id": 900_000 + self.i,
+            "name": name,
+            "tag_id": 1123,
+            "instance": "primary",
+            "tag": "rawhide-pending",
+            "user": "bodhi",
+            "version": version,
+            "owner": "packager",
+            "release": release,
+        }
+        envelope = {"topic": TOPIC, "msg": body, "msg_id": msg_id, "i": self.i, "timestamp": time.time()}
+        envelope["username"] = "apache"
+        self.socket.send_multipart([TOPIC.encode(), json.dumps(envelope).encode()])
+        return f"{RULE}__{msg_id}"
+
+    def close(self) -> None:
+        self.socket.close()
+        self.context.term()
+
+
+# --- the measurements --------------------------------------------------------------------------------------
+
+
+def _latency(
+    ctx: RunContext, api: AirflowApi, pub: Publisher, count: int
+) -> tuple[list[float], list[float], list[float]]:
+    """Message → run latencies, bare POST latencies, and what one observing GET of an existing run costs."""
+    through, bare = [], []
+    run_id = ""
+    for n in range(count):
+        start_ = time.perf_counter()
+        run_id = pub.tag(f"lat{n:05d}-1.0-1.fc26")
+        wait_for(f"run {run_id}", lambda run_id=run_id: api.has_run(run_id), 60, every=0.005)
+        through.append(time.perf_counter() - start_)
+        start_ = time.perf_counter()
+        api.trigger(f"bare-lat__{n:05d}", {"release": "rawhide", "builds": [f"barelat{n:05d}-1.0-1.fc26"]})
+        bare.append(time.perf_counter() - start_)
+    observe = []
+    for _ in range(min(count, 50)):
+        start_ = time.perf_counter()
+        api.has_run(run_id)
+        observe.append(time.perf_counter() - start_)
+    ctx.log(
+        f"listener: latency p50 {percentile(through, 50) * 1e3:.0f} ms vs bare POST {percentile(bare, 50) * 1e3:.0f} ms"
+    )
+    return through, bare, observe
+
+
+def _burst(ctx: RunContext, api: AirflowApi, pub: Publisher, lst: Listener, count: int) -> dict[str, Any]:
+    """``count`` messages routed one run each: the rate, and what is missing or doubled in Airflow."""
+    before = lst.created()
+    received_before = lst.metric(RECEIVED)
+    retries_before = lst.metric(RETRIES)
+    expected = [f"tp{n:05d}-1.0-1.fc26" for n in range(count)]
+    start_ = time.perf_counter()
+    for nvr in expected:
+        pub.tag(nvr)
+    sent = time.perf_counter() - start_
+    received: list[float] = []
+
+    def created_all() -> float | None:
+        lst.process.alive()
+        now = time.perf_counter()
+        if not received and lst.metric(RECEIVED) - received_before >= count:
+            received.append(now)
+        return now if lst.created() - before >= count else None
+
+    done = wait_for(f"{count} runs created by the listener", created_all, max(600.0, count / 5), every=0.25)
+    seconds = done - start_
+    wanted = set(expected)
+    builds = [b for r in api.runs(f"{RULE}__") for b in (r.get("conf") or {}).get("builds", []) if b in wanted]
+    ctx.log(f"listener: {count} messages in {seconds:.1f} s ({count / seconds:.1f}/s), {len(set(builds))} in runs")
+    return {
+        "seconds": seconds,
+        "published_in": sent,
+        "received_in": (received[0] if received else done) - start_,
+        "retries": lst.metric(RETRIES) - retries_before,
+        "missing": len(wanted - set(builds)),
+        "doubled": len(builds) - len(set(builds)),
+    }
+
+
+def _batched(ctx: RunContext, api: AirflowApi, pub: Publisher, count: int) -> dict[str, Any]:
+    """``count`` messages coalesced into runs per window: the rate until every build is in some run's conf."""
+    expected = [f"tb{n:05d}-1.0-1.fc26" for n in range(count)]
+    start_ = time.perf_counter()
+    for nvr in expected:
+        pub.tag(nvr)
+    sent = time.perf_counter() - start_
+    state: dict[str, Any] = {}
+
+    def complete() -> float | None:
+        lst_runs = api.runs(f"{BATCH_RULE}__")
+        builds = [b for r in lst_runs for b in (r.get("conf") or {}).get("builds", [])]
+        state.update(runs=len(lst_runs), builds=builds)
+        return time.perf_counter() if set(expected) <= set(builds) else None
+
+    done = wait_for(f"{count} builds in batched runs", complete, max(600.0, count / 5), every=0.5)
+    seconds = done - start_
+    builds = state["builds"]
+    ctx.log(f"listener: {count} batched messages in {seconds:.1f} s ({count / seconds:.1f}/s), {state['runs']} runs")
+    return {
+        "seconds": seconds,
+        "published_in": sent,
+        "runs": state["runs"],
+        "missing": len(set(expected) - set(builds)),
+        "doubled": len(builds) - len(set(builds)),
+    }
+
+
+def _bare_throughput(api: AirflowApi, count: int) -> float:
+    start_ = time.perf_counter()
+    for n in range(count):
+        api.trigger(f"bare-tp__{n:05d}", {"release": "rawhide", "builds": [f"baretp{n:05d}-1.0-1.fc26"]})
+    return count / (time.perf_counter() - start_)
+
+
+def _measure_both(ctx: RunContext) -> dict[str, Figure]:
+    samples, single, batched = ctx.size(200, 20), ctx.size(2_000, 200), ctx.size(10_000, 500)
+    bare_count = ctx.size(1_000, 100)
+    fig1 = Figure("1", "listener-latency", "Listener latency: bus message → DAG run in Airflow")
+    fig2 = Figure("2", "listener-throughput", "Listener throughput over a burst of messages")
+    fig1.params = {"samples": samples, "poll_every_s": 0.005}
+    fig2.params = {"one_run_each": single, "batched": batched, "window_s": WINDOW, "bare_posts": bare_count}
+    with ExitStack() as stack:
+        api = stack.enter_context(airflow_api_server(ctx.scratch("listener-airflow")))
+        bus = stack.enter_context(sandbox_bus(ctx.scratch("listener-bus")))
+        lst = stack.enter_context(listener(ctx.scratch("listener"), api, bus))
+        pub = Publisher(bus["relay_inbound"])
+        stack.callback(pub.close)
+        idle = lst.process.rss_mib()
+        through, bare, observe = _latency(ctx, api, pub, samples)
+        bare_rate = _bare_throughput(api, bare_count)
+        one_each = _burst(ctx, api, pub, lst, single)
+        coalesced = _batched(ctx, api, pub, batched)
+        peak = lst.process.peak_rss_mib()
+    for p in (50, 95, 99):
+        fig1.add(
+            Metric(
+                f"p{p}",
+                percentile(through, p),
+                "s",
+                baseline=f"bare POST p{p} (limit)",
+                baseline_value=percentile(bare, p),
+                kind="limit",
+                note=f"{samples} messages, one at a time",
+            )
+        )
+    fig1.add(timed_metric("median", through, "bare POST median", bare, kind="limit"))
+    fig1.add(
+        timed_metric(
+            "observing GET of a run",
+            observe,
+            note="part of every message's figure: the run is seen at the first GET after it exists (polled every 5 ms)",
+        )
+    )
+    fig2.add(
+        Metric(
+            f"msg/s, one run per message ({single:,} messages)",
+            single / one_each["seconds"],
+            "msg/s",
+            baseline="bare POSTs per second (limit)",
+            baseline_value=bare_rate,
+            kind="limit",
+            note=f"all received by the listener {one_each['received_in']:.1f} s after the first send "
+            f"(published in {one_each['published_in']:.1f} s); {one_each['retries']:.0f} trigger retries; "
+            f"bare: {bare_count:,} POSTs by one client",
+        )
+    )
+    fig2.add(
+        Metric(
+            f"msg/s, coalesced ({batched:,} messages)",
+            batched / coalesced["seconds"],
+            "msg/s",
+            baseline="bare POSTs per second",
+            baseline_value=bare_rate,
+            kind="reference",
+            note=f"{coalesced['runs']} runs ({WINDOW:g} s windows); published in {coalesced['published_in']:.1f} s",
+        )
+    )
+    lost = one_each["missing"] + one_each["doubled"] + coalesced["missing"] + coalesced["doubled"]
+    fig2.add(
+        Metric(
+            "messages lost or doubled",
+            float(lost),
+            "count",
+            baseline="messages sent",
+            baseline_value=float(single + batched),
+            kind="reference",
+            note=f"missing {one_each['missing']} + {coalesced['missing']}, doubled {one_each['doubled']} + "
+            f"{coalesced['doubled']} (one run each + coalesced)",
+            ok=lost == 0,
+        )
+    )
+    fig2.add(
+        Metric(
+            "listener peak memory",
+            peak,
+            "MiB",
+            baseline="its resident size when idle",
+            baseline_value=idle,
+            kind="reference",
+            note="VmHWM of the listener process after both bursts",
+        )
+    )
+    return {"1": fig1, "2": fig2}
+
+
+def _both(ctx: RunContext) -> dict[str, Figure]:
+    """Both figures, measured once per run (a failure too is remembered, not measured twice)."""
+    if "listener" not in ctx.shared:
+        try:
+            ctx.shared["listener"] = _measure_both(ctx)
+        except Exception as exc:
+            ctx.shared["listener"] = exc
+            raise
+    figures = ctx.shared["listener"]
+    if isinstance(figures, Exception):
+        raise RuntimeError(f"the listener deployment failed (see figure 1): {figures}")
+    assert isinstance(figures, dict)
+    return figures
+
+
+def latency(ctx: RunContext) -> Figure:
+    return _both(ctx)["1"]
+
+
+def throughput(ctx: RunContext) -> Figure:
+    return _both(ctx)["2"]
