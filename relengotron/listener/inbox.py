@@ -177,6 +177,11 @@ class Inbox:
                     " ORDER BY id DESC LIMIT 1",
                     (route.rule, route.batch_key, OPEN, now),
                 ).fetchone()
+                if row is not None and self._full(db, row["id"], route):
+                    # the window holds as many distinct items as a run may carry: close it now (the dispatcher
+                    # makes it a run at its next pass) and open the next one for this item
+                    db.execute("UPDATE units SET window_end = ? WHERE id = ?", (now, row["id"]))
+                    row = None
                 if row is not None:
                     unit_id = row["id"]
                 else:
@@ -200,6 +205,18 @@ class Inbox:
                 "INSERT OR IGNORE INTO deliveries (unit_id, seq, item) VALUES (?, ?, ?)",
                 (unit_id, seq, json.dumps(route.item) if route.batch_key is not None else None),
             )
+
+    @staticmethod
+    def _full(db: sqlite3.Connection, unit_id: int, route: Any) -> bool:
+        """Whether batch ``unit_id`` cannot take ``route``'s item: it is new to the batch and the batch already
+        holds ``route.max_items`` distinct items (an item it holds already always joins)."""
+        if route.max_items is None:
+            return False
+        item = json.dumps(route.item)
+        if db.execute("SELECT 1 FROM deliveries WHERE unit_id = ? AND item = ? LIMIT 1", (unit_id, item)).fetchone():
+            return False
+        count = db.execute("SELECT COUNT(DISTINCT item) FROM deliveries WHERE unit_id = ?", (unit_id,)).fetchone()[0]
+        return int(count) >= route.max_items
 
     def _observe(self, db: sqlite3.Connection, envelope: Envelope, now: float) -> tuple[int | None, float | None]:
         """Record ``envelope`` as its publisher's latest; return the previous (i, timestamp)."""

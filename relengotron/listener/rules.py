@@ -19,6 +19,9 @@ A rules file (YAML, errors name the file, the line, the rule and the reason)::
           key: "{{ msg.tag }}"         #   (a template: string or mapping)
           item: "{{ msg.name }}"       #   one item per message; the conf then sees key, items, window_start…
           window_seconds: 60
+          max_items: 1000              #   optional: a window holding this many distinct items closes early
+                                       #   (the next distinct item opens a new one): a run the DAG's Params
+                                       #   would refuse as too large is never made
 
 Every rule that matches a message routes it (fan-out). A single rule's ``dag_run_id`` is ``<rule>__<msg_id>``
 (a replayed message gets the same id, so Airflow answers 409 and nothing runs twice); a batch's is
@@ -252,6 +255,7 @@ class Batch:
     key: Node
     item: Node
     window_seconds: float
+    max_items: int | None = None  # distinct items a window holds at most
 
 
 @dataclass(frozen=True)
@@ -288,6 +292,7 @@ class Route:
     batch_key: str | None = None  # batch rules: the key as canonical JSON
     item: Any = None
     window_seconds: float | None = None
+    max_items: int | None = None
 
 
 @dataclass(frozen=True)
@@ -399,6 +404,7 @@ class RuleSet:
             batch_key=canonical(key),
             item=item,
             window_seconds=rule.batch.window_seconds,
+            max_items=rule.batch.max_items,
         )
 
     def batch_conf(
@@ -557,5 +563,8 @@ def _load_batch(fields: Fields, name: str) -> Batch | None:
     if key.is_literal():
         raise block.error("key", "must be a template over the message (a literal key would batch everything)")
     item = _compile(block, "item", block.get("item", (str, dict, list)), f"rules.{name}.batch.item")
+    max_items = block.get("max_items", int, None)
+    if max_items is not None and (isinstance(max_items, bool) or max_items < 1):
+        raise block.error("max_items", "must be a whole number of at least 1")
     block.done()
-    return Batch(key, item, float(window))
+    return Batch(key, item, float(window), max_items)

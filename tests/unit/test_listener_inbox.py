@@ -31,9 +31,14 @@ def single(env: Envelope, rule: str = "gate", dag_id: str = "rawhide_gating") ->
     return Routing((Route(rule, dag_id, dag_run_id=f"{rule}__{env.msg_id}", conf={"builds": [nvr]}),))
 
 
-def batched(env: Envelope, window: float = 30.0) -> Routing:
+def batched(env: Envelope, window: float = 30.0, max_items: int | None = None) -> Routing:
     route = Route(
-        "autosign", "autosign", batch_key='"f24-signing-pending"', item=env.body["name"], window_seconds=window
+        "autosign",
+        "autosign",
+        batch_key='"f24-signing-pending"',
+        item=env.body["name"],
+        window_seconds=window,
+        max_items=max_items,
     )
     return Routing((route,))
 
@@ -145,6 +150,28 @@ def test_a_batch_collects_its_window_then_becomes_one_run(inbox: Inbox) -> None:
     inbox.complete(unit.id, "200")
     assert inbox.pending_count() == 1 and inbox.status()["open_batches"] == 1
     assert [inbox.message(s)["state"] for s in (1, 2, 3, 4)] == ["done", "done", "done", "pending"]
+
+
+def test_a_full_batch_closes_early_and_the_next_distinct_item_opens_another(inbox: Inbox) -> None:
+    """``max_items`` distinct items fill a window: it closes at once (a run the DAG's Params would refuse as too
+    large is never made); an item the full batch holds already still joins it; nothing is lost or doubled."""
+    names = ["pkg0", "pkg1", "pkg0", "pkg2", "pkg1", "pkg3", "pkg4", "pkg5", "pkg6", "pkg3"]
+    for n, name in enumerate(names):
+        env = message(f"{name}-1-1.fc24", i=n + 1, tag="f24-signing-pending")
+        inbox.store(env, batched(env, max_items=3), source="bus", now=1000.0 + n)
+
+    def conf_of(rule, key, items, start, end):
+        return {"items": items, "window": [start, end]}
+
+    closed = inbox.close_due_batches(conf_of, now=1010.0)  # the full ones only: the last window is still open
+    assert [unit.conf for unit, _ in closed] == [
+        {"items": ["pkg0", "pkg1", "pkg0", "pkg2", "pkg1"], "window": [1000.0, 1005.0]},
+        {"items": ["pkg3", "pkg4", "pkg5"], "window": [1005.0, 1008.0]},
+    ]
+    assert len({unit.dag_run_id for unit, _ in closed}) == 2
+    ((last, _),) = inbox.close_due_batches(conf_of, now=1100.0)
+    assert last.conf == {"items": ["pkg6", "pkg3"], "window": [1008.0, 1038.0]}  # pkg3 again: a new window
+    assert inbox.pending_count() == len(names)
 
 
 def test_a_batch_whose_conf_cannot_be_rendered_is_dead_lettered(inbox: Inbox) -> None:

@@ -213,7 +213,7 @@ rules:
     topics: ["*.buildsys.tag"]
     match: {{tag: "*-signing-pending"}}
     dag_id: autosign
-    batch: {{key: "{{{{ msg.tag }}}}", item: "{NVR}", window_seconds: 30}}
+    batch: {{key: "{{{{ msg.tag }}}}", item: "{NVR}", window_seconds: 30, max_items: 1000}}
     conf: {{release: "{{{{ key | strip_suffix('-signing-pending') }}}}", builds: "{{{{ items | unique | list }}}}",
             window: "{{{{ window_start | strftime('%H:%M:%S') }}}}", n: "{{{{ count }}}}"}}
 """,
@@ -221,6 +221,7 @@ rules:
     (route,) = rules.route(view(envelope("buildsys.tag", koji_tag("f24-signing-pending", "a-1-1.fc24")))).routes
     assert route.dag_run_id is None and route.conf is None
     assert (route.batch_key, route.item, route.window_seconds) == ('"f24-signing-pending"', "a-1-1.fc24", 30.0)
+    assert route.max_items == 1000
     conf = rules.batch_conf("autosign", route.batch_key, ["a-1-1.fc24", "b-1-1.fc24", "a-1-1.fc24"], 3600.5, 3630.5)
     assert conf == {"release": "f24", "builds": ["a-1-1.fc24", "b-1-1.fc24"], "window": "01:00:00", "n": 3}
 
@@ -266,6 +267,12 @@ BASE = "rules:\n  - name: x\n    topics: [a]\n    dag_id: d\n    conf: {}\n"  # 
             6,
             "rules.x.batch.window_seconds",
             "more than 0",
+        ),
+        (
+            BASE + "    batch: {key: '{{ msg.a }}', item: i, window_seconds: 5, max_items: 0}\n",
+            6,
+            "rules.x.batch.max_items",
+            "at least 1",
         ),
         (BASE + BASE.split("\n", 1)[1], 6, "rules[1].name", "duplicate rule name 'x'"),
         ("schemas:\n  - topics: [a]\n    fields: {tag: text}\nrules: []\n", 3, "schemas[0].fields.tag", "field type"),

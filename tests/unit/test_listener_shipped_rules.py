@@ -171,6 +171,13 @@ def test_builds_waiting_for_a_signature_batch_into_autosign_per_tag(rules, dags)
     assert conf == {"release": "f24", "builds": ["curl-7.47.1-5.fc24", "glibc-2.23.1-8.fc24"]}
     assert_params_accept(dags, "autosign", conf)
     assert conf_of(rules, other) == {"release": "f25", "builds": ["vim-7.4.1842-1.fc25"]}
+    # a window never collects more builds than one autosign run may take (its Params refuse more)
+    from relengotron.autosign import MAX_BUILDS
+
+    assert one.max_items == MAX_BUILDS
+    full = conf_of(rules, one, [f"pkg{n}-1-1.fc24" for n in range(MAX_BUILDS - 1)])
+    assert len(full["builds"]) == MAX_BUILDS
+    assert_params_accept(dags, "autosign", full)
 
 
 def test_masher_start_and_unknown_topics_are_dropped(rules) -> None:
