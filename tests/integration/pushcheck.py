@@ -136,8 +136,9 @@ def by_label(tis: dict[str, list[TaskRun]], group: str, step: str) -> dict[str, 
 # --- the world -----------------------------------------------------------------------------------------------
 
 
-def bus(world: PushWorld) -> list[dict[str, Any]]:
-    """Every archived message but the sentinels, once a fresh sentinel came through."""
+def bus(world: Any) -> list[dict[str, Any]]:
+    """Every archived message but the sentinels, once a fresh sentinel came through (earlier ones are in by then).
+    ``world``: anything with the sandbox's ``endpoints`` and a ``publisher`` on its bus."""
     marker = time.monotonic_ns()
     world.publisher.publish("test", "sentinel", {"n": marker})
     url = world.endpoints["bus"]["datagrepper"] + "raw"

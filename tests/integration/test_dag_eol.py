@@ -5,15 +5,13 @@ again, changes nothing; nothing of Fedora 24 is touched; an unknown release fail
 
 from __future__ import annotations
 
-import hashlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
+from pushcheck import bus, tree
 from test_adapters_support import bugzilla_of, koji_of, pdc_of
 
 from relengotron.artifacts import staging_ostree_repo
@@ -28,7 +26,6 @@ pytestmark = pytest.mark.integration
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EOL_DAY = "2016-12-20"
 EOL_TOPIC = "org.fedoraproject.dev.relengotron.release.eol"
-SENTINEL = "org.fedoraproject.dev.test.sentinel"
 F23_REFS = ("fedora/23/x86_64/atomic-host", "fedora/23/x86_64/updates/atomic-host")
 F24_REF = "fedora/24/x86_64/atomic-host"
 MIRROR_FILES = (
@@ -85,36 +82,6 @@ def eol_world(airflow_connections: dict[str, Any], airflow_db: Path, tmp_path: P
     publisher.close()
     for client in clients.values():
         client.close()
-
-
-def bus(world: World) -> list[dict[str, Any]]:
-    """Every archived message but the sentinels, once a fresh sentinel came through (earlier ones are in by then)."""
-    marker = time.monotonic_ns()
-    world.publisher.publish("test", "sentinel", {"n": marker})
-    url = world.endpoints["bus"]["datagrepper"] + "raw"
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        messages: list[dict[str, Any]] = []
-        page = 1
-        while True:
-            answer = requests.get(url, params={"order": "asc", "rows_per_page": 100, "page": page}, timeout=10).json()
-            messages += answer["raw_messages"]
-            if page >= answer["pages"]:
-                break
-            page += 1
-        if any(m["topic"] == SENTINEL and m["msg"].get("n") == marker for m in messages):
-            return [m for m in messages if m["topic"] != SENTINEL]
-        time.sleep(0.05)
-    raise AssertionError("the sentinel message never reached the bus archive")
-
-
-def tree(top: Path) -> dict[str, str]:
-    if not top.exists():
-        return {}
-    return {
-        p.relative_to(top).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
-        for p in sorted(top.rglob("*"))
-    }
 
 
 def snapshot(world: World) -> dict[str, Any]:
