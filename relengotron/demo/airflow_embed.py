@@ -1,4 +1,5 @@
-"""An embedded Airflow for the demo: ``airflow standalone`` (SQLite, LocalExecutor) in a private AIRFLOW_HOME, with
+"""An embedded Airflow for the demo: what ``airflow standalone`` runs (SQLite, LocalExecutor), listening on 127.0.0.1
+only (:mod:`relengotron.demo.airflow_local`), in a private AIRFLOW_HOME, with
 the project's DAGs and plugins and the Connections and Variable pointing at the sandbox — the same production
 code, configured only through ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*`` (:mod:`relengotron.sandbox.connections`).
 
@@ -28,7 +29,7 @@ from relengotron.tools.files import write_atomic
 ADMIN = "admin"
 LISTENER_USER = "releng-listener"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
-MARKER = "airflow standalone"
+MARKER = "relengotron.demo.airflow_local"
 START_TIMEOUT = 180.0
 FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 
@@ -54,9 +55,9 @@ def airflow_env(
     jwt_secret: str,
     venv_bin: Path | None = None,
 ) -> dict[str, str]:
-    """The environment of ``airflow standalone`` for the demo (pure).
+    """The environment of the demo's Airflow (pure).
 
-    The venv's ``bin`` leads PATH (standalone spawns ``airflow`` subprocesses); examples off; a small
+    The venv's ``bin`` leads PATH (its components run ``airflow`` subprocesses); examples off; a small
     parallelism for two cores; new DAG files seen within seconds, but files re-parsed only every two minutes
     (CPU); the API server on 127.0.0.1 only; one JWT secret for every component; pages big enough to list the
     task instances at once.
@@ -135,13 +136,14 @@ def write_local_settings(home: Path) -> Path:
 
 
 def start(home: Path, repo: Path, endpoints: Mapping[str, Any], log: Path) -> tuple[Recorded, str]:
-    """Start ``airflow standalone`` on a free port; the process and the API server's URL. Not idempotent."""
+    """Start the embedded Airflow (:mod:`relengotron.demo.airflow_local`) with its API server on a free port of
+    127.0.0.1; the process and the API server's URL. Not idempotent."""
     home.mkdir(parents=True, exist_ok=True)
     write_local_settings(home)
     port = free_port()
     env = airflow_env(home, repo, port, endpoints, base=child_env(), jwt_secret=secrets.token_urlsafe(32))
-    airflow = Path(sys.executable).with_name("airflow")
-    process = spawn("airflow", [str(airflow), "standalone"], env=env, log=log, cwd=home, marker=MARKER)
+    argv = [sys.executable, "-m", MARKER]
+    process = spawn("airflow", argv, env=env, log=log, cwd=home, marker=MARKER)
     return process, f"http://127.0.0.1:{port}"
 
 
@@ -151,7 +153,7 @@ def wait_healthy(url: str, process: Recorded, timeout: float = START_TIMEOUT) ->
     last = "no answer yet"
     while time.monotonic() < deadline:
         if not alive(process):
-            raise AirflowEmbedError(f"airflow standalone exited (log {process.log}):\n{log_tail(Path(process.log))}")
+            raise AirflowEmbedError(f"the embedded Airflow exited (log {process.log}):\n{log_tail(Path(process.log))}")
         try:
             health = requests.get(f"{url}/api/v2/monitor/health", timeout=5).json()
             unhealthy = [

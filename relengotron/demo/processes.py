@@ -1,4 +1,4 @@
-"""The demo's long-running processes (Airflow standalone, the listener): each one leads a session of its own and
+"""The demo's long-running processes (the embedded Airflow, the listener): each one leads a session of its own and
 is recorded in ``<state>/processes.json``, so ``demo-stop`` — in another process, later — stops exactly them and
 every process they spawned, and never a stranger that happens to reuse a recorded pid.
 """

@@ -139,7 +139,7 @@ def start(root: Path, console: Console, cache: Path = WORLD_CACHE) -> Stack:
         with console.status("building the world and starting the sandbox…"):
             endpoints = control.up(state_dir=layout.sandbox, cache_dir=Path(cache).absolute()).endpoints
         console.print(f"[green]sandbox up[/] (Koji, PDC, ResultsDB, Bugzilla, the bus, Taskotron) in {layout.sandbox}")
-        with console.status("starting Airflow (standalone: SQLite, LocalExecutor)…"):
+        with console.status("starting Airflow (SQLite, LocalExecutor, 127.0.0.1 only)…"):
             airflow, url = airflow_embed.start(layout.airflow, REPO, endpoints, layout.logs / "airflow.log")
             started.append(airflow)
             processes.record(layout.root, started)

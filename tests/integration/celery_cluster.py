@@ -272,8 +272,15 @@ def celery_airflow(keep_logs: Path, timeout: float = 120) -> Iterator[Cluster]:
         if migrate.returncode:
             raise ClusterError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}{migrate.stderr[-3000:]}")
         cluster = Cluster(root, f"http://127.0.0.1:{api_port}", env, services)
-        for name in ("api-server", "scheduler", "dag-processor", "triggerer"):
-            services.append(_start(name, [airflow, name], root, env))
+        # the scheduler's and triggerer's log servers would bind to every interface (no host setting): skipped,
+        # as the workers' are; tests read task state, not remote logs
+        for name, *options in (
+            ("api-server",),
+            ("scheduler", "--skip-serve-logs"),
+            ("dag-processor",),
+            ("triggerer", "--skip-serve-logs"),
+        ):
+            services.append(_start(name, [airflow, name, *options], root, env))
         for worker in WORKERS:
             worker_env = {
                 **env,

@@ -37,7 +37,7 @@ ENDPOINTS: dict[str, Any] = {
 def test_airflow_runs_on_loopback_with_the_repos_dags_and_the_sandbox_connections(tmp_path: Path) -> None:
     base = {"PATH": "/usr/bin:/bin", "HOME": "/root", "AIRFLOW__CORE__DAGS_FOLDER": "/elsewhere"}
     env = airflow_env(tmp_path / "home", Path("/repo"), 8793, ENDPOINTS, base=base, jwt_secret="s", venv_bin=Path("/v"))
-    assert env["PATH"] == "/v:/usr/bin:/bin"  # standalone spawns `airflow`: the venv's comes first
+    assert env["PATH"] == "/v:/usr/bin:/bin"  # the components spawn `airflow`: the venv's comes first
     assert env["AIRFLOW__CORE__DAGS_FOLDER"] == "/repo/dags" and env["AIRFLOW__CORE__PLUGINS_FOLDER"] == "/repo/plugins"
     assert env["AIRFLOW_HOME"] == str(tmp_path / "home")
     assert (env["AIRFLOW__API__HOST"], env["AIRFLOW__API__PORT"]) == ("127.0.0.1", "8793")
