@@ -54,26 +54,20 @@ class KojiTaskSensor(BaseSensorOperator):
             raise AirflowFailException(f"koji_task_id: {value!r} is not a Koji task id")
         return task
 
-    def _seconds(self, value: float | str | None, default: float, name: str) -> float:
-        try:
-            seconds = float(default if value is None or value == "" else value)
-        except (TypeError, ValueError):
-            raise AirflowFailException(f"{name}: {value!r} is not a number of seconds") from None
-        if seconds <= 0:
-            raise AirflowFailException(f"{name}: must be positive, not {seconds}")
-        return seconds
-
     def execute(self, context: Any) -> Any:
+        from relengotron.airflow.services import permanent_failures, seconds
         from relengotron.airflow.triggers import KojiTaskTrigger
 
         task = self._task()
-        timeout = self._seconds(self.wait_timeout, self.timeout, "wait_timeout")
+        with permanent_failures():
+            timeout = seconds(self.wait_timeout, self.timeout, "wait_timeout")
+            interval = seconds(self.poll_interval, self.poke_interval, "poll_interval")
         self.log.info("waiting up to %.0f s for Koji task %d", timeout, task)
         self.defer(
             trigger=KojiTaskTrigger(
                 task_id=task,
                 deadline=time.time() + timeout,
-                poll_interval=self._seconds(self.poll_interval, self.poke_interval, "poll_interval"),
+                poll_interval=interval,
                 conn_id=self.koji_conn_id,
             ),
             method_name="execute_complete",

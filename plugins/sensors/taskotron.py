@@ -121,25 +121,18 @@ class TaskotronResultSensor(BaseSensorOperator):
         except (ValueError, KeyError, FileError, OSError) as exc:
             raise AirflowFailException(f"{self.task_id}: {exc}") from exc
 
-    def _seconds(self, value: float | str | None, default: float, name: str) -> float:
-        try:
-            seconds = float(default if value is None or value == "" else value)
-        except (TypeError, ValueError):
-            raise AirflowFailException(f"{name}: {value!r} is not a number of seconds") from None
-        if seconds <= 0:
-            raise AirflowFailException(f"{name}: must be positive, not {seconds}")
-        return seconds
-
     # --- execution ---------------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> list[dict[str, Any]] | None:
+        from relengotron.airflow.services import permanent_failures, seconds
         from relengotron.airflow.triggers import ResultsTrigger
         from relengotron.gating.waiting import awaited, awaited_to_json
 
         subjects = self._subjects()
         policy_set, product_version = self._policy()
-        timeout = self._seconds(self.wait_timeout, self.timeout, "wait_timeout")
-        interval = self._seconds(self.poll_interval, self.poke_interval, "poll_interval")
+        with permanent_failures():
+            timeout = seconds(self.wait_timeout, self.timeout, "wait_timeout")
+            interval = seconds(self.poll_interval, self.poke_interval, "poll_interval")
         waiting_for = awaited(
             policy_set, subjects, decision_context=self.decision_context, product_version=product_version
         )

@@ -123,6 +123,18 @@ def flag(value: Any, field: str) -> bool:
     raise ValueError(f"{field}: {value!r} is not true or false")
 
 
+def seconds(value: Any, default: float, field: str) -> float:
+    """A positive number of seconds as a template renders it (a number or its text; ``default`` when empty or
+    None); a ValueError names ``field`` otherwise. Pure."""
+    try:
+        number = float(default if value is None or value == "" else value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{field}: {value!r} is not a number of seconds") from None
+    if not number > 0:
+        raise ValueError(f"{field}: must be positive, not {number}")
+    return number
+
+
 # --- the release configuration, as a run overrides it ----------------------------------------------------
 
 

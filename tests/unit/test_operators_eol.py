@@ -179,6 +179,10 @@ def test_release_date_and_overrides_are_checked_naming_the_field(world: World) -
     assert seam.flag("True", "dry_run") is True and seam.flag(False, "dry_run") is False
     with pytest.raises(ValueError, match="dry_run: 'maybe' is not true or false"):
         seam.flag("maybe", "dry_run")
+    assert seam.seconds("2.5", 60, "poll_interval") == 2.5 and seam.seconds(None, 60, "poll_interval") == 60.0
+    for bad, reason in (("soon", "'soon' is not a number of seconds"), (0, "must be positive"), ("nan", "positive")):
+        with pytest.raises(ValueError, match=f"wait_timeout: .*{reason}"):
+            seam.seconds(bad, 60, "wait_timeout")
     assert seam.eol_config(world.config, None) is world.config
     assert seam.eol_config(world.config, "mirror:/srv/archive").mirror.archive == "mirror:/srv/archive"
     with pytest.raises(ValueError, match="archive: 'elsewhere' is neither an absolute path"):
