@@ -9,11 +9,13 @@ line and the key (:class:`relengotron.yamlfile.FileError`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal, Protocol
 
 from relengotron import yamlfile
+from relengotron.names import ID, KEY_ID
 from relengotron.yamlfile import Fields
 
 RELEASE_STATES = ("active", "frozen", "rawhide", "eol")
@@ -29,13 +31,26 @@ TAG_ROLES = (
     "quarantine",
     "build",
 )
-# Artifact kinds are the classes registered in the ``relengotron.artifacts`` entry point group
-# (relengotron.artifacts.registry); each says which template key it needs and how it may be composed
-# (local, koji or remote).
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$")
-_KEY_ID = re.compile(r"^[0-9a-f]{8}$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+class KindRules(Protocol):
+    """What the configuration asks of an artifact kind: which template key it needs and how it may be composed
+    (local, koji or remote). The kinds are the classes registered in the ``relengotron.artifacts`` entry point
+    group (:class:`relengotron.artifacts.ArtifactKind`); the configuration is handed them, it does not look
+    them up (:func:`relengotron.artifacts.load_release_config` does)."""
+
+    kind: str
+    template_key: Literal["ref", "image"]
+    compose_backends: tuple[str, ...]
+    default_compose: str
+
+    def template_error(self, template: str) -> str | None: ...
+
+
+# The registered kinds by name, asked for once per load; a LookupError names a broken registry.
+KindsProvider = Callable[[], Mapping[str, KindRules]]
 
 
 @dataclass(frozen=True)
@@ -143,8 +158,9 @@ class ReleaseConfig:
         return None
 
 
-def load_config(path: str | Path) -> ReleaseConfig:
-    """Load and validate a release configuration; relative paths in it are relative to the file."""
+def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
+    """Load and validate a release configuration against the artifact ``kinds``; relative paths in it are
+    relative to the file. Reads the file only."""
     path = Path(path)
     top = Fields(path, yamlfile.load(path), "")
     base = path.parent
@@ -165,7 +181,7 @@ def load_config(path: str | Path) -> ReleaseConfig:
     artifacts: list[Artifact] = []
     seen: set[tuple[str, str]] = set()
     for _, af in top.items("artifacts", []):
-        for artifact in _artifacts(af, releases):
+        for artifact in _artifacts(af, releases, kinds):
             if (artifact.release, artifact.name) in seen:
                 raise af.error("name", f"artifact {artifact.name!r} is defined twice for release {artifact.release}")
             seen.add((artifact.release, artifact.name))
@@ -211,7 +227,7 @@ def load_config(path: str | Path) -> ReleaseConfig:
 
 
 def _release(rf: Fields, rel_id: str, owners: dict[str, str]) -> Release:
-    if not _ID.match(rel_id):
+    if not ID.match(rel_id):
         raise rf.error(None, f"bad release id {rel_id!r}")
     tf = rf.mapping("tags")
     assert tf is not None
@@ -220,7 +236,7 @@ def _release(rf: Fields, rel_id: str, owners: dict[str, str]) -> Release:
         tag = tf.text(role, None)
         if tag is None:
             continue
-        if not _ID.match(tag):
+        if not ID.match(tag):
             raise tf.error(role, f"bad Koji tag name {tag!r}")
         if tag in owners:
             raise tf.error(role, f"tag {tag!r} is already a tag of release {owners[tag]}")
@@ -233,7 +249,7 @@ def _release(rf: Fields, rel_id: str, owners: dict[str, str]) -> Release:
     key = rf.text("signing_key", None)
     if key is not None:
         key = key.lower()
-        if not _KEY_ID.match(key):
+        if not KEY_ID.match(key):
             raise rf.error("signing_key", f"must be an 8-digit hex key id (Koji sigkey), not {key!r}")
     chain: list[tuple[str, str]] = []
     for index, step in rf.items("signing_chain", []):
@@ -270,12 +286,12 @@ def _release(rf: Fields, rel_id: str, owners: dict[str, str]) -> Release:
     return release
 
 
-def _artifacts(af: Fields, releases: dict[str, Release]) -> list[Artifact]:
+def _artifacts(af: Fields, releases: dict[str, Release], kinds: KindsProvider) -> list[Artifact]:
     """One definition may cover several releases (``releases: [f23, f24]``)."""
     name = af.text("name")
-    if not _ID.match(name):
+    if not ID.match(name):
         raise af.error("name", f"bad artifact name {name!r}")
-    kind_cls = _kind_class(af)
+    kind_cls = _kind_rules(af, kinds)
     kind = kind_cls.kind
     rel_ids = af.strings("releases")
     for index, rel_id in enumerate(rel_ids):
@@ -316,14 +332,12 @@ def _artifacts(af: Fields, releases: dict[str, Release]) -> list[Artifact]:
     return out
 
 
-def _kind_class(af: Fields) -> Any:
-    """The registered class of the artifact's ``kind`` (an ArtifactKind subclass); errors name the key."""
-    from relengotron.artifacts.registry import ArtifactKindError, kinds  # the plugins import this module
-
+def _kind_rules(af: Fields, kinds: KindsProvider) -> KindRules:
+    """The rules of the artifact's ``kind``; errors (an unknown kind, a broken registry) name the key."""
     kind = af.text("kind")
     try:
         registered = kinds()
-    except ArtifactKindError as exc:
+    except LookupError as exc:
         raise af.error("kind", str(exc)) from None
     if kind not in registered:
         raise af.error("kind", f"must be one of {', '.join(registered)}, not {kind!r}")

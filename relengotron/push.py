@@ -19,7 +19,6 @@ The push-complete message carries every update's outcome: Bodhi needs it to fini
 from __future__ import annotations
 
 import posixpath
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +27,7 @@ from typing import Any
 from relengotron.config import MirrorLayout, Release, ReleaseConfig
 from relengotron.mash.errors import MashError
 from relengotron.mash.updateinfo import Update, parse_updates
+from relengotron.names import WORD
 from relengotron.planning import Plan, TargetPlan
 from relengotron.planning import Update as PlanUpdate
 
@@ -42,7 +42,6 @@ TESTING_ONLY = "unchanged, skipped: testing pushes compose no artifacts (they ar
 # The steps of one artifact target, in order, as the DAG names its tasks (the reason an artifact is held back
 # is the first of them that failed).
 STEPS = ("compose", "announce", "tests", "sign", "promote")
-_PUSH_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+\-]*$")
 
 
 class PushError(ValueError):
@@ -62,7 +61,7 @@ class Push:
     def from_conf(cls, conf: Mapping[str, Any], config: ReleaseConfig) -> Push:
         """Check the trigger conf against the release configuration; a :class:`PushError` names the field."""
         push_id = conf.get("push_id")
-        if not isinstance(push_id, str) or not _PUSH_ID.match(push_id):
+        if not isinstance(push_id, str) or not WORD.match(push_id):
             raise PushError(f"push_id: must be a word like 2016-06-14.0, not {push_id!r}")
         request = conf.get("request")
         if request not in REQUESTS:

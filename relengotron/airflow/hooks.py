@@ -175,11 +175,11 @@ def release_config(path: str | Path | None = None) -> ReleaseConfig:
     """The release configuration named by the ``relengotron_config`` Variable (or ``path``), reloaded when changed."""
     from airflow.sdk import Variable
 
-    from relengotron.config import load_config
+    from relengotron.artifacts import load_release_config
 
     resolved = Path(path if path is not None else Variable.get(CONFIG_VARIABLE)).absolute()
     mtime = resolved.stat().st_mtime
     cached = _configs.get(resolved)
     if cached is None or cached[0] != mtime:
-        _configs[resolved] = (mtime, load_config(resolved))
+        _configs[resolved] = (mtime, load_release_config(resolved))
     return _configs[resolved][1]

@@ -23,6 +23,7 @@ from relengotron.artifacts.registry import (
     for_target,
     kind_class,
     kinds,
+    load_release_config,
     reload_kinds,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "for_target",
     "kind_class",
     "kinds",
+    "load_release_config",
     "reload_kinds",
     "staging_lock",
     "staging_ostree_repo",

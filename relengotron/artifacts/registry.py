@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 from importlib import metadata
+from pathlib import Path
 
 from relengotron.artifacts.base import ArtifactKind
+from relengotron.config import ReleaseConfig, load_config
 from relengotron.planning import Target
 
 GROUP = "relengotron.artifacts"
@@ -78,3 +80,9 @@ def kind_class(kind: str) -> type[ArtifactKind]:
 def for_target(target: Target) -> ArtifactKind:
     """The plugin instance for one artifact of one release for one arch."""
     return kind_class(target.artifact.kind)(target)
+
+
+def load_release_config(path: str | Path) -> ReleaseConfig:
+    """The release configuration at ``path``, its artifacts checked against the registered kinds (errors name
+    the file, line and key; a broken registry is named at the first artifact's ``kind``). Reads only."""
+    return load_config(path, kinds)

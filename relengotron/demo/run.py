@@ -204,7 +204,7 @@ def play(
     """Play ``acts`` and show the runs until every act is played, every update was pushed (``push.complete``),
     the listener has nothing pending and every run has finished; the seconds it took. A :class:`DemoError`
     when ``timeout`` passes first, or when nothing moves for :data:`STALL` seconds."""
-    from relengotron.config import load_config
+    from relengotron.artifacts import load_release_config
     from relengotron.kojiclient import KojiConnection, connect
     from relengotron.listener.replay import Datagrepper, ReplayError, Window
     from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
@@ -216,7 +216,7 @@ def play(
     koji = connect(KojiConnection.from_mapping(fields))
     publisher = FedmsgPublisher(load_fedmsg_config(endpoints["bus"]["fedmsg_config"]))
     grepper = Datagrepper(endpoints["bus"]["datagrepper"])
-    player = scenario.Player(koji, publisher, load_config(endpoints["releng"]["config"]).releases)
+    player = scenario.Player(koji, publisher, load_release_config(endpoints["releng"]["config"]).releases)
     api = stack.api()
     began = time.time()
     since = datetime.fromtimestamp(began - 1, UTC).isoformat()
@@ -310,7 +310,7 @@ def _act_rows(acts: Sequence[scenario.Act], played: dict[str, float]) -> list[pr
 def summarize(stack: Stack, console: Console, began: float, expected: scenario.Expected) -> list[str]:
     """Print the summary tables and the way in; the problems found (empty: the scenario ended as designed)."""
     from relengotron.adapters.resultsdb import ResultsDB, ResultsDBConnection
-    from relengotron.config import load_config
+    from relengotron.artifacts import load_release_config
     from relengotron.kojiclient import KojiConnection, connect
     from relengotron.listener.config import load_config as load_listener_config
     from relengotron.listener.inbox import Inbox
@@ -327,7 +327,7 @@ def summarize(stack: Stack, console: Console, began: float, expected: scenario.E
             runs=stack.api().runs("2000-01-01T00:00:00+00:00"),
             koji=koji,
             resultsdb=resultsdb,
-            master=Path(load_config(endpoints["releng"]["config"]).mirror.master),
+            master=Path(load_release_config(endpoints["releng"]["config"]).mirror.master),
             nvrs=[nvr for act in scenario.SCENARIO for _tag, nvr in act.retag],
             dead_letters=int(inbox.status(dead_letter_limit=0)["dead_letters_total"]),
         )

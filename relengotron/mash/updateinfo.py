@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from relengotron.mash.errors import MashError
+from relengotron.names import NVR, WORD
 
 UPDATE_TYPES = ("bugfix", "security", "enhancement", "newpackage")
 # Bodhi's severities and dnf's (--sec-severity) names for them; updateinfo carries dnf's.
@@ -39,8 +40,6 @@ DEFAULT_ISSUER = "updates@fedoraproject.org"
 DEFAULT_BUGZILLA = "https://bugzilla.redhat.com"
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-_NVR = re.compile(r"^[^\s/]+-[^-\s/]+-[^-\s/]+$")
-_ALIAS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+\-]*$")
 
 
 @dataclass(frozen=True, order=True)
@@ -138,7 +137,7 @@ def _parse_update(raw: Any, index: int) -> Update:
     if not isinstance(raw, Mapping):
         raise MashError(where, f"must be a mapping, not {type(raw).__name__}")
     alias = raw.get("alias")
-    if not isinstance(alias, str) or not _ALIAS.match(alias):
+    if not isinstance(alias, str) or not WORD.match(alias):
         raise MashError(where, f"alias must be a word like FEDORA-2016-1a2b3c4d5e, not {alias!r}")
     where = f"update {alias}"
     unknown = sorted(set(raw) - set(UPDATE_FIELDS))
@@ -148,7 +147,7 @@ def _parse_update(raw: Any, index: int) -> Update:
     if not isinstance(builds, Sequence) or isinstance(builds, str) or not builds:
         raise MashError(where, "builds must be a non-empty list of NVRs")
     for nvr in builds:
-        if not isinstance(nvr, str) or not _NVR.match(nvr):
+        if not isinstance(nvr, str) or not NVR.match(nvr):
             raise MashError(where, f"build {nvr!r} is not an NVR (name-version-release)")
     if len(set(builds)) != len(builds):
         raise MashError(where, "lists a build twice")

@@ -12,7 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
-from relengotron.config import ReleaseConfig, load_config
+from relengotron.artifacts import load_release_config
+from relengotron.config import ReleaseConfig
 from relengotron.sandbox.world import World
 
 KEY_PLACEHOLDER = "@WORLD_KEY@"
@@ -27,11 +28,11 @@ def render_release_config(world: World, key_id: str, state_dir: Path) -> Release
     target = state_dir / FILE_NAME
     tmp = target.with_name(f".{FILE_NAME}.tmp")
     tmp.write_text(template.read_text().replace(KEY_PLACEHOLDER, key_id))
-    config = load_config(tmp)
+    config = load_release_config(tmp)
     policies = template.parent / config.gating_policies.name
     shutil.copyfile(policies, state_dir / config.gating_policies.name)
     os.replace(tmp, target)
-    config = load_config(target)
+    config = load_release_config(target)
     for directory in (
         config.ostree.repo.parent,
         config.mirror.staging,

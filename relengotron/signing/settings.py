@@ -18,16 +18,15 @@ sigul on the signing bridge host (reached over SSH with a pinned host key)::
 
 from __future__ import annotations
 
-import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from relengotron.names import KEY_ID
 from relengotron.signing.base import Signer
 
 BACKENDS = ("gpg", "sigul")
-_KEY_ID = re.compile(r"^[0-9a-f]{8}$")
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def parse_signer_settings(data: Mapping[str, Any]) -> SignerSettings:
     if not isinstance(keys, Mapping) or not keys:
         raise ValueError("signing settings: sigul_keys must map key ids to sigul key names")
     for key_id, name in keys.items():
-        if not isinstance(key_id, str) or not _KEY_ID.match(key_id):
+        if not isinstance(key_id, str) or not KEY_ID.match(key_id):
             raise ValueError(f"signing settings: sigul_keys: {key_id!r} is not an 8-digit lowercase hex key id")
         if not isinstance(name, str) or not name:
             raise ValueError(f"signing settings: sigul_keys.{key_id}: a sigul key name is required")

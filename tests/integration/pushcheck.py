@@ -22,7 +22,8 @@ from typing import Any
 
 import requests
 
-from relengotron.config import ReleaseConfig, load_config
+from relengotron.artifacts import load_release_config
+from relengotron.config import ReleaseConfig
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.website import iter_image_paths, read_images_json
@@ -80,7 +81,7 @@ def open_push_world(endpoints: dict[str, Any]) -> Iterator[PushWorld]:
     """A :class:`PushWorld` over a running sandbox's endpoints; its publisher closed after."""
     publisher = FedmsgPublisher(load_fedmsg_config(endpoints["bus"]["fedmsg_config"]))
     try:
-        yield PushWorld(endpoints, load_config(endpoints["releng"]["config"]), publisher)
+        yield PushWorld(endpoints, load_release_config(endpoints["releng"]["config"]), publisher)
     finally:
         publisher.close()
 

@@ -14,8 +14,8 @@ import pytest
 from pushcheck import bus, tree
 from test_adapters_support import bugzilla_of, koji_of, pdc_of
 
-from relengotron.artifacts import staging_ostree_repo
-from relengotron.config import ReleaseConfig, load_config
+from relengotron.artifacts import load_release_config, staging_ostree_repo
+from relengotron.config import ReleaseConfig
 from relengotron.eol import BUG_COMMENT, step_from_dict
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
 from relengotron.ostree.repo import OSTreeRepo
@@ -60,7 +60,7 @@ def eol_world(airflow_connections: dict[str, Any], airflow_db: Path, tmp_path: P
     """The sandbox, with f23 and f24 refs released (in the staging tree's ostree repository) and content on its
     mirror."""
     endpoints = airflow_connections
-    config = load_config(endpoints["releng"]["config"])
+    config = load_release_config(endpoints["releng"]["config"])
     signing = endpoints["signing"]
     signer = LocalGpgSigner(signing["gnupghome"], signing["key_id"])
     repo = staging_ostree_repo(config.mirror).init("archive")

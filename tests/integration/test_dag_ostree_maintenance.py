@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from relengotron.artifacts import staging_ostree_repo
-from relengotron.config import ReleaseConfig, load_config
+from relengotron.artifacts import load_release_config, staging_ostree_repo
+from relengotron.config import ReleaseConfig
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.ostree.retention import DAY
 from relengotron.signing import LocalGpgSigner
@@ -59,7 +59,7 @@ def history(repo: OSTreeRepo, ref: str, ages: list[int], trees: Path) -> dict[in
 def shared(airflow_connections: dict[str, Any], airflow_db: Path, tmp_path: Path) -> Iterator[Repo]:
     """The sandbox's released repository with histories of several ages (retention: 30 days, last 3), and its
     compose repository with old candidates."""
-    config = load_config(airflow_connections["releng"]["config"])
+    config = load_release_config(airflow_connections["releng"]["config"])
     assert (config.ostree.retention.keep_days, config.ostree.retention.keep_last) == (30, 3)
     signing = airflow_connections["signing"]
     signer = LocalGpgSigner(signing["gnupghome"], signing["key_id"])

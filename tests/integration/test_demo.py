@@ -93,7 +93,7 @@ class Airflow:
 
 
 def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo) -> None:
-    from relengotron.config import load_config
+    from relengotron.artifacts import load_release_config
     from relengotron.demo.scenario import ANACONDA, CURL, DOCKER, GLIBC, SUDO, VIM
     from relengotron.kojiclient import KojiConnection, connect
     from relengotron.listener.replay import Datagrepper, Window
@@ -156,7 +156,7 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     assert "f23-updates" in tags[VIM.builds[0]] and "f24-updates" in tags[DOCKER.builds[0]]
 
     # the master mirror: both Atomic Hosts (f24's with docker), the installer ISO, never the AMI
-    master = Path(load_config(endpoints["releng"]["config"]).mirror.master)
+    master = Path(load_release_config(endpoints["releng"]["config"]).mirror.master)
     repo = OSTreeRepo(master / "atomic" / "repo")
     assert repo.rev_parse(ATOMIC_23) and repo.rev_parse(ATOMIC_24)
     assert (master / ISO_24).is_file()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from test_ostree_support import REF, UPDATED_GLIBC, Payloads, compose_and_merge, make_signer, ostree, snapshot
 
-from relengotron.config import load_config
+from relengotron.artifacts import load_release_config
 from relengotron.ostree import publish
 from relengotron.ostree.compose import LocalBackend
 from relengotron.ostree.merge import MERGED, UNCHANGED, last_released, merge_if_changed
@@ -151,7 +151,7 @@ def test_a_failure_before_the_ref_moves_leaves_the_shared_repository_as_it_was(
 def test_streams_are_separate_refs_and_tags_name_released_versions(
     tmp_path: Path, payloads: Payloads, signer, backend: LocalBackend
 ) -> None:
-    config = load_config(CONFIG)
+    config = load_release_config(CONFIG)
     release = config.release("f24")
     artifact = next(a for a in config.artifacts_of("f24") if a.name == "atomic-host")
     refs = [artifact.ostree_ref(release, "x86_64", stream) for stream in (None, "updates", "testing")]

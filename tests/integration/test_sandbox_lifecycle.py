@@ -14,7 +14,7 @@ import pytest
 import requests
 from pdc_client import PDCClient
 
-from relengotron.config import load_config
+from relengotron.artifacts import load_release_config
 from relengotron.sandbox.control import session_processes
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def test_up_serves_on_loopback_only_and_down_leaves_nothing(tmp_path: Path, buil
         assert ports <= {port for _, port in listening}
 
         # the release configuration the pipeline will use, rendered for this world's key
-        config = load_config(endpoints["releng"]["config"])
+        config = load_release_config(endpoints["releng"]["config"])
         assert {r.signing_key for r in config.releases.values()} == {endpoints["signing"]["key_id"]}
         assert config.ostree.repo.is_relative_to(state)
 

@@ -13,8 +13,9 @@ import pytest
 from relengotron.adapters.errors import NotFoundError
 from relengotron.adapters.facts import EOLServices, gather_facts
 from relengotron.adapters.mirror import MirrorError, MirrorTrees
+from relengotron.artifacts import load_release_config
 from relengotron.artifacts.staging import StagingTree
-from relengotron.config import ReleaseConfig, load_config
+from relengotron.config import ReleaseConfig
 from relengotron.eol import EOLError, LockTag, MoveMirrorPath, OpenBug, PublishEOL
 from relengotron.eol_run import EOLRun, execute_plan, execute_step, plan_for, run_eol
 from relengotron.kojiclient import KojiError, KojiNotFoundError
@@ -118,7 +119,7 @@ class Bus:
 
 @pytest.fixture
 def config(tmp_path: Path) -> ReleaseConfig:
-    fedora = load_config(REPO / "config" / "fedora.yaml")
+    fedora = load_release_config(REPO / "config" / "fedora.yaml")
     mirror = dataclasses.replace(
         fedora.mirror,
         master=str(tmp_path / "master"),

@@ -15,14 +15,14 @@ from relengotron.adapters.released import (
     read_image_manifest,
     write_image_manifest,
 )
-from relengotron.config import load_config
+from relengotron.artifacts import load_release_config
 from relengotron.manifest import ManifestError
 from relengotron.planning import Manifest
 from relengotron.sync import MirrorFS
 from relengotron.tools.remote import LocalRunner
 
 REPO = Path(__file__).resolve().parents[2]
-FEDORA = load_config(REPO / "config" / "fedora.yaml")
+FEDORA = load_release_config(REPO / "config" / "fedora.yaml")
 FILES = (
     "updates/23/x86_64/repodata/repomd.xml",
     "updates/testing/23/x86_64/repodata/repomd.xml",

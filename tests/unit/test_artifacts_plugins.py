@@ -10,10 +10,18 @@ from typing import Any
 
 import pytest
 
-from relengotron.artifacts import ArtifactError, ComposeContext, ComposeOutput, ImageOutput, OSTreeOutput, for_target
+from relengotron.artifacts import (
+    ArtifactError,
+    ComposeContext,
+    ComposeOutput,
+    ImageOutput,
+    OSTreeOutput,
+    for_target,
+    load_release_config,
+)
 from relengotron.artifacts.images import ImageArtifact, koji_name
 from relengotron.artifacts.ostree import OSTreeArtifact
-from relengotron.config import ReleaseConfig, load_config
+from relengotron.config import ReleaseConfig
 from relengotron.kojiclient import KojiBuild, KojiImage, KojiRPM
 from relengotron.manifest import Manifest
 from relengotron.planning import Target
@@ -27,7 +35,7 @@ MANIFEST = Manifest.of(["bash-4.3.42-5.fc24", "glibc-2.23.1-8.fc24"])
 
 @pytest.fixture(scope="module")
 def config() -> ReleaseConfig:
-    return load_config(REPO / "config" / "fedora.yaml")
+    return load_release_config(REPO / "config" / "fedora.yaml")
 
 
 def plugin(config: ReleaseConfig, name: str, arch: str = "x86_64") -> Any:

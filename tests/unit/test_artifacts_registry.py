@@ -12,10 +12,9 @@ from typing import Any
 import pytest
 from test_config import GOOD, write
 
-from relengotron.artifacts import ArtifactKindError, for_target, kind_class, kinds, registry
+from relengotron.artifacts import ArtifactKindError, for_target, kind_class, kinds, load_release_config, registry
 from relengotron.artifacts.images import AMI, GCE, ImageArtifact, InstallerISO, Pxe2Live
 from relengotron.artifacts.ostree import OSTreeArtifact
-from relengotron.config import load_config
 from relengotron.planning import Target
 from relengotron.yamlfile import FileError
 
@@ -80,7 +79,7 @@ def test_the_five_kinds_are_registered_by_the_installed_distribution() -> None:
 
 
 def test_for_target_builds_the_kind_of_the_artifact() -> None:
-    config = load_config(REPO / "config" / "fedora.yaml")
+    config = load_release_config(REPO / "config" / "fedora.yaml")
     f24 = config.release("f24")
     by_name = {a.name: a for a in config.artifacts_of("f24")}
     plugin = for_target(Target(by_name["cloud-base-gce"], f24, "x86_64"))
@@ -98,10 +97,10 @@ def test_a_new_kind_is_one_class_and_one_entry_point(tmp_path: Path, register) -
     )
     path = write(tmp_path, text)
     with pytest.raises(FileError, match=r"artifacts\[2\]\.kind: must be one of ami, gce, installer-iso, ostree, "):
-        load_config(path)
+        load_release_config(path)
 
     register(_ep("vagrant", f"{__name__}:Vagrant"))
-    config = load_config(path)
+    config = load_release_config(path)
     vagrant = config.artifacts[-1]
     assert (vagrant.kind, vagrant.compose) == ("vagrant", "koji")  # the kind's default backend
     plugin = for_target(Target(vagrant, config.release("f24"), "x86_64"))
@@ -109,7 +108,7 @@ def test_a_new_kind_is_one_class_and_one_entry_point(tmp_path: Path, register) -
 
     bad = write(tmp_path, text.replace(".vagrant-libvirt.box\n", ".box\n"))
     with pytest.raises(FileError, match=r"artifacts\[2\]\.image: a vagrant image file name ends in"):
-        load_config(bad)
+        load_release_config(bad)
 
 
 @pytest.mark.parametrize(
@@ -129,7 +128,7 @@ def test_a_broken_entry_point_is_named(register, tmp_path: Path, entry: metadata
     assert f"entry point {entry.name} = {entry.value!r} in group relengotron.artifacts" in str(caught.value)
     assert words in str(caught.value)
     with pytest.raises(FileError, match=r"artifacts\[0\]\.kind: entry point "):
-        load_config(write(tmp_path, GOOD))  # the configuration cannot be checked against a broken registry
+        load_release_config(write(tmp_path, GOOD))  # the configuration cannot be checked against a broken registry
 
 
 def test_no_registered_kind_at_all_says_to_install(register) -> None:
@@ -147,4 +146,4 @@ def test_the_configuration_checks_what_the_kind_needs(tmp_path: Path) -> None:
     for old, new, words in cases:
         assert old in GOOD
         with pytest.raises(FileError, match=words):
-            load_config(write(tmp_path, GOOD.replace(old, new, 1)))
+            load_release_config(write(tmp_path, GOOD.replace(old, new, 1)))

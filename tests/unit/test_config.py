@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from relengotron.config import load_config
+from relengotron.artifacts import load_release_config
 from relengotron.yamlfile import FileError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_a_good_file_loads_with_derived_values(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, GOOD))
+    config = load_release_config(write(tmp_path, GOOD))
     f24 = config.release("f24")
     assert f24.signing_key == "81b46521"  # normalised to Koji's lower-case sigkey
     assert f24.pdc_release == "fedora-24" and f24.bugzilla_version == "24"
@@ -118,7 +118,7 @@ def test_mistakes_name_file_line_and_key(tmp_path: Path, old: str, new: str, lin
     assert old in GOOD
     path = write(tmp_path, GOOD.replace(old, new, 1))
     with pytest.raises(FileError) as caught:
-        load_config(path)
+        load_release_config(path)
     error = caught.value
     assert (error.path, error.line, error.key) == (str(path), line, key), str(error)
     assert words in str(error)
@@ -127,11 +127,11 @@ def test_mistakes_name_file_line_and_key(tmp_path: Path, old: str, new: str, lin
 def test_an_artifact_without_its_ref_or_image_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("    image: Fedora-Cloud-Base-{version}.{arch}.raw.xz\n", ""))
     with pytest.raises(FileError, match=r"artifacts\[1\]: a ami artifact needs 'image'"):
-        load_config(path)
+        load_release_config(path)
 
 
 def test_the_production_example_loads() -> None:
-    config = load_config(REPO / "config" / "fedora.yaml")
+    config = load_release_config(REPO / "config" / "fedora.yaml")
     assert set(config.releases) == {"f24", "f25", "rawhide"}
     assert config.release("rawhide").tags["quarantine"] == "rawhide-badnewsbears"
     assert {a.kind for a in config.artifacts} == {"ostree", "installer-iso", "pxe2live", "ami", "gce"}

@@ -263,7 +263,7 @@ def test_the_connections_are_accepted_by_the_projects_hooks(
     from relengotron.airflow import hooks
     from relengotron.airflow.push import PushConnections
     from relengotron.airflow.services import Connections
-    from relengotron.config import load_config
+    from relengotron.artifacts import load_release_config
     from relengotron.kojiclient import KojiConnection
     from relengotron.messaging import load_fedmsg_config
 
@@ -289,7 +289,7 @@ def test_the_connections_are_accepted_by_the_projects_hooks(
     assert ResultsDBConnection.from_mapping(hooks.ResultsDBHook().fields).url.endswith("/api/v2.0/")
     assert BugzillaConnection.from_mapping(hooks.BugzillaHook().fields).api_key == filled["BUGZILLA_API_KEY"]
     signing = hooks.SigningHook().settings
-    config = load_config(repo_file_in_image(env["AIRFLOW_VAR_RELENGOTRON_CONFIG"]))
+    config = load_release_config(repo_file_in_image(env["AIRFLOW_VAR_RELENGOTRON_CONFIG"]))
     keys = {release.signing_key for release in config.releases.values() if release.signing_key}
     assert signing.backend == "sigul" and keys <= set(signing.sigul_keys), (keys, signing.sigul_keys)
     fedmsg = load_fedmsg_config(repo_file_in_image(hooks.FedmsgHook().fields["config"]))

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from relengotron.artifacts import load_release_config
 from relengotron.config import (
     Artifact,
     MirrorLayout,
@@ -18,7 +19,6 @@ from relengotron.config import (
     Release,
     ReleaseConfig,
     Retention,
-    load_config,
 )
 from relengotron.eol import (
     BUG_COMMENT,
@@ -41,7 +41,7 @@ from relengotron.eol import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-FEDORA = load_config(REPO / "config" / "fedora.yaml")
+FEDORA = load_release_config(REPO / "config" / "fedora.yaml")
 DAY = date(2017, 8, 8)
 MASTER = "mirror-master.example.org:/srv/pub/fedora/linux"
 ARCHIVE = "mirror-master.example.org:/srv/pub/archive/fedora/linux"

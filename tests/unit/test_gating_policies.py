@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from relengotron.config import load_config
+from relengotron.artifacts import load_release_config
 from relengotron.gating import (
     ARTIFACT_RELEASE,
     COMPOSE_ARTIFACT,
@@ -220,7 +220,7 @@ def test_a_bad_nvr_is_not_a_subject() -> None:
 
 
 def test_fedora_policies_require_exactly_each_artifacts_configured_tests() -> None:
-    config = load_config(REPO / "config" / "fedora.yaml")
+    config = load_release_config(REPO / "config" / "fedora.yaml")
     assert config.gating_policies == REPO / "config" / "fedora-policies.yaml"
     policies = load_policies(config.gating_policies)
     for artifact in config.artifacts:

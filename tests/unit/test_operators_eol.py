@@ -22,8 +22,9 @@ from relengotron.adapters.facts import EOLServices
 from relengotron.adapters.mirror import MirrorTrees
 from relengotron.airflow import services as seam
 from relengotron.airflow.eol import check_release, eol_date, publish_step, task_items
+from relengotron.artifacts import load_release_config
 from relengotron.artifacts.staging import StagingTree
-from relengotron.config import ReleaseConfig, load_config
+from relengotron.config import ReleaseConfig
 from relengotron.eol import BUG_COMMENT, CloseBug, EOLError, EOLFacts, OpenBug, plan_eol, step_from_dict
 from relengotron.kojiclient import KojiError, KojiTransientError
 from relengotron.ostree.repo import OSTreeRepo
@@ -63,7 +64,7 @@ class World:
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     """Fedora's configuration with the mirror in tmp; the operators get stand-in services for it."""
-    fedora = load_config(REPO / "config" / "fedora.yaml")
+    fedora = load_release_config(REPO / "config" / "fedora.yaml")
     mirror = dataclasses.replace(
         fedora.mirror,
         master=str(tmp_path / "master"),
@@ -119,7 +120,7 @@ def plan_task(**kwargs: Any) -> list[dict[str, Any]]:
 
 def big_plan(bugs: int) -> list[dict[str, Any]]:
     """A plan of f24 with ``bugs`` open bugs, as it travels between tasks."""
-    config = load_config(REPO / "config" / "fedora.yaml")
+    config = load_release_config(REPO / "config" / "fedora.yaml")
     facts = EOLFacts(
         pdc_active={"fedora-24": True},
         tags=(),
@@ -322,7 +323,7 @@ def test_a_step_connects_only_to_the_service_it_needs(tmp_path: Path, monkeypatc
     monkeypatch.setattr("relengotron.airflow.hooks.PDCHook", hook("pdc", "client", PDC()))
     monkeypatch.setattr("relengotron.airflow.hooks.BugzillaHook", hook("bugzilla", "client", bugzilla))
     monkeypatch.setattr("relengotron.airflow.hooks.FedmsgHook", hook("fedmsg", "publisher", Bus()))
-    config = load_config(REPO / "config" / "fedora.yaml")
+    config = load_release_config(REPO / "config" / "fedora.yaml")
     local = dataclasses.replace(config.mirror, master=str(tmp_path / "m"), archive=str(tmp_path / "a"))
     config = dataclasses.replace(config, mirror=local)
     step = {"kind": "bugzilla-close", "bug_id": 1, "product": "Fedora", "version": "24", "comment": "EOL"}

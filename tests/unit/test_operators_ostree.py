@@ -20,7 +20,8 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from operators.ostree import OSTreeFinishRefOperator, OSTreePruneOperator, OSTreeRefsOperator, OSTreeSummaryOperator
 
 from relengotron.airflow import services as seam
-from relengotron.config import ReleaseConfig, load_config
+from relengotron.artifacts import load_release_config
+from relengotron.config import ReleaseConfig
 from relengotron.ostree.maintenance import release_refs, summary_release
 from relengotron.ostree.repo import LogEntry
 from relengotron.ostree.retention import DAY
@@ -159,7 +160,7 @@ class Setup:
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
     """Fedora's configuration (retention: 60 days, last 5; a key per release) and a repository with history."""
-    config = load_config(REPO / "config" / "fedora.yaml")
+    config = load_release_config(REPO / "config" / "fedora.yaml")
     repo = FakeRepo(tmp_path / "repo")
     now = int(time.time())
     c = {
@@ -200,7 +201,7 @@ def run_all(preview: bool) -> dict[str, Any]:
 
 
 def test_release_refs_follow_the_configured_templates() -> None:
-    config = load_config(REPO / "config" / "fedora.yaml")
+    config = load_release_config(REPO / "config" / "fedora.yaml")
     refs = [F24, F24_TESTING, F25, RAWHIDE, STRAY, TAG, "fedora/26/x86_64/atomic-host", "fedora/24/x86_64/other"]
     assert release_refs(config, refs) == [
         {"release": "f24", "ref": F24},
@@ -211,7 +212,7 @@ def test_release_refs_follow_the_configured_templates() -> None:
 
 
 def test_the_summary_key_is_the_newest_maintained_release() -> None:
-    config = load_config(REPO / "config" / "fedora.yaml")
+    config = load_release_config(REPO / "config" / "fedora.yaml")
     assert summary_release(config).id == "f25"  # type: ignore[union-attr]
 
     def with_states(**states: str) -> ReleaseConfig:

@@ -15,8 +15,8 @@ import pytest
 from push_support import GCE, GCE_MANIFEST, PARAMS, RUN_AFTER, FakeSigner, FakeTI, context, put_image
 from test_operators_push import gce_item
 
-from relengotron.artifacts import ArtifactError, ComposeOutput, ImageOutput, OSTreeOutput
-from relengotron.config import ReleaseConfig, load_config
+from relengotron.artifacts import ArtifactError, ComposeOutput, ImageOutput, OSTreeOutput, load_release_config
+from relengotron.config import ReleaseConfig
 from relengotron.kojiclient import KojiTransientError
 from relengotron.sandbox.releng import render_release_config
 from relengotron.sandbox.world import World
@@ -277,7 +277,7 @@ def test_a_remote_ostree_compose_goes_through_the_ssh_hook(monkeypatch: pytest.M
     from relengotron.ostree.compose import RemoteBackend
     from relengotron.push import Push
 
-    config = load_config(REPO / "config" / "fedora.yaml")
+    config = load_release_config(REPO / "config" / "fedora.yaml")
     push = Push.from_conf(PARAMS, config)
     plugin = plugin_for(config, atomic_item())
     hooks: list[str] = []

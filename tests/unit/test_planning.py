@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from relengotron.config import Artifact, Release, load_config
+from relengotron.artifacts import load_release_config
+from relengotron.config import Artifact, Release
 from relengotron.manifest import Manifest, ManifestError
 from relengotron.planning import (
     Decision,
@@ -252,7 +253,7 @@ def test_pdc_queries_grow_with_releases_not_builds() -> None:
     assert query.kwargs() == {"release": "fedora-24", "page_size": 100}
     assert pdc_queries([Update("FEDORA-2016-1", ("bash-1-1",))], [F24]) == (query,)
     assert pdc_queries([], [F24]) == () and pdc_queries([Update("empty", ())], [F24]) == ()
-    config = load_config(REPO / "config" / "fedora.yaml")
+    config = load_release_config(REPO / "config" / "fedora.yaml")
     releases = [config.release(a.release) for a in config.artifacts]
     assert [q.kwargs()["release"] for q in pdc_queries(many, releases)] == [
         "fedora-24",
