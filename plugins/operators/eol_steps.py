@@ -23,8 +23,8 @@ from airflow.sdk.exceptions import AirflowSkipException
 from relengotron.airflow.services import Connections, flag, permanent_failures
 
 if TYPE_CHECKING:
-    from relengotron.adapters.facts import EOLServices
     from relengotron.config import ReleaseConfig
+    from relengotron.eol_run import EOLServices
 
 
 class _EOLOperator(BaseOperator):

@@ -7,8 +7,7 @@ Each module wraps one service's real client library and turns its failures into
 - :mod:`.resultsdb` — latest results for many items in few requests, posting results;
 - :mod:`.bugzilla` — open bugs of a product version, closing bugs as EOL;
 - :mod:`.released` — the last released manifest of each artifact target, read back from what was published;
-- :mod:`.mirror` — the master mirror and its archive tree (present paths, moves, the EOL marker);
-- :mod:`.facts` — the facts an EOL plan is made from, gathered from all of them.
+- :mod:`.mirror` — the master mirror and its archive tree (present paths, moves, the EOL marker).
 
 Modules are imported one by one (no re-exports here), so using one adapter does not load every client.
 """

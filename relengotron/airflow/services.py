@@ -1,6 +1,6 @@
 """The services an Airflow task works with, assembled from hooks in one place, each built on first use.
 
-A task gets an :class:`relengotron.adapters.facts.EOLServices` (or a signer) from here and nothing else: the
+A task gets an :class:`relengotron.eol_run.EOLServices` (or a signer) from here and nothing else: the
 hooks (:mod:`relengotron.airflow.hooks`) turn Airflow Connections into clients, and every client stands
 behind a :class:`Lazy` that builds it when the task first touches it. A task that only closes Bugzilla bugs
 therefore never logs in to Koji nor opens a bus socket, and a service that is down fails only the tasks
@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
-    from relengotron.adapters.facts import EOLServices
     from relengotron.artifacts.staging import StagingTree
     from relengotron.config import ReleaseConfig
+    from relengotron.eol_run import EOLServices
     from relengotron.ostree.repo import OSTreeRepo
     from relengotron.signing.base import Signer
     from relengotron.tools.remote import SSHRunner
@@ -258,9 +258,9 @@ def eol_services(
 ) -> Iterator[EOLServices]:
     """Everything an EOL of ``release_id`` reads and changes, from the hooks, each client built on first use
     and closed on the way out. ``config`` is the run's (see :func:`eol_config`)."""
-    from relengotron.adapters.facts import EOLServices
     from relengotron.adapters.mirror import MirrorTrees
     from relengotron.airflow.hooks import BugzillaHook, FedmsgHook, KojiHook, PDCHook
+    from relengotron.eol_run import EOLServices
     from relengotron.ostree.repo import OSTreeRepo
 
     koji = Lazy(lambda: KojiHook(connections.koji).client, "koji")

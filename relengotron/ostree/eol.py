@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from relengotron.ostree import publish
 from relengotron.ostree.metadata import KEPT_BY_EOL, KEY_ENDOFLIFE, KEY_ENDOFLIFE_REBASE
 from relengotron.ostree.repo import OSTreeRepo, RepoError, check_ref
-from relengotron.signing.base import Signer
+from relengotron.ostree.signer import OSTreeSigner
 
 STEP_EOL_COMMIT = "eol-commit"
 STEP_ARCHIVE = "archive"
@@ -41,7 +41,7 @@ def carve_out(
     message: str,
     rebase: str | None,
     archive: OSTreeRepo,
-    signer: Signer | None,
+    signer: OSTreeSigner | None,
     static_deltas: bool = True,
     now: datetime | None = None,
 ) -> CarveOutResult:

@@ -30,7 +30,7 @@ from relengotron.eol import release_refs as _refs_of
 from relengotron.ostree.prune import PruneResult
 from relengotron.ostree.publish import STEP_DELTA, STEP_SIGN
 from relengotron.ostree.repo import OSTreeRepo, RepoError
-from relengotron.signing.base import Signer
+from relengotron.ostree.signer import OSTreeSigner
 
 MAINTAINED = ("active", "frozen")
 
@@ -81,7 +81,7 @@ def upkeep_ref(
     ref: str,
     *,
     release: str,
-    signer: Signer | None,
+    signer: OSTreeSigner | None,
     static_deltas: bool,
     dry_run: bool = False,
 ) -> RefUpkeep:
@@ -109,7 +109,7 @@ def upkeep_ref(
         return RefUpkeep(release, ref, head, tuple(steps), dry_run)
 
 
-def upkeep_summary(repo: OSTreeRepo, signer: Signer | None, *, dry_run: bool = False) -> bool:
+def upkeep_summary(repo: OSTreeRepo, signer: OSTreeSigner | None, *, dry_run: bool = False) -> bool:
     """Make the summary list the present refs and deltas, signed by ``signer``; whether it was (would be)
     rewritten.
 

@@ -29,7 +29,7 @@ from relengotron.ostree import publish
 from relengotron.ostree.compose import ComposeResult
 from relengotron.ostree.metadata import KEY_VERSION, ReleasedManifest, next_version, released_from_metadata
 from relengotron.ostree.repo import OSTreeRepo, RepoError
-from relengotron.signing.base import Signer
+from relengotron.ostree.signer import OSTreeSigner
 
 UNCHANGED = "unchanged"
 MERGED = "merged"
@@ -52,7 +52,7 @@ def merge_if_changed(
     composed: ComposeResult,
     *,
     version_prefix: str,
-    signer: Signer | None,
+    signer: OSTreeSigner | None,
     static_deltas: bool = True,
     now: datetime | None = None,
 ) -> MergeResult:

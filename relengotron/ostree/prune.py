@@ -19,7 +19,7 @@ from relengotron.config import Retention
 from relengotron.ostree.publish import STEP_SUMMARY
 from relengotron.ostree.repo import TAG_PREFIX, OSTreeRepo, RepoError
 from relengotron.ostree.retention import CommitNode, PrunePlan, plan_prune, stale_deltas
-from relengotron.signing.base import Signer
+from relengotron.ostree.signer import OSTreeSigner
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def prune(
     repo: OSTreeRepo,
     retention: Retention,
     *,
-    signer: Signer | None,
+    signer: OSTreeSigner | None,
     now: int | None = None,
     dry_run: bool = False,
 ) -> PruneResult:

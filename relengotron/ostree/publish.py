@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from relengotron.ostree.metadata import KEY_VERSION
 from relengotron.ostree.repo import OSTreeRepo, RepoError
-from relengotron.signing.base import Signer
+from relengotron.ostree.signer import OSTreeSigner
 
 STEP_SIGN = "sign"
 STEP_DELTA = "static-delta"
@@ -16,7 +16,7 @@ STEP_SUMMARY = "summary"
 STEP_TAG = "tag"
 
 
-def finish(repo: OSTreeRepo, ref: str, *, signer: Signer | None, static_deltas: bool) -> tuple[str, ...]:
+def finish(repo: OSTreeRepo, ref: str, *, signer: OSTreeSigner | None, static_deltas: bool) -> tuple[str, ...]:
     """Make sure ``ref``'s head is signed, has a static delta from its parent and is in a signed summary.
 
     Returns the steps that had to be done (empty when nothing was missing). Idempotent: a second call
@@ -37,7 +37,7 @@ def finish(repo: OSTreeRepo, ref: str, *, signer: Signer | None, static_deltas: 
     return tuple(done)
 
 
-def tag_head(repo: OSTreeRepo, ref: str, *, signer: Signer | None) -> tuple[str, tuple[str, ...]]:
+def tag_head(repo: OSTreeRepo, ref: str, *, signer: OSTreeSigner | None) -> tuple[str, tuple[str, ...]]:
     """Tag ``ref``'s head with its version (``tags/<ref>/<version>``) and update the summary.
 
     Returns the tag and the steps done. Idempotent: the tag already on the head → nothing is written. A head

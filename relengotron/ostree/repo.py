@@ -24,13 +24,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from relengotron.ostree import gvariant_binary, gvariant_text
+from relengotron.ostree.signer import OSTreeSigner
 from relengotron.tools.run import run
-
-if TYPE_CHECKING:
-    from relengotron.signing.base import Signer
 
 OSTREE = "ostree"
 TAG_PREFIX = "tags/"
@@ -396,7 +394,7 @@ class OSTreeRepo:
             return False
         return view is not None and view.refs == self.refs() and view.deltas == self.static_deltas()
 
-    def update_summary(self, signer: Signer | None) -> bool:
+    def update_summary(self, signer: OSTreeSigner | None) -> bool:
         """Regenerate the summary, signed by ``signer`` when given; returns whether it was rewritten.
 
         Idempotent: a summary that already lists the current refs and deltas (and, with a signer, carries a

@@ -16,12 +16,11 @@ import pytest
 from conftest import bus_messages
 from test_adapters_support import bugzilla_of, koji_of, pdc_of, sandbox_config
 
-from relengotron.adapters.facts import EOLServices
 from relengotron.adapters.mirror import MirrorTrees
 from relengotron.artifacts.staging import StagingTree
 from relengotron.config import ReleaseConfig
 from relengotron.eol import BUG_COMMENT, CarveOutRef, CloseBug, MoveMirrorPath, PublishEOL
-from relengotron.eol_run import execute_step, plan_for, run_eol
+from relengotron.eol_run import EOLServices, execute_step, plan_for, run_eol
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.planning import Manifest

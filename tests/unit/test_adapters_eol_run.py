@@ -11,13 +11,12 @@ from typing import Any
 import pytest
 
 from relengotron.adapters.errors import NotFoundError
-from relengotron.adapters.facts import EOLServices, gather_facts
 from relengotron.adapters.mirror import MirrorError, MirrorTrees
 from relengotron.artifacts import load_release_config
 from relengotron.artifacts.staging import StagingTree
 from relengotron.config import ReleaseConfig
 from relengotron.eol import EOLError, LockTag, MoveMirrorPath, OpenBug, PublishEOL
-from relengotron.eol_run import EOLRun, execute_plan, execute_step, plan_for, run_eol
+from relengotron.eol_run import EOLRun, EOLServices, execute_plan, execute_step, gather_facts, plan_for, run_eol
 from relengotron.kojiclient import KojiError, KojiNotFoundError
 from relengotron.ostree.repo import OSTreeRepo
 

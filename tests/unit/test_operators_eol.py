@@ -18,7 +18,6 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from operators.eol_steps import EOLGateOperator, EOLPlanOperator, EOLPublishOperator, EOLStepOperator
 from test_adapters_eol_run import PDC, Bugzilla, Bus, Koji
 
-from relengotron.adapters.facts import EOLServices
 from relengotron.adapters.mirror import MirrorTrees
 from relengotron.airflow import services as seam
 from relengotron.airflow.eol import check_release, eol_date, publish_step, task_items
@@ -26,6 +25,7 @@ from relengotron.artifacts import load_release_config
 from relengotron.artifacts.staging import StagingTree
 from relengotron.config import ReleaseConfig
 from relengotron.eol import BUG_COMMENT, CloseBug, EOLError, EOLFacts, OpenBug, plan_eol, step_from_dict
+from relengotron.eol_run import EOLServices
 from relengotron.kojiclient import KojiError, KojiTransientError
 from relengotron.ostree.repo import OSTreeRepo
 
