@@ -53,13 +53,11 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
-from operators.autosign_build import AutosignBuildOperator
+from operators.autosign_steps import AutosignBuildOperator, AutosignListOperator, AutosignSummaryOperator
 from operators.fedmsg_publish import FedmsgPublishOperator
 
-from relengotron.airflow.dag_defaults import retry_defaults
+from relengotron.airflow.dag_defaults import NVR, RELEASE_ID, retry_defaults
 from relengotron.autosign import MAX_BUILDS
-
-NVR = r"^[^\s/]+-[^-\s/]+-[^-\s/]+$"
 
 with DAG(
     dag_id="autosign",
@@ -70,16 +68,13 @@ with DAG(
     doc_md=__doc__,
     tags=["releng", "signing"],
     default_args=retry_defaults(),
+    render_template_as_native_obj=True,
     params={
-        "release": Param(
-            type="string",
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$",
-            description="Release id in the release configuration, e.g. f24",
-        ),
+        "release": Param(**RELEASE_ID, description="Release id in the release configuration, e.g. f24"),
         "builds": Param(
             [],
             type="array",
-            items={"type": "string", "pattern": NVR},
+            items=NVR,
             uniqueItems=True,
             maxItems=MAX_BUILDS,
             description="NVRs to sign; empty: every build waiting in the release's signing-pending tag",
@@ -87,36 +82,26 @@ with DAG(
     },
 ) as dag:
 
-    @task
-    def list_builds(**context: Any) -> list[dict[str, Any]]:
-        """The builds to sign (read-only); the NVRs a sweep leaves for the next run are the XCom ``left_over``."""
-        from relengotron.airflow.autosign import list_builds as waiting
-
-        params = context["params"]
-        items, left_over = waiting(params["release"], params["builds"])
-        context["ti"].xcom_push(key="left_over", value=left_over)
-        return items
-
     @task(trigger_rule=TriggerRule.ALL_DONE)
     def announce(outcomes: Any, **context: Any) -> list[dict[str, Any]]:
-        """The messages to publish, one per build signed (pure)."""
-        from relengotron.airflow.autosign import announcements
+        """Glue: the messages to publish, one per build signed (a build whose task failed has none). Pure."""
+        from relengotron.airflow.arguments import xcom_list
+        from relengotron.autosign import messages
 
-        return announcements(outcomes, context["run_id"])
+        return messages(xcom_list(outcomes), run_id=context["run_id"])
 
-    @task(trigger_rule=TriggerRule.ALL_DONE, retries=0)
-    def summarize(items: Any, outcomes: Any, left_over: Any) -> dict[str, Any]:
-        """The run in numbers; fails naming the builds not done."""
-        from relengotron.airflow.autosign import report
-
-        return report(items, outcomes, left_over)
-
-    builds = list_builds()
+    builds = AutosignListOperator(task_id="list_builds", release="{{ params.release }}", builds="{{ params.builds }}")
     signed = AutosignBuildOperator.partial(task_id="sign_build", map_index_template="{{ task.nvr }}").expand_kwargs(
-        builds
+        builds.output
     )
-    messages = announce(signed.output)
     FedmsgPublishOperator.partial(task_id="publish", map_index_template="{{ task.body['nvr'] }}").expand_kwargs(
-        messages
+        announce(signed.output)
     )
-    summarize(builds, signed.output, builds["left_over"])
+    AutosignSummaryOperator(
+        task_id="summarize",
+        items=builds.output,
+        outcomes=signed.output,
+        left_over=builds.output["left_over"],
+        trigger_rule=TriggerRule.ALL_DONE,
+        retries=0,
+    )

@@ -55,10 +55,7 @@ from datetime import datetime
 from airflow.sdk import DAG, Param, TriggerRule
 from operators.eol_steps import EOLGateOperator, EOLPlanOperator, EOLPublishOperator, EOLStepOperator
 
-from relengotron.airflow.dag_defaults import retry_defaults
-
-RELEASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$"
-LOCATION = r"^(/|[A-Za-z0-9_.\-]+@?[A-Za-z0-9_.\-]*:/)"
+from relengotron.airflow.dag_defaults import LOCATION, RELEASE_ID, retry_defaults
 
 with DAG(
     dag_id="eol",
@@ -73,8 +70,7 @@ with DAG(
     default_args=retry_defaults(),
     params={
         "release": Param(
-            type="string",
-            pattern=RELEASE_ID,
+            **RELEASE_ID,
             title="Release",
             description="Release id in the release configuration, e.g. f23 (checked when the run starts).",
         ),
@@ -93,8 +89,7 @@ with DAG(
         ),
         "archive": Param(
             None,
-            type=["null", "string"],
-            pattern=LOCATION,
+            **LOCATION,
             title="Mirror archive tree",
             description="Where the release's mirror trees go (path or host:/path); empty: mirror.archive.",
         ),

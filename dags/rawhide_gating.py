@@ -62,12 +62,11 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 from operators.fedmsg_publish import FedmsgPublishOperator
+from operators.gating_steps import GatingDecideOperator, GatingListOperator
 from operators.koji_tag import KojiTagOperator
 from sensors.taskotron import TaskotronResultSensor
 
-from relengotron.airflow.dag_defaults import retry_defaults
-
-NVR = r"^[^\s/]+-[^-\s/]+-[^-\s/]+$"
+from relengotron.airflow.dag_defaults import NVR, RELEASE_ID, retry_defaults
 
 with DAG(
     dag_id="rawhide_gating",
@@ -78,17 +77,13 @@ with DAG(
     doc_md=__doc__,
     tags=["releng", "gating", "rawhide"],
     default_args=retry_defaults(),
+    render_template_as_native_obj=True,
     params={
-        "release": Param(
-            "rawhide",
-            type="string",
-            pattern=r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$",
-            description="Release id in the release configuration",
-        ),
+        "release": Param("rawhide", **RELEASE_ID, description="Release id in the release configuration"),
         "builds": Param(
             [],
             type="array",
-            items={"type": "string", "pattern": NVR},
+            items=NVR,
             uniqueItems=True,
             description="NVRs to gate; empty: every build at the gate",
         ),
@@ -104,31 +99,17 @@ with DAG(
     },
 ) as dag:
 
-    @task
-    def list_builds(**context: Any) -> list[dict[str, Any]]:
-        """The builds at the gate (read-only)."""
-        from relengotron.airflow.gating import list_candidates
-
-        params = context["params"]
-        return list_candidates(params["release"], params["builds"], params["include_quarantined"])
-
-    @task(trigger_rule=TriggerRule.ALL_DONE)
-    def decide(candidates: list[dict[str, Any]], **context: Any) -> list[dict[str, Any]]:
-        """The gating decision over every listed build, from the newest results (read-only). Returns the
-        moves; the whole plan (verdicts, messages) is the XCom ``plan``."""
-        from relengotron.airflow.gating import decide as decide_builds
-
-        plan = decide_builds(context["params"]["release"], candidates, run_id=context["run_id"])
-        context["ti"].xcom_push(key="plan", value=plan)
-        return plan["moves"]
-
     @task(trigger_rule=TriggerRule.NONE_FAILED)
     def announce(plan: dict[str, Any]) -> list[dict[str, Any]]:
-        """The messages to publish, one per outcome with builds (pure; only once every move succeeded)."""
+        """Glue: the plan's messages, one per outcome with builds (only once every move succeeded)."""
         return plan["messages"]
 
-    candidates = list_builds()
-
+    candidates = GatingListOperator(
+        task_id="list_builds",
+        release="{{ params.release }}",
+        builds="{{ params.builds }}",
+        include_quarantined="{{ params.include_quarantined }}",
+    )
     checks = TaskotronResultSensor.partial(
         task_id="wait_for_checks",
         decision_context="rawhide_gating",
@@ -137,18 +118,19 @@ with DAG(
         wait_timeout="{{ params.checks_timeout }}",
         poll_interval="{{ params.checks_poll_interval }}",
         map_index_template="{{ task.subjects['item'] }}",
-    ).expand(subjects=candidates)
-
-    moves = decide(candidates)
+    ).expand(subjects=candidates.output)
+    moves = GatingDecideOperator(
+        task_id="decide",
+        release="{{ params.release }}",
+        candidates=candidates.output,
+        trigger_rule=TriggerRule.ALL_DONE,
+    )
     checks >> moves
-
     moved = KojiTagOperator.partial(
         task_id="move_builds",
         action="move",
         map_index_template="{{ task.from_tag }} → {{ task.tag }}",
-    ).expand_kwargs(moves)
-
-    messages = announce(moves["plan"])
+    ).expand_kwargs(moves.output)
+    messages = announce(moves.output["plan"])
     moved >> messages
-
     FedmsgPublishOperator.partial(task_id="publish", map_index_template="{{ task.topic }}").expand_kwargs(messages)

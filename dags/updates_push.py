@@ -82,52 +82,8 @@ from operators.website import WebsiteOperator
 from sensors.push_turn import PushTurnSensor
 from sensors.taskotron import TaskotronResultSensor
 
-from relengotron.airflow.dag_defaults import retry_defaults
+from relengotron.airflow.dag_defaults import PUSH_ID, RELEASE_ID, REQUEST, UPDATE, retry_defaults
 
-RELEASE_ID = r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$"
-WORD = r"^[A-Za-z0-9][A-Za-z0-9._:+\-]*$"
-NVR = r"^[^\s/]+-[^-\s/]+-[^-\s/]+$"
-SEVERITIES = ["unspecified", "none", "low", "medium", "moderate", "high", "important", "urgent", "critical"]
-BUG_NUMBER = {"type": "integer", "minimum": 1}
-BUG = {"type": "object", "required": ["id"], "properties": {"id": BUG_NUMBER, "title": {"type": "string"}}}
-UPDATE_SCHEMA = {
-    "type": "object",
-    "required": ["alias", "builds", "type"],
-    "additionalProperties": False,
-    "properties": {
-        "alias": {"type": "string", "pattern": WORD},
-        "builds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "string", "pattern": NVR}},
-        "type": {"enum": ["bugfix", "security", "enhancement", "newpackage"]},
-        "severity": {
-            "enum": [
-                None,
-                "unspecified",
-                "none",
-                "low",
-                "medium",
-                "moderate",
-                "high",
-                "important",
-                "urgent",
-                "critical",
-            ]
-        },
-        "bugs": {
-            "type": "array",
-            "items": {
-                "anyOf": [
-                    {"type": "integer", "minimum": 1},
-                    {"type": "string", "pattern": r"^\d+$"},
-                    {"type": "object"},
-                ]
-            },
-        },
-        "title": {"type": ["string", "null"]},
-        "notes": {"type": ["string", "null"]},
-        "issued": {"type": ["string", "null"]},
-        "updated": {"type": ["string", "null"]},
-    },
-}
 ITEM_LABEL = "{{ task.item['label'] }}"
 
 with DAG(
@@ -142,13 +98,13 @@ with DAG(
     tags=["releng", "push"],
     default_args=retry_defaults(),
     params={
-        "push_id": Param(type="string", pattern=WORD, title="Push id", description="Bodhi's id of this push."),
-        "release": Param(type="string", pattern=RELEASE_ID, title="Release", description="e.g. f24"),
-        "request": Param(type="string", enum=["testing", "stable"], title="Request"),
+        "push_id": Param(**PUSH_ID, title="Push id", description="Bodhi's id of this push."),
+        "release": Param(**RELEASE_ID, title="Release", description="e.g. f24"),
+        "request": Param(**REQUEST, title="Request"),
         "updates": Param(
             type="array",
             minItems=1,
-            items=UPDATE_SCHEMA,
+            items=UPDATE,
             title="Updates",
             description="[{alias, builds: [NVR], type, severity, bugs}], already tagged into the request's tag.",
         ),

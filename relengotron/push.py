@@ -251,6 +251,45 @@ def complete_message(
     }
 
 
+@dataclass(frozen=True)
+class PushReport:
+    """What the push tells the bus once synced: one ``relengotron.artifact.released`` body per artifact this run
+    released, the ``relengotron.push.complete`` body (Bodhi finishes its push with it), and the outcome of
+    every target and update. Not synced (a dry run, a sync that did not finish): nothing is announced —
+    ``released`` is empty and ``complete`` None, and ``would_complete`` says what would have gone out."""
+
+    released: list[dict[str, Any]]
+    complete: dict[str, Any] | None
+    would_complete: dict[str, Any]
+    outcome: dict[str, Any]
+
+
+def report(
+    push: Push,
+    items: Sequence[Mapping[str, Any]],
+    promoted: Iterable[Mapping[str, Any]],
+    reasons: Mapping[str, str],
+    *,
+    repos: Sequence[str],
+    run_id: str,
+    synced: bool,
+) -> PushReport:
+    """The push's report from its plan ``items``, the promotions' results (``promoted``, each naming its
+    ``target``), why each recomposed target that was not promoted was held back (``reasons``, target id →
+    :func:`held_back_reason`) and the updates repositories mashed (``repos``)."""
+    done = {r["target"]: r for r in promoted}
+    result = outcome(push, items, done, reasons)
+    by_id = {item["id"]: item for item in items}
+    released = [
+        released_message(push, by_id[target], found, run_id)
+        for target, found in sorted(done.items())
+        if found.get("changed") and target in by_id
+    ]
+    complete = complete_message(push, result, repos, run_id, synced=synced)
+    summary = {**result, "status": complete["status"], "held_back": complete["artifacts"]["held_back"]}
+    return PushReport(released if synced else [], complete if synced else None, complete, summary)
+
+
 # --- the sync and the tests' freshness -----------------------------------------------------------------
 
 

@@ -1,109 +1,294 @@
-"""An updates push's I/O around the pure decisions of :mod:`relengotron.push` and :mod:`relengotron.planning`:
-reading what the plan needs (PDC, Koji, what was released) and the per-(release, request) lease that lets one
-push of a release and request run at a time.
+"""An updates push carried out against the services, step by step, around the pure decisions of
+:mod:`relengotron.push` and :mod:`relengotron.planning`: plan, mash, compose and promote one artifact, sync,
+and the per-(release, request) turn that lets one push of a release and request run at a time.
 
-The lease (:class:`PushLock`) is a small JSON file in the staging tree's private area
-(``<staging>/.relengotron/locks/updates_push-<release>-<request>.json``, never synced) naming the push and the
-DAG run holding it. Pushes of other releases or requests hold other files, so they run side by side. A lease
-whose holder has ended (its DAG run finished or was failed by hand) is stale and taken over; the caller says
-how to tell (:meth:`PushLock.acquire`'s ``is_stale``), since only the scheduler knows.
+Each function is one step of the ``updates_push`` DAG, callable and testable without Airflow: it is handed
+the release configuration, the push and the services it needs (clients, a signer, the staging tree) and
+returns plain data. Each is idempotent, as its docstring says. Failures are the adapters' errors, each
+naming its item; :func:`relengotron.adapters.errors.is_transient` tells a retry worth making.
 """
 
 from __future__ import annotations
 
-import fcntl
-import json
-import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+import tempfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from relengotron import mash as masher
+from relengotron import website
+from relengotron.adapters.errors import TransientError
 from relengotron.adapters.pdc import PDC
-from relengotron.artifacts import Published, for_target
+from relengotron.adapters.resultsdb import ResultsDB
+from relengotron.artifacts import ArtifactKind, ComposeOutput, PromoteContext, PromoteResult, Published, for_target
+from relengotron.artifacts.staging import StagingTree
 from relengotron.config import ReleaseConfig
+from relengotron.gating import decide_one, load_policies
+from relengotron.gating.decision import Verdict
 from relengotron.kojiclient import KojiClient
 from relengotron.planning import Plan, Target, plan
-from relengotron.push import Push
-from relengotron.sync.classify import STAGING_PRIVATE
-from relengotron.tools.files import write_atomic
-
-LOCKS = f"{STAGING_PRIVATE}/locks"
+from relengotron.push import Push, fresh_results, plan_items, sync_roots, updates_path
+from relengotron.push_lease import PushLease
+from relengotron.signing.base import Signer
 
 
-def plan_push(push: Push, config: ReleaseConfig, *, pdc: PDC, koji: KojiClient, published: Published) -> Plan | None:
-    """Which of the release's artifacts the push recomposes, and why (read-only); None for a testing push.
+class PlanSources(Protocol):
+    """Where a push's plan reads from, each asked for only when the plan needs it (a testing push asks none)."""
 
-    Asks PDC once per page for the artifacts' package lists (:meth:`PDC.batch_packages`), Koji once for the
-    latest builds of the push's tag (with inheritance: what an image task installs), and each artifact kind
-    for what it last released (:meth:`ArtifactKind.released`: the staging OSTree repository, the mirror).
+    @property
+    def pdc(self) -> PDC: ...
+
+    @property
+    def koji(self) -> KojiClient: ...
+
+    @property
+    def published(self) -> Published: ...
+
+
+class HeldBack(RuntimeError):
+    """A candidate whose tests of this compose failed: it is not released (permanent; the message says why)."""
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """The push's plan as the DAG maps it: one item per artifact target (:func:`relengotron.push.plan_items`)
+    and the plan's explanation (None for a testing push, which composes nothing)."""
+
+    push: Push
+    items: list[dict[str, Any]]
+    explained: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "push_id": self.push.push_id,
+            "release": self.push.release.id,
+            "request": self.push.request,
+            "items": self.items,
+        }
+
+
+@dataclass(frozen=True)
+class MashedRepo:
+    """One arch's updates repository after the mash (``path`` relative to the staging top)."""
+
+    arch: str
+    path: str
+    changed: bool
+    packages: list[str]
+    updates: list[str]
+    revision: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def render(self) -> str:
+        state = "written" if self.changed else "already so"
+        return f"{self.path}: {len(self.packages)} packages, {len(self.updates)} updates ({state})"
+
+
+# --- plan ---------------------------------------------------------------------------------------------------
+
+
+def plan_push(push: Push, config: ReleaseConfig, sources: PlanSources) -> PushPlan:
+    """Which of the release's artifact targets the push recomposes, and why the others are skipped.
+
+    A stable push asks PDC once per page for the artifacts' package lists (:meth:`PDC.batch_packages`), Koji
+    once for the latest builds of the push's tag (with inheritance: what an image task installs), and each
+    artifact kind for what it last released (:meth:`ArtifactKind.released`). A testing push asks nothing: it
+    composes no artifacts. Read-only: planning again after a release finds the released targets unchanged.
     """
+    artifacts = config.artifacts_of(push.release.id)
     if not push.composes_artifacts:
-        return None
-    release = push.release
-    artifacts = config.artifacts_of(release.id)
-    if not artifacts:
-        return Plan(())
-    packages = pdc.batch_packages(push.plan_updates, [release], artifacts).get(release.id, {})
-    released = {
-        Target(a, release, arch).id: for_target(Target(a, release, arch)).released(published)
-        for a in artifacts
-        for arch in a.arches
-    }
-    base = {build.name: build.nvr for build in koji.latest_tagged(push.tag, inherit=True)}
-    return plan(push.plan_updates, release, artifacts, packages, released, base)
+        return PushPlan(push, plan_items(push, None, artifacts), None)
+    found = Plan(())
+    if artifacts:
+        release = push.release
+        packages = sources.pdc.batch_packages(push.plan_updates, [release], artifacts).get(release.id, {})
+        published = sources.published
+        targets = [Target(a, release, arch) for a in artifacts for arch in a.arches]
+        released = {t.id: for_target(t).released(published) for t in targets}
+        base = {build.name: build.nvr for build in sources.koji.latest_tagged(push.tag, inherit=True)}
+        found = plan(push.plan_updates, release, artifacts, packages, released, base)
+    return PushPlan(push, plan_items(push, found, artifacts), found.render())
 
 
-class PushLock:
-    """The lease on one release and request (see the module docstring)."""
+def plugin_for(config: ReleaseConfig, item: Mapping[str, Any]) -> ArtifactKind:
+    """The artifact plugin of one plan item (:func:`relengotron.push.plan_items`); ValueError naming the item
+    when the configuration no longer has it. Pure."""
+    release = config.release(str(item["release"]))
+    for artifact in config.artifacts_of(release.id):
+        if artifact.name == item["artifact"] and item["arch"] in artifact.arches:
+            plugin = for_target(Target(artifact, release, str(item["arch"])))
+            if plugin.id != item["id"]:
+                break
+            return plugin
+    raise ValueError(f"{item.get('label')}: no artifact {item.get('id')} in the release configuration {config.path}")
 
-    def __init__(self, staging: str | Path, name: str) -> None:
-        self.path = Path(staging) / LOCKS / f"updates_push-{name}.json"
 
-    def holder(self) -> dict[str, Any] | None:
-        """Who holds the lease (its record), or None (read-only; an unreadable record counts as a holder)."""
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError):
-            return {"owner": None, "unreadable": str(self.path)}
-        return data if isinstance(data, dict) else {"owner": None, "unreadable": str(self.path)}
+# --- mash ---------------------------------------------------------------------------------------------------
 
-    def acquire(
-        self, owner: str, info: Mapping[str, Any], *, is_stale: Callable[[Mapping[str, Any]], bool]
-    ) -> dict[str, Any] | None:
-        """Take the lease for ``owner`` (a DAG run id); None when ``owner`` holds it now, else the record of
-        the push that holds it. A holder ``is_stale`` says has ended is replaced.
 
-        Idempotent: acquiring a lease one already holds changes nothing. Attempts are serialised by a flock on
-        the locks directory, so two pushes never both win.
-        """
-        with self._guard():
-            current = self.holder()
-            if current is not None and current.get("owner") == owner:
-                return None
-            if current is not None and not is_stale(current):
-                return current
-            write_atomic(self.path, (json.dumps({**info, "owner": owner}, indent=1, sort_keys=True) + "\n").encode())
-            return None
+def mash_push(
+    push: Push, config: ReleaseConfig, koji: KojiClient, signer: Signer | None, *, issued: datetime, workers: int = 4
+) -> list[MashedRepo]:
+    """Mash the push's Koji tag into the updates repository of its stream in the staging tree
+    (``updates/<version>/<arch>`` or ``updates/testing/<version>/<arch>``), one per arch of the release, with
+    the push's updates as updateinfo, and sign each ``repomd.xml`` with the release's key.
 
-    def release(self, owner: str) -> bool:
-        """Give the lease back; whether ``owner`` held it. Idempotent: a lease held by another (or by nobody) is
-        left alone."""
-        with self._guard():
-            current = self.holder()
-            if current is None or current.get("owner") != owner:
-                return False
-            self.path.unlink(missing_ok=True)
-            return True
+    The RPMs are the copies signed with the release's key (any other is refused, naming it). ``issued`` is
+    the push's date (the run's: the same on every retry). Idempotent: the same input leaves a repository and
+    its signature untouched (``changed`` False); a rerun after a crash builds beside the old repository and
+    swaps it in whole.
+    """
+    out: list[MashedRepo] = []
+    with tempfile.TemporaryDirectory(prefix="mash-keys-") as keys:
+        public = [signer.export_public_key(Path(keys) / "release.asc")] if signer is not None else []
+        for arch in push.release.arches:
+            rel = updates_path(config.mirror, push.release, arch, push.stream)
+            try:
+                result = masher.mash(
+                    koji,
+                    push.release,
+                    push.tag,
+                    Path(config.mirror.staging) / rel,
+                    push.updates,
+                    arch=arch,
+                    issued=issued,
+                    status=push.request,
+                    public_keys=public,
+                    workers=workers,
+                )
+            except masher.MashTransientError as exc:
+                raise TransientError("koji", exc.item, exc.reason) from exc
+            if signer is not None:
+                signer.sign_repomd(result.dest)
+            out.append(
+                MashedRepo(arch, rel, result.changed, list(result.packages), list(result.updates), result.revision)
+            )
+    return out
 
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)
+
+# --- one artifact: promote -----------------------------------------------------------------------------------
+
+
+def check_results(
+    push: Push,
+    config: ReleaseConfig,
+    plugin: ArtifactKind,
+    output: ComposeOutput,
+    results: ResultsDB,
+    *,
+    decision_context: str = "artifact_release",
+    clock_skew: timedelta = timedelta(seconds=5),
+) -> str:
+    """That the results required of the artifact pass and are about THIS compose: only results submitted since
+    it (less ``clock_skew``, how far ResultsDB's clock may lag ours) count, as ResultsDB keeps one item per
+    artifact and an earlier compose's results look the same. Returns the decision's summary.
+
+    Not all in yet: :class:`TransientError` (retry later); failed: :class:`HeldBack`. Read-only.
+    """
+    if not output.composed_at:
+        raise ValueError(f"{plugin.label}: the compose output does not say when it was composed")
+    subject = plugin.test_item()
+    fresh = fresh_results(results.latest_for([subject], plugin.test_cases()), output.composed_at, skew=clock_skew)
+    answer = decide_one(
+        load_policies(config.gating_policies),
+        subject,
+        fresh,
+        decision_context=decision_context,
+        product_version=push.release.pdc_release,
+    )
+    if answer.verdict is Verdict.WAITING:
+        raise TransientError("resultsdb", plugin.label, f"results of this compose not all in yet: {answer.summary()}")
+    if not answer.passes:
+        raise HeldBack(f"{plugin.label}: held back: {answer.summary()}")
+    return answer.summary()
+
+
+def promote_candidate(
+    push: Push,
+    config: ReleaseConfig,
+    plugin: ArtifactKind,
+    output: ComposeOutput,
+    *,
+    results: ResultsDB,
+    signer: Signer | None,
+    decision_context: str = "artifact_release",
+    clock_skew: timedelta = timedelta(seconds=5),
+) -> PromoteResult:
+    """Release a tested, signed candidate: once :func:`check_results` says its tests of this compose passed,
+    move it into the public staging tree (:meth:`ArtifactKind.promote`: the only step that makes an artifact
+    visible to the sync). The released artifact itself (``changed`` False on the output) needs no results.
+
+    Idempotent: promoting what is released already changes nothing; a rerun after a crash finishes the moves.
+    """
+    if output.changed:
+        check_results(push, config, plugin, output, results, decision_context=decision_context, clock_skew=clock_skew)
+    ctx = PromoteContext(layout=config.mirror, signer=signer, static_deltas=config.ostree.static_deltas)
+    return plugin.promote(ctx, output)
+
+
+# --- sync ---------------------------------------------------------------------------------------------------
+
+
+def sync_push(
+    push: Push,
+    config: ReleaseConfig,
+    items: Sequence[Mapping[str, Any]],
+    promoted: Iterable[Mapping[str, Any]],
+    staging: StagingTree,
+    *,
+    dry_run: bool = False,
+) -> dict[str, Any]:
+    """One sync of the push to the master mirror: the updates repositories of its stream and every released
+    output of the plan's targets in the staging tree (what this run promoted, ``promoted``'s ``paths``, and
+    what was released before) — never a candidate, which is not in the staging tree. Under the staging lock
+    (:meth:`StagingTree.sync`: content, metadata, indexes, deletions, then verification).
+
+    Idempotent: a second sync transfers and deletes nothing; one after a sync killed half-way completes it.
+    Returns ``{"roots", "dry_run", "changes": {pass: [paths]}}``.
+    """
+    top = staging.top
+    released = [p for result in promoted for p in result.get("paths", ())]
+    for item in items:
+        released += [p for p in plugin_for(config, item).mirror_paths(config.mirror) if (top / p).exists()]
+    roots = [r for r in sync_roots(push, config.mirror, released) if (top / r).is_dir()]
+    return {"roots": roots, "dry_run": dry_run, "changes": staging.sync(roots, dry_run=dry_run)}
+
+
+def publish_website(
+    push: Push, config: ReleaseConfig, staging: StagingTree, *, dry_run: bool = False
+) -> dict[str, Any]:
+    """The release's download website: its productmd ``images.json`` and static page (every current artifact
+    with its checksum and signature links; :mod:`relengotron.website`) written into the staging website path
+    from what the public staging tree holds — a held-back candidate is never listed — then the website tree
+    synced to the master mirror (an index: it goes last, after the content it names). ``dry_run`` writes into
+    staging but only lists what the sync would change.
+
+    Idempotent: unchanged documents are not rewritten and the sync then transfers nothing. Returns
+    ``{"written", "changes", "images", "refs"}``.
+    """
+    site = website.gather(config, push.release.id)
+    written = website.write_site(config, site)
+    changes = staging.sync([config.mirror.website.strip("/")], dry_run=dry_run)
+    return {"written": written, "changes": changes, "images": len(site.images), "refs": len(site.ostree)}
+
+
+# --- the turn -----------------------------------------------------------------------------------------------
+
+
+def take_turn(
+    push: Push, config: ReleaseConfig, *, run_id: str, dag_id: str, is_stale: Callable[[Mapping[str, Any]], bool]
+) -> dict[str, Any] | None:
+    """Take the push's turn on its release and request for the DAG run ``run_id`` (:class:`PushLease`); None
+    when it holds it now, else the record of the push that holds it. Idempotent: a run that holds the turn
+    gets it again at once; a holder ``is_stale`` says has ended is replaced."""
+    info = {"push_id": push.push_id, "dag_id": dag_id, "run_id": run_id, "since": datetime.now(UTC).isoformat()}
+    return PushLease(config.mirror.staging, push.lock_name).acquire(run_id, info, is_stale=is_stale)
+
+
+def give_back_turn(push: Push, config: ReleaseConfig, *, run_id: str) -> bool:
+    """Give the turn back; whether ``run_id`` held it. Idempotent: a turn not held is left alone."""
+    return PushLease(config.mirror.staging, push.lock_name).release(run_id)

@@ -1,9 +1,10 @@
 """Compose operators of the ``updates_push`` DAG: one artifact target's CANDIDATE, from the push plan's item.
 
-Thin adapters: composing is the artifact plugins' (:mod:`relengotron.artifacts`), the services come from
-:mod:`relengotron.airflow.push`. Each returns the candidate (``ComposeOutput.as_dict()``) and pushes two more
-XComs for the steps after it: ``announcement`` (the body of the ``relengotron.artifact.composed`` message that
-asks the test system for its tests) and ``subject`` (the ResultsDB subject those tests report on).
+Composing is the artifact plugins' (:mod:`relengotron.artifacts`); the push's services come from
+:func:`relengotron.airflow.push.push_task`. Each operator returns the candidate (``ComposeOutput.as_dict()``)
+and pushes three more XComs for the steps after it (:func:`relengotron.airflow.push.candidate_xcoms`):
+``announcement`` (the ``relengotron.artifact.composed`` body that asks the test system for its tests),
+``subject`` (the ResultsDB subject those tests report on) and ``since`` (when their results start to count).
 
 A target the plan skipped (its manifest did not change) skips the task, and so everything after it in its
 map index. Nothing a compose writes is synced: OSTree candidates go to the shared repository, image
@@ -21,36 +22,15 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-
-from relengotron.airflow.services import permanent_failures
+from airflow.sdk.exceptions import AirflowFailException
 
 if TYPE_CHECKING:
-    from relengotron.airflow.push import PushConnections, RemoteCompose
+    from relengotron.airflow.push import RemoteCompose
     from relengotron.artifacts import ArtifactKind, ComposeOutput
-
-PUSH_PARAMS = ("push_id", "release", "request", "updates")
-
-
-def push_params(context: Any) -> dict[str, Any]:
-    """The push as the run's (validated) params give it."""
-    params = context["params"]
-    return {key: params[key] for key in PUSH_PARAMS if key in params}
-
-
-def check_item(item: Any, kind: str | None = None) -> dict[str, Any]:
-    """The mapped item (a plan item); skip when the plan skipped the target. Bad input fails at once."""
-    if not isinstance(item, Mapping) or not {"id", "label", "decision", "kind", "manifest"} <= set(item):
-        raise AirflowFailException(f"item: not an item of the push plan: {item!r}")
-    if item["decision"] == "skip":
-        raise AirflowSkipException(f"{item['label']}: {item.get('reason', 'skipped by the plan')}")
-    if (kind == "ostree" and item["kind"] != "ostree") or (kind == "image" and item["kind"] == "ostree"):
-        raise AirflowFailException(f"{item['label']}: a {item['kind']} artifact is not composed by this task")
-    return dict(item)
 
 
 class _ComposeOperator(BaseOperator):
-    """Base: the mapped item and the connection ids."""
+    """Base: the mapped item, the connection ids and where a remote compose works."""
 
     template_fields: Sequence[str] = ("item",)
     ui_color = "#fff4dd"
@@ -75,35 +55,21 @@ class _ComposeOperator(BaseOperator):
         self.compose_host_workdir = compose_host_workdir
         self.compose_fetch_from = compose_fetch_from
 
-    def connections(self) -> PushConnections:
-        from relengotron.airflow.push import PushConnections
-
-        return PushConnections(
-            koji=self.koji_conn_id,
-            signing=self.signing_conn_id,
-            compose_ssh=self.compose_ssh_conn_id,
-        )
-
     def remote(self) -> RemoteCompose:
         from relengotron.airflow.push import RemoteCompose
 
         return RemoteCompose(host_workdir=self.compose_host_workdir, fetch_from=self.compose_fetch_from)
 
     def done(self, context: Any, plugin: ArtifactKind, output: ComposeOutput) -> dict[str, Any]:
-        """Push the announcement, the test subject and since when its results count (XCom ``since``: the compose
-        time of a new candidate; None for the released one, whose results are in already); return the
-        candidate."""
-        subject = plugin.test_item()
-        context["ti"].xcom_push(key="announcement", value=plugin.announcement(output))
-        context["ti"].xcom_push(key="since", value=output.composed_at if output.changed else None)
-        context["ti"].xcom_push(
-            key="subject",
-            value={"type": subject.type, "item": subject.item, "name": subject.name, "label": plugin.label},
-        )
+        """Push the XComs the next steps read; return the candidate."""
+        from relengotron.airflow.push import candidate_xcoms
+
+        for key, value in candidate_xcoms(plugin, output).items():
+            context["ti"].xcom_push(key=key, value=value)
         self.log.info(
             "%s: candidate %s (%s)",
             plugin.label,
-            output.ostree.commit if output.ostree else output.image.sha256 if output.image else "?",
+            output.identity,
             "to test and release" if output.changed else "already the released one",
         )
         return output.as_dict()
@@ -121,16 +87,17 @@ class OSTreeComposeOperator(_ComposeOperator):
     kind = "ostree"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from relengotron.airflow.push import compose_context, load_push, plugin_for
+        from relengotron.airflow.connections import Connections
+        from relengotron.airflow.errors import permanent_failures
+        from relengotron.airflow.push import check_item, push_task
         from relengotron.manifest import Manifest
+        from relengotron.push_run import plugin_for
 
         item = check_item(self.item, "ostree")
-        with permanent_failures():
-            config, push = load_push(push_params(context))
-            plugin = plugin_for(config, item)
-            manifest = Manifest.of(item["manifest"], item=item["label"])
-            with compose_context(config, push, plugin, self.connections(), self.remote()) as ctx:
-                output = plugin.compose(ctx, manifest)
+        with permanent_failures(), push_task(context, Connections.of(self)) as task:
+            plugin = plugin_for(task.config, item)
+            with task.compose_context(plugin, self.remote()) as ctx:
+                output = plugin.compose(ctx, Manifest.of(item["manifest"], item=item["label"]))
             return self.done(context, plugin, output)
 
 
@@ -155,59 +122,57 @@ class ImageComposeOperator(_ComposeOperator):
         self.task_timeout = task_timeout
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from relengotron.airflow.push import compose_context, load_push, plugin_for
+        from relengotron.airflow.connections import Connections
+        from relengotron.airflow.errors import permanent_failures
+        from relengotron.airflow.push import check_item, push_task
         from relengotron.airflow.triggers import KojiTaskTrigger
         from relengotron.manifest import Manifest
+        from relengotron.push_run import plugin_for
 
         item = check_item(self.item, "image")
-        with permanent_failures():
-            config, push = load_push(push_params(context))
-            plugin = plugin_for(config, item)
+        with permanent_failures(), push_task(context, Connections.of(self)) as task:
+            plugin = plugin_for(task.config, item)
             manifest = Manifest.of(item["manifest"], item=item["label"])
-            with compose_context(config, push, plugin, self.connections(), self.remote()) as ctx:
+            with task.compose_context(plugin, self.remote()) as ctx:
                 output = plugin.prepare(ctx, manifest)  # type: ignore[attr-defined]
                 if output is not None:
                     return self.done(context, plugin, output)
-                task = plugin.submit(ctx, manifest)  # type: ignore[attr-defined]
-        self.log.info("%s: waiting for Koji image task %d", item["label"], task)
+                koji_task = plugin.submit(ctx, manifest)  # type: ignore[attr-defined]
+        self.log.info("%s: waiting for Koji image task %d", item["label"], koji_task)
         self.defer(
             trigger=KojiTaskTrigger(
-                task_id=task,
+                task_id=koji_task,
                 deadline=time.time() + self.task_timeout,
                 poll_interval=float(self.poll_interval),
                 conn_id=self.koji_conn_id,
             ),
             method_name="execute_complete",
-            kwargs={"koji_task": task},
+            kwargs={"koji_task": koji_task},
             timeout=timedelta(seconds=self.task_timeout + 300),
         )
-        raise AssertionError("not reached: defer() raises")
 
     def execute_complete(self, context: Any, event: Mapping[str, Any], koji_task: int | None = None) -> dict[str, Any]:
         """Finish the candidate from the Koji task the trigger saw end (the event names it)."""
-        from relengotron.airflow.push import compose_context, load_push, plugin_for
-        from relengotron.airflow.triggers import FAILED, SUCCESS, TIMEOUT
+        from relengotron.airflow.connections import Connections
+        from relengotron.airflow.errors import permanent_failures
+        from relengotron.airflow.push import check_item, push_task
+        from relengotron.airflow.triggers import SUCCESS, TIMEOUT, KojiTaskEnd
         from relengotron.kojiclient import KojiTransientError
         from relengotron.manifest import Manifest
+        from relengotron.push_run import plugin_for
 
         item = check_item(self.item, "image")
-        status = event.get("status")
-        koji_task = int(event.get("task_id") or koji_task or 0)
-        if koji_task < 1:
-            raise AirflowFailException(f"{item['label']}: the Koji task's end names no task: {event!r}")
-        if status == TIMEOUT:
-            raise KojiTransientError(item["label"], f"Koji image task {koji_task} did not end in time; waiting again")
-        if status == FAILED:
-            raise AirflowFailException(
-                f"{item['label']}: Koji image task {koji_task} {str(event.get('state', 'failed')).lower()}: "
-                f"{event.get('message')} (run this task again to submit a new one)"
-            )
-        if status != SUCCESS:
-            raise AirflowFailException(f"{item['label']}: waiting for Koji task {koji_task}: {event.get('message')}")
         with permanent_failures():
-            config, push = load_push(push_params(context))
-            plugin = plugin_for(config, item)
+            end = KojiTaskEnd.of(event, koji_task)
+        if end.status == TIMEOUT:
+            raise KojiTransientError(item["label"], f"Koji image task {end.task_id} did not end in time; waiting again")
+        if end.status != SUCCESS:
+            raise AirflowFailException(
+                f"{item['label']}: {end.describe('Koji image task')} (run this task again to submit a new one)"
+            )
+        with permanent_failures(), push_task(context, Connections.of(self)) as task:
+            plugin = plugin_for(task.config, item)
             manifest = Manifest.of(item["manifest"], item=item["label"])
-            with compose_context(config, push, plugin, self.connections(), self.remote()) as ctx:
-                output = plugin.finish(ctx, manifest, koji_task)  # type: ignore[attr-defined]
+            with task.compose_context(plugin, self.remote()) as ctx:
+                output = plugin.finish(ctx, manifest, end.task_id)  # type: ignore[attr-defined]
             return self.done(context, plugin, output)

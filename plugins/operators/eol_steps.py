@@ -1,9 +1,9 @@
 """Operators of the ``eol`` DAG: show the plan, let it through (or stop a dry run), run one step, publish last.
 
-Thin adapters: planning and executing are :mod:`relengotron.eol_run`'s, the mapping of a plan onto tasks is
-:mod:`relengotron.airflow.eol`'s, and every service comes from :func:`relengotron.airflow.services.eol_services`
-(clients built from the hooks on first use, so a task connects only to what its step needs). Constructors only
-store their arguments; nothing is read or connected before ``execute``.
+Each ``execute`` calls one function of :mod:`relengotron.eol_run` (planning, executing steps) with the
+services :func:`relengotron.airflow.eol.eol_services` builds (clients from the hooks on first use, so a task
+connects only to what its step needs); the mapping of a plan onto tasks is :mod:`relengotron.airflow.eol`'s.
+Constructors only store their arguments; nothing is read or connected before ``execute``.
 
 Failures: transient ones (a service unreachable, 5xx, Koji busy) are raised as they are, so the task's retries
 (exponential backoff) apply; every other one fails the task at once (``AirflowFailException``) with the
@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
-from relengotron.airflow.services import Connections, flag, permanent_failures
+from relengotron.airflow.arguments import flag, run_time
+from relengotron.airflow.connections import Connections
+from relengotron.airflow.errors import permanent_failures
 
 if TYPE_CHECKING:
     from relengotron.config import ReleaseConfig
@@ -43,7 +44,7 @@ class _EOLOperator(BaseOperator):
         bugzilla_conn_id: str = "bugzilla_default",
         fedmsg_conn_id: str = "fedmsg_default",
         signing_conn_id: str = "signing_default",
-        mirror_ssh_conn_id: str | None = None,
+        mirror_ssh_conn_id: str = "mirror_ssh",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -60,22 +61,13 @@ class _EOLOperator(BaseOperator):
     @contextmanager
     def services(self) -> Iterator[tuple[ReleaseConfig, str, EOLServices]]:
         """The run's release configuration, the checked release id and the services (closed afterwards)."""
-        from relengotron.airflow.eol import check_release
+        from relengotron.airflow.eol import check_release, eol_config, eol_services, ostree_archive_path
         from relengotron.airflow.hooks import release_config
-        from relengotron.airflow.services import eol_config, eol_services, ostree_archive_path
 
         config = eol_config(release_config(), self.archive)
         release = check_release(config, self.release)
-        connections = Connections(
-            koji=self.koji_conn_id,
-            pdc=self.pdc_conn_id,
-            bugzilla=self.bugzilla_conn_id,
-            fedmsg=self.fedmsg_conn_id,
-            signing=self.signing_conn_id,
-            mirror_ssh=self.mirror_ssh_conn_id,
-        )
         archive = ostree_archive_path(config, self.ostree_archive)
-        with eol_services(config, release, ostree_archive=archive, connections=connections) as services:
+        with eol_services(config, release, ostree_archive=archive, connections=Connections.of(self)) as services:
             yield config, release, services
 
 
@@ -100,7 +92,7 @@ class EOLPlanOperator(_EOLOperator):
         from relengotron.eol_run import plan_for
 
         with permanent_failures(), self.services() as (config, release, services):
-            day = eol_date(self.eol_date, _run_day(context))
+            day = eol_date(self.eol_date, run_time(context).date())
             plan = plan_for(release, config, services, day)
         self.log.info("%s", plan.render())
         return [step.as_dict() for step in plan.steps]
@@ -190,10 +182,3 @@ class EOLPublishOperator(_EOLOperator):
             outcome = execute_step(step, services, plan_steps=self.plan)
         self.log.info("%s: %s", "done" if outcome.changed else "already done", outcome.detail)
         return outcome.as_dict()
-
-
-def _run_day(context: Any) -> date:
-    """The day the run was triggered (stable across retries), today when the context does not say."""
-    run = context.get("dag_run") if hasattr(context, "get") else None
-    when = getattr(run, "run_after", None) or getattr(run, "logical_date", None)
-    return when.date() if isinstance(when, datetime) else datetime.now(UTC).date()

@@ -1,15 +1,11 @@
-"""MashOperator: the push's updates repository, one per arch of the release, through :func:`relengotron.mash.mash`."""
+"""MashOperator: the push's updates repository, one per arch of the release (:func:`relengotron.push_run.mash_push`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator
-
-from relengotron.airflow.services import permanent_failures
 
 
 class MashOperator(BaseOperator):
@@ -43,69 +39,16 @@ class MashOperator(BaseOperator):
         self.workers = workers
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
-        import tempfile
+        from relengotron.airflow.arguments import run_time
+        from relengotron.airflow.connections import Connections
+        from relengotron.airflow.errors import permanent_failures
+        from relengotron.airflow.push import push_task
+        from relengotron.push_run import mash_push
 
-        from operators.compose import push_params
-        from relengotron import mash as masher
-        from relengotron.adapters.errors import TransientError
-        from relengotron.airflow.hooks import KojiHook
-        from relengotron.airflow.push import PushConnections, load_push, release_signer
-        from relengotron.push import updates_path
-
-        issued = _issued(context)
-        out: list[dict[str, Any]] = []
-        with permanent_failures():
-            config, push = load_push(push_params(context))
-            signer = release_signer(config, push.release.id, PushConnections(signing=self.signing_conn_id))
-            koji = KojiHook(self.koji_conn_id).client
-            try:
-                with tempfile.TemporaryDirectory(prefix="mash-keys-") as keys:
-                    public = [signer.export_public_key(Path(keys) / "release.asc")] if signer else []
-                    for arch in push.release.arches:
-                        rel = updates_path(config.mirror, push.release, arch, push.stream)
-                        try:
-                            result = masher.mash(
-                                koji,
-                                push.release,
-                                push.tag,
-                                Path(config.mirror.staging) / rel,
-                                push.updates,
-                                arch=arch,
-                                issued=issued,
-                                status=push.request,
-                                public_keys=public,
-                                workers=self.workers,
-                            )
-                        except masher.MashTransientError as exc:
-                            raise TransientError("koji", exc.item, exc.reason) from exc
-                        if signer is not None:
-                            signer.sign_repomd(result.dest)
-                        self.log.info(
-                            "%s: %d packages, %d updates (%s)",
-                            rel,
-                            len(result.packages),
-                            len(result.updates),
-                            "written" if result.changed else "already so",
-                        )
-                        out.append(
-                            {
-                                "arch": arch,
-                                "path": rel,
-                                "changed": result.changed,
-                                "packages": list(result.packages),
-                                "updates": list(result.updates),
-                                "revision": result.revision,
-                            }
-                        )
-            finally:
-                koji.close()
-        return out
-
-
-def _issued(context: Any) -> datetime:
-    """The push's date: when the run was triggered (stable across retries), now when the context does not say."""
-    run = context.get("dag_run") if hasattr(context, "get") else None
-    when = getattr(run, "run_after", None) or getattr(run, "logical_date", None)
-    if isinstance(when, datetime):
-        return when if when.tzinfo else when.replace(tzinfo=UTC)
-    return datetime.now(UTC).replace(microsecond=0)
+        with permanent_failures(), push_task(context, Connections.of(self)) as task:
+            repos = mash_push(
+                task.push, task.config, task.koji, task.signer, issued=run_time(context), workers=self.workers
+            )
+        for repo in repos:
+            self.log.info("%s", repo.render())
+        return [repo.as_dict() for repo in repos]

@@ -1,14 +1,10 @@
 """Operators of the ``ostree_maintenance`` DAG: list the releases' refs, prune, finish each ref, sign the summary,
 and carry the result to the master mirror.
 
-Thin adapters over :mod:`relengotron.ostree.maintenance` (and :func:`relengotron.ostree.prune.prune`). Two
-repositories are maintained: the RELEASED one (the staging tree's, which the sync carries to the master mirror
-and clients pull) gets everything — prune, finished heads, the signed summary, then the sync; the shared
-COMPOSE repository (where candidates are merged; never pulled by clients) is pruned by the same retention.
-Writes to the released repository hold the staging lock (:func:`relengotron.airflow.services.released_repo`),
-so they never race a push's promotion or sync. Repositories, retention policy and signers come from the
-release configuration and the signing connection (:mod:`relengotron.airflow.services`, built on first use).
-Constructors only store their arguments. With ``preview`` true a task says what it would do and writes nothing.
+Each ``execute`` calls one step of :mod:`relengotron.ostree_run` with the release configuration, the staging
+tree and the signers built from the connections on first use (:mod:`relengotron.airflow.connections`).
+Constructors only store their arguments. With ``preview`` true a task says what it would do and writes
+nothing.
 
 Failures: transient ones are raised as they are (the task's retries apply); every other one — a tool that
 fails, a signature that does not verify, a kept commit missing — fails the task at once, naming the item.
@@ -16,29 +12,50 @@ fails, a signature that does not verify, a kept commit missing — fails the tas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
-from relengotron.airflow.services import flag, permanent_failures
+from relengotron.airflow.arguments import flag
+from relengotron.airflow.connections import Connections
+from relengotron.airflow.errors import permanent_failures
+
+if TYPE_CHECKING:
+    from relengotron.artifacts.staging import StagingTree
+    from relengotron.config import ReleaseConfig
 
 
 class _OSTreeOperator(BaseOperator):
-    """Base: ``preview`` (a dry run) and the signing connection."""
+    """Base: ``preview`` (a dry run) and the connections (the signing one; the mirror host's for the sync)."""
 
     template_fields: Sequence[str] = ("preview",)
 
-    def __init__(self, *, preview: Any = False, signing_conn_id: str = "signing_default", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        preview: Any = False,
+        signing_conn_id: str = "signing_default",
+        mirror_ssh_conn_id: str = "mirror_ssh",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.preview = preview
         self.signing_conn_id = signing_conn_id
+        self.mirror_ssh_conn_id = mirror_ssh_conn_id
 
-    def connections(self) -> Any:
-        from relengotron.airflow.services import Connections
+    @contextmanager
+    def upkeep(self) -> Iterator[tuple[ReleaseConfig, StagingTree, bool]]:
+        """The release configuration, the staging tree (its SSH runner closed after) and whether this is a
+        preview; failures sorted into transient and permanent."""
+        from relengotron.airflow.connections import TaskClients
+        from relengotron.airflow.hooks import release_config
 
-        return Connections(signing=self.signing_conn_id)
+        with permanent_failures(), ExitStack() as stack:
+            config = release_config()
+            yield config, TaskClients(Connections.of(self), stack).staging(config), flag(self.preview, "preview")
 
 
 class OSTreeRefsOperator(_OSTreeOperator):
@@ -51,18 +68,14 @@ class OSTreeRefsOperator(_OSTreeOperator):
     ui_color = "#e8f4fa"
 
     def execute(self, context: Any) -> list[dict[str, str]]:
-        from relengotron.airflow.hooks import release_config
-        from relengotron.airflow.services import released_repo
-        from relengotron.ostree.maintenance import release_refs, render_prune
-        from relengotron.ostree.prune import prune
+        from relengotron.ostree.maintenance import render_prune
+        from relengotron.ostree_run import released_refs
 
-        with permanent_failures():
-            config = release_config()
-            with released_repo(config, write=False) as repo:
-                if not repo.exists():
-                    raise AirflowSkipException(f"{repo.path}: no released repository yet, nothing to maintain")
-                refs = release_refs(config, repo.refs())
-                preview = prune(repo, config.ostree.retention, signer=None, dry_run=True)
+        with self.upkeep() as (config, staging, _):
+            found = released_refs(config, staging)
+        if found is None:
+            raise AirflowSkipException(f"{staging.ostree_repo.path}: no released repository yet, nothing to maintain")
+        refs, preview = found
         for item in refs:
             self.log.info("%s: %s", item["release"], item["ref"])
         self.log.info("%s", render_prune(preview))
@@ -70,9 +83,8 @@ class OSTreeRefsOperator(_OSTreeOperator):
 
 
 class OSTreePruneOperator(_OSTreeOperator):
-    """Prune the released repository by the configured retention policy (never a head or a tagged commit;
-    stale static deltas go too) and re-sign its summary with the summary key; then prune the shared compose
-    repository the same way (its candidates that were never released age out like the rest).
+    """Prune the released repository by the configured retention and re-sign its summary with the summary key,
+    then the shared compose repository the same way (:func:`relengotron.ostree_run.prune_repositories`).
 
     Idempotent: a second run deletes and writes nothing; a run after a crash half-way deletes the rest.
     Returns the released repository's result, with the compose repository's under ``"compose"`` (None while
@@ -82,39 +94,22 @@ class OSTreePruneOperator(_OSTreeOperator):
     ui_color = "#fae8e8"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from relengotron.airflow.hooks import release_config
-        from relengotron.airflow.services import released_repo, shared_repo, summary_signer
+        from relengotron.airflow.connections import summary_signer
         from relengotron.ostree.maintenance import render_prune
-        from relengotron.ostree.prune import prune
+        from relengotron.ostree_run import prune_repositories
 
-        with permanent_failures():
-            config = release_config()
-            signer = summary_signer(config, self.connections())
-            preview = flag(self.preview, "preview")
-            with released_repo(config, write=not preview) as repo:
-                result = prune(repo, config.ostree.retention, signer=signer, dry_run=preview)  # type: ignore[arg-type]
-            compose = shared_repo(config)
-            composed = None
-            if compose.exists():
-                composed = prune(compose, config.ostree.retention, signer=None, dry_run=preview)
-        self.log.info("released repository: %s", render_prune(result))
-        if composed is not None:
-            self.log.info("compose repository: %s", render_prune(composed))
-        return {**_pruned(result), "compose": _pruned(composed) if composed is not None else None}
-
-
-def _pruned(result: Any) -> dict[str, Any]:
-    return {
-        "deleted": list(result.deleted),
-        "deltas_deleted": list(result.deltas_deleted),
-        "steps": list(result.steps),
-        "dry_run": result.dry_run,
-    }
+        with self.upkeep() as (config, staging, preview):
+            pruned = prune_repositories(config, staging, summary_signer(config, Connections.of(self)), dry_run=preview)
+        self.log.info("released repository: %s", render_prune(pruned.released))
+        if pruned.compose is not None:
+            self.log.info("compose repository: %s", render_prune(pruned.compose))
+        return pruned.as_dict()
 
 
 class OSTreeFinishRefOperator(_OSTreeOperator):
     """Finish one released ref (mapped over :class:`OSTreeRefsOperator`'s items): its head signed by the
-    release's key and the static delta from its parent generated, where missing.
+    release's key and the static delta from its parent generated, where missing
+    (:func:`relengotron.ostree_run.finish_released_ref`).
 
     Idempotent: a head already signed with its delta in place gets nothing written.
     """
@@ -127,28 +122,20 @@ class OSTreeFinishRefOperator(_OSTreeOperator):
         self.ref = ref
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from relengotron.airflow.hooks import release_config
-        from relengotron.airflow.services import release_signer, released_repo
-        from relengotron.ostree.maintenance import render_upkeep, upkeep_ref
+        from relengotron.airflow.connections import release_signer
+        from relengotron.ostree.maintenance import render_upkeep
+        from relengotron.ostree_run import finish_released_ref
 
-        with permanent_failures():
-            config = release_config()
-            preview = flag(self.preview, "preview")
-            with released_repo(config, write=not preview) as repo:
-                done = upkeep_ref(
-                    repo,
-                    self.ref,
-                    release=self.release,
-                    signer=release_signer(config, self.release, self.connections()),  # type: ignore[arg-type]
-                    static_deltas=config.ostree.static_deltas,
-                    dry_run=preview,
-                )
+        with self.upkeep() as (config, staging, preview):
+            signer = release_signer(config, self.release, Connections.of(self))
+            done = finish_released_ref(config, staging, self.release, self.ref, signer, dry_run=preview)
         self.log.info("%s", render_upkeep(done))
         return done.as_dict()
 
 
 class OSTreeSummaryOperator(_OSTreeOperator):
-    """Regenerate the released repository's summary (every ref and static delta), signed by the summary key.
+    """Regenerate the released repository's summary (every ref and static delta), signed by the summary key
+    (:func:`relengotron.ostree_run.refresh_summary`).
 
     Idempotent: a current summary carrying that key's good signature is left alone.
     """
@@ -156,16 +143,11 @@ class OSTreeSummaryOperator(_OSTreeOperator):
     ui_color = "#e8faf0"
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from relengotron.airflow.hooks import release_config
-        from relengotron.airflow.services import released_repo, summary_signer
-        from relengotron.ostree.maintenance import upkeep_summary
+        from relengotron.airflow.connections import summary_signer
+        from relengotron.ostree_run import refresh_summary
 
-        with permanent_failures():
-            config = release_config()
-            preview = flag(self.preview, "preview")
-            signer = summary_signer(config, self.connections())
-            with released_repo(config, write=not preview) as repo:
-                rewritten = upkeep_summary(repo, signer, dry_run=preview)  # type: ignore[arg-type]
+        with self.upkeep() as (config, staging, preview):
+            rewritten = refresh_summary(staging, summary_signer(config, Connections.of(self)), dry_run=preview)
         if not rewritten:
             self.log.info("summary: current and signed already")
         else:
@@ -174,8 +156,9 @@ class OSTreeSummaryOperator(_OSTreeOperator):
 
 
 class OSTreeSyncOperator(_OSTreeOperator):
-    """Carry the released repository to the master mirror (the two-pass sync: objects and deltas first, then
-    the refs and the summary, so a client never sees a ref before its objects), under the staging lock.
+    """Carry the released repository to the master mirror (objects and deltas first, then the refs and the
+    summary, so a client never sees a ref before its objects), under the staging lock
+    (:func:`relengotron.ostree_run.sync_released`).
 
     Idempotent: a mirror already equal to the released repository gets nothing written. ``preview`` lists the
     changes the sync would make. Returns the changed paths per pass (``{"planned": [...]}`` for a preview).
@@ -183,20 +166,11 @@ class OSTreeSyncOperator(_OSTreeOperator):
 
     ui_color = "#e3f1dc"
 
-    def __init__(self, *, mirror_ssh_conn_id: str = "mirror_ssh", **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mirror_ssh_conn_id = mirror_ssh_conn_id
-
     def execute(self, context: Any) -> dict[str, list[str]]:
-        from relengotron.airflow.hooks import release_config
-        from relengotron.airflow.services import sync_staging
+        from relengotron.ostree_run import sync_released
 
-        with permanent_failures():
-            config = release_config()
-            root = config.mirror.ostree.strip("/")
-            changes = sync_staging(
-                config, [root], dry_run=flag(self.preview, "preview"), mirror_ssh=self.mirror_ssh_conn_id
-            )
+        with self.upkeep() as (_, staging, preview):
+            changes = sync_released(staging, dry_run=preview)
         for name, paths in changes.items():
             self.log.info("%s: %d path(s)", name, len(paths))
         return changes

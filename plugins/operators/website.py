@@ -7,18 +7,14 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from operators.compose import push_params
-from relengotron.airflow.services import permanent_failures
-
 
 class WebsiteOperator(BaseOperator):
-    """Write the release's productmd ``images.json`` and its static page (every current artifact with its
-    checksum and signature links; :mod:`relengotron.website`) into the staging website path, from what the
-    public staging tree holds — so a held-back candidate is never listed — then sync the website tree to the
-    master mirror (an index: it goes last, after the content it names).
+    """Write the release's productmd ``images.json`` and its static page from what the public staging tree
+    holds — so a held-back candidate is never listed — then sync the website tree to the master mirror
+    (:func:`relengotron.push_run.publish_website`).
 
     Idempotent: unchanged documents are not rewritten and the sync then transfers nothing. ``dry_run`` writes
-    into staging but only lists what the sync would change. Returns ``{"written", "changes"}``.
+    into staging but only lists what the sync would change. Returns ``{"written", "changes", "images", "refs"}``.
     """
 
     template_fields: Sequence[str] = ("dry_run",)
@@ -30,22 +26,18 @@ class WebsiteOperator(BaseOperator):
         self.mirror_ssh_conn_id = mirror_ssh_conn_id
 
     def execute(self, context: Any) -> dict[str, Any]:
-        from relengotron.airflow.push import load_push
-        from relengotron.airflow.services import flag, sync_staging
-        from relengotron.website import gather, write_site
+        from relengotron.airflow.arguments import flag
+        from relengotron.airflow.connections import Connections
+        from relengotron.airflow.errors import permanent_failures
+        from relengotron.airflow.push import push_task
+        from relengotron.push_run import publish_website
 
-        with permanent_failures():
-            dry_run = flag(self.dry_run, "dry_run")
-            config, push = load_push(push_params(context))
-            site = gather(config, push.release.id)
-            written = write_site(config, site)
-            changes = sync_staging(
-                config, [config.mirror.website.strip("/")], dry_run=dry_run, mirror_ssh=self.mirror_ssh_conn_id
-            )
+        with permanent_failures(), push_task(context, Connections.of(self)) as task:
+            published = publish_website(task.push, task.config, task.staging(), dry_run=flag(self.dry_run, "dry_run"))
         self.log.info(
             "website: %d file(s) written, %d image(s) and %d ref(s) listed",
-            len(written),
-            len(site.images),
-            len(site.ostree),
+            len(published["written"]),
+            published["images"],
+            published["refs"],
         )
-        return {"written": written, "changes": changes}
+        return published

@@ -55,7 +55,8 @@ class KojiTaskSensor(BaseSensorOperator):
         return task
 
     def execute(self, context: Any) -> Any:
-        from relengotron.airflow.services import permanent_failures, seconds
+        from relengotron.airflow.arguments import seconds
+        from relengotron.airflow.errors import permanent_failures
         from relengotron.airflow.triggers import KojiTaskTrigger
 
         task = self._task()
@@ -75,17 +76,14 @@ class KojiTaskSensor(BaseSensorOperator):
         )
 
     def execute_complete(self, context: Any, event: Mapping[str, Any]) -> Any:
-        from relengotron.airflow.triggers import FAILED, SUCCESS, TIMEOUT
+        from relengotron.airflow.errors import permanent_failures
+        from relengotron.airflow.triggers import SUCCESS, TIMEOUT, KojiTaskEnd
 
-        status = event.get("status")
-        task = event.get("task_id", self.koji_task_id)
-        if status == SUCCESS:
-            self.log.info("Koji task %s closed", task)
-            return event.get("result")
-        if status == TIMEOUT:
-            raise AirflowSensorTimeout(str(event.get("message") or f"Koji task {task} did not finish in time"))
-        if status == FAILED:
-            raise AirflowFailException(
-                f"Koji task {task} {str(event.get('state', 'failed')).lower()}: {event.get('message')}"
-            )
-        raise AirflowFailException(f"waiting for Koji task {task} failed: {event.get('message') or event!r}")
+        with permanent_failures():
+            end = KojiTaskEnd.of(event, self.koji_task_id)
+        if end.status == SUCCESS:
+            self.log.info("%s", end.describe())
+            return end.result
+        if end.status == TIMEOUT:
+            raise AirflowSensorTimeout(end.describe())
+        raise AirflowFailException(end.describe())

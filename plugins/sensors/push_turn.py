@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from airflow.sdk import BaseSensorOperator
-from operators.compose import push_params
-
-from relengotron.airflow.services import permanent_failures
 
 FINISHED_RUN_STATES = ("success", "failed")
 
 
 class PushTurnSensor(BaseSensorOperator):
-    """Wait for the push's turn on its release and request, and take it: the lease of
-    :class:`relengotron.push_run.PushLock`, held by this DAG run until the teardown gives it back. Pushes of
-    other releases (or the other request) hold other leases and run side by side.
+    """Wait for the push's turn on its release and request, and take it (:func:`relengotron.push_run.take_turn`):
+    a lease held by this DAG run until the teardown gives it back. Pushes of other releases (or the other
+    request) hold other leases and run side by side.
 
     A lease whose run has finished (success or failed — e.g. a run marked failed by hand before its teardown
     ran) or no longer exists (deleted in the UI or through the API: Airflow answers 404 for it) is stale and
@@ -30,21 +26,15 @@ class PushTurnSensor(BaseSensorOperator):
     ui_color = "#eeeeee"
 
     def poke(self, context: Any) -> bool:
-        from relengotron.airflow.push import load_push
-        from relengotron.push_run import PushLock
+        from relengotron.airflow.errors import permanent_failures
+        from relengotron.airflow.push import load_push, push_params
+        from relengotron.push_run import take_turn
 
+        ti = context["ti"]
         with permanent_failures():
             config, push = load_push(push_params(context))
-            ti = context["ti"]
-            run_id = str(context["run_id"])
-            info = {
-                "push_id": push.push_id,
-                "dag_id": ti.dag_id,
-                "run_id": run_id,
-                "since": datetime.now(UTC).isoformat(),
-            }
-            holder = PushLock(config.mirror.staging, push.lock_name).acquire(
-                run_id, info, is_stale=lambda held: self._ended(ti, held)
+            holder = take_turn(
+                push, config, run_id=str(context["run_id"]), dag_id=ti.dag_id, is_stale=lambda h: self._ended(ti, h)
             )
         if holder is None:
             self.log.info("push %s has the turn on %s", push.push_id, push.lock_name)

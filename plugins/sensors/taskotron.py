@@ -124,7 +124,8 @@ class TaskotronResultSensor(BaseSensorOperator):
     # --- execution ---------------------------------------------------------------------------------------
 
     def execute(self, context: Any) -> list[dict[str, Any]] | None:
-        from relengotron.airflow.services import permanent_failures, seconds
+        from relengotron.airflow.arguments import seconds
+        from relengotron.airflow.errors import permanent_failures
         from relengotron.airflow.triggers import ResultsTrigger
         from relengotron.gating.waiting import awaited, awaited_to_json
 

@@ -1,9 +1,13 @@
-"""The retry policy every releng-o-tron DAG gives its tasks (``default_args``), in one place.
+"""What every releng-o-tron DAG declares the same way, in one place: the retry policy its tasks get
+(``default_args``) and the JSON schemas of the parameters its trigger form checks (``Param``).
 
 Retries are for TRANSIENT failures only: the operators turn every permanent failure (bad input, an unsigned
 RPM, a failed test) into ``AirflowFailException``, which Airflow never retries
-(:func:`relengotron.airflow.services.permanent_failures`). A transient one — Koji, PDC, ResultsDB, the bus or a
+(:func:`relengotron.airflow.errors.permanent_failures`). A transient one — Koji, PDC, ResultsDB, the bus or a
 host unreachable, a 5xx — is retried with exponential backoff: 30 s, 1 min, 2 min, 4 min, capped at 15 min.
+
+The schemas are built from the library's own names and values (:mod:`relengotron.names`,
+:mod:`relengotron.mash.updateinfo`), so a conf the form lets through is one the library accepts.
 """
 
 from __future__ import annotations
@@ -11,9 +15,44 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from relengotron.mash.updateinfo import SEVERITIES, UPDATE_TYPES
+from relengotron.names import ID_PATTERN, LOCATION_PATTERN, NVR_PATTERN, WORD_PATTERN
+from relengotron.push import REQUESTS
+
 RETRIES = 4
 FIRST_DELAY = timedelta(seconds=30)
 MAX_DELAY = timedelta(minutes=15)
+
+RELEASE_ID: dict[str, Any] = {"type": "string", "pattern": ID_PATTERN}
+PUSH_ID: dict[str, Any] = {"type": "string", "pattern": WORD_PATTERN}
+REQUEST: dict[str, Any] = {"type": "string", "enum": list(REQUESTS)}
+NVR: dict[str, Any] = {"type": "string", "pattern": NVR_PATTERN}
+LOCATION: dict[str, Any] = {"type": ["null", "string"], "pattern": LOCATION_PATTERN}
+OPTIONAL_STRING: dict[str, Any] = {"type": ["string", "null"]}
+# One update of a push, as the updates_push DAG's conf carries it (:func:`relengotron.mash.updateinfo.parse_updates`
+# checks the rest: an alias once, a build in one update only).
+UPDATE: dict[str, Any] = {
+    "type": "object",
+    "required": ["alias", "builds", "type"],
+    "additionalProperties": False,
+    "properties": {
+        "alias": {"type": "string", "pattern": WORD_PATTERN},
+        "builds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": NVR},
+        "type": {"enum": list(UPDATE_TYPES)},
+        "severity": {"enum": [None, *SEVERITIES]},
+        "bugs": {
+            "type": "array",
+            "items": {
+                "anyOf": [
+                    {"type": "integer", "minimum": 1},
+                    {"type": "string", "pattern": r"^\d+$"},
+                    {"type": "object"},
+                ]
+            },
+        },
+        **{name: OPTIONAL_STRING for name in ("title", "notes", "issued", "updated")},
+    },
+}
 
 
 def retry_defaults(**overrides: Any) -> dict[str, Any]:

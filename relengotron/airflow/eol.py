@@ -1,4 +1,6 @@
-"""The EOL DAG's decisions about its tasks, pure: which release, which day, and how the plan becomes tasks.
+"""An ``eol`` task's view of its run: which release, which day, the run's overrides of the release configuration,
+the services a step needs (:func:`eol_services`), and how the plan becomes tasks. All pure but
+:func:`eol_services`, which builds the services from the connections on first use.
 
 The plan (:func:`relengotron.eol.plan_eol`) travels between tasks as a list of step dicts
 (:meth:`relengotron.eol.Step.as_dict`). :func:`task_items` turns it into the items of the mapped step task:
@@ -15,15 +17,25 @@ the planner's order is for people reading the plan. Only the message depends on 
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import date
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from relengotron.airflow.connections import Connections, Lazy, TaskClients
 from relengotron.config import ReleaseConfig
 from relengotron.eol import CloseBug, EOLError, PublishEOL, step_from_dict
+from relengotron.names import REMOTE
+
+if TYPE_CHECKING:
+    from relengotron.eol_run import EOLServices
 
 DEFAULT_MAX_ITEMS = 1024  # Airflow's [core] max_map_length default
+# The archive repository carved-out refs are copied to, beside the shared repository, unless overridden.
+OSTREE_ARCHIVE_NAME = "archive-repo"
 
 
 def check_release(config: ReleaseConfig, release_id: Any) -> str:
@@ -45,6 +57,67 @@ def eol_date(value: Any, default: date) -> date:
         return date.fromisoformat(str(value).strip())
     except ValueError:
         raise EOLError(f"eol_date: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def check_location(value: str, field: str) -> str:
+    """An absolute local path or ``host:/absolute/path``; a ValueError names ``field`` otherwise."""
+    text = value.strip()
+    if not text or not (text.startswith("/") or REMOTE.match(text)):
+        raise ValueError(f"{field}: {value!r} is neither an absolute path nor host:/absolute/path")
+    return text
+
+
+def eol_config(config: ReleaseConfig, archive: str | None) -> ReleaseConfig:
+    """``config`` with the mirror's archive tree replaced by ``archive`` (when given).
+
+    Where the release's trees move to and where the EOL marker is looked for: use one archive for every run
+    of a release, or the second run does not find the first one's marker.
+    """
+    if not archive:
+        return config
+    mirror = dataclasses.replace(config.mirror, archive=check_location(archive, "archive"))
+    return dataclasses.replace(config, mirror=mirror)
+
+
+def ostree_archive_path(config: ReleaseConfig, override: str | None) -> Path:
+    """The archive repository carved-out refs are copied to: ``override``, else ``archive-repo`` beside the
+    shared repository (``<ostree.repo>/../archive-repo``), a local archive-mode repository like it."""
+    if override:
+        path = check_location(override, "ostree_archive")
+        if not path.startswith("/"):
+            raise ValueError(f"ostree_archive: {override!r} must be a local path (an ostree repository here)")
+        return Path(path)
+    return config.ostree.repo.parent / OSTREE_ARCHIVE_NAME
+
+
+@contextmanager
+def eol_services(
+    config: ReleaseConfig, release_id: str, *, ostree_archive: Path, connections: Connections | None = None
+) -> Iterator[EOLServices]:
+    """Everything an EOL of ``release_id`` reads and changes (:class:`relengotron.eol_run.EOLServices`), each
+    client built from its connection on first use and closed on the way out: a step connects only to what
+    it needs. ``config`` is the run's (see :func:`eol_config`)."""
+    from relengotron.adapters.mirror import MirrorTrees
+    from relengotron.airflow.connections import release_signer
+    from relengotron.eol_run import EOLServices
+    from relengotron.ostree.repo import OSTreeRepo
+
+    connections = connections or Connections()
+    with ExitStack() as stack:
+        clients = TaskClients(connections, stack)
+        staging = clients.staging(config)
+        yield EOLServices(
+            koji=clients.lazy("koji"),
+            pdc=clients.lazy("pdc"),
+            bugzilla=clients.lazy("bugzilla"),
+            ostree=staging.ostree_repo,
+            ostree_archive=OSTreeRepo(ostree_archive),
+            staging=staging,
+            mirror=Lazy(lambda: MirrorTrees.from_layout(config.mirror, staging.mirror.ssh), "mirror"),  # type: ignore[arg-type]
+            publisher=clients.lazy("publisher"),
+            signer=release_signer(config, release_id, connections),
+            static_deltas=config.ostree.static_deltas,
+        )
 
 
 def task_items(steps: Sequence[Mapping[str, Any]], *, max_items: int = DEFAULT_MAX_ITEMS) -> list[dict[str, Any]]:

@@ -1,41 +1,37 @@
-"""What the ``updates_push`` tasks work with, assembled from the hooks in one place: the push read from the
-run's parameters, the artifact plugin of a mapped item, and the contexts a compose, a promotion or a read of
-what was released needs — each client built on first use and closed after the task.
-
-Connections (the defaults; a DAG may name others): ``koji_default``, ``pdc_default``, ``resultsdb_default``,
-``signing_default``, ``fedmsg_default``; ``compose_ssh`` — an SSH provider connection to the compose host,
-used only by ``compose: remote`` OSTree artifacts; ``mirror_ssh`` — to the mirror host, used only when the
-release configuration's master mirror is ``host:/path``.
+"""An ``updates_push`` task's view of its run: the push its params describe, the plan item it is mapped over,
+and the services its step needs, built from the connections on first use (:class:`PushTask`). The steps
+themselves are :mod:`relengotron.push_run`'s; this module only assembles what they are handed.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from relengotron.airflow.connections import Connections, TaskClients
+
 if TYPE_CHECKING:
-    from relengotron.artifacts import ArtifactKind, ComposeContext, Published
+    from relengotron.adapters.pdc import PDC
+    from relengotron.adapters.resultsdb import ResultsDB
+    from relengotron.artifacts import ArtifactKind, ComposeContext, ComposeOutput, Published
+    from relengotron.artifacts.staging import StagingTree
     from relengotron.config import ReleaseConfig
+    from relengotron.kojiclient import KojiClient
     from relengotron.push import Push
     from relengotron.signing.base import Signer
 
+log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class PushConnections:
-    """The Airflow connection ids the push's tasks use."""
-
-    koji: str = "koji_default"
-    pdc: str = "pdc_default"
-    resultsdb: str = "resultsdb_default"
-    signing: str = "signing_default"
-    fedmsg: str = "fedmsg_default"
-    compose_ssh: str = "compose_ssh"
-    mirror_ssh: str = "mirror_ssh"
+# The run's params that describe the push (the DAG's Params checked their shape when the run was created).
+PUSH_PARAMS = ("push_id", "release", "request", "updates")
+PLAN_ITEM_KEYS = frozenset({"id", "label", "decision", "kind", "manifest"})
 
 
 @dataclass(frozen=True)
@@ -47,8 +43,14 @@ class RemoteCompose:
     fetch_from: str | None = None
 
 
+def push_params(context: Any) -> dict[str, Any]:
+    """The push as the run's (validated) params give it."""
+    params = context["params"]
+    return {key: params[key] for key in PUSH_PARAMS if key in params}
+
+
 def load_push(params: Mapping[str, Any]) -> tuple[ReleaseConfig, Push]:
-    """The release configuration (the ``relengotron_config`` Variable) and the push the run's params describe;
+    """The release configuration (the ``relengotron_config`` Variable) and the push ``params`` describe;
     :class:`relengotron.push.PushError` names a wrong field."""
     from relengotron.airflow.hooks import release_config
     from relengotron.push import Push
@@ -57,98 +59,153 @@ def load_push(params: Mapping[str, Any]) -> tuple[ReleaseConfig, Push]:
     return config, Push.from_conf(params, config)
 
 
-def plugin_for(config: ReleaseConfig, item: Mapping[str, Any]) -> ArtifactKind:
-    """The artifact plugin of one mapped item (a :func:`relengotron.push.plan_items` entry); ValueError naming
-    the item when the configuration no longer has it."""
-    from relengotron.artifacts import for_target
-    from relengotron.planning import Target
+def check_item(item: Any, kind: str | None = None) -> dict[str, Any]:
+    """A mapped task's plan item, checked: skips the task (and its map index after it) when the plan skipped
+    the target; fails at once naming the item when it is not a plan item or not of ``kind`` ("ostree" or
+    "image")."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    release = config.release(str(item["release"]))
-    for artifact in config.artifacts_of(release.id):
-        if artifact.name == item["artifact"] and item["arch"] in artifact.arches:
-            plugin = for_target(Target(artifact, release, str(item["arch"])))
-            if plugin.id != item["id"]:
-                break
-            return plugin
-    raise ValueError(f"{item.get('label')}: no artifact {item.get('id')} in the release configuration {config.path}")
-
-
-def release_signer(config: ReleaseConfig, release_id: str, connections: PushConnections) -> Signer | None:
-    """The signer of the release's key (None: the release is not signed); the backend connects on first use."""
-    from relengotron.airflow.hooks import SigningHook
-
-    key = config.release(release_id).signing_key
-    return SigningHook(connections.signing).signer(key) if key else None
+    if not isinstance(item, Mapping) or not set(item) >= PLAN_ITEM_KEYS:
+        raise AirflowFailException(f"item: not an item of the push plan: {item!r}")
+    if item["decision"] == "skip":
+        raise AirflowSkipException(f"{item['label']}: {item.get('reason', 'skipped by the plan')}")
+    if (kind == "ostree" and item["kind"] != "ostree") or (kind == "image" and item["kind"] == "ostree"):
+        raise AirflowFailException(f"{item['label']}: a {item['kind']} artifact is not composed by this task")
+    return dict(item)
 
 
-def published(config: ReleaseConfig, connections: PushConnections, stack: ExitStack) -> Published:
-    """Where released artifacts are read back from (the staging OSTree repository, the master mirror)."""
-    from relengotron.airflow.services import mirror_runner
-    from relengotron.artifacts import Published
+def candidate(value: Any) -> ComposeOutput:
+    """A compose task's output (its XCom) as a :class:`relengotron.artifacts.ComposeOutput`; fails at once
+    when it is not one."""
+    from airflow.sdk.exceptions import AirflowFailException
 
-    return Published.from_config(config, mirror_runner(config, connections.mirror_ssh, stack))
+    from relengotron.artifacts import ComposeOutput
+
+    if not isinstance(value, Mapping):
+        raise AirflowFailException(f"candidate: not a compose output: {value!r}")
+    return ComposeOutput.from_dict(value)
+
+
+def candidate_xcoms(plugin: ArtifactKind, output: ComposeOutput) -> dict[str, Any]:
+    """What the steps after a compose read besides the candidate: ``announcement`` (the body of the
+    ``relengotron.artifact.composed`` message that asks the test system for its tests), ``subject`` (the
+    ResultsDB subject the tests report on) and ``since`` (when results start to count: the compose time of a
+    new candidate; None for the released one, whose results are in already). Pure."""
+    subject = plugin.test_item()
+    return {
+        "announcement": plugin.announcement(output),
+        "since": output.composed_at if output.changed else None,
+        "subject": {"type": subject.type, "item": subject.item, "name": subject.name, "label": plugin.label},
+    }
+
+
+class PushTask:
+    """One task of an updates push: the release configuration, the push, and its services — Koji, PDC and
+    ResultsDB clients, the release's signer, what was released, the staging tree — each built on first use
+    from the task's connections and closed when the task ends (:func:`push_task`).
+
+    Satisfies :class:`relengotron.push_run.PlanSources`.
+    """
+
+    def __init__(self, config: ReleaseConfig, push: Push, clients: TaskClients) -> None:
+        self.config = config
+        self.push = push
+        self.clients = clients
+
+    @property
+    def koji(self) -> KojiClient:
+        return self.clients.koji
+
+    @property
+    def pdc(self) -> PDC:
+        return self.clients.pdc
+
+    @property
+    def resultsdb(self) -> ResultsDB:
+        return self.clients.resultsdb
+
+    @cached_property
+    def signer(self) -> Signer | None:
+        """The release's signer (None: the release is not signed)."""
+        from relengotron.airflow.connections import release_signer
+
+        return release_signer(self.config, self.push.release.id, self.clients.connections)
+
+    @cached_property
+    def published(self) -> Published:
+        """Where released artifacts are read back from (the staging OSTree repository, the master mirror)."""
+        from relengotron.artifacts import Published
+
+        return Published.from_config(self.config, self.clients.mirror_ssh(self.config))
+
+    def staging(self, bwlimit: int | None = None) -> StagingTree:
+        return self.clients.staging(self.config, bwlimit)
+
+    @contextmanager
+    def compose_context(
+        self, plugin: ArtifactKind, remote: RemoteCompose = RemoteCompose()
+    ) -> Iterator[ComposeContext]:
+        """A compose's context: Koji, the release's signer and its public key for checking payload RPMs, a
+        scratch directory (removed after), the compose host for ``compose: remote`` (over the SSH provider's
+        connection ``compose_ssh``) with the Koji repository of the push's tag it installs from, and the push's
+        tag as the tag image tasks install from."""
+        from relengotron.artifacts import ComposeContext
+        from relengotron.ostree.compose import RemoteBackend
+        from relengotron.ostree.treefile import YumRepo
+
+        workdir = Path(tempfile.mkdtemp(prefix=f"compose-{plugin.id}-"))
+        try:
+            signer = self.signer
+            keys: tuple[Path, ...] = ()
+            if signer is not None:
+                keys = (signer.export_public_key(workdir / "keys" / f"{signer.key_id}.asc"),)
+            backend, repos = None, ()
+            if plugin.artifact.compose == "remote":
+                runner = self.clients.ssh(self.clients.connections.compose_ssh)
+                backend = RemoteBackend(
+                    runner, host_workdir=remote.host_workdir, workdir=workdir / "remote", fetch_from=remote.fetch_from
+                )
+                tag = self.push.tag
+                repos = (YumRepo(id=tag, baseurl=f"{self.koji.topurl}/repos/{tag}/latest/{plugin.arch}/"),)
+            yield ComposeContext(
+                koji=self.koji,
+                layout=self.config.mirror,
+                ostree=self.config.ostree,
+                workdir=workdir,
+                signer=signer,
+                rpm_keys=keys,
+                remote=backend,
+                yum_repos=repos,
+                image_tag=self.push.tag,
+            )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextmanager
-def compose_context(
-    config: ReleaseConfig,
-    push: Push,
-    plugin: ArtifactKind,
-    connections: PushConnections,
-    remote: RemoteCompose = RemoteCompose(),
-) -> Iterator[ComposeContext]:
-    """A compose's context: Koji (logged out after), the release's signer and its public key for checking
-    payload RPMs, a scratch directory (removed after), the compose host for ``compose: remote``, and the
-    push's tag as the tag image tasks install from."""
-    from relengotron.airflow.hooks import KojiHook
-    from relengotron.artifacts import ComposeContext
-
+def push_task(context: Any, connections: Connections) -> Iterator[PushTask]:
+    """The push of the run's params and its services (closed on the way out)."""
+    config, push = load_push(push_params(context))
     with ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix=f"compose-{plugin.id}-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        koji = KojiHook(connections.koji).client
-        stack.callback(koji.close)
-        signer = release_signer(config, push.release.id, connections)
-        keys: tuple[Path, ...] = ()
-        if signer is not None:
-            keys = (signer.export_public_key(workdir / "keys" / f"{signer.key_id}.asc"),)
-        backend, repos = None, ()
-        if plugin.artifact.compose == "remote":
-            backend, repos = _remote(koji, push, plugin, connections, remote, workdir, stack)
-        yield ComposeContext(
-            koji=koji,
-            layout=config.mirror,
-            ostree=config.ostree,
-            workdir=workdir,
-            signer=signer,
-            rpm_keys=keys,
-            remote=backend,
-            yum_repos=repos,
-            image_tag=push.tag,
-        )
+        yield PushTask(config, push, TaskClients(connections, stack))
 
 
-def _remote(
-    koji: Any,
-    push: Push,
-    plugin: ArtifactKind,
-    connections: PushConnections,
-    remote: RemoteCompose,
-    workdir: Path,
-    stack: ExitStack,
-) -> tuple[Any, tuple[Any, ...]]:
-    """The compose host (over the SSH provider's hook) and the Koji repository of the push's tag it installs
-    from."""
-    from airflow.providers.ssh.hooks.ssh import SSHHook
+def step_states(context: Any, items: list[dict[str, Any]], steps: tuple[str, ...]) -> dict[str, dict[str, str | None]]:
+    """Plan target id → step → its task state in this run, for the recomposed targets: the mapped groups
+    ``ostree`` and ``images`` name their tasks ``<group>.<step>`` and map them in the plan's order. Read-only;
+    {} when the states cannot be read (the reasons they give are a courtesy, never worth failing a task)."""
+    from relengotron.push import split_by_kind
 
-    from relengotron.ostree.compose import RemoteBackend
-    from relengotron.ostree.treefile import YumRepo
-    from relengotron.tools.remote import SSHRunner
-
-    runner = SSHRunner.from_hook(SSHHook(ssh_conn_id=connections.compose_ssh))
-    stack.callback(runner.close)
-    backend = RemoteBackend(
-        runner, host_workdir=remote.host_workdir, workdir=workdir / "remote", fetch_from=remote.fetch_from
-    )
-    repo = YumRepo(id=push.tag, baseurl=f"{koji.topurl}/repos/{push.tag}/latest/{plugin.arch}/")
-    return backend, (repo,)
+    ti = context["ti"]
+    run_id = context.get("run_id")
+    try:
+        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
+    except Exception as exc:  # read-only courtesy, see above
+        log.warning("cannot read the task states: %s", exc)
+        states = {}
+    out: dict[str, dict[str, str | None]] = {}
+    for group, found in split_by_kind(items).items():
+        for index, item in enumerate(found):
+            if item["decision"] != "skip":
+                out[item["id"]] = {step: states.get(f"{group}.{step}_{index}") for step in steps}
+    return out

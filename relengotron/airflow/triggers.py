@@ -26,6 +26,7 @@ import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -255,6 +256,40 @@ class KojiTaskTrigger(_PollingTrigger):
                 await self._pause()
         finally:
             await asyncio.to_thread(client.close)
+
+
+@dataclass(frozen=True)
+class KojiTaskEnd:
+    """A :class:`KojiTaskTrigger` event, read: how the wait ended (``status``: success, failed, timeout, error),
+    for which Koji task, and Koji's words. Pure."""
+
+    status: str
+    task_id: int
+    state: str | None = None
+    message: str | None = None
+    result: Any = None
+
+    @classmethod
+    def of(cls, event: Mapping[str, Any], task_id: Any = None) -> KojiTaskEnd:
+        """The event's reading; ``task_id``: the task waited on, when the event does not name it. ValueError
+        when neither names a task."""
+        try:
+            task = int(event.get("task_id") or task_id or 0)
+        except (TypeError, ValueError):
+            task = 0
+        if task < 1:
+            raise ValueError(f"the end of the wait names no Koji task: {dict(event)!r}")
+        return cls(str(event.get("status")), task, event.get("state"), event.get("message"), event.get("result"))
+
+    def describe(self, what: str = "Koji task") -> str:
+        """How the wait ended, in words (``what`` names the task: "Koji image task")."""
+        if self.status == FAILED:
+            return f"{what} {self.task_id} {str(self.state or 'failed').lower()}: {self.message}"
+        if self.status == TIMEOUT:
+            return str(self.message or f"{what} {self.task_id} did not finish in time")
+        if self.status == SUCCESS:
+            return f"{what} {self.task_id} closed"
+        return f"waiting for {what} {self.task_id} failed: {self.message}"
 
 
 def _fault_text(client: KojiClient, task_id: int, state: str) -> str:

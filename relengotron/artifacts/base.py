@@ -205,6 +205,13 @@ class ComposeOutput:
     image: ImageOutput | None = None
     composed_at: str | None = None  # ISO 8601 UTC: test results older than this are not about this compose
 
+    @property
+    def identity(self) -> str:
+        """What tells this candidate from another: the OSTree commit, or the image's sha256."""
+        if self.ostree is not None:
+            return self.ostree.commit
+        return self.image.sha256 if self.image is not None else "?"
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (an XCom between the compose, test, sign and sync tasks); :meth:`from_dict` reads it."""
         data = asdict(self)

@@ -8,29 +8,46 @@ or another sync. :class:`StagingTree` is that one path: :meth:`StagingTree.locke
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from relengotron.artifacts.base import staging_lock, staging_ostree_repo
 from relengotron.config import MirrorLayout
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.sync import Mirror, MirrorSync
+from relengotron.tools.remote import SSHRunner
 
 
 @dataclass(frozen=True)
 class StagingTree:
-    """The staging tree of ``layout`` and the master ``mirror`` it is synced to (``bwlimit`` in KiB/s)."""
+    """The staging tree of ``layout`` and the master mirror it is synced to (``bwlimit`` in KiB/s).
+
+    ``ssh`` says how to reach a remote master mirror (``host:/path``): asked for only when the mirror is first
+    used, so writing the staging tree never needs the mirror host's connection.
+    """
 
     layout: MirrorLayout
-    mirror: Mirror
+    ssh: Callable[[], SSHRunner | None] = lambda: None
     bwlimit: int | None = None
 
     @classmethod
-    def from_layout(cls, layout: MirrorLayout, ssh: object | None = None, bwlimit: int | None = None) -> StagingTree:
-        """From the release configuration's mirror layout (a remote master mirror needs ``ssh``)."""
-        return cls(layout, Mirror.from_location(layout.master, ssh), bwlimit)  # type: ignore[arg-type]
+    def from_layout(
+        cls,
+        layout: MirrorLayout,
+        ssh: SSHRunner | Callable[[], SSHRunner | None] | None = None,
+        bwlimit: int | None = None,
+    ) -> StagingTree:
+        """From the release configuration's mirror layout (a remote master mirror needs ``ssh``: a runner, or
+        what makes one on first use)."""
+        return cls(layout, ssh if callable(ssh) else (lambda: ssh), bwlimit)
+
+    @cached_property
+    def mirror(self) -> Mirror:
+        """The master mirror; ValueError naming it when it is remote and there is no SSH connection to it."""
+        return Mirror.from_location(self.layout.master, self.ssh())
 
     @property
     def top(self) -> Path:

@@ -15,10 +15,10 @@ from typing import Any
 import koji
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-from operators.autosign_build import AutosignBuildOperator
+from operators.autosign_steps import AutosignBuildOperator, AutosignListOperator, AutosignSummaryOperator
+from push_support import FakeTI
 
 import relengotron.autosign_run as autosign_run
-from relengotron.airflow.autosign import list_builds, report
 from relengotron.airflow.hooks import KojiHook, SigningHook
 from relengotron.autosign import AutosignError
 from relengotron.config import ReleaseConfig
@@ -186,6 +186,17 @@ def sign(nvr: str, *, from_tag: str = PENDING, to_tag: str | None = NEXT) -> dic
     return AutosignBuildOperator(
         task_id="sign_build", nvr=nvr, release="f24", from_tag=from_tag, to_tag=to_tag
     ).execute({})
+
+
+def list_builds(release: str, builds: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
+    """The list task's items and the NVRs it left for the next run (its XCom ``left_over``)."""
+    ti = FakeTI()
+    items = AutosignListOperator(task_id="list_builds", release=release, builds=builds).execute({"ti": ti})
+    return items, ti.xcoms["left_over"]
+
+
+def report(items: Any, outcomes: Any, left_over: Any) -> dict[str, Any]:
+    return AutosignSummaryOperator(task_id="summarize", items=items, outcomes=outcomes, left_over=left_over).execute({})
 
 
 def test_a_waiting_build_is_signed_recorded_verified_and_moved_and_a_rerun_sends_nothing(hub: FakeHub) -> None:

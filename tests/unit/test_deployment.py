@@ -261,8 +261,7 @@ def test_the_connections_are_accepted_by_the_projects_hooks(
     from relengotron.adapters.pdc import PDCConnection
     from relengotron.adapters.resultsdb import ResultsDBConnection
     from relengotron.airflow import hooks
-    from relengotron.airflow.push import PushConnections
-    from relengotron.airflow.services import Connections
+    from relengotron.airflow.connections import Connections
     from relengotron.artifacts import load_release_config
     from relengotron.kojiclient import KojiConnection
     from relengotron.messaging import load_fedmsg_config
@@ -275,9 +274,7 @@ def test_the_connections_are_accepted_by_the_projects_hooks(
     }
     hook_classes = [c for c in vars(hooks).values() if isinstance(c, type) and issubclass(c, hooks.RelengHook)]
     hook_ids = {c.default_conn_name for c in hook_classes}
-    used = {f.default for f in dataclasses.fields(PushConnections)} | {
-        f.default for f in dataclasses.fields(Connections) if f.default
-    }
+    used = {f.default for f in dataclasses.fields(Connections)}
     assert (hook_ids - {""}) | used <= set(conns), sorted((hook_ids | used) - set(conns))
     for name, value in env.items():
         if name.startswith("AIRFLOW_CONN_"):

@@ -19,7 +19,9 @@ from operators.eol_steps import EOLGateOperator, EOLPlanOperator, EOLPublishOper
 from test_adapters_eol_run import PDC, Bugzilla, Bus, Koji
 
 from relengotron.adapters.mirror import MirrorTrees
-from relengotron.airflow import services as seam
+from relengotron.airflow import eol as seam
+from relengotron.airflow.arguments import flag, seconds
+from relengotron.airflow.connections import Lazy
 from relengotron.airflow.eol import check_release, eol_date, publish_step, task_items
 from relengotron.artifacts import load_release_config
 from relengotron.artifacts.staging import StagingTree
@@ -177,13 +179,13 @@ def test_release_date_and_overrides_are_checked_naming_the_field(world: World) -
     assert eol_date(None, DAY) == DAY and eol_date("2016-12-20", DAY) == date(2016, 12, 20)
     with pytest.raises(EOLError, match="eol_date: '20/12/2016' is not a date"):
         eol_date("20/12/2016", DAY)
-    assert seam.flag("True", "dry_run") is True and seam.flag(False, "dry_run") is False
+    assert flag("True", "dry_run") is True and flag(False, "dry_run") is False
     with pytest.raises(ValueError, match="dry_run: 'maybe' is not true or false"):
-        seam.flag("maybe", "dry_run")
-    assert seam.seconds("2.5", 60, "poll_interval") == 2.5 and seam.seconds(None, 60, "poll_interval") == 60.0
+        flag("maybe", "dry_run")
+    assert seconds("2.5", 60, "poll_interval") == 2.5 and seconds(None, 60, "poll_interval") == 60.0
     for bad, reason in (("soon", "'soon' is not a number of seconds"), (0, "must be positive"), ("nan", "positive")):
         with pytest.raises(ValueError, match=f"wait_timeout: .*{reason}"):
-            seam.seconds(bad, 60, "wait_timeout")
+            seconds(bad, 60, "wait_timeout")
     assert seam.eol_config(world.config, None) is world.config
     assert seam.eol_config(world.config, "mirror:/srv/archive").mirror.archive == "mirror:/srv/archive"
     with pytest.raises(ValueError, match="archive: 'elsewhere' is neither an absolute path"):
@@ -330,7 +332,7 @@ def test_a_step_connects_only_to_the_service_it_needs(tmp_path: Path, monkeypatc
     from relengotron.eol_run import execute_steps
 
     with seam.eol_services(config, "f24", ostree_archive=tmp_path / "archive-repo") as services:
-        assert built == [] and isinstance(services.signer, seam.Lazy) and not services.signer.built
+        assert built == [] and isinstance(services.signer, Lazy) and not services.signer.built
         [outcome] = execute_steps([step], services)
         assert outcome.changed and bugzilla.bugs[1] == ("24", "CLOSED")
         assert built == ["bugzilla"]

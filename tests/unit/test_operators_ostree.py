@@ -19,7 +19,8 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from operators.ostree import OSTreeFinishRefOperator, OSTreePruneOperator, OSTreeRefsOperator, OSTreeSummaryOperator
 
-from relengotron.airflow import services as seam
+from relengotron import ostree_run
+from relengotron.airflow import connections as seam
 from relengotron.artifacts import load_release_config
 from relengotron.config import ReleaseConfig
 from relengotron.ostree.maintenance import release_refs, summary_release
@@ -177,11 +178,11 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
     c["compose"] = compose.add(F24, [300, 200, 100, 90, 80, 70, 1], now)  # candidates: 300, 200 age out
 
     @contextmanager
-    def released_repo(cfg: ReleaseConfig, *, write: bool) -> Iterator[FakeRepo]:
+    def released_repo(staging: Any, *, write: bool) -> Iterator[FakeRepo]:
         yield repo
 
-    monkeypatch.setattr(seam, "released_repo", released_repo)
-    monkeypatch.setattr(seam, "shared_repo", lambda cfg: compose)
+    monkeypatch.setattr(ostree_run, "released_repo", released_repo)
+    monkeypatch.setattr(ostree_run, "compose_repo", lambda cfg: compose)
 
     def release_signer(cfg: ReleaseConfig, release_id: str, connections: Any = None) -> FakeSigner | None:
         key = cfg.release(release_id).signing_key

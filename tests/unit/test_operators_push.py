@@ -153,13 +153,13 @@ def test_sign_signs_the_candidate_checksum(config: ReleaseConfig, monkeypatch: p
     from operators.push import SignArtifactOperator
 
     signer = FakeSigner()
-    monkeypatch.setattr("relengotron.airflow.push.release_signer", lambda *a: signer)
+    monkeypatch.setattr("relengotron.airflow.connections.release_signer", lambda *a: signer)
     candidate = gce_candidate(config)
     task = SignArtifactOperator(task_id="sign", item=gce_item(), candidate=candidate)
     assert [r["action"] for r in task.execute(context())] == ["signed"]
     checksum = Path(config.mirror.staging) / ".relengotron/candidates" / f"{GCE}-CHECKSUM"
     assert signer.signed == [("images", str(checksum))]
-    monkeypatch.setattr("relengotron.airflow.push.release_signer", lambda *a: None)
+    monkeypatch.setattr("relengotron.airflow.connections.release_signer", lambda *a: None)
     with pytest.raises(AirflowSkipException, match="no signing key"):
         task.execute(context())
     with pytest.raises(AirflowSkipException, match="unchanged, skipped"):
@@ -196,7 +196,7 @@ def test_promote_releases_only_on_results_of_this_compose(
     from airflow.sdk.exceptions import AirflowFailException
     from operators.push import PromoteArtifactOperator
 
-    monkeypatch.setattr("relengotron.airflow.push.release_signer", lambda *a: None)
+    monkeypatch.setattr("relengotron.airflow.connections.release_signer", lambda *a: None)
     candidate = gce_candidate(config)
     public = Path(config.mirror.staging) / GCE
     resultsdb = FakeResultsDB([result("PASSED", "2016-06-13T08:00:00.000000")])  # an earlier compose's

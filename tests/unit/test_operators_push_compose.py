@@ -52,7 +52,7 @@ def test_mash_writes_the_stream_repository_and_signs_it(config: ReleaseConfig, m
 
     koji, signer = FakeKoji(), FakeSigner()
     monkeypatch.setattr("relengotron.airflow.hooks.KojiHook.client", property(lambda self: koji))
-    monkeypatch.setattr("relengotron.airflow.push.release_signer", lambda *a: signer)
+    monkeypatch.setattr("relengotron.airflow.connections.release_signer", lambda *a: signer)
     repos: dict[Path, tuple[str, ...]] = {}
 
     def mash(client: Any, release: Any, tag: str, dest: Path, updates: Any, **kw: Any) -> MashResult:
@@ -128,24 +128,24 @@ def atomic_item() -> dict[str, Any]:
 
 @pytest.fixture
 def fake_context(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """compose_context yields a stand-in context (no Koji login, no signer); the contexts made are listed."""
+    """A push task's compose context is a stand-in (no Koji login, no signer); the contexts made are listed."""
     made: list[Any] = []
 
     @contextmanager
-    def compose_context(config: Any, push: Any, plugin: Any, connections: Any, remote: Any = None) -> Any:
-        ctx = SimpleNamespace(tag=push.tag, connections=connections)
+    def compose_context(task: Any, plugin: Any, remote: Any = None) -> Any:
+        ctx = SimpleNamespace(tag=task.push.tag, connections=task.clients.connections)
         made.append(ctx)
         yield ctx
 
-    monkeypatch.setattr("relengotron.airflow.push.compose_context", compose_context)
+    monkeypatch.setattr("relengotron.airflow.push.PushTask.compose_context", compose_context)
     return made
 
 
 def plugin_of(config: ReleaseConfig, item: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
-    from relengotron.airflow.push import plugin_for
+    from relengotron.push_run import plugin_for
 
     plugin = plugin_for(config, item)
-    monkeypatch.setattr("relengotron.airflow.push.plugin_for", lambda c, i: plugin)
+    monkeypatch.setattr("relengotron.push_run.plugin_for", lambda c, i: plugin)
     return plugin
 
 
@@ -273,9 +273,13 @@ def test_image_compose_defers_on_its_koji_task_and_never_submits_twice(
 
 def test_a_remote_ostree_compose_goes_through_the_ssh_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     """config/fedora.yaml composes the Atomic Host on the compose host (``compose: remote``)."""
-    from relengotron.airflow.push import PushConnections, RemoteCompose, compose_context, plugin_for
+    from contextlib import ExitStack
+
+    from relengotron.airflow.connections import Connections, TaskClients
+    from relengotron.airflow.push import PushTask, RemoteCompose
     from relengotron.ostree.compose import RemoteBackend
     from relengotron.push import Push
+    from relengotron.push_run import plugin_for
 
     config = load_release_config(REPO / "config" / "fedora.yaml")
     push = Push.from_conf(PARAMS, config)
@@ -294,14 +298,20 @@ def test_a_remote_ostree_compose_goes_through_the_ssh_hook(monkeypatch: pytest.M
     koji = FakeKoji()
     monkeypatch.setattr("airflow.providers.ssh.hooks.ssh.SSHHook", SSHHook)
     monkeypatch.setattr("relengotron.airflow.hooks.KojiHook.client", property(lambda self: koji))
-    monkeypatch.setattr("relengotron.airflow.push.release_signer", lambda *a: None)
+    monkeypatch.setattr("relengotron.airflow.connections.release_signer", lambda *a: None)
     remote = RemoteCompose(host_workdir="/srv/compose", fetch_from="https://compose.example.org/work")
-    with compose_context(config, push, plugin, PushConnections(compose_ssh="compose_host"), remote) as ctx:
-        assert isinstance(ctx.remote, RemoteBackend) and ctx.remote.runner.name == "releng@compose.example.org:22"
-        assert (ctx.remote.host_workdir, ctx.remote.fetch_from) == ("/srv/compose", "https://compose.example.org/work")
-        assert [r.baseurl for r in ctx.yum_repos] == ["http://koji.test/kojifiles/repos/f24-updates/latest/x86_64/"]
-        assert ctx.image_tag == "f24-updates" and ctx.workdir.is_dir()
-        workdir = ctx.workdir
+    with ExitStack() as stack:
+        task = PushTask(config, push, TaskClients(Connections(compose_ssh="compose_host"), stack))
+        with task.compose_context(plugin, remote) as ctx:
+            assert isinstance(ctx.remote, RemoteBackend) and ctx.remote.runner.name == "releng@compose.example.org:22"
+            assert (ctx.remote.host_workdir, ctx.remote.fetch_from) == (
+                "/srv/compose",
+                "https://compose.example.org/work",
+            )
+            assert [r.baseurl for r in ctx.yum_repos] == ["http://koji.test/kojifiles/repos/f24-updates/latest/x86_64/"]
+            assert ctx.image_tag == "f24-updates" and ctx.workdir.is_dir()
+            workdir = ctx.workdir
+        assert not workdir.exists()
     assert hooks == ["compose_host"] and koji.closed == 1 and not workdir.exists()
 
 

@@ -1,4 +1,4 @@
-"""An updates push as data (relengotron.push) and its lease (relengotron.push_run.PushLock): the conf checked
+"""An updates push as data (relengotron.push) and its lease (relengotron.push_lease.PushLease): the conf checked
 field by field, the updates path of each stream, which updates each artifact carries, what became of each
 artifact and update, the messages, the sync roots, the freshness of test results — and one push per release
 and request at a time."""
@@ -29,7 +29,7 @@ from relengotron.push import (
     sync_roots,
     updates_path,
 )
-from relengotron.push_run import PushLock
+from relengotron.push_lease import PushLease
 from relengotron.sandbox.releng import render_release_config
 from relengotron.sandbox.world import World
 
@@ -185,7 +185,7 @@ def test_only_results_of_this_compose_count() -> None:
 
 
 def test_one_push_per_release_and_request(tmp_path: Path) -> None:
-    lock = PushLock(tmp_path / "staging", "f24-stable")
+    lock = PushLease(tmp_path / "staging", "f24-stable")
     running = {"run-1"}
 
     def stale(held: dict) -> bool:
@@ -196,7 +196,7 @@ def test_one_push_per_release_and_request(tmp_path: Path) -> None:
     running.add("run-2")
     holder = lock.acquire("run-2", {"run_id": "run-2", "push_id": "p2"}, is_stale=stale)
     assert holder is not None and holder["push_id"] == "p1"
-    assert PushLock(tmp_path / "staging", "f23-stable").acquire("run-2", {"run_id": "run-2"}, is_stale=stale) is None
+    assert PushLease(tmp_path / "staging", "f23-stable").acquire("run-2", {"run_id": "run-2"}, is_stale=stale) is None
     assert not lock.release("run-2")  # not its lease
     running.discard("run-1")  # run-1 ended without giving the lease back: stale, taken over
     assert lock.acquire("run-2", {"run_id": "run-2", "push_id": "p2"}, is_stale=stale) is None
@@ -212,7 +212,7 @@ def test_two_pushes_racing_for_a_turn_never_both_win(tmp_path: Path) -> None:
     def contend(n: int) -> None:
         barrier.wait()
         if (
-            PushLock(tmp_path, "f24-stable").acquire(f"run-{n}", {"run_id": f"run-{n}"}, is_stale=lambda _: False)
+            PushLease(tmp_path, "f24-stable").acquire(f"run-{n}", {"run_id": f"run-{n}"}, is_stale=lambda _: False)
             is None
         ):
             wins.append(f"run-{n}")
