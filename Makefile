@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=plugins $(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format .

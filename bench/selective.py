@@ -26,6 +26,7 @@ import dataclasses
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from bench.core import RunContext
@@ -211,7 +212,9 @@ class Case:
         try:
             heads = self._heads()
             published = Published.from_config(self.config)
-            t_plan, result = timed(lambda: plan_push(push, self.config, pdc=pdc, koji=koji, published=published))
+            sources = SimpleNamespace(pdc=pdc, koji=koji, published=published)
+            t_plan, planned = timed(lambda: plan_push(push, self.config, sources))
+            result = planned.plan
             assert result is not None
             todo = result.targets if everything else result.recompose
             if len(result.recompose) != self.k:

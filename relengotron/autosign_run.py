@@ -39,7 +39,6 @@ from relengotron.autosign import (
     release_steps,
     select,
 )
-from relengotron.gating_run import tagged
 from relengotron.kojiclient import KojiBuild, KojiClient, KojiError, KojiRPM, KojiTransientError
 from relengotron.mash import repo
 from relengotron.mash.errors import MashError, MashTransientError
@@ -61,7 +60,7 @@ def list_builds(client: KojiClient, release: Release, wanted: Sequence[str] = ()
     """
     steps = release_steps(release)
     sources = list(dict.fromkeys(step.from_tag for step in steps))
-    waiting = {tag: [c.nvr for c in tagged(client, tag)] for tag in sources}
+    waiting = {tag: [b.nvr for b in client.tagged(tag)] for tag in sources}
     selection = select(release.id, steps, waiting, wanted, limit=limit)
     if selection.not_waiting:
         client.builds(selection.not_waiting)  # raises naming every NVR that does not exist

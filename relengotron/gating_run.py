@@ -20,18 +20,9 @@ if TYPE_CHECKING:
 
 
 def tagged(koji: KojiClient, tag: str) -> list[Candidate]:
-    """Every build tagged into ``tag`` (not only the latest of each package: each one is gated), by NVR.
-
-    Read-only. A tag that does not exist is a :class:`relengotron.kojiclient.KojiNotFoundError` naming it.
-    """
-    from relengotron.kojiclient import KojiBuild
-
-    koji.tag_info(tag)
-    found = koji.call("listTagged", tag, item=f"tag {tag}", latest=False, inherit=False)
-    builds = sorted(
-        {b.nvr: b for b in (KojiBuild.from_koji(info) for info in found or [])}.values(), key=lambda b: b.nvr
-    )
-    return [Candidate(b.nvr, b.name, b.owner, tag) for b in builds]
+    """Every build tagged into ``tag`` (not only the latest of each package: each one is gated), by NVR, as
+    gating candidates. Read-only; :class:`relengotron.kojiclient.KojiNotFoundError` names a missing tag."""
+    return [Candidate(b.nvr, b.name, b.owner, tag) for b in koji.tagged(tag)]
 
 
 def gate_candidates(

@@ -359,6 +359,15 @@ class KojiClient:
         found = self.call("listTagged", tag, item=f"tag {tag}", **kwargs)
         return sorted((KojiBuild.from_koji(b) for b in found), key=lambda b: b.nvr)
 
+    def tagged(self, tag: str) -> list[KojiBuild]:
+        """Every build tagged into ``tag`` itself (not only the latest of each package, no inheritance), sorted
+        by NVR. Read-only. A tag that does not exist is a :class:`KojiNotFoundError` naming it."""
+        self.tag_info(tag)
+        found = self.call("listTagged", tag, item=f"tag {tag}", latest=False, inherit=False)
+        return sorted(
+            {b.nvr: b for b in (KojiBuild.from_koji(info) for info in found or [])}.values(), key=lambda b: b.nvr
+        )
+
     def builds(self, nvrs: Iterable[str]) -> dict[str, KojiBuild]:
         """NVR → build, in one multicall; :class:`KojiNotFoundError` naming every NVR Koji does not know."""
         wanted = sorted(set(nvrs))

@@ -25,11 +25,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from relengotron.config import MirrorLayout, Release, ReleaseConfig
-from relengotron.mash.errors import MashError
-from relengotron.mash.updateinfo import Update, parse_updates
 from relengotron.names import WORD
 from relengotron.planning import Plan, TargetPlan
 from relengotron.planning import Update as PlanUpdate
+from relengotron.updates import Update, UpdateError, parse_updates
 
 MODNAME = "relengotron"
 COMPOSED_TOPIC = "artifact.composed"  # relengotron.artifacts.COMPOSED_TOPIC without the modname
@@ -78,7 +77,7 @@ class Push:
             raise PushError("updates: must be a non-empty list of updates")
         try:
             updates = parse_updates(raw)
-        except MashError as exc:
+        except UpdateError as exc:
             raise PushError(f"updates: {exc}") from None
         return cls(push_id=push_id, release=release, request=request, updates=updates)
 

@@ -53,12 +53,12 @@ class HeldBack(RuntimeError):
 
 @dataclass(frozen=True)
 class PushPlan:
-    """The push's plan as the DAG maps it: one item per artifact target (:func:`relengotron.push.plan_items`)
-    and the plan's explanation (None for a testing push, which composes nothing)."""
+    """The push's plan (None for a testing push, which composes nothing) and its items as the DAG maps them:
+    one per artifact target (:func:`relengotron.push.plan_items`)."""
 
     push: Push
+    plan: Plan | None
     items: list[dict[str, Any]]
-    explained: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -101,7 +101,7 @@ def plan_push(push: Push, config: ReleaseConfig, sources: PlanSources) -> PushPl
     """
     artifacts = config.artifacts_of(push.release.id)
     if not push.composes_artifacts:
-        return PushPlan(push, plan_items(push, None, artifacts), None)
+        return PushPlan(push, None, plan_items(push, None, artifacts))
     found = Plan(())
     if artifacts:
         release = push.release
@@ -111,7 +111,7 @@ def plan_push(push: Push, config: ReleaseConfig, sources: PlanSources) -> PushPl
         released = {t.id: for_target(t).released(published) for t in targets}
         base = {build.name: build.nvr for build in sources.koji.latest_tagged(push.tag, inherit=True)}
         found = plan(push.plan_updates, release, artifacts, packages, released, base)
-    return PushPlan(push, plan_items(push, found, artifacts), found.render())
+    return PushPlan(push, found, plan_items(push, found, artifacts))
 
 
 def plugin_for(config: ReleaseConfig, item: Mapping[str, Any]) -> ArtifactKind:

@@ -59,8 +59,8 @@ class PushPlanOperator(BaseOperator):
 
         with permanent_failures(), push_task(context, Connections.of(self)) as task:
             planned = plan_push(task.push, task.config, task)
-        if planned.explained is not None:
-            self.log.info("%s", planned.explained)
+        if planned.plan is not None:
+            self.log.info("%s", planned.plan.render())
         for item in planned.items:
             self.log.info("%s: %s (%s)", item["label"], item["decision"], item["reason"])
         return planned.as_dict()

@@ -7,7 +7,7 @@ RPM, a failed test) into ``AirflowFailException``, which Airflow never retries
 host unreachable, a 5xx — is retried with exponential backoff: 30 s, 1 min, 2 min, 4 min, capped at 15 min.
 
 The schemas are built from the library's own names and values (:mod:`relengotron.names`,
-:mod:`relengotron.mash.updateinfo`), so a conf the form lets through is one the library accepts.
+:mod:`relengotron.updates`), so a conf the form lets through is one the library accepts.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from relengotron.mash.updateinfo import SEVERITIES, UPDATE_TYPES
 from relengotron.names import ID_PATTERN, LOCATION_PATTERN, NVR_PATTERN, WORD_PATTERN
 from relengotron.push import REQUESTS
+from relengotron.updates import SEVERITIES, UPDATE_TYPES
 
 RETRIES = 4
 FIRST_DELAY = timedelta(seconds=30)
@@ -29,7 +29,7 @@ REQUEST: dict[str, Any] = {"type": "string", "enum": list(REQUESTS)}
 NVR: dict[str, Any] = {"type": "string", "pattern": NVR_PATTERN}
 LOCATION: dict[str, Any] = {"type": ["null", "string"], "pattern": LOCATION_PATTERN}
 OPTIONAL_STRING: dict[str, Any] = {"type": ["string", "null"]}
-# One update of a push, as the updates_push DAG's conf carries it (:func:`relengotron.mash.updateinfo.parse_updates`
+# One update of a push, as the updates_push DAG's conf carries it (:func:`relengotron.updates.parse_updates`
 # checks the rest: an alias once, a build in one update only).
 UPDATE: dict[str, Any] = {
     "type": "object",

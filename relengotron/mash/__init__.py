@@ -3,7 +3,7 @@
 from relengotron.mash.errors import MashError, MashTransientError
 from relengotron.mash.mash import MashResult, mash
 from relengotron.mash.plan import MashPlan, PlannedRPM, plan_mash, repo_arches
-from relengotron.mash.updateinfo import Collection, PackageEntry, Update, build_updateinfo, parse_updates
+from relengotron.mash.updateinfo import Collection, PackageEntry, build_updateinfo
 
 __all__ = [
     "Collection",
@@ -13,10 +13,8 @@ __all__ = [
     "MashTransientError",
     "PackageEntry",
     "PlannedRPM",
-    "Update",
     "build_updateinfo",
     "mash",
-    "parse_updates",
     "plan_mash",
     "repo_arches",
 ]

@@ -20,7 +20,8 @@ from relengotron.kojiclient import KojiClient
 from relengotron.mash import repo
 from relengotron.mash.errors import MashError
 from relengotron.mash.plan import MashPlan, plan_mash, repo_arches
-from relengotron.mash.updateinfo import Collection, PackageEntry, Update, build_updateinfo, parse_updates
+from relengotron.mash.updateinfo import Collection, PackageEntry, build_updateinfo
+from relengotron.updates import Update, parse_updates
 
 log = logging.getLogger(__name__)
 STATUSES = ("stable", "testing")

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 
 from relengotron.kojiclient import KojiBuild, KojiRPM, rpm_url
 from relengotron.mash.errors import MashError
-from relengotron.mash.updateinfo import Collection, Update
+from relengotron.mash.updateinfo import Collection
+from relengotron.updates import Update
 
 PLAN_VERSION = 1  # bump when the repository layout or the createrepo options change
 _NAMED = 10  # how many RPMs an error lists before "and N more"

@@ -9,7 +9,8 @@ import pytest
 from relengotron.kojiclient import KojiBuild, KojiRPM
 from relengotron.mash.errors import MashError
 from relengotron.mash.plan import plan_mash, repo_arches
-from relengotron.mash.updateinfo import Collection, parse_updates
+from relengotron.mash.updateinfo import Collection
+from relengotron.updates import parse_updates
 
 KEY = "26336d21"
 TOPURL = "http://127.0.0.1:1/kojifiles"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from relengotron.mash.errors import MashError
-from relengotron.mash.updateinfo import Collection, PackageEntry, build_updateinfo, clean_text, parse_updates
+from relengotron.mash.updateinfo import Collection, PackageEntry, build_updateinfo
+from relengotron.updates import UpdateError, clean_text, parse_updates
 
 ISSUED = datetime(2016, 7, 1, 12, 30, tzinfo=UTC)
 F24 = Collection(release_name="Fedora 24", short="F24", status="testing")
@@ -186,7 +186,7 @@ def test_no_updates_gives_an_empty_document() -> None:
     ],
 )
 def test_bad_updates_are_refused_naming_the_update_and_field(updates, message: str) -> None:
-    with pytest.raises(MashError, match=message):
+    with pytest.raises(UpdateError, match=message):
         parse_updates(updates)
 
 
