@@ -185,7 +185,8 @@ class PushTask:
 @contextmanager
 def push_task(context: Any, connections: Connections) -> Iterator[PushTask]:
     """The push of the run's params and its services (closed on the way out)."""
-    config, push = load_push(push_params(context))
+    params = push_params(context)
+    config, push = load_push(params)
     with ExitStack() as stack:
         yield PushTask(config, push, TaskClients(connections, stack))
 

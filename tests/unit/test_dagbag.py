@@ -179,3 +179,25 @@ def test_rawhide_gating_maps_per_build_and_validates_its_conf() -> None:
     ):
         with pytest.raises(ParamValidationError, match=field):
             validate(bad)
+
+
+# The README's rule (Layout): every step that talks to a service, reads or writes a tree, or decides is an
+# operator or a sensor of plugins/; ``@task`` is only glue that reshapes one task's XCom into another's input.
+GLUE_MAY_IMPORT = ("relengotron.push", "relengotron.autosign", "relengotron.airflow.arguments", "typing")
+
+
+def test_every_dag_declares_its_steps_with_operators_and_task_is_only_glue() -> None:
+    offences = []
+    for path in sorted(DAGS.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            decorators = [d.func if isinstance(d, ast.Call) else d for d in node.decorator_list]
+            if not any(isinstance(d, ast.Name) and d.id == "task" for d in decorators):
+                continue
+            for inner in ast.walk(node):
+                if isinstance(inner, ast.ImportFrom) and inner.module not in GLUE_MAY_IMPORT:
+                    offences.append(f"{path.name}:{inner.lineno} @task {node.name} imports {inner.module}")
+                elif isinstance(inner, ast.Import):
+                    offences.append(f"{path.name}:{inner.lineno} @task {node.name} imports a module")
+    assert offences == []
