@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.core import REPO
-from relengotron.demo.processes import child_env
+from relengotron_sandbox.demo.processes import child_env
 
 BIN = Path(sys.executable).parent
 
@@ -31,7 +31,7 @@ def environment(home: Path, endpoints: dict[str, Any] | None = None, **extra: st
         **extra,
     }
     if endpoints is not None:
-        from relengotron.sandbox.connections import airflow_environment
+        from relengotron_sandbox.connections import airflow_environment
 
         env.update(airflow_environment(endpoints))
     return env

@@ -39,7 +39,7 @@ from bench.airflow_env import BIN, environment, migrate
 from bench.core import RunContext
 from bench.procs import Process, ProcessError, start, wait_for
 from bench.stats import Figure, Metric, percentile, timed_metric
-from relengotron.demo.processes import child_env
+from relengotron_sandbox.demo.processes import child_env
 
 RULE = "bench-gate"  # one run per message
 BATCH_RULE = "bench-batch"  # messages coalesced per window
@@ -148,8 +148,8 @@ def airflow_api_server(root: Path) -> Iterator[AirflowApi]:
 
 @contextmanager
 def sandbox_bus(state: Path) -> Iterator[dict[str, Any]]:
-    from relengotron.sandbox.bus import BusService
-    from relengotron.sandbox.service import SandboxContext
+    from relengotron_sandbox.bus import BusService
+    from relengotron_sandbox.service import SandboxContext
 
     service = BusService(SandboxContext(state_dir=state, world=None, built=None))  # type: ignore[arg-type]
     endpoints = service.start()

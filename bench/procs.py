@@ -1,5 +1,5 @@
 """Processes a figure starts (Airflow's, the listener), through the demo's launcher
-(:mod:`relengotron.demo.processes`): each leads a session of its own and is stopped with everything it spawned,
+(:mod:`relengotron_sandbox.demo.processes`): each leads a session of its own and is stopped with everything it spawned,
 by its session id — never by name."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relengotron.demo import processes
-from relengotron.demo.processes import Recorded
+from relengotron_sandbox.demo import processes
+from relengotron_sandbox.demo.processes import Recorded
 
 
 class ProcessError(RuntimeError):

@@ -109,7 +109,7 @@ def touching(n_artifacts: int, k: int, *, per_artifact: int = 4, kind: str = "os
 def pdc_documents(sc: Scenario) -> dict[str, list[dict[str, Any]]]:
     """PDC records for the scenario: its release, a release component per package, a component group per
     artifact (``description`` = the artifact name, as the sandbox seeds the world's)."""
-    from relengotron.sandbox.pdc_data import component_doc, release_doc
+    from relengotron_sandbox.pdc_data import component_doc, release_doc
 
     r = sc.release
     # the fields of a sandbox world release that release_doc reads
@@ -145,10 +145,10 @@ def pdc_documents(sc: Scenario) -> dict[str, list[dict[str, Any]]]:
 @contextmanager
 def serve_pdc(documents: dict[str, list[dict[str, Any]]], state_dir: Path) -> Iterator[str]:
     """The sandbox PDC serving ``documents`` on 127.0.0.1 (stopped on exit); yields its REST API URL."""
-    from relengotron.sandbox.pdc import API, RESOURCES, PDCApi, PDCService
-    from relengotron.sandbox.pdc_store import DocStore
-    from relengotron.sandbox.service import SandboxContext
-    from relengotron.sandbox.web import HTTPService
+    from relengotron_sandbox.pdc import API, RESOURCES, PDCApi, PDCService
+    from relengotron_sandbox.pdc_store import DocStore
+    from relengotron_sandbox.service import SandboxContext
+    from relengotron_sandbox.web import HTTPService
 
     state_dir.mkdir(parents=True, exist_ok=True)
     store = DocStore(state_dir / "pdc.sqlite", {name: res.key for name, res in RESOURCES.items()})

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
-from relengotron.sandbox.bus import BusService
-from relengotron.sandbox.service import SandboxContext
+from relengotron_sandbox.bus import BusService
+from relengotron_sandbox.service import SandboxContext
 
 pytestmark = pytest.mark.integration
 

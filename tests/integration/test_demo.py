@@ -1,7 +1,7 @@
-"""`relengotron demo` end to end, as `make demo` runs it: the sandbox, an embedded Airflow and the listener come up,
-the scenario is played on the bus, and the world afterwards is the one the story tells — read back from Airflow's
-REST API, Koji, the master mirror and the bus archive, not from the demo's own summary. Then `demo-stop` leaves
-no process behind. Everything is stopped even when the demo fails or hangs.
+"""`relengotron-sandbox demo` end to end, as `make demo` runs it: the sandbox, an embedded Airflow and the listener
+come up, the scenario is played on the bus, and the world afterwards is the one the story tells — read back from
+Airflow's REST API, Koji, the master mirror and the bus archive, not from the demo's own summary. Then `demo-stop`
+leaves no process behind. Everything is stopped even when the demo fails or hangs.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import requests
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_TIMEOUT = 330  # seconds for the whole `relengotron demo`
+DEMO_TIMEOUT = 330  # seconds for the whole `relengotron-sandbox demo`
 ATOMIC_23, ATOMIC_24 = "fedora/23/x86_64/atomic-host", "fedora/24/x86_64/atomic-host"
 ISO_24 = "releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso"
 AMI_24 = "Fedora-Cloud-Base-24.x86_64.raw.xz"
@@ -30,7 +30,7 @@ def cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
     env["COLUMNS"] = "200"
     return subprocess.run(
-        [sys.executable, "-m", "relengotron.cli", *args],
+        [sys.executable, "-m", "relengotron_sandbox.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -42,7 +42,7 @@ def cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.CompletedProcess[str]]]:
     """Run the demo on a state dir of its own; stop everything afterwards, whatever happened."""
-    from relengotron.demo import processes
+    from relengotron_sandbox.demo import processes
 
     state = tmp_path / "demo"
     try:
@@ -59,7 +59,7 @@ def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.Complet
         for process in recorded:
             assert processes.leftovers(process) == [], process
         if sandbox_pid is not None:
-            from relengotron.sandbox.control import session_processes
+            from relengotron_sandbox.control import session_processes
 
             assert session_processes(sandbox_pid) == []
 
@@ -94,10 +94,10 @@ class Airflow:
 
 def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo) -> None:
     from relengotron.config import load_config
-    from relengotron.demo.scenario import ANACONDA, CURL, DOCKER, GLIBC, SUDO, VIM
     from relengotron.kojiclient import KojiConnection, connect
     from relengotron.listener.replay import Datagrepper, Window
     from relengotron.ostree.repo import OSTreeRepo
+    from relengotron_sandbox.demo.scenario import ANACONDA, CURL, DOCKER, GLIBC, SUDO, VIM
 
     state, result = demo
     out = result.stdout

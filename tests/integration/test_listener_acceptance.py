@@ -25,8 +25,8 @@ from listener_harness import REPO, Airflow, Listener, RawPublisher, airflow, wai
 from listener_samples import bodhi_message, bodhi_update, envelope, koji_tag
 
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
-from relengotron.sandbox.bus import BusService
-from relengotron.sandbox.service import SandboxContext
+from relengotron_sandbox.bus import BusService
+from relengotron_sandbox.service import SandboxContext
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

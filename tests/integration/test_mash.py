@@ -20,9 +20,9 @@ from relengotron.config import Release
 from relengotron.kojiclient import KojiClient, KojiConnection, KojiNotFoundError, connect, rpm_url
 from relengotron.mash import MashError, MashTransientError, PlannedRPM, mash
 from relengotron.mash.repo import RECORD, check_rpms, fetch_rpms, read_record
-from relengotron.sandbox.koji import KojiHub
 from relengotron.tools import gpg, rpmsign
 from relengotron.tools.run import run
+from relengotron_sandbox.koji import KojiHub
 
 pytestmark = pytest.mark.integration
 

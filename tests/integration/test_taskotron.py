@@ -16,14 +16,14 @@ import pytest
 import requests
 from resultsdb_api import ResultsDBapi
 
-from relengotron.sandbox.koji import KojiHub
-from relengotron.sandbox.resultsdb import ResultsDBService
-from relengotron.sandbox.service import SandboxContext
-from relengotron.sandbox.taskotron import CHECKS, TaskotronRunner
-from relengotron.sandbox.taskotron.depcheck import depcheck
-from relengotron.sandbox.taskotron.kojirepo import HeaderReader, RpmRef
-from relengotron.sandbox.web import App, HTTPService, Response
-from relengotron.sandbox.world import ForcedResult
+from relengotron_sandbox.koji import KojiHub
+from relengotron_sandbox.resultsdb import ResultsDBService
+from relengotron_sandbox.service import SandboxContext
+from relengotron_sandbox.taskotron import CHECKS, TaskotronRunner
+from relengotron_sandbox.taskotron.depcheck import depcheck
+from relengotron_sandbox.taskotron.kojirepo import HeaderReader, RpmRef
+from relengotron_sandbox.web import App, HTTPService, Response
+from relengotron_sandbox.world import ForcedResult
 
 pytestmark = pytest.mark.integration
 

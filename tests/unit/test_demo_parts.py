@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from relengotron.demo import processes, progress, summary
-from relengotron.demo.airflow_embed import LISTENER_USER, airflow_env
-from relengotron.demo.listener_embed import listener_config, write_files
-from relengotron.demo.run import unpaused
-from relengotron.demo.scenario import EXPECTED
+from relengotron_sandbox.demo import processes, progress, summary
+from relengotron_sandbox.demo.airflow_embed import LISTENER_USER, airflow_env
+from relengotron_sandbox.demo.listener_embed import listener_config, write_files
+from relengotron_sandbox.demo.run import unpaused
+from relengotron_sandbox.demo.scenario import EXPECTED
 
 ENDPOINTS: dict[str, Any] = {
     "koji": {"hub": "http://127.0.0.1:1/kojihub", "topurl": "http://127.0.0.1:1/kojifiles"},
@@ -216,7 +216,7 @@ def test_the_embedded_airflow_retries_at_demo_pace_and_only_tasks_that_retry(tmp
     from datetime import timedelta
     from types import SimpleNamespace
 
-    from relengotron.demo.airflow_embed import DEMO_MAX_RETRY_DELAY, DEMO_RETRY_DELAY, write_local_settings
+    from relengotron_sandbox.demo.airflow_embed import DEMO_MAX_RETRY_DELAY, DEMO_RETRY_DELAY, write_local_settings
 
     path = write_local_settings(tmp_path)
     assert path == tmp_path / "config" / "airflow_local_settings.py"  # on sys.path of every Airflow component
@@ -238,7 +238,7 @@ def test_the_embedded_airflow_retries_at_demo_pace_and_only_tasks_that_retry(tmp
 
 
 def test_the_demo_gives_up_when_nothing_moves_or_time_is_up(tmp_path: Path) -> None:
-    from relengotron.demo import run
+    from relengotron_sandbox.demo import run
 
     log = tmp_path / "listener.log"
     log.write_text('{"event": "dispatcher step failed"}\n')
@@ -255,7 +255,7 @@ def test_the_demo_gives_up_when_nothing_moves_or_time_is_up(tmp_path: Path) -> N
 
 
 def test_the_demo_wipes_only_a_directory_it_made(tmp_path: Path) -> None:
-    from relengotron.demo import run
+    from relengotron_sandbox.demo import run
 
     layout = run.Layout(tmp_path / "demo")
     assert layout.strangers() == []  # not there yet
