@@ -145,7 +145,8 @@ def pdc_documents(sc: Scenario) -> dict[str, list[dict[str, Any]]]:
 @contextmanager
 def serve_pdc(documents: dict[str, list[dict[str, Any]]], state_dir: Path) -> Iterator[str]:
     """The sandbox PDC serving ``documents`` on 127.0.0.1 (stopped on exit); yields its REST API URL."""
-    from relengotron_sandbox.pdc import API, RESOURCES, PDCApi, PDCService
+    from relengotron_sandbox.pdc import PDCService
+    from relengotron_sandbox.pdc_api import API, RESOURCES, PDCApi
     from relengotron_sandbox.pdc_store import DocStore
     from relengotron_sandbox.service import SandboxContext
     from relengotron_sandbox.web import HTTPService

@@ -93,6 +93,50 @@ def no_such(kind: str, name: Any, product: str | None = None) -> BZError:
     return BZError(51, f"There is no {kind} named '{name}'{where}.{extra}")
 
 
+def new_bug(bug_id: int, product: str, creator: str, stamp: str, **fields: Any) -> dict[str, Any]:
+    """A bug record as Bugzilla stores a new one: its defaults, then ``fields`` (pure; fresh lists each call)."""
+    return {
+        "id": bug_id,
+        "alias": [],
+        "product": product,
+        "component": "",
+        "version": "",
+        "status": "NEW",
+        "resolution": "",
+        "summary": "",
+        "assigned_to": "",
+        "creator": creator,
+        "qa_contact": "",
+        "priority": "unspecified",
+        "severity": "unspecified",
+        "keywords": [],
+        "cc": [],
+        "blocks": [],
+        "depends_on": [],
+        "dupe_of": None,
+        "whiteboard": "",
+        "url": "",
+        "creation_time": stamp,
+        "last_change_time": stamp,
+        **fields,
+    }
+
+
+def new_comment(
+    comment_id: int, bug_id: int, count: int, text: str, creator: str, stamp: str, *, private: bool = False
+) -> dict[str, Any]:
+    """A comment record (``count`` 0 is the bug's description) (pure)."""
+    return {
+        "id": comment_id,
+        "bug_id": bug_id,
+        "count": count,
+        "text": text,
+        "creator": creator,
+        "creation_time": stamp,
+        "is_private": private,
+    }
+
+
 def seed(world: World) -> dict[str, list[dict[str, Any]]]:
     """Users, products, bugs and their description comments for a fresh Bugzilla."""
     stamp = now()
@@ -117,42 +161,21 @@ def seed(world: World) -> dict[str, list[dict[str, Any]]]:
     for bug in world.bugs:
         owner = email(world.packages[bug.component].owner)
         bugs.append(
-            {
-                "id": bug.id,
-                "alias": [],
-                "product": bug.product,
-                "component": bug.component,
-                "version": bug.version,
-                "status": bug.status,
-                "resolution": bug.resolution if not is_open(bug.status) else "",
-                "summary": bug.summary,
-                "assigned_to": owner,
-                "creator": email(REPORTER),
-                "qa_contact": "",
-                "priority": "unspecified",
-                "severity": "unspecified",
-                "keywords": [],
-                "cc": [],
-                "blocks": [],
-                "depends_on": [],
-                "dupe_of": None,
-                "whiteboard": "",
-                "url": "",
-                "creation_time": stamp,
-                "last_change_time": stamp,
-            }
+            new_bug(
+                bug.id,
+                bug.product,
+                email(REPORTER),
+                stamp,
+                component=bug.component,
+                version=bug.version,
+                status=bug.status,
+                resolution=bug.resolution if not is_open(bug.status) else "",
+                summary=bug.summary,
+                assigned_to=owner,
+            )
         )
-        comments.append(
-            {
-                "id": len(comments) + 1,
-                "bug_id": bug.id,
-                "count": 0,
-                "text": f"Description of problem:\n{bug.summary}",
-                "creator": email(REPORTER),
-                "creation_time": stamp,
-                "is_private": False,
-            }
-        )
+        text = f"Description of problem:\n{bug.summary}"
+        comments.append(new_comment(len(comments) + 1, bug.id, 0, text, email(REPORTER), stamp))
     return {"users": users, "products": product_docs, "bugs": bugs, "comments": comments, "tokens": []}
 
 

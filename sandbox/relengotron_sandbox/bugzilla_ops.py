@@ -21,6 +21,8 @@ from relengotron_sandbox.bugzilla_data import (
     BZError,
     email,
     is_open,
+    new_bug,
+    new_comment,
     no_such,
     now,
 )
@@ -213,15 +215,7 @@ class Tracker:
             comment = None
             if comment_text:
                 count = len(self.comments_of(bug["id"]))  # bug ids are unique here: one new comment per bug
-                comment = {
-                    "id": next_comment,
-                    "bug_id": bug["id"],
-                    "count": count,
-                    "text": comment_text,
-                    "creator": who,
-                    "creation_time": stamp,
-                    "is_private": private,
-                }
+                comment = new_comment(next_comment, bug["id"], count, comment_text, who, stamp, private=private)
                 next_comment += 1
                 writes.append(("comments", comment))
             if changes or comment:
@@ -267,30 +261,7 @@ class Tracker:
         stamp = now()
         with self.store.lock:
             bug_id = max((b["id"] for b in self.store.all("bugs")), default=0) + 1
-            bug = {
-                "id": bug_id,
-                "alias": [],
-                "product": product["name"],
-                "component": "",
-                "version": "",
-                "status": "NEW",
-                "resolution": "",
-                "summary": "",
-                "assigned_to": "",
-                "creator": who,
-                "qa_contact": "",
-                "priority": "unspecified",
-                "severity": "unspecified",
-                "keywords": [],
-                "cc": [],
-                "blocks": [],
-                "depends_on": [],
-                "dupe_of": None,
-                "whiteboard": "",
-                "url": "",
-                "creation_time": stamp,
-                "last_change_time": stamp,
-            }
+            bug = new_bug(bug_id, product["name"], who, stamp)
             fields = ("component", "version", "summary", "priority", "severity", "whiteboard", "assigned_to")
             self._apply(
                 bug, {k: params[k] for k in fields if k in params} | {"status": params.get("status", "NEW")}, {}
@@ -298,15 +269,15 @@ class Tracker:
             if not bug["assigned_to"]:
                 owner = next(c for c in product["components"] if c["name"] == bug["component"])
                 bug["assigned_to"] = owner["default_assigned_to"]
-            description = {
-                "id": self.store.next_id("comments"),
-                "bug_id": bug_id,
-                "count": 0,
-                "text": str(params.get("description") or ""),
-                "creator": who,
-                "creation_time": stamp,
-                "is_private": bool(params.get("comment_is_private", False)),
-            }
+            description = new_comment(
+                self.store.next_id("comments"),
+                bug_id,
+                0,
+                str(params.get("description") or ""),
+                who,
+                stamp,
+                private=bool(params.get("comment_is_private", False)),
+            )
             self.store.put_many([("bugs", bug), ("comments", description)])
         return bug
 

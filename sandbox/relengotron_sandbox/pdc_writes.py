@@ -13,7 +13,7 @@ from typing import Any
 
 from productmd.common import RELEASE_SHORT_RE, RELEASE_TYPES, RELEASE_VERSION_RE, create_release_id
 
-from relengotron_sandbox.pdc import PDCApi
+from relengotron_sandbox.pdc_api import PDCApi
 from relengotron_sandbox.web import HTTPError, Request, Response
 
 EMPTY_PATCH = "Partial update with no changes does not make much sense."
