@@ -7,7 +7,6 @@ leaves no process behind. Everything is stopped even when the demo fails or hang
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +15,9 @@ from typing import Any
 
 import pytest
 import requests
+
+from relengotron_sandbox.demo.processes import read_record
+from relengotron_sandbox.testing import child_env, session_processes
 
 pytestmark = pytest.mark.integration
 
@@ -27,8 +29,7 @@ AMI_24 = "Fedora-Cloud-Base-24.x86_64.raw.xz"
 
 
 def cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env["COLUMNS"] = "200"
+    env = {**child_env(("AIRFLOW",)), "COLUMNS": "200"}
     return subprocess.run(
         [sys.executable, "-m", "relengotron_sandbox.cli", *args],
         capture_output=True,
@@ -42,8 +43,6 @@ def cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.CompletedProcess[str]]]:
     """Run the demo on a state dir of its own; stop everything afterwards, whatever happened."""
-    from relengotron_sandbox.demo import processes
-
     state = tmp_path / "demo"
     try:
         try:
@@ -52,15 +51,13 @@ def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.Complet
             pytest.fail(f"the demo did not finish within {DEMO_TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
         yield state, result
     finally:
-        recorded = processes.read_record(state)
+        recorded = read_record(state)
         sandbox_pid = _sandbox_pid(state)
         stopped = cli("demo-stop", "--state", str(state), timeout=120)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         for process in recorded:
-            assert processes.leftovers(process) == [], process
+            assert session_processes(process.pid) == [], process
         if sandbox_pid is not None:
-            from relengotron_sandbox.control import session_processes
-
             assert session_processes(sandbox_pid) == []
 
 

@@ -15,7 +15,7 @@ import requests
 from pdc_client import PDCClient
 
 from relengotron.config import load_config
-from relengotron_sandbox.control import session_processes
+from relengotron_sandbox.testing import session_processes
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
 import sys
-import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,8 +21,8 @@ import requests
 
 from relengotron.listener.airflow_api import AirflowClient
 from relengotron.tools.files import write_atomic
+from relengotron_sandbox import testing
 from relengotron_sandbox.connections import airflow_environment
-from relengotron_sandbox.demo.processes import Recorded, alive, child_env, log_tail, spawn
 
 ADMIN = "admin"
 LISTENER_USER = "releng-listener"
@@ -34,15 +32,8 @@ START_TIMEOUT = 180.0
 FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 
 
-class AirflowEmbedError(RuntimeError):
+class AirflowEmbedError(testing.ProcessError):
     """The embedded Airflow did not come up, or answered something unusable."""
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def airflow_env(
@@ -67,35 +58,26 @@ def airflow_env(
     widens an Airflow 3.3 race (apache/airflow#72716: a deferred task whose trigger fires before the
     scheduler saw the deferring attempt end is failed as "killed externally"), which costs a retry.
     """
-    venv_bin = venv_bin or Path(sys.executable).parent
     url = f"http://127.0.0.1:{port}"
-    env = dict(base)
-    env.update(airflow_environment(dict(endpoints)))
-    env.update(
-        {
-            "PATH": f"{venv_bin}:{base.get('PATH', '/usr/bin:/bin')}",
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(repo / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(repo / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin,{LISTENER_USER}:user",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
-            "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
-            "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": url,
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",
-            "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
-        }
+    settings = {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin,{LISTENER_USER}:user",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
+        "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+        "AIRFLOW__API__BASE_URL": url,
+        "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",
+    }
+    return testing.airflow_env(
+        home,
+        base={**base, **airflow_environment(dict(endpoints))},
+        repo=repo,
+        venv_bin=venv_bin,
+        api_port=port,
+        jwt_secret=jwt_secret,
+        settings=settings,
     )
-    return env
 
 
 # The embedded Airflow's cluster policy (AIRFLOW_HOME/config/airflow_local_settings.py; the production
@@ -135,55 +117,44 @@ def write_local_settings(home: Path) -> Path:
     return write_atomic(home / "config" / "airflow_local_settings.py", text.encode())
 
 
-def start(home: Path, repo: Path, endpoints: Mapping[str, Any], log: Path) -> tuple[Recorded, str]:
-    """Start the embedded Airflow (:mod:`relengotron_sandbox.demo.airflow_local`) with its API server on a free port of
-    127.0.0.1; the process and the API server's URL. Not idempotent."""
+def start(home: Path, repo: Path, endpoints: Mapping[str, Any], log: Path) -> tuple[testing.Process, str]:
+    """Start the embedded Airflow (:mod:`relengotron_sandbox.demo.airflow_local`) with its API server on a free
+    port of 127.0.0.1; the process and the API server's URL. Not idempotent."""
     home.mkdir(parents=True, exist_ok=True)
     write_local_settings(home)
-    port = free_port()
-    env = airflow_env(home, repo, port, endpoints, base=child_env(), jwt_secret=secrets.token_urlsafe(32))
-    argv = [sys.executable, "-m", MARKER]
-    process = spawn("airflow", argv, env=env, log=log, cwd=home, marker=MARKER)
+    port = testing.free_port()
+    env = airflow_env(home, repo, port, endpoints, base=testing.child_env(), jwt_secret=secrets.token_urlsafe(32))
+    process = testing.start("airflow", [sys.executable, "-m", MARKER], log=log, env=env, cwd=home, marker=MARKER)
     return process, f"http://127.0.0.1:{port}"
 
 
-def wait_healthy(url: str, process: Recorded, timeout: float = START_TIMEOUT) -> None:
-    """Wait until the API server answers and says the scheduler, triggerer and DAG processor are healthy."""
-    deadline = time.monotonic() + timeout
-    last = "no answer yet"
-    while time.monotonic() < deadline:
-        if not alive(process):
-            raise AirflowEmbedError(f"the embedded Airflow exited (log {process.log}):\n{log_tail(Path(process.log))}")
-        try:
-            health = requests.get(f"{url}/api/v2/monitor/health", timeout=5).json()
-            unhealthy = [
-                name
-                for name in ("metadatabase", "scheduler", "triggerer", "dag_processor")
-                if (health.get(name) or {}).get("status") != "healthy"
-            ]
-            if not unhealthy:
-                return
-            last = f"not healthy yet: {', '.join(unhealthy)}"
-        except (requests.RequestException, ValueError) as exc:
-            last = f"{type(exc).__name__}"
-        time.sleep(0.5)
-    raise AirflowEmbedError(f"Airflow at {url} not ready after {timeout:.0f} s ({last}); log {process.log}")
+def wait_healthy(url: str, process: testing.Process, timeout: float = START_TIMEOUT) -> None:
+    """Wait until the API server answers and says the scheduler, triggerer and DAG processor are healthy;
+    a :class:`relengotron_sandbox.testing.ProcessError` if Airflow exits or is not healthy in time."""
+
+    def healthy() -> bool:
+        health = requests.get(f"{url}/api/v2/monitor/health", timeout=5).json()
+        unhealthy = [
+            name
+            for name in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+            if (health.get(name) or {}).get("status") != "healthy"
+        ]
+        if unhealthy:
+            raise ValueError(f"not healthy yet: {', '.join(unhealthy)}")
+        return True
+
+    testing.wait_for(f"the embedded Airflow at {url} healthy", healthy, timeout, every=0.5, watch=[process])
 
 
 def passwords(home: Path, timeout: float = 30.0) -> dict[str, str]:
     """The generated passwords by user name (the API server writes them when it starts)."""
     path = home / PASSWORDS_FILE
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            found = json.loads(path.read_text())
-            if ADMIN in found and LISTENER_USER in found:
-                return {str(k): str(v) for k, v in found.items()}
-        except (OSError, ValueError):
-            pass
-        if time.monotonic() > deadline:
-            raise AirflowEmbedError(f"no generated passwords in {path}")
-        time.sleep(0.2)
+
+    def generated() -> dict[str, str] | None:
+        found = json.loads(path.read_text())
+        return {str(k): str(v) for k, v in found.items()} if ADMIN in found and LISTENER_USER in found else None
+
+    return testing.wait_for(f"the generated passwords in {path}", generated, timeout)
 
 
 class AirflowAPI(AirflowClient):
@@ -199,19 +170,18 @@ class AirflowAPI(AirflowClient):
     def wait_for_dags(self, dag_ids: Iterable[str], timeout: float = 120.0) -> dict[str, dict[str, Any]]:
         """Wait until the DAG processor has parsed every DAG of ``dag_ids``; an import error fails at once."""
         wanted = set(dag_ids)
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def parsed() -> dict[str, dict[str, Any]]:
             errors = self.import_errors()
             if errors:
                 shown = "\n".join(f"{e.get('filename')}: {e.get('stack_trace', '')[-800:]}" for e in errors)
                 raise AirflowEmbedError(f"DAG files failed to import:\n{shown}")
             found = self.dags()
-            if wanted <= set(found):
-                return found
-            if time.monotonic() > deadline:
-                missing = ", ".join(sorted(wanted - set(found)))
-                raise AirflowEmbedError(f"DAGs not parsed after {timeout:.0f} s: {missing}")
-            time.sleep(0.5)
+            if not wanted <= set(found):
+                raise ValueError(f"not parsed yet: {', '.join(sorted(wanted - set(found)))}")
+            return found
+
+        return testing.wait_for("the DAGs parsed", parsed, timeout, every=0.5)
 
     def unpause(self, dag_id: str) -> None:
         """Unpause one DAG. Idempotent."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import json
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,9 @@ import requests
 import yaml
 
 from relengotron.tools.files import write_atomic
-from relengotron_sandbox.demo.processes import Recorded, alive, child_env, log_tail, spawn
+from relengotron_sandbox import testing
 
-SHIPPED_RULES = Path(__file__).resolve().parents[3] / "config" / "listener-rules.yaml"
+SHIPPED_RULES = testing.REPO / "config" / "listener-rules.yaml"
 DEMO_WINDOW = 2.0  # seconds a batch collects messages in the demo (an act publishes within milliseconds)
 DEMO_POLL = 1.0  # seconds between looks at Koji/ResultsDB in the demo's runs
 # The conf key each polling DAG reads its poll interval from.
@@ -32,7 +31,7 @@ POLL_KEYS = {"updates_push": "poll_interval", "rawhide_gating": "checks_poll_int
 START_TIMEOUT = 60.0
 
 
-class ListenerEmbedError(RuntimeError):
+class ListenerEmbedError(testing.ProcessError):
     """The demo's listener could not be configured or did not come up."""
 
 
@@ -107,11 +106,11 @@ def dag_ids(rules_path: Path) -> list[str]:
     return sorted({rule.dag_id for rule in load_rules(rules_path).rules})
 
 
-def start(config_path: Path, log: Path) -> Recorded:
+def start(config_path: Path, log: Path) -> testing.Process:
     """Start ``relengotron listener run --config CONFIG``; not idempotent (record it, stop it)."""
     argv = [sys.executable, "-m", "relengotron.cli", "listener", "run", "--config", str(config_path)]
     marker = f"listener run --config {config_path}"
-    return spawn("listener", argv, env=child_env(), log=log, cwd=config_path.parent, marker=marker)
+    return testing.start("listener", argv, log=log, env=testing.child_env(), cwd=config_path.parent, marker=marker)
 
 
 def runtime_file(config_path: Path) -> Path:
@@ -121,24 +120,19 @@ def runtime_file(config_path: Path) -> Path:
     return load_config(config_path).runtime_path
 
 
-def wait_ready(config_path: Path, process: Recorded, timeout: float = START_TIMEOUT) -> str:
-    """Wait until the listener is subscribed (``/healthz`` ready); its HTTP address."""
+def wait_ready(config_path: Path, process: testing.Process, timeout: float = START_TIMEOUT) -> str:
+    """Wait until the listener is subscribed (``/healthz`` ready); its HTTP address. A
+    :class:`relengotron_sandbox.testing.ProcessError` if it exits or is not ready in time."""
     runtime = runtime_file(config_path)
-    deadline = time.monotonic() + timeout
-    last = "not started yet"
-    while time.monotonic() < deadline:
-        if not alive(process):
-            raise ListenerEmbedError(f"the listener exited (log {process.log}):\n{log_tail(process.log)}")
-        try:
-            url = json.loads(runtime.read_text())["http"]
-            answer = requests.get(f"{url}/healthz", timeout=5)
-            if answer.status_code == 200:
-                return str(url)
-            last = "; ".join(answer.json().get("problems") or []) or f"HTTP {answer.status_code}"
-        except (OSError, ValueError, KeyError, requests.RequestException) as exc:
-            last = type(exc).__name__
-        time.sleep(0.2)
-    raise ListenerEmbedError(f"the listener was not ready after {timeout:.0f} s ({last}); log {process.log}")
+
+    def ready() -> str:
+        url = json.loads(runtime.read_text())["http"]
+        answer = requests.get(f"{url}/healthz", timeout=5)
+        if answer.status_code != 200:
+            raise ValueError("; ".join(answer.json().get("problems") or []) or f"HTTP {answer.status_code}")
+        return str(url)
+
+    return testing.wait_for("the listener ready (/healthz)", ready, timeout, watch=[process])
 
 
 def health(url: str) -> dict[str, Any]:

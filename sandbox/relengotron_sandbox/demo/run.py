@@ -24,11 +24,11 @@ from rich.console import Console
 from relengotron.kojiclient import KojiError
 from relengotron.tools.files import write_atomic
 from relengotron.yamlfile import FileError
+from relengotron_sandbox import testing
 from relengotron_sandbox.control import SandboxError
 from relengotron_sandbox.demo import airflow_embed, listener_embed, processes, progress, scenario, summary
 from relengotron_sandbox.worldbuild import WorldBuildError
 
-REPO = Path(__file__).resolve().parents[3]
 DEFAULT_STATE = Path("var/demo")
 WORLD_CACHE = Path("var/cache/world")
 SCENARIO_TIMEOUT = 540.0  # seconds for the whole scenario before the demo gives up waiting
@@ -43,8 +43,7 @@ class DemoError(RuntimeError):
 
 
 START_ERRORS: tuple[type[BaseException], ...] = (
-    airflow_embed.AirflowEmbedError,
-    listener_embed.ListenerEmbedError,
+    testing.ProcessError,  # a process that exited or was not ready in time (AirflowEmbedError, ListenerEmbedError)
     FileError,
     SandboxError,
     WorldBuildError,
@@ -134,13 +133,13 @@ def start(root: Path, console: Console, cache: Path = WORLD_CACHE) -> Stack:
     if layout.root.exists():
         shutil.rmtree(layout.root)
     layout.root.mkdir(parents=True)
-    started: list[processes.Recorded] = []
+    started: list[testing.Process] = []
     try:
         with console.status("building the world and starting the sandbox…"):
             endpoints = control.up(state_dir=layout.sandbox, cache_dir=Path(cache).absolute()).endpoints
         console.print(f"[green]sandbox up[/] (Koji, PDC, ResultsDB, Bugzilla, the bus, Taskotron) in {layout.sandbox}")
         with console.status("starting Airflow (SQLite, LocalExecutor, 127.0.0.1 only)…"):
-            airflow, url = airflow_embed.start(layout.airflow, REPO, endpoints, layout.logs / "airflow.log")
+            airflow, url = airflow_embed.start(layout.airflow, testing.REPO, endpoints, layout.logs / "airflow.log")
             started.append(airflow)
             processes.record(layout.root, started)
             airflow_embed.wait_healthy(url, airflow)
@@ -283,7 +282,7 @@ class _Watch:
         if elapsed > self.timeout:
             raise DemoError(f"the scenario did not finish within {self.timeout:.0f} s; {describe}")
         if elapsed - self.changed > STALL:
-            tail = processes.log_tail(self.listener_log, 5)
+            tail = testing.log_tail(self.listener_log, 5)
             raise DemoError(f"nothing moved for {STALL:.0f} s; {describe}\nthe listener's log ends:\n{tail}")
 
 
