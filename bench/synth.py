@@ -20,22 +20,9 @@ from typing import Any
 from relengotron.config import Artifact, Release
 from relengotron.manifest import Manifest
 from relengotron.planning import Target, Update
+from relengotron_sandbox import testing
 
-RELEASE = Release(
-    id="f24",
-    name="Fedora 24",
-    version="24",
-    state="active",
-    dist="fc24",
-    pdc_release="fedora-24",
-    bugzilla_product="Fedora",
-    bugzilla_version="24",
-    arches=("x86_64",),
-    signing_key=None,
-    tags={"build": "f24", "stable": "f24-updates"},
-    signing_chain=(),
-    successor=None,
-)
+RELEASE = testing.release("f24")
 
 
 def nvr(package: str, release: int) -> str:
@@ -57,18 +44,8 @@ class Scenario:
 
 def artifact(index: int, kind: str = "ostree", release: Release = RELEASE) -> Artifact:
     """Artifact ``bench-NNN`` of ``kind`` (an OSTree ref, or an image name for other kinds)."""
-    name = f"bench-{index:03d}"
-    ostree = kind == "ostree"
-    return Artifact(
-        name=name,
-        kind=kind,
-        release=release.id,
-        arches=release.arches,
-        ref=f"fedora/{{version}}/{{arch}}/{name}" if ostree else None,
-        image=None if ostree else f"Bench-{index:03d}-{{version}}.{{arch}}.img",
-        tests=(),
-        compose="local",
-    )
+    image = {} if kind == "ostree" else {"image": f"Bench-{index:03d}-{{version}}.{{arch}}.img"}
+    return testing.artifact(f"bench-{index:03d}", kind, release=release.id, arches=release.arches, **image)
 
 
 def scenario(
