@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP_VERSION := 26.3
+QUIETLY := scripts/quietly.sh
+PIP := $(BIN)/pip install --disable-pip-version-check
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install system test unit integration lint format demo demo-stop constraints clean bench
@@ -14,12 +16,14 @@ install: system $(STAMP)
 system:
 	@bash scripts/install-system.sh
 
-# The venv is rebuilt only when the declared or pinned dependencies change.
+# The venv is rebuilt only when the declared or pinned dependencies change. One line per step; the tools' own
+# output goes to var/setup.log, whose end is shown only when a step fails (scripts/quietly.sh).
+# Both distributions are installed editable: the production one (.) and the sandbox with the demo (./sandbox).
 $(STAMP): pyproject.toml sandbox/pyproject.toml constraints.txt
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install -q --disable-pip-version-check "pip==$(PIP_VERSION)"
-	@echo "installing Python dependencies (pinned by constraints.txt)"
-	@$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' -e ./sandbox
+	@test -x $(BIN)/python || $(QUIETLY) "creating the virtualenv ($(VENV))…" $(PYTHON) -m venv $(VENV)
+	@$(QUIETLY) "installing pip $(PIP_VERSION)…" $(PIP) "pip==$(PIP_VERSION)"
+	@$(QUIETLY) "installing Python packages (pinned by constraints.txt)…" \
+		$(PIP) -c constraints.txt -e '.[dev]' -e ./sandbox
 	@touch $@
 
 lint: install
