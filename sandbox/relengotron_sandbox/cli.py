@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,15 @@ CACHE = click.option(
 )
 
 
+@contextmanager
+def reported(*errors: type[Exception]) -> Iterator[None]:
+    """An error of these types ends the command with its message and exit status 1, without a traceback."""
+    try:
+        yield
+    except errors as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.group()
 @click.version_option(package_name="relengotron-sandbox")
 def main() -> None:
@@ -58,10 +68,8 @@ def up(world_path: Path | None, state_dir: Path, cache_dir: Path, restart: bool)
     from relengotron_sandbox import control
     from relengotron_sandbox.worldbuild import WorldBuildError
 
-    try:
+    with reported(FileError, WorldBuildError, control.SandboxError):
         running = control.up(world_path, state_dir, cache_dir, restart=restart)
-    except (FileError, WorldBuildError, control.SandboxError) as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(f"sandbox up (pid {running.pid}); endpoints in {Path(state_dir) / 'endpoints.json'}")
     for name, entry in running.endpoints.items():
         if name in ("sandbox", "signing"):
@@ -77,10 +85,8 @@ def down(state_dir: Path) -> None:
     """Stop the sandbox and every process it started."""
     from relengotron_sandbox import control
 
-    try:
+    with reported(control.SandboxError):
         stopped = control.down(state_dir)
-    except control.SandboxError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo("sandbox stopped" if stopped else "no sandbox was running")
 
 
@@ -90,10 +96,8 @@ def endpoints(state_dir: Path) -> None:
     """Print the running sandbox's endpoints as JSON."""
     from relengotron_sandbox import control
 
-    try:
+    with reported(control.SandboxError):
         click.echo(json.dumps(control.read_endpoints(state_dir), indent=2, sort_keys=True))
-    except control.SandboxError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 @main.command("build-world")
@@ -104,11 +108,9 @@ def build_world_command(world_path: Path | None, cache_dir: Path) -> None:
     from relengotron_sandbox.world import load_world
     from relengotron_sandbox.worldbuild import WorldBuildError, build_world
 
-    try:
+    with reported(FileError, WorldBuildError):
         world = load_world(world_path) if world_path else load_world()
         built = build_world(world, cache_dir.absolute())
-    except (FileError, WorldBuildError) as exc:
-        raise click.ClickException(str(exc)) from None
     count = sum(len(rpms) for rpms in built.rpms.values())
     click.echo(f"world {world.path} built in {built.root}: {len(built.rpms)} builds, {count} RPMs, key {built.key_id}")
 
@@ -120,10 +122,8 @@ def demo(state_dir: Path) -> None:
     from relengotron_sandbox.demo import run_demo
     from relengotron_sandbox.demo.run import DemoError
 
-    try:
+    with reported(DemoError):
         code = run_demo(state_dir)
-    except DemoError as exc:
-        raise click.ClickException(str(exc)) from None
     sys.exit(code)
 
 
@@ -134,10 +134,8 @@ def demo_stop(state_dir: Path) -> None:
     from relengotron_sandbox.control import SandboxError
     from relengotron_sandbox.demo import stop
 
-    try:
+    with reported(SandboxError):
         stopped = stop(state_dir)
-    except SandboxError as exc:
-        raise click.ClickException(str(exc)) from None
     click.echo(f"demo stopped: {', '.join(stopped)}" if stopped else "nothing was running")
 
 
