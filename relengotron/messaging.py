@@ -41,7 +41,7 @@ def load_fedmsg_config(path: str | Path) -> dict[str, Any]:
 class FedmsgPublisher:
     """A thread-safe fedmsg publisher.
 
-    With ``active`` (the default, as in the sandbox and behind Fedora's relays) it connects to the config's
+    With ``active`` (the default, as in development and behind Fedora's relays) it connects to the config's
     ``relay_inbound``; otherwise it binds the endpoint named ``name`` — which must then be a loopback or
     explicit address, since fedmsg itself would rewrite it to listen on all interfaces.
     """
