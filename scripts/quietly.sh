@@ -9,10 +9,11 @@ log=${RELENGOTRON_SETUP_LOG:-$(cd "$(dirname "$0")/.." && pwd)/var/setup.log}
 mkdir -p "$(dirname "$log")"
 echo "$what"
 printf '\n== %s %s\n$ %s\n' "$(date -Iseconds)" "$what" "$*" >>"$log"
+start=$(stat -c %s "$log")
 "$@" >>"$log" 2>&1 </dev/null
 status=$?
 if [ "$status" -ne 0 ]; then
-    echo "failed (exit $status): $what — the end of $log:" >&2
-    tail -n 40 "$log" >&2
+    echo "failed (exit $status): $what — its output ends (all of it in $log):" >&2
+    tail -c +"$((start + 1))" "$log" | tail -n 40 >&2
 fi
 exit "$status"
