@@ -281,19 +281,24 @@ def _wait_gone(targets: list[Process], family: dict[int, set[int]], timeout: flo
     """Wait until the targets and their families (late spawns included) have ended; what is left."""
     deadline = time.monotonic() + timeout
     while True:
-        for target in targets:  # collect our own children's exit status, so they do not linger as zombies
-            if target.popen is not None:
-                target.popen.poll()
-            else:
-                with suppress(ChildProcessError):
-                    os.waitpid(target.pid, os.WNOHANG)
         table = _scan()
         for target in targets:
             family[target.pid] |= _family(target.pid, table)
         left = sorted(p for t in targets for p in {t.pid, *family[t.pid]} if _live(table, p))
+        _reap(targets)  # after the scan: a target that ended just before it has its status collected too
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.05)
+
+
+def _reap(targets: list[Process]) -> None:
+    """Collect the exit status of the targets that are our children, so they do not linger as zombies."""
+    for target in targets:
+        if target.popen is not None:
+            target.popen.poll()
+        else:
+            with suppress(ChildProcessError):
+                os.waitpid(target.pid, os.WNOHANG)
 
 
 def wait_for(
