@@ -1,13 +1,14 @@
 # releng-o-tron: one image for every service of docker-compose.yaml (the Airflow api-server, scheduler,
 # dag-processor, triggerer and Celery workers, and the bus listener).
 #
-# The project is installed with the exact versions of constraints.txt (apache-airflow 3.3.2 and its Celery
-# provider included), on the Debian 12 the project is developed and tested on, with the Debian tools its
-# tasks drive. Build: `docker compose build` (or `docker build -t relengotron .`).
+# The production wheel of the project (the relengotron package only: the sandbox and the demo are a distribution
+# of their own, sandbox/, never copied here) is built and installed with the exact versions of constraints.txt
+# (apache-airflow 3.3.2 and its Celery provider included), on the Debian 12 the project is developed and tested
+# on, with the Debian tools its tasks drive. Build: `docker compose build` (or `docker build -t relengotron .`).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# --- build: a virtualenv with the project and its pinned dependencies ------------------------------------
+# --- build: the production wheel, then a virtualenv with it and its pinned dependencies -------------------
 FROM ${PYTHON_IMAGE} AS build
 # koji → requests-gssapi → gssapi builds from source and needs krb5-config
 RUN apt-get update \
@@ -17,9 +18,16 @@ ARG PIP_VERSION=26.3
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY relengotron/ relengotron/
-RUN python -m venv /opt/venv \
+# the wheel is built with the pinned setuptools and wheel of a throwaway venv (no build isolation), and the
+# runtime venv gets that wheel, not the source tree
+RUN python -m venv /opt/build \
+    && /opt/build/bin/pip install --no-cache-dir --disable-pip-version-check "pip==${PIP_VERSION}" \
+    && /opt/build/bin/pip install --no-cache-dir --disable-pip-version-check -c constraints.txt setuptools wheel \
+    && /opt/build/bin/pip wheel --no-cache-dir --disable-pip-version-check --no-deps --no-build-isolation -w dist . \
+    && python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "pip==${PIP_VERSION}" \
-    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -c constraints.txt . \
+    && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -c constraints.txt \
+        dist/relengotron-*.whl \
     && /opt/venv/bin/pip check
 
 # --- runtime -----------------------------------------------------------------------------------------------

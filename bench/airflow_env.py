@@ -5,33 +5,27 @@ it with someone else's settings.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from bench.core import REPO
-from relengotron.demo.processes import child_env
+from relengotron_sandbox import testing
 
 BIN = Path(sys.executable).parent
 
 
-def environment(home: Path, endpoints: dict[str, Any] | None = None, **extra: str) -> dict[str, str]:
-    """The environment of an Airflow process living in ``home`` (and pointed at the sandbox's ``endpoints``)."""
-    env = {
-        **child_env(),
-        "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        **extra,
-    }
+def environment(
+    home: Path, endpoints: dict[str, Any] | None = None, *, api_port: int | None = None, **extra: str
+) -> dict[str, str]:
+    """The environment of an Airflow process living in ``home`` (:func:`relengotron_sandbox.testing.airflow_env`;
+    pointed at the sandbox's ``endpoints``, serving the API on ``api_port``); ``extra`` settings on top."""
+    env = testing.airflow_env(
+        home, base=testing.child_env(), repo=REPO, venv_bin=BIN, api_port=api_port, settings=extra
+    )
     if endpoints is not None:
-        from relengotron.sandbox.connections import airflow_environment
+        from relengotron_sandbox.connections import airflow_environment
 
         env.update(airflow_environment(endpoints))
     return env

@@ -1,6 +1,6 @@
 """Figure 4 — push critical path: ``updates_push`` end to end against its longest chain and its serial sum.
 
-Each repeat starts a whole sandbox (``relengotron sandbox up`` on a fresh state dir) and runs the f24 stable
+Each repeat starts a whole sandbox (``relengotron-sandbox up`` on a fresh state dir) and runs the f24 stable
 push of the glibc update with the DAG's own ``dag.test()`` (in a subprocess, a private migrated Airflow home,
 the sandbox's connections): mash, plan, five artifact targets each composed (OSTree locally; images as Koji
 image tasks of the sandbox hub), announced, tested by the sandbox Taskotron, signed and released — the cloud
@@ -113,7 +113,7 @@ def serial_sum(instances: Sequence[Mapping[str, Any]]) -> float:
 
 
 def measure(ctx: RunContext) -> Figure:
-    from relengotron.sandbox import control
+    from relengotron_sandbox import control
 
     repeats = ctx.reps(3, 1)
     fig = Figure("4", "critical-path", "Push critical path: updates_push end to end")

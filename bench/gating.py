@@ -70,7 +70,7 @@ def measure(ctx: RunContext) -> Figure:
     from relengotron.gating import RAWHIDE_GATING, decide, load_policies
     from relengotron.gating.rawhide import GateTags, plan
     from relengotron.gating_run import decide_gating, gate_candidates
-    from relengotron.sandbox.releng import render_release_config
+    from relengotron_sandbox.releng import render_release_config
 
     count = ctx.size(1000, 100)
     repeats, naive_repeats = ctx.reps(5, 2), ctx.reps(3, 1)

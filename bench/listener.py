@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -37,9 +35,8 @@ import yaml
 
 from bench.airflow_env import BIN, environment, migrate
 from bench.core import RunContext
-from bench.procs import Process, ProcessError, start, wait_for
 from bench.stats import Figure, Metric, percentile, timed_metric
-from relengotron.demo.processes import child_env
+from relengotron_sandbox.testing import Process, ProcessError, child_env, free_port, start, wait_for
 
 RULE = "bench-gate"  # one run per message
 BATCH_RULE = "bench-batch"  # messages coalesced per window
@@ -49,12 +46,6 @@ TOPIC = "org.fedoraproject.dev.buildsys.tag"
 NVR = "{{ msg.name }}-{{ msg.version }}-{{ msg.release }}"
 RECEIVED = 'relengotron_listener_received_total{source="bus"}'
 RETRIES = "relengotron_listener_trigger_retries_total"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -115,30 +106,24 @@ def airflow_api_server(root: Path) -> Iterator[AirflowApi]:
     port = free_port()
     env = environment(
         root,
-        AIRFLOW__CORE__EXECUTOR="LocalExecutor",
+        api_port=port,
         AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION="True",
         AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
-        AIRFLOW__API__HOST="127.0.0.1",
-        AIRFLOW__API__PORT=str(port),
-        AIRFLOW__API__WORKERS="1",
-        AIRFLOW__API_AUTH__JWT_SECRET=secrets.token_hex(16),
     )
     migrate(env)
     airflow = str(BIN / "airflow")
     running: list[Process] = []
     try:
-        running.append(start("dag-processor", [airflow, "dag-processor"], root, env, marker="airflow"))
-        running.append(start("api-server", [airflow, "api-server"], root, env, marker="airflow"))
+        for name in ("dag-processor", "api-server"):
+            log = root / "logs" / f"{name}.log"
+            running.append(start(name, [airflow, name], log=log, env=env, cwd=root, marker="airflow"))
         url = f"http://127.0.0.1:{port}"
-        wait_for(
-            "the Airflow API server",
-            lambda: running[1].alive() and requests.get(f"{url}/api/v2/monitor/health", timeout=2).ok,
-            180,
-        )
+        health = f"{url}/api/v2/monitor/health"
+        wait_for("the Airflow API server", lambda: requests.get(health, timeout=2).ok, 180, watch=running[1:])
         password = json.loads((root / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
         api = AirflowApi(url, password)
         api.login()
-        wait_for(f"the DAG {DAG_ID} parsed", lambda: running[0].alive() and DAG_ID in api.dag_ids(), 240, every=1)
+        wait_for(f"the DAG {DAG_ID} parsed", lambda: DAG_ID in api.dag_ids(), 240, every=1, watch=running[:1])
         running[0].stop()  # parsed: from here on it would only re-parse, on the cores the figure measures
         yield api
     finally:
@@ -148,8 +133,8 @@ def airflow_api_server(root: Path) -> Iterator[AirflowApi]:
 
 @contextmanager
 def sandbox_bus(state: Path) -> Iterator[dict[str, Any]]:
-    from relengotron.sandbox.bus import BusService
-    from relengotron.sandbox.service import SandboxContext
+    from relengotron_sandbox.bus import BusService
+    from relengotron_sandbox.service import SandboxContext
 
     service = BusService(SandboxContext(state_dir=state, world=None, built=None))  # type: ignore[arg-type]
     endpoints = service.start()
@@ -221,11 +206,11 @@ def listener(root: Path, api: AirflowApi, bus: dict[str, Any]) -> Iterator[Liste
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**child_env(), "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
     argv = [str(BIN / "relengotron"), "listener", "run", "--config", str(path)]
-    process = start("listener", argv, root, env, marker="relengotron")
+    process = start("listener", argv, log=root / "logs" / "listener.log", env=env, cwd=root, marker="relengotron")
     try:
         runtime = root / "inbox.sqlite.runtime.json"
         http = wait_for(
-            "the listener's runtime file", lambda: process.alive() and json.loads(runtime.read_text())["http"], 60
+            "the listener's runtime file", lambda: json.loads(runtime.read_text())["http"], 60, watch=[process]
         )
         wait_for("the listener ready", lambda: requests.get(f"{http}/healthz", timeout=5).json().get("ready"), 60)
         yield Listener(process, http)
@@ -315,7 +300,7 @@ def _burst(ctx: RunContext, api: AirflowApi, pub: Publisher, lst: Listener, coun
     received: list[float] = []
 
     def created_all() -> float | None:
-        lst.process.alive()
+        lst.process.check()
         now = time.perf_counter()
         if not received and lst.metric(RECEIVED) - received_before >= count:
             received.append(now)

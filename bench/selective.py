@@ -52,7 +52,7 @@ def cases(quick: bool) -> list[tuple[str, int, int]]:
 
 
 def measure(ctx: RunContext) -> Figure:
-    from relengotron.sandbox.releng import render_release_config
+    from relengotron_sandbox.releng import render_release_config
 
     fig = Figure("3", "selective", "Selective rebuild: composes and push time for k of N artifacts")
     repeats = {"ostree": ctx.reps(3, 1), STAMP: ctx.reps(9, 1)}  # stamp pushes take milliseconds: more repeats

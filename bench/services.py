@@ -24,10 +24,10 @@ class Discard:
 def started(state_dir: Path, world: Any, built: Any, kinds: tuple[str, ...]) -> Iterator[dict[str, Any]]:
     """The named sandbox services (``koji``, ``resultsdb``, ``pdc``) on a fresh state dir; yields the context's
     endpoints, plus the started service objects under ``"_services"``."""
-    from relengotron.sandbox.koji import KojiHub
-    from relengotron.sandbox.pdc import PDCService
-    from relengotron.sandbox.resultsdb import ResultsDBService
-    from relengotron.sandbox.service import SandboxContext
+    from relengotron_sandbox.koji import KojiHub
+    from relengotron_sandbox.pdc import PDCService
+    from relengotron_sandbox.resultsdb import ResultsDBService
+    from relengotron_sandbox.service import SandboxContext
 
     known = {"koji": KojiHub, "resultsdb": ResultsDBService, "pdc": PDCService}
     ctx = SandboxContext(state_dir=state_dir, world=world, built=built)

@@ -20,22 +20,9 @@ from typing import Any
 from relengotron.config import Artifact, Release
 from relengotron.manifest import Manifest
 from relengotron.planning import Target, Update
+from relengotron_sandbox import testing
 
-RELEASE = Release(
-    id="f24",
-    name="Fedora 24",
-    version="24",
-    state="active",
-    dist="fc24",
-    pdc_release="fedora-24",
-    bugzilla_product="Fedora",
-    bugzilla_version="24",
-    arches=("x86_64",),
-    signing_key=None,
-    tags={"build": "f24", "stable": "f24-updates"},
-    signing_chain=(),
-    successor=None,
-)
+RELEASE = testing.release("f24")
 
 
 def nvr(package: str, release: int) -> str:
@@ -57,18 +44,8 @@ class Scenario:
 
 def artifact(index: int, kind: str = "ostree", release: Release = RELEASE) -> Artifact:
     """Artifact ``bench-NNN`` of ``kind`` (an OSTree ref, or an image name for other kinds)."""
-    name = f"bench-{index:03d}"
-    ostree = kind == "ostree"
-    return Artifact(
-        name=name,
-        kind=kind,
-        release=release.id,
-        arches=release.arches,
-        ref=f"fedora/{{version}}/{{arch}}/{name}" if ostree else None,
-        image=None if ostree else f"Bench-{index:03d}-{{version}}.{{arch}}.img",
-        tests=(),
-        compose="local",
-    )
+    image = {} if kind == "ostree" else {"image": f"Bench-{index:03d}-{{version}}.{{arch}}.img"}
+    return testing.artifact(f"bench-{index:03d}", kind, release=release.id, arches=release.arches, **image)
 
 
 def scenario(
@@ -109,7 +86,7 @@ def touching(n_artifacts: int, k: int, *, per_artifact: int = 4, kind: str = "os
 def pdc_documents(sc: Scenario) -> dict[str, list[dict[str, Any]]]:
     """PDC records for the scenario: its release, a release component per package, a component group per
     artifact (``description`` = the artifact name, as the sandbox seeds the world's)."""
-    from relengotron.sandbox.pdc_data import component_doc, release_doc
+    from relengotron_sandbox.pdc_data import component_doc, release_doc
 
     r = sc.release
     # the fields of a sandbox world release that release_doc reads
@@ -145,10 +122,11 @@ def pdc_documents(sc: Scenario) -> dict[str, list[dict[str, Any]]]:
 @contextmanager
 def serve_pdc(documents: dict[str, list[dict[str, Any]]], state_dir: Path) -> Iterator[str]:
     """The sandbox PDC serving ``documents`` on 127.0.0.1 (stopped on exit); yields its REST API URL."""
-    from relengotron.sandbox.pdc import API, RESOURCES, PDCApi, PDCService
-    from relengotron.sandbox.pdc_store import DocStore
-    from relengotron.sandbox.service import SandboxContext
-    from relengotron.sandbox.web import HTTPService
+    from relengotron_sandbox.pdc import PDCService
+    from relengotron_sandbox.pdc_api import API, RESOURCES, PDCApi
+    from relengotron_sandbox.pdc_store import DocStore
+    from relengotron_sandbox.service import SandboxContext
+    from relengotron_sandbox.web import HTTPService
 
     state_dir.mkdir(parents=True, exist_ok=True)
     store = DocStore(state_dir / "pdc.sqlite", {name: res.key for name, res in RESOURCES.items()})

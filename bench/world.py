@@ -16,8 +16,8 @@ WORLD_CACHE = REPO / "var" / "cache" / "world"
 
 def built_world() -> tuple[Any, Any]:
     """(World, BuiltWorld) of the default world."""
-    from relengotron.sandbox.world import DEFAULT_WORLD, load_world
-    from relengotron.sandbox.worldbuild import build_world
+    from relengotron_sandbox.world import DEFAULT_WORLD, load_world
+    from relengotron_sandbox.worldbuild import build_world
 
     world = load_world(DEFAULT_WORLD)
     return world, build_world(world, WORLD_CACHE)

@@ -1,7 +1,7 @@
 """rpm's version comparison: which of two builds is newer, as rpm and Koji decide it.
 
-Production code (planning which build an artifact's manifest holds) and the sandbox (dependency checks) share
-this one copy. Pure functions, no I/O.
+Production code uses it to plan which build an artifact's manifest holds; anything else that compares builds
+(dependency checks) imports this one copy. Pure functions, no I/O.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages releng-o-tron drives or builds against. Idempotent: installs only what is missing.
+# Installs the Debian 12 packages releng-o-tron drives or builds against. Idempotent: installs only what is missing
+# (and says nothing when nothing is); apt's output goes to the set-up log (scripts/quietly.sh).
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 packages=(ostree rpm createrepo-c rsync gnupg openssh-server libkrb5-dev dnf xz-utils make gcc pkg-config
           postgresql redis-server)  # the last two: the CeleryExecutor integration test (tests/integration)
 # Debian's own python3 needs python3-venv (and headers for gssapi/krb5 wheels built from source).
@@ -15,6 +17,7 @@ if [ ${#missing[@]} -eq 0 ]; then
 fi
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-echo "installing Debian packages: ${missing[*]}"
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt=($sudo env DEBIAN_FRONTEND=noninteractive apt-get)
+"$here/quietly.sh" "updating the Debian package lists…" "${apt[@]}" update
+"$here/quietly.sh" "installing system packages (${missing[*]})…" \
+    "${apt[@]}" install -y --no-install-recommends "${missing[@]}"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from relengotron.sandbox.world import DEFAULT_WORLD, World, load_world
+from relengotron_sandbox.world import DEFAULT_WORLD, World, load_world
 
 REPO = Path(__file__).resolve().parents[1]
 

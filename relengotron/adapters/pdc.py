@@ -5,7 +5,7 @@ and Airflow is not imported here. Reads follow :func:`relengotron.planning.pdc_q
 component-groups listing per release (``page_size=100``), so the number of requests grows with result pages,
 never with the number of builds; :attr:`PDC.requests` counts what was sent.
 
-Behaviours of the real PDC this code relies on (the sandbox has them too): component groups cannot be
+Behaviours of the real PDC this code relies on (the tests' stand-in has them too): component groups cannot be
 filtered by ``description`` (the artifact name) — it is matched client-side by
 :func:`relengotron.planning.artifact_packages`; release components of an inactive release are hidden unless
 ``include_inactive_release`` is passed; a page is ``{count, next, previous, results}`` and pages are asked

@@ -1,7 +1,7 @@
 """Airflow hooks: Connections in, the library's adapters out, built lazily.
 
-Endpoints and secrets are Airflow Connections, so production points at Fedora's services and the demo and the
-tests at the sandbox with no code change. A hook only stores its connection id when constructed; the
+Endpoints and secrets are Airflow Connections, so one deployment points at Fedora's services and another at
+other endpoints with no code change. A hook only stores its connection id when constructed; the
 connection is read and the client built on first use (parsing a DAG file touches neither). Each connection's
 host/login/password/port and its extra JSON are merged into one mapping and handed to the adapter's
 ``from_mapping``, which names any field it does not know.

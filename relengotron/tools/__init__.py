@@ -4,6 +4,6 @@
 :mod:`.gpg` (keys, and the private GNUPGHOME copies every signing tool runs in), :mod:`.rpmsign` (rpmsign,
 rpmkeys, rpm header queries) and :mod:`.files` (replacing a file whole).
 
-Production code; nothing here knows about the sandbox. Each adapter raises its own exception naming the
+Production code; nothing here knows how it is tested. Each adapter raises its own exception naming the
 file or key it was working on, with the tool's own error text.
 """

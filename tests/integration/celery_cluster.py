@@ -3,9 +3,9 @@ metadata database and Celery's result backend) and Redis (the broker) from Debia
 api-server, scheduler, dag-processor, triggerer and two Celery workers with distinct hostnames — all
 sharing one JWT secret and one Fernet key, as the deployment's services do. No tests here.
 
-Everything lives in one temporary directory and every process is started in a session of its own; leaving
-:func:`celery_airflow` stops them all (and whatever they forked), even when the test failed, and removes the
-directory. PostgreSQL runs as the ``postgres`` user (it refuses root).
+Everything lives in one temporary directory and every process is started in a session of its own
+(:mod:`relengotron_sandbox.testing`); leaving :func:`celery_airflow` stops them all (and whatever they forked),
+even when the test failed, and removes the directory. PostgreSQL runs as the ``postgres`` user (it refuses root).
 
 Workers report their hostname through :func:`worker_hostname` (``[core] hostname_callable``): both run on this
 machine, and the task instances' ``hostname`` must tell them apart.
@@ -23,12 +23,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from relengotron_sandbox.testing import Process, child_env, free_port, start, stop, wait_for
+from relengotron_sandbox.testing import airflow_env as base_airflow_env
 
 HOSTNAME_VARIABLE = "RELENGOTRON_TEST_WORKER_HOSTNAME"
 WORKERS = ("celery-worker-1", "celery-worker-2")
@@ -48,33 +50,17 @@ class ClusterError(RuntimeError):
 
 
 @dataclass
-class Service:
-    name: str
-    process: subprocess.Popen
-    log: Path
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
-
-
-@dataclass
 class Cluster:
     """The running cluster: its API base URL and admin login, and each service (for logs on failure)."""
 
     root: Path
     api_url: str
     env: dict[str, str]
-    services: list[Service] = field(default_factory=list)
+    services: list[Process] = field(default_factory=list)
 
     def logs(self) -> str:
         """The end of every service's log, for an assertion message."""
-        return "\n".join(f"--- {s.name} (exit {s.process.poll()}) ---\n{s.tail()}" for s in self.services)
-
-    def check_alive(self) -> None:
-        dead = [s for s in self.services if s.process.poll() is not None]
-        if dead:
-            raise ClusterError(f"{', '.join(s.name for s in dead)} exited\n{self.logs()}")
+        return "\n".join(s.tail() for s in self.services)
 
 
 def postgres_binary(name: str) -> str:
@@ -89,72 +75,12 @@ def postgres_binary(name: str) -> str:
     raise ClusterError(f"PostgreSQL's {name} not found (install Debian's postgresql: scripts/install-system.sh)")
 
 
-def free_port() -> int:
-    from sshd import _free_port
-
-    return _free_port()
-
-
-def _wait(what: str, ready: Callable[[], bool], services: list[Service], timeout: float) -> None:
-    """Poll ``ready`` until it holds; fail naming ``what`` (with the services' logs) on timeout or a dead service."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        dead = [s for s in services if s.process.poll() is not None]
-        if dead:
-            raise ClusterError(f"{what}: {dead[0].name} exited\n{dead[0].tail()}")
-        with suppress(Exception):
-            if ready():
-                return
-        time.sleep(0.2)
-    raise ClusterError(f"{what}: not ready within {timeout} s\n" + "\n".join(s.tail() for s in services))
+def _start(name: str, argv: list[str], root: Path, **options: Any) -> Process:
+    """:func:`relengotron_sandbox.testing.start` with the log in ``root/logs`` and ``root`` as the default cwd."""
+    return start(name, argv, log=root / "logs" / f"{name}.log", cwd=options.pop("cwd", root), **options)
 
 
-def _start(
-    name: str, argv: list[str], root: Path, env: Mapping[str, str], *, user: str | None = None, cwd: Path | None = None
-) -> Service:
-    """Start ``argv`` in a session of its own (so it and its children can be stopped together), logging to a file."""
-    log = root / "logs" / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=dict(env),
-            cwd=cwd or root,
-            start_new_session=True,
-            user=user,
-            group=pwd.getpwnam(user).pw_gid if user else None,
-        )
-    return Service(name, process, log)
-
-
-def _stop(services: list[Service]) -> None:
-    """Stop the services and everything they forked: collect the descendants first, signal each service's
-    session (PostgreSQL: SIGINT, its fast shutdown), wait, then kill what is left."""
-    from sshd import _alive, _descendants
-
-    leaders = [s.process for s in services if s.process.poll() is None]
-    others = [pid for p in leaders for pid in _descendants(p.pid)]
-    for process in leaders:
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGINT if process.args[0].endswith("postgres") else signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(p.poll() is None for p in leaders):
-        time.sleep(0.1)
-    for process in leaders:
-        if process.poll() is None:
-            with suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-    for pid in others:
-        if _alive(pid):
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
-def _postgres(root: Path, services: list[Service]) -> str:
+def _postgres(root: Path, services: list[Process]) -> str:
     """Initialise and start PostgreSQL as the ``postgres`` user on 127.0.0.1 (socket in its own directory);
     the SQLAlchemy URL (psycopg2: SQLAlchemy 2.1 would pick psycopg 3) of its ``airflow`` database."""
     import psycopg2
@@ -180,13 +106,14 @@ def _postgres(root: Path, services: list[Service]) -> str:
     argv = [postgres_binary("postgres"), "-D", str(pg / "data"), "-p", str(port), "-k", str(pg)]
     for setting in ("listen_addresses=127.0.0.1", "fsync=off", "synchronous_commit=off", "full_page_writes=off"):
         argv += ["-c", setting]
-    services.append(_start("postgres", argv, root, env, user="postgres", cwd=pg))
+    # SIGINT: PostgreSQL's fast shutdown
+    services.append(_start("postgres", argv, root, env=env, user="postgres", cwd=pg, stop_signal=signal.SIGINT))
 
     def accepting() -> bool:
         psycopg2.connect(host="127.0.0.1", port=port, user="airflow", dbname="postgres").close()
         return True
 
-    _wait("postgres", accepting, services[-1:], 60)
+    wait_for("postgres", accepting, 60, watch=services[-1:])
     connection = psycopg2.connect(host="127.0.0.1", port=port, user="airflow", dbname="postgres")
     connection.autocommit = True
     with connection.cursor() as cursor:
@@ -195,7 +122,7 @@ def _postgres(root: Path, services: list[Service]) -> str:
     return f"postgresql+psycopg2://airflow@127.0.0.1:{port}/airflow"
 
 
-def _redis(root: Path, services: list[Service]) -> str:
+def _redis(root: Path, services: list[Process]) -> str:
     """Redis on 127.0.0.1 without persistence; its URL."""
     import redis
 
@@ -204,8 +131,8 @@ def _redis(root: Path, services: list[Service]) -> str:
     data.mkdir()
     argv = ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
     argv += ["--dir", str(data), "--protected-mode", "yes"]
-    services.append(_start("redis", argv, root, {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}))
-    _wait("redis", lambda: redis.Redis(host="127.0.0.1", port=port).ping(), services[-1:], 30)
+    services.append(_start("redis", argv, root, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}))
+    wait_for("redis", lambda: redis.Redis(host="127.0.0.1", port=port).ping(), 30, watch=services[-1:])
     return f"redis://127.0.0.1:{port}/0"
 
 
@@ -218,37 +145,31 @@ def airflow_env(root: Path, database: str, broker: str, api_port: int) -> dict[s
     home.mkdir()
     passwords = home / "passwords.json"
     passwords.write_text(json.dumps({ADMIN[0]: ADMIN[1]}))
-    venv_bin = str(Path(sys.executable).parent)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__") and k != "PYTEST_CURRENT_TEST"}
-    env.update(
-        {
-            "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(64),
-            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN[0]}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
-            "AIRFLOW__CELERY__BROKER_URL": broker,
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database,
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
-        }
+    settings = {
+        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
+        "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN[0]}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
+        "AIRFLOW__CELERY__BROKER_URL": broker,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database,
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+    }
+    return base_airflow_env(
+        home,
+        base=child_env(("AIRFLOW__", "PYTEST_CURRENT_TEST")),
+        repo=REPO,
+        api_port=api_port,
+        jwt_secret=secrets.token_urlsafe(64),
+        executor="CeleryExecutor",
+        parallelism=8,
+        refresh_seconds=30,
+        settings=settings,
     )
-    return env
 
 
 @contextmanager
@@ -259,7 +180,7 @@ def celery_airflow(keep_logs: Path, timeout: float = 120) -> Iterator[Cluster]:
 
     root = Path(tempfile.mkdtemp(prefix="relengotron-celery-"))
     os.chmod(root, 0o755)  # the postgres user must reach its directory inside
-    services: list[Service] = []
+    services: list[Process] = []
     try:
         database = _postgres(root, services)
         broker = _redis(root, services)
@@ -280,7 +201,7 @@ def celery_airflow(keep_logs: Path, timeout: float = 120) -> Iterator[Cluster]:
             ("dag-processor",),
             ("triggerer", "--skip-serve-logs"),
         ):
-            services.append(_start(name, [airflow, name, *options], root, env))
+            services.append(_start(name, [airflow, name, *options], root, env=env))
         for worker in WORKERS:
             worker_env = {
                 **env,
@@ -289,23 +210,18 @@ def celery_airflow(keep_logs: Path, timeout: float = 120) -> Iterator[Cluster]:
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), env.get("PYTHONPATH")])),
             }
             argv = [airflow, "celery", "worker", "--celery-hostname", f"{worker}@%h", "--skip-serve-logs"]
-            services.append(_start(worker, [*argv, "--without-gossip", "--without-mingle"], root, worker_env))
-        _wait(
-            "api-server",
-            lambda: requests.get(f"{cluster.api_url}/api/v2/monitor/health", timeout=5).ok,
-            services,
-            timeout,
-        )
+            services.append(_start(worker, [*argv, "--without-gossip", "--without-mingle"], root, env=worker_env))
+        health = f"{cluster.api_url}/api/v2/monitor/health"
+        wait_for("api-server", lambda: requests.get(health, timeout=5).ok, timeout, watch=services)
         for worker in WORKERS:
             service = next(s for s in services if s.name == worker)
-            _wait(
-                f"{worker} ready", lambda s=service: bool(re.search(r" ready\.", s.log.read_text())), services, timeout
-            )
+            ready = lambda s=service: re.search(r" ready\.", s.log.read_text())  # noqa: E731
+            wait_for(f"{worker} ready", ready, timeout, watch=services)
         yield cluster
     finally:
         # Airflow first, while its database and broker are still there to take its last writes
-        _stop([s for s in services if s.name not in INFRASTRUCTURE])
-        _stop([s for s in services if s.name in INFRASTRUCTURE])
+        stop(*[s for s in services if s.name not in INFRASTRUCTURE])
+        stop(*[s for s in services if s.name in INFRASTRUCTURE])
         for logs in (root / "logs", root / "airflow" / "logs"):
             if logs.is_dir():
                 shutil.copytree(logs, keep_logs / logs.relative_to(root), dirs_exist_ok=True)

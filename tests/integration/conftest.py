@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from relengotron.sandbox.service import SandboxContext
-from relengotron.sandbox.world import World
+from relengotron_sandbox.service import SandboxContext
+from relengotron_sandbox.world import World
 
 REPO = Path(__file__).resolve().parents[2]
 WORLD_CACHE = REPO / "var" / "cache" / "world"
@@ -20,7 +20,7 @@ WORLD_CACHE = REPO / "var" / "cache" / "world"
 @pytest.fixture(scope="session")
 def built_world(world: World):
     """The default world built once per machine (cached under var/cache/world, like `sandbox up` does)."""
-    from relengotron.sandbox.worldbuild import build_world
+    from relengotron_sandbox.worldbuild import build_world
 
     return build_world(world, WORLD_CACHE)
 
@@ -50,7 +50,7 @@ def recording_ctx(tmp_path: Path, world: World, built_world) -> Iterator[Sandbox
 @pytest.fixture
 def bus_ctx(tmp_path: Path, world: World, built_world) -> Iterator[SandboxContext]:
     """A context with the real sandbox bus running: services publish through the relay into the archive."""
-    from relengotron.sandbox.bus import BusService
+    from relengotron_sandbox.bus import BusService
 
     ctx = SandboxContext(state_dir=tmp_path / "state", world=world, built=built_world)
     ctx.state_dir.mkdir()
@@ -93,10 +93,10 @@ def services(bus_ctx: SandboxContext) -> Iterator[SandboxContext]:
     """The real bus plus the sandbox Koji hub, PDC, Bugzilla and ResultsDB, started in-process on 127.0.0.1;
     their endpoints are in ``services.endpoints[<name>]``. Stopped (in reverse order) after the test: close
     Koji sessions before then (log out), as an in-process hub must not be left with live sessions."""
-    from relengotron.sandbox.bugzilla import BugzillaService
-    from relengotron.sandbox.koji import KojiHub
-    from relengotron.sandbox.pdc import PDCService
-    from relengotron.sandbox.resultsdb import ResultsDBService
+    from relengotron_sandbox.bugzilla import BugzillaService
+    from relengotron_sandbox.koji import KojiHub
+    from relengotron_sandbox.pdc import PDCService
+    from relengotron_sandbox.resultsdb import ResultsDBService
 
     started: list[Any] = []
     try:
@@ -112,9 +112,9 @@ def services(bus_ctx: SandboxContext) -> Iterator[SandboxContext]:
 
 @pytest.fixture
 def sandbox(tmp_path: Path, built_world) -> Iterator[dict[str, Any]]:
-    """A whole sandbox (`relengotron sandbox up`: its own daemon, every service, the rendered release
+    """A whole sandbox (`relengotron-sandbox up`: its own daemon, every service, the rendered release
     configuration) on a state dir of its own; yields its endpoints; stopped with nothing left behind."""
-    from relengotron.sandbox import control
+    from relengotron_sandbox import control
 
     state = tmp_path / "sandbox"
     running = control.up(state_dir=state, cache_dir=WORLD_CACHE)
@@ -127,7 +127,7 @@ def sandbox(tmp_path: Path, built_world) -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def airflow_connections(sandbox: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Airflow Connections and the config Variable pointing at ``sandbox``, as AIRFLOW_CONN_*/AIRFLOW_VAR_* env."""
-    from relengotron.sandbox.connections import airflow_environment
+    from relengotron_sandbox.connections import airflow_environment
 
     for name, value in airflow_environment(sandbox).items():
         monkeypatch.setenv(name, value)

@@ -1,7 +1,8 @@
 """Real processes for the listener's acceptance tests: an Airflow API server (+ dag-processor and scheduler) on
 SQLite, the listener as `relengotron listener run`, and a bus to publish on (fedmsg, or raw ZeroMQ frames).
 
-Every process runs in a session of its own and is stopped with all its descendants, even when a test fails.
+Every process runs in a session of its own and is stopped with all its descendants, even when a test fails
+(:mod:`relengotron_sandbox.testing`).
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,82 +23,15 @@ import requests
 import yaml
 import zmq
 
+from relengotron_sandbox.testing import Process, airflow_env, child_env, free_port, start, stop, wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DAG_IDS = ("rawhide_gating", "updates_push", "autosign")
 
 
 class HarnessError(RuntimeError):
-    pass
-
-
-def wait_for(what: str, ready: Callable[[], Any], timeout: float, *, every: float = 0.2) -> Any:
-    """Poll ``ready`` until it returns something true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = ready()
-        except HarnessError:
-            raise
-        except Exception as exc:  # not up yet
-            last = exc
-        if last and not isinstance(last, Exception):
-            return last
-        time.sleep(every)
-    raise HarnessError(f"{what}: not reached within {timeout} s (last: {last!r})")
-
-
-@dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen
-    log: Path
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log.read_text(errors="replace").splitlines()[-lines:]
-        except OSError:
-            return ""
-        return f"--- {self.name} ({self.log}) ---\n" + "\n".join(text)
-
-
-def start_process(name: str, argv: list[str], root: Path, env: dict[str, str]) -> Process:
-    log = root / "logs" / f"{name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as out:
-        popen = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=root,
-            start_new_session=True,
-        )
-    return Process(name, popen, log)
-
-
-def stop_process(process: Process, sig: int = signal.SIGTERM, timeout: float = 20) -> int | None:
-    """Signal the process's session; SIGKILL whatever is left (its descendants too) after ``timeout``."""
-    from sshd import _alive, _descendants
-
-    if process.popen.poll() is not None:
-        return process.popen.returncode
-    others = _descendants(process.popen.pid)
-    with suppress(ProcessLookupError):
-        os.killpg(process.popen.pid, sig)
-    try:
-        process.popen.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError):
-            os.killpg(process.popen.pid, signal.SIGKILL)
-        process.popen.wait(timeout=10)
-    for pid in others:
-        if _alive(pid):
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-    return process.popen.returncode
+    """The deployment answered something the tests cannot use."""
 
 
 # --------------------------------------------------------------------------- Airflow
@@ -122,24 +56,20 @@ class Airflow:
         return json.loads((self.root / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
 
     def _start(self, name: str, *args: str) -> None:
-        self.processes[name] = start_process(name, [str(BIN / "airflow"), name, *args], self.root, self.env)
+        argv = [str(BIN / "airflow"), name, *args]
+        self.processes[name] = start(name, argv, log=self.root / "logs" / f"{name}.log", env=self.env, cwd=self.root)
 
     def start_api(self) -> None:
         self._start("api-server")
-        wait_for(
-            "the Airflow API server",
-            lambda: self._alive("api-server") and requests.get(f"{self.url}/api/v2/monitor/health", timeout=2).ok,
-            120,
-        )
+        health = f"{self.url}/api/v2/monitor/health"
+        wait_for("the Airflow API server", lambda: requests.get(health, timeout=2).ok, 120, watch=[self.api_server])
+
+    @property
+    def api_server(self) -> Process:
+        return self.processes["api-server"]
 
     def stop_api(self) -> None:
-        stop_process(self.processes.pop("api-server"))
-
-    def _alive(self, name: str) -> bool:
-        process = self.processes[name]
-        if process.popen.poll() is not None:
-            raise HarnessError(f"{name} exited\n{process.tail()}")
-        return True
+        self.processes.pop("api-server").stop()
 
     def token(self) -> str:
         answer = requests.post(
@@ -181,27 +111,15 @@ class Airflow:
 @contextmanager
 def airflow(root: Path) -> Iterator[Airflow]:
     """Migrate a private SQLite metadata DB, start the three processes, wait until the DAGs are parsed."""
-    from sshd import _free_port
-
     root.mkdir(parents=True, exist_ok=True)
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
-        "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "AIRFLOW_HOME": str(root),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+    port = free_port()
+    settings = {
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(_free_port()),
-        "AIRFLOW__API__WORKERS": "1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "relengotron-listener-tests",
     }
-    deployment = Airflow(root, int(env["AIRFLOW__API__PORT"]), env)
+    base = child_env(("AIRFLOW",))
+    env = airflow_env(root, base=base, api_port=port, jwt_secret="relengotron-listener-tests", settings=settings)
+    deployment = Airflow(root, port, env)
     migrate = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, cwd=root, capture_output=True, text=True)
     if migrate.returncode:
         raise HarnessError(f"airflow db migrate failed:\n{migrate.stdout[-2000:]}{migrate.stderr[-2000:]}")
@@ -211,15 +129,14 @@ def airflow(root: Path) -> Iterator[Airflow]:
         deployment.start_api()
 
         def parsed() -> bool:
-            deployment._alive("dag-processor")
             found = {d["dag_id"] for d in deployment.get("/api/v2/dags", limit=100)["dags"]}
             return set(DAG_IDS) <= found
 
-        wait_for("the DAGs parsed by the dag-processor", parsed, 180, every=1)
+        watch = deployment.processes.values()
+        wait_for("the DAGs parsed by the dag-processor", parsed, 180, every=1, watch=watch)
         yield deployment
     finally:
-        for process in list(deployment.processes.values()):
-            stop_process(process)
+        stop(*deployment.processes.values())
 
 
 # --------------------------------------------------------------------------- the listener
@@ -240,17 +157,17 @@ class Listener:
     def start(self, *, ready_timeout: float = 30) -> Listener:
         self.runtime.unlink(missing_ok=True)
         env = {**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
-        self.process = start_process(
-            "listener", [str(BIN / "relengotron"), "listener", "run", "--config", str(self.config)], self.root, env
+        argv = [str(BIN / "relengotron"), "listener", "run", "--config", str(self.config)]
+        self.process = start("listener", argv, log=self.root / "logs" / "listener.log", env=env, cwd=self.root)
+        wait_for(
+            "the listener ready (/healthz)", lambda: self.health().get("ready"), ready_timeout, watch=[self.process]
         )
-        wait_for("the listener ready (/healthz)", lambda: self.alive() and self.health().get("ready"), ready_timeout)
         return self
 
     def alive(self) -> bool:
+        """True while the listener runs; :class:`relengotron_sandbox.testing.ProcessError` with its log once not."""
         assert self.process is not None
-        if self.process.popen.poll() is not None:
-            raise HarnessError(f"the listener exited ({self.process.popen.returncode})\n{self.process.tail()}")
-        return True
+        return self.process.check()
 
     @property
     def http(self) -> str:
@@ -275,12 +192,12 @@ class Listener:
 
     def kill9(self) -> None:
         assert self.process is not None
-        stop_process(self.process, signal.SIGKILL)
+        self.process.stop(signal.SIGKILL)
 
     def stop(self) -> int | None:
         if self.process is None:
             return None
-        return stop_process(self.process, signal.SIGTERM, timeout=30)
+        return self.process.stop(signal.SIGTERM, timeout=30)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

@@ -2,7 +2,8 @@
 
 ``with sshd(root) as server:`` generates keys under ``root``, starts ``/usr/sbin/sshd -D -e`` on a free
 loopback port (public-key login for the current user only), and on exit stops it and every process it
-started (per-connection sshd processes and the commands they ran), by process id. Sessions get
+started (per-connection sshd processes and the commands they ran), by process id
+(:mod:`relengotron_sandbox.testing`). Sessions get
 ``server.bin`` on their PATH ahead of the system directories (sshd's ``SetEnv``; the login shell's rc files
 may still prepend their own), so a test can put stand-in commands there.
 """
@@ -11,15 +12,14 @@ from __future__ import annotations
 
 import getpass
 import os
-import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+from relengotron_sandbox.testing import Process, ProcessError, descendants, free_port, start, wait_for
 
 SSHD = "/usr/sbin/sshd"
 SSH_KEYGEN = "ssh-keygen"
@@ -52,41 +52,7 @@ class SshServer:
 
     def processes(self) -> list[int]:
         """The sshd listener and all its descendants now running."""
-        return [self.pid, *_descendants(self.pid)]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    out: list[int] = []
-    todo = [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.append(child)
-            todo.append(child)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+        return [self.pid, *descendants(self.pid)]
 
 
 def _keygen(path: Path) -> None:
@@ -119,7 +85,7 @@ def sshd(root: Path, *, env: Mapping[str, str] | None = None, timeout: float = 1
     user = getpass.getuser()
     path = f"{bin_dir}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
     settings = {"PATH": path, **(env or {})}
-    proc, port, log = _start(root, user, settings, timeout)
+    process, port = _start(root, user, settings, timeout)
     server = SshServer(
         host="127.0.0.1",
         port=port,
@@ -128,13 +94,12 @@ def sshd(root: Path, *, env: Mapping[str, str] | None = None, timeout: float = 1
         host_key=" ".join((root / "host_key.pub").read_text().split()[:2]),
         bin=bin_dir,
         root=root,
-        pid=proc.pid,
+        pid=process.pid,
     )
     try:
         yield server
     finally:
-        _stop(proc)
-        log.close()
+        process.stop(timeout=5)
 
 
 def _config(root: Path, port: int, user: str, settings: Mapping[str, str]) -> Path:
@@ -166,56 +131,23 @@ def _config(root: Path, port: int, user: str, settings: Mapping[str, str]) -> Pa
     return config
 
 
-def _start(root: Path, user: str, settings: Mapping[str, str], timeout: float) -> tuple[subprocess.Popen, int, IO]:
+def _start(root: Path, user: str, settings: Mapping[str, str], timeout: float) -> tuple[Process, int]:
     """Start sshd on a free port; another port is tried when the chosen one was taken in the meantime."""
+    log = root / "sshd.log"
     for attempt in range(3):
-        port = _free_port()
-        config = _config(root, port, user, settings)
-        log_path = root / "sshd.log"
-        log = log_path.open("wb")
-        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT)
-        try:
-            _wait_listening(proc, port, log_path, timeout)
-            return proc, port, log
-        except SshdUnavailable:
-            _stop(proc)
-            log.close()
-            if attempt == 2 or "Address already in use" not in log_path.read_text(errors="replace"):
-                raise
-    raise AssertionError("unreachable")
+        port = free_port()
+        log.unlink(missing_ok=True)
+        process = start("sshd", [SSHD, "-D", "-e", "-f", str(_config(root, port, user, settings))], log=log)
 
-
-def _wait_listening(proc: subprocess.Popen, port: int, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SshdUnavailable(f"sshd exited with {proc.returncode}: {log.read_text(errors='replace')}")
-        try:
+        def greets(port: int = port) -> bool:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                if sock.recv(4).startswith(b"SSH-"):
-                    return
-        except OSError:
-            time.sleep(0.05)
-    raise SshdUnavailable(f"sshd did not listen on port {port} within {timeout} s: {log.read_text(errors='replace')}")
+                return sock.recv(4).startswith(b"SSH-")
 
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Stop the listener and every process it started (collected before they lose their parent)."""
-    others = _descendants(proc.pid)
-    proc.terminate()
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-    for pid in others:
-        if _alive(pid):
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while any(_alive(pid) for pid in others) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid in others:
-        if _alive(pid):
-            with suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        try:
+            wait_for(f"sshd listening on port {port}", greets, timeout, every=0.05, watch=[process])
+            return process, port
+        except ProcessError as exc:
+            process.stop(timeout=5)
+            if attempt == 2 or "Address already in use" not in log.read_text(errors="replace"):
+                raise SshdUnavailable(str(exc)) from None
+    raise AssertionError("unreachable")

@@ -13,8 +13,8 @@ from relengotron.adapters import bugzilla as adapter_module
 from relengotron.adapters.bugzilla import Bugzilla, BugzillaConnection
 from relengotron.adapters.errors import AdapterError, NotFoundError, TransientError
 from relengotron.eol import OpenBug
-from relengotron.sandbox.bugzilla import BugzillaService
-from relengotron.sandbox.service import SandboxContext
+from relengotron_sandbox.bugzilla import BugzillaService
+from relengotron_sandbox.service import SandboxContext
 
 pytestmark = pytest.mark.integration
 

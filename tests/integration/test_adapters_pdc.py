@@ -13,8 +13,8 @@ from test_adapters_support import pdc_of, sandbox_config
 from relengotron.adapters.errors import AdapterError, NotFoundError, TransientError
 from relengotron.adapters.pdc import PDC, PDCConnection
 from relengotron.planning import PDCQuery, PlanError, Update, plan
-from relengotron.sandbox.pdc import PDCService
-from relengotron.sandbox.service import SandboxContext
+from relengotron_sandbox.pdc import PDCService
+from relengotron_sandbox.service import SandboxContext
 
 pytestmark = pytest.mark.integration
 

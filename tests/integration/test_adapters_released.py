@@ -20,9 +20,9 @@ from relengotron.adapters.released import (
 from relengotron.manifest import ManifestError
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.planning import Decision, Manifest, Reason, Update, plan
-from relengotron.sandbox.world import World
 from relengotron.sync import MirrorFS, MirrorSync
 from relengotron.sync.mirror import Mirror
+from relengotron_sandbox.world import World
 
 pytestmark = pytest.mark.integration
 

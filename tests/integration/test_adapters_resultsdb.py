@@ -12,9 +12,9 @@ from test_adapters_support import resultsdb_of
 from relengotron.adapters.errors import AdapterError, NotFoundError, TransientError
 from relengotron.adapters.resultsdb import ResultsDB, ResultsDBConnection
 from relengotron.gating import RAWHIDE_GATING, Failed, Passed, Subject, Verdict, Waiting, decide, load_policies
-from relengotron.sandbox.resultsdb import ResultsDBService
-from relengotron.sandbox.service import SandboxContext
-from relengotron.sandbox.world import DEFAULT_WORLD
+from relengotron_sandbox.resultsdb import ResultsDBService
+from relengotron_sandbox.service import SandboxContext
+from relengotron_sandbox.world import DEFAULT_WORLD
 
 pytestmark = pytest.mark.integration
 

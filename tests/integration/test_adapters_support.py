@@ -11,8 +11,8 @@ from relengotron.adapters.pdc import PDC, PDCConnection
 from relengotron.adapters.resultsdb import ResultsDB, ResultsDBConnection
 from relengotron.config import ReleaseConfig
 from relengotron.kojiclient import KojiClient, KojiConnection, connect
-from relengotron.sandbox.releng import render_release_config
-from relengotron.sandbox.world import World
+from relengotron_sandbox.releng import render_release_config
+from relengotron_sandbox.world import World
 
 
 def sandbox_config(directory: Path, world: World, built: Any) -> ReleaseConfig:

@@ -31,12 +31,12 @@ from relengotron.kojiclient import KojiClient
 from relengotron.manifest import Manifest
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.planning import Target
-from relengotron.sandbox.koji.imagefile import read_manifest
-from relengotron.sandbox.service import SandboxContext
-from relengotron.sandbox.taskotron import TaskotronRunner
 from relengotron.signing import LocalGpgSigner
 from relengotron.sync import MirrorSync
 from relengotron.sync.mirror import Mirror
+from relengotron_sandbox.koji.imagefile import read_manifest
+from relengotron_sandbox.service import SandboxContext
+from relengotron_sandbox.taskotron import TaskotronRunner
 
 pytestmark = pytest.mark.integration
 

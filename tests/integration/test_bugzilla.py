@@ -9,8 +9,8 @@ import bugzilla
 import pytest
 from bugzilla.exceptions import BugzillaError
 
-from relengotron.sandbox.bugzilla import BugzillaService
-from relengotron.sandbox.service import SandboxContext
+from relengotron_sandbox.bugzilla import BugzillaService
+from relengotron_sandbox.service import SandboxContext
 
 pytestmark = pytest.mark.integration
 

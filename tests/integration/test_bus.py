@@ -12,8 +12,9 @@ import pytest
 import requests
 
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
-from relengotron.sandbox.bus import BusService
-from relengotron.sandbox.service import SandboxContext
+from relengotron_sandbox.bus import BusService
+from relengotron_sandbox.service import SandboxContext
+from relengotron_sandbox.testing import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -48,15 +49,6 @@ class Tail(threading.Thread):
                 break
 
 
-def _wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 def test_publish_relay_tail_archive_and_raw_paging(bus) -> None:
     _service, endpoints = bus
     assert endpoints["relay_inbound"].startswith("tcp://127.0.0.1:")
@@ -76,7 +68,7 @@ def test_publish_relay_tail_archive_and_raw_paging(bus) -> None:
     sent = 250
     for n in range(sent):
         publisher.publish("test", "counted", {"n": n})
-    _wait_for(lambda: len(tail.seen) >= sent)
+    wait_for("every message tailed", lambda: len(tail.seen) >= sent, 10, every=0.02)
     tail.stop_flag.set()
     publisher.publish("test", "warmup", {})
     publisher.close()
@@ -120,7 +112,7 @@ def test_raw_time_window_and_topic_filters(bus) -> None:
     publisher.publish("bodhi", "update.request.stable", {"n": 3})
     publisher.close()
     url = endpoints["datagrepper"] + "raw"
-    _wait_for(lambda: requests.get(url, timeout=5).json()["total"] >= 3)
+    wait_for("three archived", lambda: requests.get(url, timeout=5).json()["total"] >= 3, 10, every=0.02)
 
     after = requests.get(url, params={"start": middle, "order": "asc"}, timeout=5).json()
     assert [m["msg"]["n"] for m in after["raw_messages"]] == [2, 3]
@@ -168,7 +160,7 @@ def test_services_publish_through_the_context(bus, tmp_path: Path) -> None:
     service, endpoints = bus
     service.ctx.publish("buildsys", "tag", {"name": "bash"})
     url = endpoints["datagrepper"] + "raw"
-    _wait_for(lambda: requests.get(url, timeout=5).json()["total"] == 1)
+    wait_for("one archived", lambda: requests.get(url, timeout=5).json()["total"] == 1, 10, every=0.02)
     message = requests.get(url, timeout=5).json()["raw_messages"][0]
     assert message["topic"] == "org.fedoraproject.dev.buildsys.tag"
     assert message["msg"] == {"name": "bash"}

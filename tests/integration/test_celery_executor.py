@@ -22,22 +22,12 @@ from celery_cluster import WORKERS, AirflowAPI, celery_airflow
 from pushcheck import AMI, GLIBC, HELD_BACK_PUSH_ID, assert_held_back_push, conf, open_push_world, runs_of_api_rows
 from test_adapters_support import koji_of
 
+from relengotron_sandbox.testing import wait_for
+
 pytestmark = pytest.mark.integration
 
 DAG = "updates_push"
 RUN_ID = "push-2016-06-14.0"
-
-
-def wait_for(what: str, check: Any, timeout: float, api: AirflowAPI) -> Any:
-    """Poll ``check`` until it returns something truthy; fail naming ``what`` with the cluster's logs."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        api.cluster.check_alive()
-        found = check()
-        if found:
-            return found
-        time.sleep(1)
-    raise AssertionError(f"{what}: not within {timeout} s\n{api.cluster.logs()}")
 
 
 @pytest.mark.timeout(420)
@@ -47,7 +37,8 @@ def test_updates_push_on_two_celery_workers_ends_like_the_sqlite_run(
     started = time.monotonic()
     with open_push_world(airflow_connections) as world, celery_airflow(tmp_path / "cluster-logs") as cluster:
         api = AirflowAPI(cluster)
-        wait_for("the DAG parsed", lambda: api.call("GET", f"dags/{DAG}", ok=(200, 404)).get("dag_id"), 90, api)
+        parsed = lambda: api.call("GET", f"dags/{DAG}", ok=(200, 404)).get("dag_id")  # noqa: E731
+        wait_for("the DAG parsed", parsed, 90, every=1, watch=cluster.services)
         api.call("PATCH", f"dags/{DAG}", params={"update_mask": "is_paused"}, json={"is_paused": False})
         body = {"dag_run_id": RUN_ID, "logical_date": None, "conf": conf(HELD_BACK_PUSH_ID, "f24", [GLIBC])}
         api.call("POST", f"dags/{DAG}/dagRuns", json=body)
@@ -57,7 +48,7 @@ def test_updates_push_on_two_celery_workers_ends_like_the_sqlite_run(
             state = api.call("GET", f"dags/{DAG}/dagRuns/{RUN_ID}")["state"]
             return state if state in ("success", "failed") else None
 
-        run_state = wait_for("the push finished", finished, 240, api)
+        run_state = wait_for("the push finished", finished, 240, every=1, watch=cluster.services)
         ran = time.monotonic()
         rows = api.call("GET", f"dags/{DAG}/dagRuns/{RUN_ID}/taskInstances", params={"limit": 200})
         assert rows["total_entries"] == len(rows["task_instances"])

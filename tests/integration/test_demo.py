@@ -1,13 +1,12 @@
-"""`relengotron demo` end to end, as `make demo` runs it: the sandbox, an embedded Airflow and the listener come up,
-the scenario is played on the bus, and the world afterwards is the one the story tells — read back from Airflow's
-REST API, Koji, the master mirror and the bus archive, not from the demo's own summary. Then `demo-stop` leaves
-no process behind. Everything is stopped even when the demo fails or hangs.
+"""`relengotron-sandbox demo` end to end, as `make demo` runs it: the sandbox, an embedded Airflow and the listener
+come up, the scenario is played on the bus, and the world afterwards is the one the story tells — read back from
+Airflow's REST API, Koji, the master mirror and the bus archive, not from the demo's own summary. Then `demo-stop`
+leaves no process behind. Everything is stopped even when the demo fails or hangs.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,20 +16,22 @@ from typing import Any
 import pytest
 import requests
 
+from relengotron_sandbox.demo.processes import read_record
+from relengotron_sandbox.testing import child_env, session_processes
+
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_TIMEOUT = 330  # seconds for the whole `relengotron demo`
+DEMO_TIMEOUT = 330  # seconds for the whole `relengotron-sandbox demo`
 ATOMIC_23, ATOMIC_24 = "fedora/23/x86_64/atomic-host", "fedora/24/x86_64/atomic-host"
 ISO_24 = "releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso"
 AMI_24 = "Fedora-Cloud-Base-24.x86_64.raw.xz"
 
 
 def cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
-    env["COLUMNS"] = "200"
+    env = {**child_env(("AIRFLOW",)), "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "relengotron.cli", *args],
+        [sys.executable, "-m", "relengotron_sandbox.cli", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -42,8 +43,6 @@ def cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.CompletedProcess[str]]]:
     """Run the demo on a state dir of its own; stop everything afterwards, whatever happened."""
-    from relengotron.demo import processes
-
     state = tmp_path / "demo"
     try:
         try:
@@ -52,15 +51,13 @@ def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.Complet
             pytest.fail(f"the demo did not finish within {DEMO_TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
         yield state, result
     finally:
-        recorded = processes.read_record(state)
+        recorded = read_record(state)
         sandbox_pid = _sandbox_pid(state)
         stopped = cli("demo-stop", "--state", str(state), timeout=120)
         assert stopped.returncode == 0, stopped.stdout + stopped.stderr
         for process in recorded:
-            assert processes.leftovers(process) == [], process
+            assert session_processes(process.pid) == [], process
         if sandbox_pid is not None:
-            from relengotron.sandbox.control import session_processes
-
             assert session_processes(sandbox_pid) == []
 
 
@@ -94,10 +91,10 @@ class Airflow:
 
 def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo) -> None:
     from relengotron.artifacts import load_release_config
-    from relengotron.demo.scenario import ANACONDA, CURL, DOCKER, GLIBC, SUDO, VIM
     from relengotron.kojiclient import KojiConnection, connect
     from relengotron.listener.replay import Datagrepper, Window
     from relengotron.ostree.repo import OSTreeRepo
+    from relengotron_sandbox.demo.scenario import ANACONDA, CURL, DOCKER, GLIBC, SUDO, VIM
 
     state, result = demo
     out = result.stdout

@@ -24,9 +24,9 @@ from relengotron.eol_run import EOLServices, execute_step, plan_for, run_eol
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.planning import Manifest
-from relengotron.sandbox.service import SandboxContext
 from relengotron.signing import LocalGpgSigner
 from relengotron.tools import gpg
+from relengotron_sandbox.service import SandboxContext
 
 pytestmark = pytest.mark.integration
 

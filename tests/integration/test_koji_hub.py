@@ -21,10 +21,10 @@ from urllib.parse import urlsplit
 import koji
 import pytest
 
-from relengotron.sandbox.koji import KojiHub
-from relengotron.sandbox.koji.imagefile import read_manifest
-from relengotron.sandbox.service import SandboxContext
 from relengotron.tools import rpmsign
+from relengotron_sandbox.koji import KojiHub
+from relengotron_sandbox.koji.imagefile import read_manifest
+from relengotron_sandbox.service import SandboxContext
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ from relengotron.kojiclient import (
     KojiTransientError,
     connect,
 )
-from relengotron.sandbox.koji import KojiHub
 from relengotron.tools import rpmsign
+from relengotron_sandbox.koji import KojiHub
 
 pytestmark = pytest.mark.integration
 

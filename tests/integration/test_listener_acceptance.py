@@ -21,12 +21,13 @@ from typing import Any
 
 import pytest
 import yaml
-from listener_harness import REPO, Airflow, Listener, RawPublisher, airflow, wait_for, write_listener
+from listener_harness import REPO, Airflow, Listener, RawPublisher, airflow, write_listener
 from listener_samples import bodhi_message, bodhi_update, envelope, koji_tag
 
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
-from relengotron.sandbox.bus import BusService
-from relengotron.sandbox.service import SandboxContext
+from relengotron_sandbox.bus import BusService
+from relengotron_sandbox.service import SandboxContext
+from relengotron_sandbox.testing import free_port, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -462,9 +463,8 @@ def test_healthz_says_what_is_wrong(tmp_path, bus, deployment, listeners) -> Non
     import sqlite3
 
     import requests
-    from sshd import _free_port
 
-    nowhere = f"tcp://127.0.0.1:{_free_port()}"
+    nowhere = f"tcp://127.0.0.1:{free_port()}"
     lonely = write_listener(
         tmp_path / "lonely",
         airflow=deployment,

@@ -26,11 +26,12 @@ import pytest
 import requests
 import yaml
 from conftest import load_dag
-from listener_harness import REPO, Airflow, Listener, airflow, wait_for, write_listener
+from listener_harness import REPO, Airflow, Listener, airflow, write_listener
 from listener_samples import koji_tag
 
 from relengotron.autosign import MAX_BUILDS
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
+from relengotron_sandbox.testing import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 

@@ -20,9 +20,10 @@ from relengotron.config import Release
 from relengotron.kojiclient import KojiClient, KojiConnection, KojiNotFoundError, connect, rpm_url
 from relengotron.mash import MashError, MashTransientError, PlannedRPM, mash
 from relengotron.mash.repo import RECORD, check_rpms, fetch_rpms, read_record
-from relengotron.sandbox.koji import KojiHub
 from relengotron.tools import gpg, rpmsign
 from relengotron.tools.run import run
+from relengotron_sandbox import testing
+from relengotron_sandbox.koji import KojiHub
 
 pytestmark = pytest.mark.integration
 
@@ -70,21 +71,8 @@ def client(koji_hub: KojiHub) -> Iterator[KojiClient]:
 @pytest.fixture
 def f24(built_world) -> Release:
     """Fedora 24 as the release configuration describes it, signed with the world's key."""
-    return Release(
-        id="f24",
-        name="Fedora 24",
-        version="24",
-        state="active",
-        dist="fc24",
-        pdc_release="fedora-24",
-        bugzilla_product="Fedora",
-        bugzilla_version="24",
-        arches=("x86_64",),
-        signing_key=built_world.key_id,
-        tags={"build": "f24", "stable": "f24-updates", "testing": "f24-updates-testing"},
-        signing_chain=(),
-        successor=None,
-    )
+    tags = {"build": "f24", "stable": "f24-updates", "testing": "f24-updates-testing"}
+    return testing.release("f24", signing_key=built_world.key_id, tags=tags)
 
 
 def _dnf(repo: Path, cache: Path, *args: str, root: Path | None = None) -> str:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 import threading
-import time
 from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +22,7 @@ from relengotron.ostree.repo import OSTreeRepo
 from relengotron.ostree.treefile import YumRepo
 from relengotron.tools.remote import SSHRunner, run_checked
 from relengotron.tools.run import ToolError
+from relengotron_sandbox.testing import alive, cmdline, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -179,24 +178,8 @@ def test_the_server_leaves_no_process(tmp_path: Path) -> None:
         assert path.index(str(server.bin)) < path.index("/usr/bin")
         channel = runner._connect().get_transport().open_session()
         channel.exec_command("sleeper")  # still running when the server stops
-        deadline = time.monotonic() + 10
-        while not any(_cmdline(pid) == "sleep 60" for pid in server.processes()) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        sleeping = lambda: [pid for pid in server.processes() if (cmdline(pid) or "").strip() == "sleep 60"]  # noqa: E731
+        wait_for("the sleeper running", sleeping, 10, every=0.05)
         processes = server.processes()
-        assert any(_cmdline(pid) == "sleep 60" for pid in processes)
     runner.close()
-    assert not [pid for pid in processes if os.path.exists(f"/proc/{pid}") and _state(pid) != "Z"]
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        return ""
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "gone"
+    assert not [pid for pid in processes if alive(pid)]

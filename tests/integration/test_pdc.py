@@ -10,8 +10,8 @@ from beanbag import BeanBagException
 from pdc_client import PDCClient
 from productmd.images import Images
 
-from relengotron.sandbox.pdc import PDCService
-from relengotron.sandbox.service import SandboxContext
+from relengotron_sandbox.pdc import PDCService
+from relengotron_sandbox.service import SandboxContext
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from resultsdb_api import ResultsDBapi, ResultsDBapiException
 
-from relengotron.sandbox.resultsdb import ResultsDBService
-from relengotron.sandbox.service import SandboxContext
+from relengotron_sandbox.resultsdb import ResultsDBService
+from relengotron_sandbox.service import SandboxContext
 
 pytestmark = pytest.mark.integration
 

@@ -1,4 +1,4 @@
-"""`relengotron sandbox up/down` as a user runs them: loopback only, every service answers, nothing left behind."""
+"""`relengotron-sandbox up/down` as a user runs them: loopback only, every service answers, nothing left behind."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import requests
 from pdc_client import PDCClient
 
 from relengotron.artifacts import load_release_config
-from relengotron.sandbox.control import session_processes
+from relengotron_sandbox.testing import session_processes
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,11 @@ CACHE = REPO / "var" / "cache" / "world"
 
 def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "relengotron.cli", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+        [sys.executable, "-m", "relengotron_sandbox.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
     )
 
 
@@ -43,7 +47,7 @@ def listening_addresses(pids: list[int]) -> set[tuple[str, int]]:
 def test_up_serves_on_loopback_only_and_down_leaves_nothing(tmp_path: Path, built_world) -> None:
     state = tmp_path / "state"
     started = time.monotonic()
-    result = cli("sandbox", "up", "--state", str(state), "--cache", str(CACHE))
+    result = cli("up", "--state", str(state), "--cache", str(CACHE))
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr + result.stdout
     print(f"sandbox up on a built world took {elapsed:.1f} s")
@@ -82,17 +86,17 @@ def test_up_serves_on_loopback_only_and_down_leaves_nothing(tmp_path: Path, buil
         assert requests.get(endpoints["bus"]["datagrepper"] + "raw", timeout=5).status_code == 200
 
         # up again while up: idempotent, same daemon
-        again = cli("sandbox", "up", "--state", str(state), "--cache", str(CACHE))
+        again = cli("up", "--state", str(state), "--cache", str(CACHE))
         assert again.returncode == 0, again.stderr
         assert json.loads((state / "endpoints.json").read_text())["sandbox"]["pid"] == pid
     finally:
-        down = cli("sandbox", "down", "--state", str(state))
+        down = cli("down", "--state", str(state))
     assert down.returncode == 0, down.stderr
     assert "sandbox stopped" in down.stdout
     assert session_processes(pid) == []
     assert not (state / "endpoints.json").exists()
     # down again: nothing to do, still success
-    assert "no sandbox was running" in cli("sandbox", "down", "--state", str(state)).stdout
+    assert "no sandbox was running" in cli("down", "--state", str(state)).stdout
 
 
 def test_up_with_a_bad_world_names_the_file_and_item_and_starts_nothing(tmp_path: Path) -> None:
@@ -109,7 +113,7 @@ def test_up_with_a_bad_world_names_the_file_and_item_and_starts_nothing(tmp_path
         "      - {version: '1', release: 1.fc24, tags: [f24], requires: ['glibc >== 2']}\n"
     )
     state = tmp_path / "state"
-    result = cli("sandbox", "up", "--world", str(bad), "--state", str(state), "--cache", str(tmp_path / "cache"))
+    result = cli("up", "--world", str(bad), "--state", str(state), "--cache", str(tmp_path / "cache"))
     assert result.returncode != 0
     assert str(bad) in result.stderr
     assert "packages[0].builds[0].requires[0]" in result.stderr

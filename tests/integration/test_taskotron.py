@@ -6,8 +6,7 @@ import dataclasses
 import hashlib
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,30 +15,21 @@ import pytest
 import requests
 from resultsdb_api import ResultsDBapi
 
-from relengotron.sandbox.koji import KojiHub
-from relengotron.sandbox.resultsdb import ResultsDBService
-from relengotron.sandbox.service import SandboxContext
-from relengotron.sandbox.taskotron import CHECKS, TaskotronRunner
-from relengotron.sandbox.taskotron.depcheck import depcheck
-from relengotron.sandbox.taskotron.kojirepo import HeaderReader, RpmRef
-from relengotron.sandbox.web import App, HTTPService, Response
-from relengotron.sandbox.world import ForcedResult
+from relengotron_sandbox.koji import KojiHub
+from relengotron_sandbox.resultsdb import ResultsDBService
+from relengotron_sandbox.service import SandboxContext
+from relengotron_sandbox.taskotron import CHECKS, TaskotronRunner
+from relengotron_sandbox.taskotron.depcheck import depcheck
+from relengotron_sandbox.taskotron.kojirepo import HeaderReader, RpmRef
+from relengotron_sandbox.testing import wait_for
+from relengotron_sandbox.web import App, HTTPService, Response
+from relengotron_sandbox.world import ForcedResult
 
 pytestmark = pytest.mark.integration
 
 ARTIFACT_TOPIC = "org.fedoraproject.dev.relengotron.artifact.composed"
 TAG_TOPIC = "org.fedoraproject.dev.buildsys.tag"
 REF = "fedora/24/x86_64/atomic-host"
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture
@@ -296,7 +286,7 @@ def test_artifact_announced_on_the_bus_is_checked(bus_runner, ostree_repo) -> No
     repo, commit = ostree_repo
     ctx.publish("relengotron", "artifact.composed", ostree_body(repo, commit))
     ctx.publish("relengotron", "artifact.uninteresting", {"item": "x"})
-    found = wait_for(lambda: api.get_results(item="atomic-host-24-x86_64")["data"])
+    found = wait_for("the result posted", lambda: api.get_results(item="atomic-host-24-x86_64")["data"], 15, every=0.05)
     assert [(r["testcase"]["name"], r["outcome"]) for r in found] == [("compose.ostree.fsck", "PASSED")]
     assert runner.wait_idle(5) and runner.errors == []
 
@@ -305,9 +295,9 @@ def test_artifact_announced_on_the_bus_is_checked(bus_runner, ostree_repo) -> No
         return requests.get(url, params={"topic": topic, "order": "asc"}, timeout=10).json()["raw_messages"]
 
     # ResultsDB announced the result on the same bus, in both shapes
-    (new,) = wait_for(lambda: archived("org.fedoraproject.dev.resultsdb.result.new"))
+    (new,) = wait_for("result.new archived", lambda: archived("org.fedoraproject.dev.resultsdb.result.new"), 15)
     assert new["msg"]["id"] == found[0]["id"] and new["msg"]["outcome"] == "PASSED"
-    (legacy,) = wait_for(lambda: archived("org.fedoraproject.dev.taskotron.result.new"))
+    (legacy,) = wait_for("the legacy message", lambda: archived("org.fedoraproject.dev.taskotron.result.new"), 15)
     assert legacy["msg"]["task"] == {
         "item": "atomic-host-24-x86_64",
         "type": "compose-artifact",
@@ -341,13 +331,17 @@ def test_tagging_a_build_in_koji_gets_it_depchecked(bus_ctx: SandboxContext) -> 
         for nvr in ("python3-requests-2.12.1-1.fc26", "etcd-3.0.15-1.fc26"):
             session.untagBuild("rawhide-pending", nvr)  # buildsys.untag: no check
             task = session.tagBuild("rawhide-pending", nvr)
-            wait_for(lambda task=task: session.getTaskInfo(task)["state"] == koji.TASK_STATES["CLOSED"])
+            closed = lambda task=task: session.getTaskInfo(task)["state"] == koji.TASK_STATES["CLOSED"]  # noqa: E731
+            wait_for(f"task {task} closed", closed, 15, every=0.05)
 
         def outcomes() -> dict[str, str]:
             found = api.get_results(testcases="dist.depcheck", type="koji_build")["data"]
             return {r["data"]["item"][0]: r["outcome"] for r in found} if len(found) == 2 else {}
 
-        assert wait_for(outcomes) == {"python3-requests-2.12.1-1.fc26": "FAILED", "etcd-3.0.15-1.fc26": "PASSED"}
+        assert wait_for("the outcomes", outcomes, 15, every=0.05) == {
+            "python3-requests-2.12.1-1.fc26": "FAILED",
+            "etcd-3.0.15-1.fc26": "PASSED",
+        }
         failed = api.get_results(item="python3-requests-2.12.1-1.fc26")["data"][0]
         assert "nothing provides python3-urllib3 >= 1.19" in failed["note"]
         session.logout()

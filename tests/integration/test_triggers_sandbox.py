@@ -12,7 +12,7 @@ import pytest
 from resultsdb_api import ResultsDBapi
 
 from relengotron.airflow.triggers import KojiTaskTrigger, ResultsTrigger
-from relengotron.sandbox.service import SandboxContext
+from relengotron_sandbox.service import SandboxContext
 
 pytestmark = pytest.mark.integration
 

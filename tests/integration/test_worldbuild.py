@@ -15,9 +15,9 @@ from pathlib import Path
 import koji
 import pytest
 
-from relengotron.sandbox import worldbuild
-from relengotron.sandbox.world import World, load_world
-from relengotron.sandbox.worldbuild import BuiltWorld, WorldBuildError, build_world, load_built
+from relengotron_sandbox import worldbuild
+from relengotron_sandbox.world import World, load_world
+from relengotron_sandbox.worldbuild import BuiltWorld, WorldBuildError, build_world, load_built
 
 pytestmark = pytest.mark.integration
 
@@ -245,8 +245,8 @@ def test_concurrent_builders_share_one_world(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     code = (
         "import sys\nfrom pathlib import Path\n"
-        "from relengotron.sandbox.world import load_world\n"
-        "from relengotron.sandbox.worldbuild import build_world\n"
+        "from relengotron_sandbox.world import load_world\n"
+        "from relengotron_sandbox.worldbuild import build_world\n"
         "b = build_world(load_world(sys.argv[1]), Path(sys.argv[2]))\nprint(b.key_id)\n"
     )
     procs = [

@@ -22,8 +22,8 @@ from relengotron.autosign import (
     summary,
 )
 from relengotron.config import ReleaseConfig
-from relengotron.sandbox.releng import render_release_config
-from relengotron.sandbox.world import World
+from relengotron_sandbox.releng import render_release_config
+from relengotron_sandbox.world import World
 
 KEY, OTHER = "0123abcd", "deadbeef"
 PENDING, NEXT = "f24-signing-pending", "f24-updates-testing-pending"

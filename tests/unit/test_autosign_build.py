@@ -23,10 +23,10 @@ from relengotron.airflow.hooks import KojiHook, SigningHook
 from relengotron.autosign import AutosignError
 from relengotron.config import ReleaseConfig
 from relengotron.kojiclient import KojiClient, KojiTransientError
-from relengotron.sandbox.releng import render_release_config
-from relengotron.sandbox.world import World
 from relengotron.signing.base import SigningError
 from relengotron.tools.remote import RemoteError
+from relengotron_sandbox.releng import render_release_config
+from relengotron_sandbox.world import World
 
 KEY, OTHER = "0123abcd", "deadbeef"
 PENDING, NEXT = "f24-signing-pending", "f24-updates-testing-pending"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from relengotron.sandbox import bugzilla_data
-from relengotron.sandbox.bugzilla import KEYS
-from relengotron.sandbox.bugzilla_data import BZError, http_status, select
-from relengotron.sandbox.bugzilla_ops import Tracker
-from relengotron.sandbox.pdc_store import DocStore
-from relengotron.sandbox.world import World
+from relengotron_sandbox import bugzilla_data
+from relengotron_sandbox.bugzilla import KEYS
+from relengotron_sandbox.bugzilla_data import BZError, http_status, select
+from relengotron_sandbox.bugzilla_ops import Tracker
+from relengotron_sandbox.pdc_store import DocStore
+from relengotron_sandbox.world import World
 
 WHO = "releng@fedoraproject.org"
 

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from relengotron.demo import processes, progress, summary
-from relengotron.demo.airflow_embed import LISTENER_USER, airflow_env
-from relengotron.demo.listener_embed import listener_config, write_files
-from relengotron.demo.run import unpaused
-from relengotron.demo.scenario import EXPECTED
+from relengotron_sandbox import testing
+from relengotron_sandbox.demo import processes, progress, summary
+from relengotron_sandbox.demo.airflow_embed import LISTENER_USER, airflow_env
+from relengotron_sandbox.demo.listener_embed import listener_config, write_files
+from relengotron_sandbox.demo.run import unpaused
+from relengotron_sandbox.demo.scenario import EXPECTED
 
 ENDPOINTS: dict[str, Any] = {
     "koji": {"hub": "http://127.0.0.1:1/kojihub", "topurl": "http://127.0.0.1:1/kojifiles"},
@@ -190,7 +190,7 @@ def test_listener_dags_and_manual_dags_are_unpaused_scheduled_ones_are_not() -> 
 
 def test_demo_stop_stops_a_recorded_session_and_never_a_stranger(tmp_path: Path) -> None:
     script = "import subprocess, time; subprocess.Popen(['sleep', '60']); time.sleep(60)"
-    started = processes.spawn(
+    started = testing.start(
         "sleeper", [sys.executable, "-c", script], env={"PATH": "/usr/bin:/bin"}, log=tmp_path / "s.log",
         cwd=tmp_path, marker="subprocess.Popen(['sleep'",
     )  # fmt: skip
@@ -198,14 +198,13 @@ def test_demo_stop_stops_a_recorded_session_and_never_a_stranger(tmp_path: Path)
     try:
         processes.record(tmp_path, [started])
         [recorded] = processes.read_record(tmp_path)
-        deadline = time.monotonic() + 10
-        while len(processes.leftovers(recorded)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert processes.is_running(recorded) and len(processes.leftovers(recorded)) == 2  # it and its child
-        imposter = processes.Recorded("sleeper", stranger.pid, "subprocess.Popen(['sleep'", "")
+        assert recorded.record() == started.record()
+        testing.wait_for("it and its child", lambda: len(testing.session_processes(recorded.pid)) == 2, 10)
+        assert recorded.ours()
+        imposter = testing.Process("sleeper", stranger.pid, Path(), "subprocess.Popen(['sleep'")
         assert processes.stop(imposter) is False and stranger.poll() is None  # a pid that is not ours
         assert processes.stop(recorded) is True
-        assert processes.leftovers(recorded) == [] and not processes.is_running(recorded)
+        assert testing.session_processes(recorded.pid) == [] and not recorded.ours()
         assert processes.stop(recorded) is False  # idempotent
     finally:
         stranger.kill()
@@ -216,7 +215,7 @@ def test_the_embedded_airflow_retries_at_demo_pace_and_only_tasks_that_retry(tmp
     from datetime import timedelta
     from types import SimpleNamespace
 
-    from relengotron.demo.airflow_embed import DEMO_MAX_RETRY_DELAY, DEMO_RETRY_DELAY, write_local_settings
+    from relengotron_sandbox.demo.airflow_embed import DEMO_MAX_RETRY_DELAY, DEMO_RETRY_DELAY, write_local_settings
 
     path = write_local_settings(tmp_path)
     assert path == tmp_path / "config" / "airflow_local_settings.py"  # on sys.path of every Airflow component
@@ -238,7 +237,7 @@ def test_the_embedded_airflow_retries_at_demo_pace_and_only_tasks_that_retry(tmp
 
 
 def test_the_demo_gives_up_when_nothing_moves_or_time_is_up(tmp_path: Path) -> None:
-    from relengotron.demo import run
+    from relengotron_sandbox.demo import run
 
     log = tmp_path / "listener.log"
     log.write_text('{"event": "dispatcher step failed"}\n')
@@ -255,7 +254,7 @@ def test_the_demo_gives_up_when_nothing_moves_or_time_is_up(tmp_path: Path) -> N
 
 
 def test_the_demo_wipes_only_a_directory_it_made(tmp_path: Path) -> None:
-    from relengotron.demo import run
+    from relengotron_sandbox.demo import run
 
     layout = run.Layout(tmp_path / "demo")
     assert layout.strangers() == []  # not there yet

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 
 from relengotron.config import ReleaseConfig
-from relengotron.demo import scenario
-from relengotron.demo.listener_embed import SHIPPED_RULES, demo_rules
 from relengotron.listener.rules import MessageView, RuleSet, load_rules
-from relengotron.sandbox.releng import render_release_config
-from relengotron.sandbox.world import World
+from relengotron_sandbox.demo import scenario
+from relengotron_sandbox.demo.listener_embed import SHIPPED_RULES, demo_rules
+from relengotron_sandbox.releng import render_release_config
+from relengotron_sandbox.world import World
 
 REPO = Path(__file__).resolve().parents[2]
 PREFIX = "org.fedoraproject.dev."

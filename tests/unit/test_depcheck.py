@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from relengotron.sandbox.taskotron.depcheck import RpmHeader, Unresolved, depcheck
-from relengotron.sandbox.world import Build, World
+from relengotron_sandbox.taskotron.depcheck import RpmHeader, Unresolved, depcheck
+from relengotron_sandbox.world import Build, World
 
 RPMLIB = ("rpmlib(CompressedFileNames) <= 3.0.4-1", "rpmlib(PayloadFilesHavePrefix) <= 4.0-1")
 
@@ -128,7 +128,7 @@ def test_unparseable_requirement_is_reported_not_crashed() -> None:
 
 
 def test_rpm_queryformat_output_is_parsed_by_sigmd5() -> None:
-    from relengotron.sandbox.taskotron.kojirepo import parse_queryformat
+    from relengotron_sandbox.taskotron.kojirepo import parse_queryformat
 
     text = (
         "@@921665f8a20287f69579e3ad5411e290\tpython3-requests\t0\t2.12.1\t1.fc26\tnoarch\n"

@@ -366,11 +366,18 @@ def test_the_image_installs_the_project_with_its_pins_and_the_tools_it_drives() 
         assert (REPO / source).exists(), f"Dockerfile: COPY {source}: not in the repository"
         top = source.rstrip("/").split("/")[0]
         assert top not in ignored, f"Dockerfile: COPY {source}: excluded by .dockerignore"
-    for needed in (".venv", "var", ".git", ".env", "secrets"):
+    for needed in (".venv", "var", ".git", ".env", "secrets", "sandbox"):
         assert needed in ignored, needed
     assert {"pyproject.toml", "constraints.txt", "relengotron/"} <= {s for s, _ in copies}
-    install = re.search(r"pip install [^\n]*-c constraints\.txt \.", dockerfile)
-    assert install, "the project must be installed with its constraints"
+    assert not [s for s, _ in copies if s.rstrip("/").split("/")[0] in ("sandbox", "tests", "bench")], copies
+    # the production wheel is built from the project (offline: the pinned setuptools, no build isolation) and
+    # installed with its constraints, not the source tree
+    build = dockerfile.split("\nFROM ", 2)[1]
+    assert re.search(r"pip install [^\n]*-c constraints\.txt setuptools wheel", build), "pinned build tools"
+    assert re.search(r"pip wheel [^\n]*--no-deps --no-build-isolation -w dist \.", build), "the wheel is built"
+    install = re.search(r"pip install [^\n]*-c constraints\.txt \\\n\s*dist/relengotron-\*\.whl", build)
+    assert install, "the wheel must be installed with its constraints"
+    assert not re.search(r"pip install [^\n]*-c constraints\.txt \.(\s|$)", dockerfile), "not the source tree"
     runtime = dockerfile.rsplit("\nFROM ", 1)[1]
     apt = re.search(r"apt-get install -y --no-install-recommends \\?\s*(.*?)\s*&& rm", runtime, re.S)
     assert apt and set(apt.group(1).replace("\\", " ").split()) >= TOOLS, apt

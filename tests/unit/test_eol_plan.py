@@ -12,14 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relengotron.artifacts import load_release_config
-from relengotron.config import (
-    Artifact,
-    MirrorLayout,
-    OSTreeSettings,
-    Release,
-    ReleaseConfig,
-    Retention,
-)
+from relengotron.config import ReleaseConfig
 from relengotron.eol import (
     BUG_COMMENT,
     CarveOutRef,
@@ -39,6 +32,7 @@ from relengotron.eol import (
     plan_eol,
     step_from_dict,
 )
+from relengotron_sandbox import testing
 
 REPO = Path(__file__).resolve().parents[2]
 FEDORA = load_release_config(REPO / "config" / "fedora.yaml")
@@ -243,39 +237,17 @@ ARCHES = ("x86_64", "aarch64")
 
 
 def make_config(count: int, successors: list[int | None]) -> ReleaseConfig:
-    releases = {}
-    for i in range(count):
-        rid = f"r{i}"
-        releases[rid] = Release(
-            id=rid,
-            name=f"Fedora {20 + i}",
+    releases = [
+        testing.release(
+            f"r{i}",
             version=str(20 + i),
-            state="active",
-            dist=f"fc{20 + i}",
-            pdc_release=f"fedora-{20 + i}",
-            bugzilla_product="Fedora",
-            bugzilla_version=str(20 + i),
             arches=ARCHES,
-            signing_key=None,
-            tags={role: f"{rid}-{role}" for role in ROLES},
-            signing_chain=(),
+            tags={role: f"r{i}-{role}" for role in ROLES},
             successor=f"r{successors[i]}" if successors[i] is not None and successors[i] != i else None,
         )
-    artifacts = tuple(
-        Artifact("atomic-host", "ostree", rid, ARCHES, "fedora/{version}/{arch}/atomic-host", None, (), "local")
-        for rid in releases
-    )
-    layout = MirrorLayout(
-        staging=Path("/staging"),
-        master="/master",
-        archive="/archive",
-        updates="updates/{stream}/{version}/{arch}",
-        images="releases/{version}/{kind}/{arch}",
-        ostree="atomic/repo",
-        website="website",
-    )
-    ostree = OSTreeSettings(Path("/repo"), Retention(30, 3), True)
-    return ReleaseConfig(Path("/releng.yaml"), releases, artifacts, Path("/p.yaml"), ostree, layout)
+        for i in range(count)
+    ]
+    return testing.release_config(releases, [testing.artifact(release=r.id, arches=ARCHES) for r in releases])
 
 
 @st.composite

@@ -32,8 +32,8 @@ from relengotron.gating import (
     decide_one,
     load_policies,
 )
+from relengotron_sandbox.world import DEFAULT_WORLD
 
-REPO = Path(__file__).resolve().parents[2]
 RAWHIDE = "fedora-rawhide"
 TESTS = ("dist.depcheck", "dist.rpmlint", "dist.abicheck")
 POLICIES = PolicySet(
@@ -215,7 +215,7 @@ def test_a_batch_has_one_answer_per_subject_and_an_aggregate_verdict() -> None:
 
 
 def test_sandbox_policies_gate_the_world_as_the_demo_expects() -> None:
-    policies = load_policies(REPO / "relengotron" / "sandbox" / "worlds" / "policies.yaml")
+    policies = load_policies(DEFAULT_WORLD.with_name("policies.yaml"))
     broken = Subject.koji_build("python3-requests-2.12.1-1.fc26")
     good = Subject.koji_build("etcd-3.0.15-1.fc26")
     pending = Subject.koji_build("coreutils-8.25-15.fc26")

@@ -20,9 +20,10 @@ from relengotron.gating import (
     load_policies,
 )
 from relengotron.yamlfile import FileError
+from relengotron_sandbox.world import DEFAULT_WORLD
 
 REPO = Path(__file__).resolve().parents[2]
-SANDBOX_POLICIES = REPO / "relengotron" / "sandbox" / "worlds" / "policies.yaml"
+SANDBOX_POLICIES = DEFAULT_WORLD.with_name("policies.yaml")
 
 GOOD = """\
 # two policies and a waiver
@@ -238,9 +239,9 @@ def test_fedora_policies_require_exactly_each_artifacts_configured_tests() -> No
 
 def test_sandbox_policies_require_only_what_the_sandbox_posts() -> None:
     """A required test nothing posts would leave a subject waiting forever."""
-    from relengotron.sandbox.taskotron.runner import COMPOSE_ARTIFACT as RUNNER_ARTIFACT
-    from relengotron.sandbox.taskotron.runner import DEPCHECK, IMAGE_CHECKSUM, KOJI_BUILD, OSTREE_FSCK
-    from relengotron.sandbox.world import load_world
+    from relengotron_sandbox.taskotron.runner import COMPOSE_ARTIFACT as RUNNER_ARTIFACT
+    from relengotron_sandbox.taskotron.runner import DEPCHECK, IMAGE_CHECKSUM, KOJI_BUILD, OSTREE_FSCK
+    from relengotron_sandbox.world import load_world
 
     assert (KOJI_BUILD, RUNNER_ARTIFACT) == ("koji_build", COMPOSE_ARTIFACT)
     world = load_world()

@@ -21,6 +21,7 @@ from relengotron.gating.rawhide import (
     plan,
     select,
 )
+from relengotron_sandbox import testing
 
 TAGS = GateTags(pending="rawhide-pending", quarantine="rawhide-badnewsbears", target="rawhide")
 POLICIES = PolicySet(
@@ -34,21 +35,7 @@ URLLIB = Candidate("python3-urllib3-1.19-1.fc26", "python3-urllib3", "ralph", TA
 
 
 def release(**tags: str) -> Release:
-    return Release(
-        id="rawhide",
-        name="Fedora Rawhide",
-        version="rawhide",
-        state="rawhide",
-        dist="fc26",
-        pdc_release="fedora-rawhide",
-        bugzilla_product="Fedora",
-        bugzilla_version="rawhide",
-        arches=("x86_64",),
-        signing_key=None,
-        tags=tags,
-        signing_chain=(),
-        successor=None,
-    )
+    return testing.release("rawhide", tags=tags)
 
 
 def depcheck(nvr: str, outcome: str) -> dict[str, Any]:

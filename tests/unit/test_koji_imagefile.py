@@ -9,7 +9,7 @@ from pathlib import Path
 import koji
 import pytest
 
-from relengotron.sandbox.koji import imagefile
+from relengotron_sandbox.koji import imagefile
 
 
 def newc_entry(name: str, mode: int, content: bytes = b"") -> bytes:

@@ -8,10 +8,10 @@ import koji
 import pytest
 from koji.xmlrpcplus import Fault
 
-from relengotron.sandbox.koji.hub import Caller, Hub
-from relengotron.sandbox.koji.rpc import fault_of
-from relengotron.sandbox.koji.seed import image_package_name
-from relengotron.sandbox.koji.store import Store, apply_query_opts
+from relengotron_sandbox.koji.hub import Caller, Hub
+from relengotron_sandbox.koji.rpc import fault_of
+from relengotron_sandbox.koji.seed import image_package_name
+from relengotron_sandbox.koji.store import Store, apply_query_opts
 
 
 @pytest.fixture

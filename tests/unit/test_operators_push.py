@@ -16,8 +16,8 @@ from relengotron.adapters.errors import TransientError
 from relengotron.artifacts import ComposeOutput, ImageOutput
 from relengotron.config import ReleaseConfig
 from relengotron.kojiclient import KojiBuild
-from relengotron.sandbox.releng import render_release_config
-from relengotron.sandbox.world import World
+from relengotron_sandbox.releng import render_release_config
+from relengotron_sandbox.world import World
 
 GCE_ID = "cloud-base-gce-24-x86_64"
 

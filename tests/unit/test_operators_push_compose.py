@@ -18,8 +18,8 @@ from test_operators_push import gce_item
 from relengotron.artifacts import ArtifactError, ComposeOutput, ImageOutput, OSTreeOutput, load_release_config
 from relengotron.config import ReleaseConfig
 from relengotron.kojiclient import KojiTransientError
-from relengotron.sandbox.releng import render_release_config
-from relengotron.sandbox.world import World
+from relengotron_sandbox.releng import render_release_config
+from relengotron_sandbox.world import World
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from productmd.images import Images
 
-from relengotron.sandbox import pdc_data
-from relengotron.sandbox.world import World
-from relengotron.sandbox.worldbuild import BuiltRPM, BuiltWorld
+from relengotron_sandbox import pdc_data
+from relengotron_sandbox.world import World
+from relengotron_sandbox.worldbuild import BuiltRPM, BuiltWorld
 
 KEY = "0badc0de"
 

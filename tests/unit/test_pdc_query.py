@@ -6,7 +6,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from relengotron.sandbox.pdc_query import (
+from relengotron_sandbox.pdc_query import (
     BOOL,
     CHAR,
     DEP,
@@ -26,7 +26,7 @@ from relengotron.sandbox.pdc_query import (
     paginate,
     select_fields,
 )
-from relengotron.sandbox.web import HTTPError
+from relengotron_sandbox.web import HTTPError
 
 BASE = "http://127.0.0.1:8000/rest_api/v1/things/"
 RECORDS = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from relengotron.sandbox.pdc_store import DocStore
+from relengotron_sandbox.pdc_store import DocStore
 
 KEYS = {"releases": "release_id", "rpms": "id"}
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from relengotron.artifacts import load_release_config
-from relengotron.config import Artifact, Release
+from relengotron.config import Artifact
 from relengotron.manifest import Manifest, ManifestError
 from relengotron.planning import (
     Decision,
@@ -25,44 +25,13 @@ from relengotron.planning import (
     pdc_queries,
     plan,
 )
+from relengotron_sandbox import testing
 
 REPO = Path(__file__).resolve().parents[2]
 
-F24 = Release(
-    id="f24",
-    name="Fedora 24",
-    version="24",
-    state="active",
-    dist="fc24",
-    pdc_release="fedora-24",
-    bugzilla_product="Fedora",
-    bugzilla_version="24",
-    arches=("x86_64",),
-    signing_key="81b46521",
-    tags={"build": "f24", "stable": "f24-updates"},
-    signing_chain=(),
-    successor=None,
-)
-ATOMIC = Artifact(
-    name="atomic-host",
-    kind="ostree",
-    release="f24",
-    arches=("x86_64", "aarch64"),
-    ref="fedora/{version}/{arch}/atomic-host",
-    image=None,
-    tests=("compose.ostree.fsck",),
-    compose="local",
-)
-ISO = Artifact(
-    name="installer-iso",
-    kind="installer-iso",
-    release="f24",
-    arches=("x86_64",),
-    ref=None,
-    image="Fedora-Server-dvd-{arch}-{version}.iso",
-    tests=(),
-    compose="koji",
-)
+F24 = testing.release("f24", signing_key="81b46521")
+ATOMIC = testing.artifact("atomic-host", arches=("x86_64", "aarch64"), tests=("compose.ostree.fsck",))
+ISO = testing.artifact("installer-iso", "installer-iso", image="Fedora-Server-dvd-{arch}-{version}.iso", compose="koji")
 ARTIFACTS = (ATOMIC, ISO)
 PACKAGES = {"atomic-host": ("bash", "glibc", "ostree"), "installer-iso": ("anaconda", "bash", "glibc")}
 BASE = {

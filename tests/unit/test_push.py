@@ -30,8 +30,8 @@ from relengotron.push import (
     updates_path,
 )
 from relengotron.push_lease import PushLease
-from relengotron.sandbox.releng import render_release_config
-from relengotron.sandbox.world import World
+from relengotron_sandbox.releng import render_release_config
+from relengotron_sandbox.world import World
 
 GLIBC = {"alias": "FEDORA-2016-aaaa", "builds": ["glibc-2.23.1-8.fc24"], "type": "bugfix", "bugs": [1]}
 CURL = {"alias": "FEDORA-2016-bbbb", "builds": ["curl-7.47.1-5.fc24"], "type": "security", "severity": "high"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from relengotron.sandbox.resultsdb_store import DataFilter, ResultFilter, ResultsStore
+from relengotron_sandbox.resultsdb_store import DataFilter, ResultFilter, ResultsStore
 
 
 @pytest.fixture

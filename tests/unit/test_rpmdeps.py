@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from relengotron.sandbox.rpmdeps import Dep, DependencyError, parse_dep, satisfies
+from relengotron_sandbox.rpmdeps import Dep, DependencyError, parse_dep, satisfies
 
 
 @pytest.mark.parametrize(

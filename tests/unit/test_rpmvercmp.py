@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from relengotron import rpmvercmp
 from relengotron.rpmvercmp import evrcmp, labelcompare, split_evr, vercmp
-from relengotron.sandbox import rpmdeps
+from relengotron_sandbox import rpmdeps
 
 VERCMP = [
     ("1.0", "1.0", 0),

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from relengotron.gating.policies import ARTIFACT_RELEASE, Subject, load_policies
-from relengotron.sandbox.releng import render_release_config
-from relengotron.sandbox.world import World
+from relengotron_sandbox.releng import render_release_config
+from relengotron_sandbox.world import World
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from sensors.koji_task import KojiTaskSensor
 from sensors.taskotron import TaskotronResultSensor
 
 from relengotron.airflow.triggers import KojiTaskTrigger, ResultsTrigger
+from relengotron_sandbox.world import DEFAULT_WORLD
 
-REPO = Path(__file__).resolve().parents[2]
-POLICIES = REPO / "relengotron" / "sandbox" / "worlds" / "policies.yaml"
+POLICIES = DEFAULT_WORLD.with_name("policies.yaml")
 COREUTILS = "coreutils-8.25-15.fc26"
 REQUESTS = "python3-requests-2.12.1-1.fc26"
 
@@ -129,7 +129,7 @@ def test_the_release_configuration_gives_policies_and_product_version(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, world: Any
 ) -> None:
     import relengotron.airflow.hooks as hooks
-    from relengotron.sandbox.releng import render_release_config
+    from relengotron_sandbox.releng import render_release_config
 
     config = render_release_config(world, "0badc0de", tmp_path)
     monkeypatch.setattr(hooks, "release_config", lambda path=None: config)

@@ -12,8 +12,6 @@ import pytest
 
 from relengotron.config import ReleaseConfig
 from relengotron.manifest import Manifest
-from relengotron.sandbox.releng import render_release_config
-from relengotron.sandbox.world import World
 from relengotron.signing.base import sha256_file
 from relengotron.signing.checksum import ChecksumEntry, render_checksums
 from relengotron.website import (
@@ -26,6 +24,8 @@ from relengotron.website import (
     release_page,
     write_site,
 )
+from relengotron_sandbox.releng import render_release_config
+from relengotron_sandbox.world import World
 
 MANIFEST = Manifest.of(["bash-4.3.42-5.fc24", "glibc-2.23.1-8.fc24"])
 IMAGES = {

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from relengotron.sandbox.rpmdeps import Dep
-from relengotron.sandbox.world import World, load_world
 from relengotron.yamlfile import FileError
+from relengotron_sandbox.rpmdeps import Dep
+from relengotron_sandbox.world import World, load_world
 
 GOOD = """\
 signing_key:

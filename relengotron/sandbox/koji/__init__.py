@@ -1,5 +1,0 @@
-"""The sandbox Koji hub: Koji's XML-RPC API and topurl files, seeded from the sandbox world."""
-
-from relengotron.sandbox.koji.service import KojiHub
-
-__all__ = ["KojiHub"]

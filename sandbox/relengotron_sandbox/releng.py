@@ -1,0 +1,43 @@
+"""The sandbox's release configuration, rendered into the state directory when the sandbox starts.
+
+The world ships a template of the release configuration releng keeps for it; the world's signing key is
+generated when the world is built, so its id is only known then. Rendering substitutes it, copies the gating
+policies beside the file, and validates the result, so a sandbox never starts with a configuration the
+pipeline would refuse. Relative paths in it (ostree repo, staging, mirror) resolve inside the state directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from relengotron.artifacts import load_release_config
+from relengotron.config import ReleaseConfig
+from relengotron_sandbox.world import World
+
+KEY_PLACEHOLDER = "@WORLD_KEY@"
+FILE_NAME = "releng.yaml"
+
+
+def render_release_config(world: World, key_id: str, state_dir: Path) -> ReleaseConfig:
+    """Write ``state_dir/releng.yaml`` (and its policy file) for ``world``; idempotent (same inputs, same files)."""
+    if world.release_config is None:
+        raise ValueError(f"{world.path}: the world names no release_config")
+    template = world.release_config
+    target = state_dir / FILE_NAME
+    tmp = target.with_name(f".{FILE_NAME}.tmp")
+    tmp.write_text(template.read_text().replace(KEY_PLACEHOLDER, key_id))
+    config = load_release_config(tmp)
+    policies = template.parent / config.gating_policies.name
+    shutil.copyfile(policies, state_dir / config.gating_policies.name)
+    os.replace(tmp, target)
+    config = load_release_config(target)
+    for directory in (
+        config.ostree.repo.parent,
+        config.mirror.staging,
+        Path(config.mirror.master),
+        Path(config.mirror.archive),
+    ):
+        directory.mkdir(parents=True, exist_ok=True)
+    return config
