@@ -1,60 +1,62 @@
 """
-# updates_push — push a batch of Bodhi updates to a release
+# updates_push — push one Bodhi compose: its updates' builds to the mirror, and the artifacts they change
 
-Triggered by Bodhi (through the listener) once it has tagged the updates' builds into the request's Koji tag.
-Mashes the updates repository, recomposes exactly the artifacts whose package manifest the push changes,
-tests, signs and releases each one on its own, syncs what passed to the master mirror in one go, tells the
-bus what happened and refreshes the download website. An artifact whose test fails is **held back**: never
-synced, reported, and the rest of the push goes on.
+Triggered (through the listener) by Bodhi's `bodhi.compose.composing` message — one per compose, that is per
+release and request — or by `masher_start` for Bodhi 2's `bodhi.masher.start`. The handshake is
+docs/bodhi-handshake.md: releng-o-tron reads the compose's updates from Bodhi, moves their tags as Bodhi's
+composer does, mashes the updates repository, recomposes exactly the artifacts whose package manifest the push
+changes, tests, signs and releases each one on its own, syncs what passed to the master mirror in one go and
+tells Bodhi how it went (`relengotron.push.complete`); Bodhi then finishes the push. An artifact whose test fails
+is **held back**: never synced, reported, and the rest of the push goes on. A sync that fails fails the run,
+and the report says so: nothing is claimed released that did not reach the mirror.
 
 ## Conf (checked by the Params when the run is created: bad conf fails at once, naming the field)
-`{"push_id": "2016-06-14.0", "release": "f24", "request": "stable" | "testing",
-  "updates": [{"alias": "FEDORA-2016-1a2b3c", "builds": ["glibc-2.23.1-8.fc24"], "type": "bugfix",
-               "severity": "low", "bugs": [1234]}]}`
-Optional: `dry_run` (default false: the sync and the website sync only list what they would change, and no
-release message is published — everything up to the staging tree still happens), `poll_interval` (seconds
-between looks at Koji and ResultsDB; default 30).
+`{"push_id": "<Bodhi's message id>", "repo": "f24-updates" | "f24-updates-testing",
+  "updates": ["glibc-2.23.1-8.fc24", "curl-7.47.1-6.fc24 libcurl-7.47.1-6.fc24"], "agent": "bowlofeggs"}` —
+the compose as Bodhi names it: its Koji tag (the release's stable or testing tag) and each update's build NVRs
+joined by spaces. Optional: `dry_run` (default false: the syncs only list what they would change and no message
+is published — everything up to the staging tree still happens), `poll_interval` (seconds between looks at
+Koji and ResultsDB; default 30).
 
 ## Tasks
 1. `wait_turn` — one push per release and request at a time: takes the lease of this release and request
    (`<staging>/.relengotron/locks/updates_push-<release>-<request>.json`), waiting (reschedule mode, no worker
-   slot held) while another run holds it. Pushes of other releases, or of the other request, hold other
-   leases and run in parallel. `end_turn` (a teardown) gives the lease back however the run ends; a lease
-   whose run has finished is taken over.
-2. `mash` — the request's Koji tag (signed RPMs only) into `updates/[testing/]<version>/<arch>` in staging,
+   slot held) while another run holds it. `end_turn` (a teardown) gives the lease back however the run ends; a
+   lease whose run has finished is taken over.
+2. `updates` — the compose's updates as Bodhi describes them (`bodhi_default`, read only), checked against the
+   compose. `tag_updates` — Bodhi's tag moves: each build from the release's candidate (or testing) tag into the
+   request's tag, pending tags removed (one Koji multicall; nothing sent when done already).
+3. `mash` — the request's Koji tag (signed RPMs only) into `updates/[testing/]<version>/<arch>` in staging,
    with updateinfo; repomd.xml signed.
-3. `plan` — ONE task: which artifact targets the push changes (PDC's package lists in pages, Koji's latest
+4. `plan` — ONE task: which artifact targets the push changes (PDC's package lists in pages, Koji's latest
    builds, what was released), and why the others are skipped. Testing pushes compose no artifacts.
-4. `ostree` and `images` — a mapped task group each, one map index per artifact target, named by the target
-   (`fedora/24/x86_64/atomic-host`, `Fedora-Cloud-Base-24.x86_64.raw.xz`):
-   `compose` (skipped when the plan says unchanged; writes a candidate only — the shared ostree repository,
-   or `<staging>/.relengotron/candidates` — never anything synced; images wait for their Koji task
-   deferred) → `announce` (`relengotron.artifact.composed`: the test system runs its tests) → `tests`
-   (TaskotronResultSensor, counting only results submitted since this compose; a FAILED test fails it: the
-   artifact is held back) → `sign` → `promote` (the
-   candidate becomes the released artifact in the staging tree, only if the results are about this
-   compose).
-5. `sync` — ONE sync of the updates repositories and of every released artifact of the release to the master
-   mirror (content, metadata, indexes, deletions, verification), under the staging lock. Candidates are never
-   in the synced tree.
-6. `report` → `publish_released` (one `relengotron.artifact.released` per artifact released) and
-   `publish_complete` (`relengotron.push.complete`: each update's outcome — `complete`, or `held-back` with
-   the artifacts that hold its builds back; Bodhi finishes its push with it).
-7. `website` — productmd `images.json` and the release's download page (checksums, signature links) from
-   the public staging tree, synced.
-8. `check` — fails naming every held-back artifact (so the run shows red when something needs on-call),
-   succeeds when everything the push touched is released.
+5. `ostree` and `images` — a mapped task group each, one map index per artifact target, named by the target:
+   `compose` (skipped when the plan says unchanged; writes a candidate only, never anything synced; images wait
+   for their Koji task deferred) → `announce` (`relengotron.artifact.composed`: the test system runs its tests)
+   → `tests` (counting only results submitted since this compose; a FAILED test fails it: held back) → `sign`
+   → `promote` (the candidate becomes the released artifact in the staging tree).
+6. `sync` — ONE sync of the updates repositories and every released artifact of the release to the master
+   mirror (content, metadata, indexes, deletions, verification), under the staging lock. A failure fails the
+   run (after its retries) and leaves the mirror's metadata as it was.
+7. `report` → `publish_released` (one `relengotron.artifact.released` per artifact released, never twice for
+   one push) and `publish_complete` (`relengotron.push.complete`: each update `pushed`, `held-back` with the
+   artifacts that hold it back and why, or `failed` with the reason — Bodhi finishes its push with it). The
+   report runs however the push went: a push that did not reach the mirror is reported `failed`.
+8. `website` — productmd `images.json` and the release's download page, synced; only after a good sync.
+9. `check` — fails naming every held-back artifact (the run shows red when something needs on-call).
 
-## When something fails
-Transient failures (Koji, PDC, ResultsDB, the bus, the compose host unreachable; results of this compose
-not in yet) are retried with exponential backoff; anything else fails the task at once naming the item.
-- **Rerun one held-back or failed artifact** once it is fixed (a waiver given, a new build pushed, a flaky
-  test rerun): in the grid open the group (`ostree` or `images`), pick the map index named by the artifact,
-  and *Clear* the failed task with *Downstream* checked. Its later steps, `sync`, `report`, the messages,
-  `website` and `check` run again (the lease is taken again by the same run). Every task is idempotent: the
-  other artifacts are not redone, an image task is not submitted twice (its id is recorded beside the
-  candidate; only a FAILED Koji task is replaced), what was synced is not copied again; the messages are
-  published again (at least once: they carry `push_id` and `run_id`).
+## When something fails — resuming a push
+Transient failures (Bodhi, Koji, PDC, ResultsDB, the bus, the compose or mirror host unreachable; results of
+this compose not in yet) are retried with exponential backoff; anything else fails the task at once naming the
+item.
+- **Rerun one held-back or failed artifact** once it is fixed (a waiver given, a flaky test rerun): in the grid
+  open the group (`ostree` or `images`), pick the map index named by the artifact, and *Clear* the failed task
+  with *Downstream* checked. Its later steps, `sync`, `report`, the messages, `website` and `check` run again.
+  Every task is idempotent: the other artifacts are not redone, an image task is not submitted twice, what was
+  synced is not copied again, an artifact announced before is not announced again; `push.complete` is
+  published again with the new outcome, and Bodhi finishes what it had not.
+- **Resume a failed sync** (the mirror host was down, the disk full): once fixed, *Clear* `sync` with
+  *Downstream*: the sync completes, the report says `complete`, Bodhi finishes the push.
 - **Rerun the whole push**: trigger a new run with the same conf. It plans again from what is released now, so
   released artifacts come out "unchanged" and only the rest is done.
 - **A lease left behind** (a run deleted before `end_turn` ran): delete the lease file named in the waiting
@@ -70,19 +72,22 @@ from operators.compose import ImageComposeOperator, OSTreeComposeOperator
 from operators.fedmsg_publish import FedmsgPublishOperator
 from operators.mash import MashOperator
 from operators.push import (
+    AnnounceReleasedOperator,
     PromoteArtifactOperator,
     PushCheckOperator,
     PushPlanOperator,
     PushReportOperator,
     PushTurnReleaseOperator,
+    PushUpdatesOperator,
     SignArtifactOperator,
     SyncOperator,
+    TagUpdatesOperator,
 )
 from operators.website import WebsiteOperator
 from sensors.push_turn import PushTurnSensor
 from sensors.taskotron import TaskotronResultSensor
 
-from relengotron.airflow.dag_defaults import PUSH_ID, RELEASE_ID, REQUEST, UPDATE, retry_defaults
+from relengotron.airflow.dag_defaults import BODHI_UPDATE, PUSH_ID, RELEASE_ID, retry_defaults
 
 ITEM_LABEL = "{{ task.item['label'] }}"
 
@@ -98,23 +103,25 @@ with DAG(
     tags=["releng", "push"],
     default_args=retry_defaults(),
     params={
-        "push_id": Param(**PUSH_ID, title="Push id", description="Bodhi's id of this push."),
-        "release": Param(**RELEASE_ID, title="Release", description="e.g. f24"),
-        "request": Param(**REQUEST, title="Request"),
+        "push_id": Param(**PUSH_ID, title="Push id", description="Bodhi's id of this compose (its message's)."),
+        "repo": Param(**RELEASE_ID, title="Repo", description="The compose's Koji tag, e.g. f24-updates-testing."),
         "updates": Param(
             type="array",
             minItems=1,
-            items=UPDATE,
+            items=BODHI_UPDATE,
             title="Updates",
-            description="[{alias, builds: [NVR], type, severity, bugs}], already tagged into the request's tag.",
+            description="Each update of the compose as Bodhi names it: its build NVRs joined by spaces.",
         ),
-        "dry_run": Param(False, type="boolean", title="Dry run of the syncs (no release message)"),
+        "agent": Param(None, type=["null", "string"], title="Agent", description="Who started the push."),
+        "dry_run": Param(False, type="boolean", title="Dry run of the syncs (no message)"),
         "poll_interval": Param(30, type="number", minimum=0.1, title="Seconds between looks at Koji/ResultsDB"),
     },
 ) as dag:
     turn = PushTurnSensor(task_id="wait_turn", mode="reschedule", poke_interval=30, timeout=12 * 3600, retries=0)
-    mash = MashOperator(task_id="mash")
-    plan = PushPlanOperator(task_id="plan")
+    updates = PushUpdatesOperator(task_id="updates")
+    tagged = TagUpdatesOperator(task_id="tag_updates", updates=updates.output)
+    mash = MashOperator(task_id="mash", updates=updates.output)
+    plan = PushPlanOperator(task_id="plan", updates=updates.output)
 
     def artifact_steps(item, compose):
         announce = FedmsgPublishOperator(
@@ -129,7 +136,7 @@ with DAG(
             subjects=compose.output["subject"],
             since=compose.output["since"],  # an earlier compose's results (the same item) do not count
             decision_context="artifact_release",
-            release="{{ params.release }}",
+            release=compose.output["release"],
             poll_interval="{{ params.poll_interval }}",
             wait_timeout=6 * 3600,
             # A failed test (AirflowFailException) and "results missing" (AirflowSensorTimeout) are never retried;
@@ -181,17 +188,15 @@ with DAG(
     )
     report = PushReportOperator(
         task_id="report",
+        updates=updates.output,
         plan=plan.output,
         promoted=promoted,
         mash=mash.output,
         sync=sync.output,
-        trigger_rule=TriggerRule.ALL_DONE,  # runs after a held-back artifact too; needs the sync's result
+        trigger_rule=TriggerRule.ALL_DONE,  # however the push went: Bodhi is told
     )
-    publish_released = FedmsgPublishOperator.partial(
-        task_id="publish_released",
-        modname="relengotron",
-        topic="artifact.released",
-        map_index_template="{{ task.body['label'] }}",
+    publish_released = AnnounceReleasedOperator.partial(
+        task_id="publish_released", map_index_template="{{ task.body['label'] }}"
     ).expand(body=report.output)
     publish_complete = FedmsgPublishOperator(
         task_id="publish_complete", modname="relengotron", topic="push.complete", body=report.output["complete"]
@@ -200,7 +205,9 @@ with DAG(
     check = PushCheckOperator(task_id="check", report=report.output["outcome"], trigger_rule=TriggerRule.NONE_FAILED)
     end_turn = PushTurnReleaseOperator(task_id="end_turn")
 
-    turn >> mash >> plan >> groups >> sync
+    turn >> updates >> tagged >> mash >> plan >> groups >> sync
     mash >> sync
+    groups >> report
     [publish_released, publish_complete] >> website >> check
+    sync >> website  # the website lists what reached the mirror: never after a failed sync
     check >> end_turn.as_teardown(setups=turn)

@@ -35,7 +35,7 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from relengotron.adapters.bugzilla import Bugzilla
 from relengotron.adapters.errors import NotFoundError
@@ -67,11 +67,8 @@ from relengotron.ostree.metadata import KEY_ENDOFLIFE
 from relengotron.ostree.repo import TAG_PREFIX, OSTreeRepo
 from relengotron.signing.base import Signer
 
-
-class Publisher(Protocol):
-    """Publishes one message on the bus (:class:`relengotron.messaging.FedmsgPublisher`)."""
-
-    def publish(self, modname: str, topic: str, msg: dict[str, Any]) -> None: ...
+if TYPE_CHECKING:
+    from relengotron.messaging import Publisher
 
 
 @dataclass

@@ -12,12 +12,18 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import fedmsg.config
 import fedmsg.core
 
 from relengotron.tools.files import write_atomic
+
+
+class Publisher(Protocol):
+    """Publishes one message on the bus (:class:`FedmsgPublisher` is one)."""
+
+    def publish(self, modname: str, topic: str, msg: dict[str, Any]) -> None: ...
 
 
 class BusConfigError(ValueError):

@@ -11,8 +11,9 @@ import re
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+\-]*$"
 # An update alias or a push id as Bodhi writes them: FEDORA-2016-1a2b3c, 2016-06-14.0.
 WORD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:+\-]*$"
-# A build's name-version-release: glibc-2.23.1-8.fc24.
-NVR_PATTERN = r"^[^\s/]+-[^-\s/]+-[^-\s/]+$"
+# A build's name-version-release: glibc-2.23.1-8.fc24 (NVR_BODY: the same, to compose other patterns with).
+NVR_BODY = r"[^\s/]+-[^-\s/]+-[^-\s/]+"
+NVR_PATTERN = rf"^{NVR_BODY}$"
 # A signing key id as Koji's sigkey spells it: 8 lower-case hex digits.
 KEY_ID_PATTERN = r"^[0-9a-f]{8}$"
 # A tree on another host, as rsync and ssh write it: host:/absolute/path or user@host:/absolute/path.

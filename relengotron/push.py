@@ -5,19 +5,13 @@ A push (Bodhi's, for one release and one request — ``testing`` or ``stable``) 
 into the updates repository of its stream (``updates/<version>/<arch>`` for stable, ``updates/testing/…``
 for testing) and — for stable pushes — recomposes the release's artifacts whose manifest the push changes
 (:mod:`relengotron.planning`). Testing pushes compose no artifacts: the artifacts are released from stable
-content only. Every artifact target ends in one of three states:
-
-- ``released``: recomposed, tested, signed and promoted into the staging tree (then synced);
-- ``unchanged``: its manifest did not change (nothing composed);
-- ``held-back``: recomposed but not promoted — its tests failed, or a step failed; it is never synced.
-
-An update is ``complete`` when every artifact that carries one of its builds was released or already had
-it, ``held-back`` when one of them was held back (its builds are in the updates repository all the same).
-The push-complete message carries every update's outcome: Bodhi needs it to finish its push.
+content only. Before the mash, the updates' builds are moved into the request's tag as Bodhi's composer moves
+them (:func:`tag_moves`). What became of each artifact and update is :mod:`relengotron.push_report`'s.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from relengotron.config import MirrorLayout, Release, ReleaseConfig
-from relengotron.names import WORD
+from relengotron.names import NVR, WORD
 from relengotron.planning import Plan, TargetPlan
 from relengotron.planning import Update as PlanUpdate
 from relengotron.updates import Update, UpdateError, parse_updates
@@ -35,8 +29,6 @@ COMPOSED_TOPIC = "artifact.composed"  # relengotron.artifacts.COMPOSED_TOPIC wit
 RELEASED_TOPIC = "artifact.released"
 COMPLETE_TOPIC = "push.complete"
 REQUESTS = ("testing", "stable")
-RELEASED, UNCHANGED, HELD_BACK = "released", "unchanged", "held-back"
-COMPLETE = "complete"
 TESTING_ONLY = "unchanged, skipped: testing pushes compose no artifacts (they are released from stable pushes)"
 # The steps of one artifact target, in order, as the DAG names its tasks (the reason an artifact is held back
 # is the first of them that failed).
@@ -49,37 +41,54 @@ class PushError(ValueError):
 
 @dataclass(frozen=True)
 class Push:
-    """One push: its id, the release, the request and the updates (parsed as the mash needs them)."""
+    """One push of a Bodhi compose: its id, the release and request its ``repo`` names, the updates as the
+    compose names them (``entries``: each one's NVRs, docs/bodhi-handshake.md §1) and, once read from Bodhi,
+    as Bodhi describes them (``updates``)."""
 
     push_id: str
     release: Release
     request: str
-    updates: tuple[Update, ...]
+    entries: tuple[tuple[str, ...], ...]
+    updates: tuple[Update, ...] = ()
+    agent: str | None = None
 
     @classmethod
-    def from_conf(cls, conf: Mapping[str, Any], config: ReleaseConfig) -> Push:
-        """Check the trigger conf against the release configuration; a :class:`PushError` names the field."""
+    def from_conf(cls, conf: Mapping[str, Any], config: ReleaseConfig, updates: Any = None) -> Push:
+        """Check the trigger conf (``push_id``, ``repo``, ``updates``, ``agent``) against the release
+        configuration and, when given, the updates Bodhi describes (each must have exactly the builds of one
+        entry, every entry one update); a :class:`PushError` names the field. Pure."""
         push_id = conf.get("push_id")
         if not isinstance(push_id, str) or not WORD.match(push_id):
             raise PushError(f"push_id: must be a word like 2016-06-14.0, not {push_id!r}")
-        request = conf.get("request")
-        if request not in REQUESTS:
-            raise PushError(f"request: must be one of {', '.join(REQUESTS)}, not {request!r}")
-        release_id = conf.get("release")
-        if not isinstance(release_id, str) or release_id not in config.releases:
-            known = ", ".join(sorted(config.releases))
-            raise PushError(f"release: {release_id!r} is not in the release configuration (configured: {known})")
-        release = config.releases[release_id]
-        if request not in release.tags:
-            raise PushError(f"release: {release_id} has no {request} tag: it takes no {request} pushes")
-        raw = conf.get("updates")
+        release, request = repo_of(conf.get("repo"), config)
+        entries = parse_entries(conf.get("updates"))
+        agent = conf.get("agent")
+        if agent is not None and not isinstance(agent, str):
+            raise PushError(f"agent: must be a user name, not {agent!r}")
+        push = cls(push_id=push_id, release=release, request=request, entries=entries, agent=agent or None)
+        return push if updates is None else push.with_updates(updates)
+
+    def with_updates(self, raw: Any) -> Push:
+        """This push with the updates as Bodhi describes them; :class:`PushError` when they are not the
+        compose's (a build more or less, an entry without its update)."""
         if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
-            raise PushError("updates: must be a non-empty list of updates")
+            raise PushError("updates: the updates read from Bodhi are missing (did the updates task run?)")
         try:
             updates = parse_updates(raw)
         except UpdateError as exc:
             raise PushError(f"updates: {exc}") from None
-        return cls(push_id=push_id, release=release, request=request, updates=updates)
+        named = {tuple(sorted(e)) for e in self.entries}
+        described = {u.builds: u.alias for u in updates}
+        if set(described) != named:
+            extra = sorted(" ".join(b) for b in set(described) - named)
+            missing = sorted(" ".join(b) for b in named - set(described))
+            raise PushError(f"updates: Bodhi's updates are not the compose's (missing: {missing}, extra: {extra})")
+        return dataclasses.replace(self, updates=updates)
+
+    @property
+    def repo(self) -> str:
+        """The compose's Koji tag, as Bodhi names it: the tag the push fills (:attr:`tag`)."""
+        return self.tag
 
     @property
     def tag(self) -> str:
@@ -105,11 +114,148 @@ class Push:
         return f"{self.release.id}-{self.request}"
 
 
+def repo_of(repo: Any, config: ReleaseConfig) -> tuple[Release, str]:
+    """The release and request a compose's ``repo`` names: the release whose ``testing`` or ``stable`` tag it is
+    (Bodhi names a compose by the tag it fills). :class:`PushError` naming it otherwise."""
+    if not isinstance(repo, str) or not repo:
+        raise PushError(f"repo: must be the Koji tag a compose fills, not {repo!r}")
+    release = config.release_of_tag(repo)
+    request = next((r for r in REQUESTS if release is not None and release.tags.get(r) == repo), None)
+    if release is None or request is None:
+        known = sorted(t for r in config.releases.values() for role, t in r.tags.items() if role in REQUESTS)
+        raise PushError(f"repo: {repo!r} is not the testing or stable tag of a configured release ({', '.join(known)})")
+    return release, request
+
+
+def parse_entries(raw: Any) -> tuple[tuple[str, ...], ...]:
+    """A compose's updates as Bodhi names them: each one's build NVRs joined by single spaces. Pure;
+    :class:`PushError` naming the entry that is not one, or a build named twice."""
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
+        raise PushError("updates: must be a non-empty list (each update's NVRs joined by spaces)")
+    entries: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(raw):
+        nvrs = entry.split(" ") if isinstance(entry, str) else []
+        if not nvrs or not all(NVR.match(n) for n in nvrs):
+            raise PushError(f"updates[{index}]: {entry!r} is not build NVRs joined by spaces")
+        twice = sorted(seen & set(nvrs))
+        if twice or len(set(nvrs)) != len(nvrs):
+            raise PushError(f"updates[{index}]: names a build twice: {', '.join(twice) or entry}")
+        seen |= set(nvrs)
+        entries.append(tuple(nvrs))
+    return tuple(entries)
+
+
 def updates_path(layout: MirrorLayout, release: Release, arch: str, stream: str) -> str:
     """The updates repository of ``stream`` for ``arch``, relative to the staging/mirror top: the layout's
     ``updates`` template filled in, an empty stream leaving no empty path part (``updates/24/x86_64``)."""
     filled = layout.updates.format(version=release.version, arch=arch, stream=stream)
     return posixpath.normpath("/".join(p for p in filled.split("/") if p))
+
+
+# --- Bodhi 2's masher.start: one compose per release and request ----------------------------------------------
+
+
+def group_composes(
+    updates: Iterable[Mapping[str, Any]], config: ReleaseConfig, *, push_id: str, agent: str | None
+) -> list[dict[str, Any]]:
+    """The composes Bodhi 2's masher made of one ``bodhi.masher.start``: its updates (each ``alias``, ``release``
+    — the release configuration's id —, ``request``, ``type``, ``builds``) grouped per release and request,
+    security composes first, then stable before testing (Bodhi's ``Compose.__lt__``), then by repo. Each as
+    the ``updates_push`` conf of that compose (docs/bodhi-handshake.md §1). Pure; :class:`PushError` naming
+    every update that cannot be pushed (a release the configuration lacks, a request other than testing or
+    stable)."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    problems = []
+    for update in updates:
+        release, request = update.get("release"), update.get("request")
+        if release not in config.releases or request not in REQUESTS or request not in config.releases[release].tags:
+            problems.append(f"{update.get('alias')}: release {release!r}, request {request!r}")
+            continue
+        groups.setdefault((release, request), []).append(update)
+    if problems:
+        raise PushError(f"updates: not a testing or stable push of a configured release: {'; '.join(problems)}")
+
+    def priority(key: tuple[str, str]) -> tuple[bool, bool, str]:
+        security = any(u.get("type") == "security" for u in groups[key])
+        return (not security, key[1] != "stable", config.releases[key[0]].tag(key[1]))
+
+    return [
+        {
+            "push_id": f"{push_id}.{release}-{request}",
+            "repo": config.releases[release].tag(request),
+            "updates": [
+                " ".join(sorted(u["builds"])) for u in sorted(groups[(release, request)], key=lambda u: u["alias"])
+            ],
+            "agent": agent,
+        }
+        for release, request in sorted(groups, key=priority)
+    ]
+
+
+# --- Bodhi's tag moves ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TagPlan:
+    """The Koji tag actions that put a push's builds where Bodhi's composer puts them: ``moves`` (from tag, to
+    tag, NVR: one ``tagBuild`` with ``fromtag`` each), ``untags`` (tag, NVR: a move a crash left half done, a
+    pending tag the push removes), and the builds already where they go (``done``)."""
+
+    moves: tuple[tuple[str, str, str], ...]
+    untags: tuple[tuple[str, str], ...]
+    done: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, list[Any]]:
+        return {
+            "moves": [list(m) for m in self.moves],
+            "untags": [list(u) for u in self.untags],
+            "done": list(self.done),
+        }
+
+    def render(self) -> str:
+        lines = [f"move {nvr}: {source} → {target}" for source, target, nvr in self.moves]
+        lines += [f"untag {nvr} from {tag}" for tag, nvr in self.untags]
+        lines.append(f"{len(self.done)} build(s) already in place")
+        return "\n".join(lines)
+
+
+def pending_tags(push: Push) -> tuple[str, ...]:
+    """The tags Bodhi's composer removes from a push's builds: the stable-pending tag for a stable push, the
+    signing- and testing-pending tags for a testing one (``remove_pending_tags``)."""
+    roles = ("stable_pending",) if push.request == "stable" else ("signing_pending", "testing_pending")
+    return tuple(push.release.tags[role] for role in roles if role in push.release.tags)
+
+
+def tag_moves(push: Push, tags_of: Mapping[str, Iterable[str]]) -> TagPlan:
+    """Bodhi's composer's tag actions for the push's updates (``_determine_tag_actions``,
+    ``remove_pending_tags``): each build moves from the tag it waits in — the release's ``testing`` tag for an
+    update whose status is testing, else its ``candidate`` tag — into the request's tag, and loses the pending
+    tags. ``tags_of``: NVR → the tags it is in now. Pure; idempotent by construction (what is in place is
+    ``done``). :class:`PushError` naming every build found in neither tag, before anything is moved."""
+    target = push.tag
+    pending = pending_tags(push)
+    moves: list[tuple[str, str, str]] = []
+    untags: list[tuple[str, str]] = []
+    done: list[str] = []
+    problems: list[str] = []
+    for update in push.updates:
+        source = push.release.tags.get("testing" if update.status == "testing" else "candidate")
+        for nvr in update.builds:
+            have = set(tags_of.get(nvr, ()))
+            if target in have:
+                if source and source in have:
+                    untags.append((source, nvr))
+                else:
+                    done.append(nvr)
+            elif source and source in have:
+                moves.append((source, target, nvr))
+            else:
+                problems.append(f"{nvr} ({update.alias}) is in neither {source} nor {target} (in: {sorted(have)})")
+            untags += [(tag, nvr) for tag in pending if tag in have]
+    if problems:
+        raise PushError("tags: " + "; ".join(problems))
+    return TagPlan(tuple(moves), tuple(untags), tuple(done))
 
 
 # --- the plan, as the DAG maps it ------------------------------------------------------------------------
@@ -158,135 +304,6 @@ def split_by_kind(items: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str
     for item in items:
         out["ostree" if item["kind"] == "ostree" else "images"].append(dict(item))
     return out
-
-
-# --- what became of each artifact and update ---------------------------------------------------------------
-
-
-def held_back_reason(step_states: Mapping[str, str | None]) -> str:
-    """Why a recomposed target was not released, from its steps' task states (step → state, :data:`STEPS`)."""
-    for step in STEPS:
-        state = step_states.get(step)
-        if state == "failed":
-            return "its tests failed" if step == "tests" else f"its {step} step failed"
-    return "its steps did not finish"
-
-
-def outcome(
-    push: Push,
-    items: Sequence[Mapping[str, Any]],
-    promoted: Mapping[str, Mapping[str, Any]],
-    reasons: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """Each target's and each update's outcome. ``promoted``: target id → its promotion's result (dict);
-    ``reasons``: target id → why a recomposed target was not promoted (default "not released")."""
-    reasons = dict(reasons or {})
-    targets: list[dict[str, Any]] = []
-    for item in items:
-        if item["decision"] == "skip":
-            state, why = UNCHANGED, item["reason"]
-        elif item["id"] in promoted:
-            state, why = RELEASED, "released"
-        else:
-            state, why = HELD_BACK, reasons.get(item["id"], "not released")
-        targets.append({"id": item["id"], "label": item["label"], "state": state, "reason": why})
-    by_id = {t["id"]: t for t in targets}
-    updates: list[dict[str, Any]] = []
-    for update in push.updates:
-        carrying = [item for item in items if update.alias in item.get("updates", ())]
-        held = [by_id[i["id"]] for i in carrying if by_id[i["id"]]["state"] == HELD_BACK]
-        updates.append(
-            {
-                "alias": update.alias,
-                "builds": list(update.builds),
-                "status": HELD_BACK if held else COMPLETE,
-                "artifacts": [by_id[i["id"]]["label"] for i in carrying if by_id[i["id"]]["state"] != HELD_BACK],
-                "held_back": [{"label": t["label"], "reason": t["reason"]} for t in held],
-            }
-        )
-    return {"targets": targets, "updates": updates}
-
-
-def released_message(push: Push, item: Mapping[str, Any], promoted: Mapping[str, Any], run_id: str) -> dict[str, Any]:
-    """The body of one ``relengotron.artifact.released`` message (one per artifact released by the push)."""
-    return {
-        "push_id": push.push_id,
-        "run_id": run_id,
-        "release": push.release.id,
-        "request": push.request,
-        "item": item["id"],
-        "artifact": item["artifact"],
-        "kind": item["kind"],
-        "arch": item["arch"],
-        "label": item["label"],
-        "identity": promoted["identity"],
-        "input_hash": promoted["input_hash"],
-        "manifest": list(promoted["manifest"]),
-        "paths": list(promoted["paths"]),
-        "updates": list(item.get("updates", ())),
-    }
-
-
-def complete_message(
-    push: Push, result: Mapping[str, Any], repos: Sequence[str], run_id: str, synced: bool
-) -> dict[str, Any]:
-    """The body of the ``relengotron.push.complete`` message: every update's outcome and every artifact's."""
-    targets = result["targets"]
-    held = [{"label": t["label"], "reason": t["reason"]} for t in targets if t["state"] == HELD_BACK]
-    return {
-        "push_id": push.push_id,
-        "run_id": run_id,
-        "release": push.release.id,
-        "request": push.request,
-        "status": HELD_BACK if held else COMPLETE,
-        "synced": synced,
-        "repos": list(repos),
-        "updates": list(result["updates"]),
-        "artifacts": {
-            "released": [t["label"] for t in targets if t["state"] == RELEASED],
-            "unchanged": [t["label"] for t in targets if t["state"] == UNCHANGED],
-            "held_back": held,
-        },
-    }
-
-
-@dataclass(frozen=True)
-class PushReport:
-    """What the push tells the bus once synced: one ``relengotron.artifact.released`` body per artifact this run
-    released, the ``relengotron.push.complete`` body (Bodhi finishes its push with it), and the outcome of
-    every target and update. Not synced (a dry run, a sync that did not finish): nothing is announced —
-    ``released`` is empty and ``complete`` None, and ``would_complete`` says what would have gone out."""
-
-    released: list[dict[str, Any]]
-    complete: dict[str, Any] | None
-    would_complete: dict[str, Any]
-    outcome: dict[str, Any]
-
-
-def report(
-    push: Push,
-    items: Sequence[Mapping[str, Any]],
-    promoted: Iterable[Mapping[str, Any]],
-    reasons: Mapping[str, str],
-    *,
-    repos: Sequence[str],
-    run_id: str,
-    synced: bool,
-) -> PushReport:
-    """The push's report from its plan ``items``, the promotions' results (``promoted``, each naming its
-    ``target``), why each recomposed target that was not promoted was held back (``reasons``, target id →
-    :func:`held_back_reason`) and the updates repositories mashed (``repos``)."""
-    done = {r["target"]: r for r in promoted}
-    result = outcome(push, items, done, reasons)
-    by_id = {item["id"]: item for item in items}
-    released = [
-        released_message(push, by_id[target], found, run_id)
-        for target, found in sorted(done.items())
-        if found.get("changed") and target in by_id
-    ]
-    complete = complete_message(push, result, repos, run_id, synced=synced)
-    summary = {**result, "status": complete["status"], "held_back": complete["artifacts"]["held_back"]}
-    return PushReport(released if synced else [], complete if synced else None, complete, summary)
 
 
 # --- the sync and the tests' freshness -----------------------------------------------------------------

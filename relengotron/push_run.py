@@ -1,6 +1,7 @@
 """An updates push carried out against the services, step by step, around the pure decisions of
-:mod:`relengotron.push` and :mod:`relengotron.planning`: plan, mash, compose and promote one artifact, sync,
-and the per-(release, request) turn that lets one push of a release and request run at a time.
+:mod:`relengotron.push`, :mod:`relengotron.push_report` and :mod:`relengotron.planning`: read the compose's
+updates from Bodhi, move their tags, plan, mash, promote one artifact, sync, announce, and the per-(release,
+request) turn that lets one push of a release and request run at a time (docs/bodhi-handshake.md).
 
 Each function is one step of the ``updates_push`` DAG, callable and testable without Airflow: it is handed
 the release configuration, the push and the services it needs (clients, a signer, the staging tree) and
@@ -15,10 +16,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from relengotron import mash as masher
 from relengotron import website
+from relengotron.adapters.bodhi import Bodhi, match_entries
 from relengotron.adapters.errors import TransientError
 from relengotron.adapters.pdc import PDC
 from relengotron.adapters.resultsdb import ResultsDB
@@ -29,9 +31,24 @@ from relengotron.gating import decide_one, load_policies
 from relengotron.gating.decision import Verdict
 from relengotron.kojiclient import KojiClient
 from relengotron.planning import Plan, Target, plan
-from relengotron.push import Push, fresh_results, plan_items, sync_roots, updates_path
-from relengotron.push_lease import PushLease
+from relengotron.push import (
+    MODNAME,
+    RELEASED_TOPIC,
+    Push,
+    PushError,
+    TagPlan,
+    fresh_results,
+    group_composes,
+    plan_items,
+    sync_roots,
+    tag_moves,
+    updates_path,
+)
+from relengotron.push_state import Announced, PushLease
 from relengotron.signing.base import Signer
+
+if TYPE_CHECKING:
+    from relengotron.messaging import Publisher
 
 
 class PlanSources(Protocol):
@@ -86,6 +103,61 @@ class MashedRepo:
     def render(self) -> str:
         state = "written" if self.changed else "already so"
         return f"{self.path}: {len(self.packages)} packages, {len(self.updates)} updates ({state})"
+
+
+# --- the updates, and their tags -------------------------------------------------------------------------
+
+
+def read_updates(push: Push, bodhi: Bodhi) -> list[dict[str, Any]]:
+    """The compose's updates as Bodhi describes them (the shape :meth:`Push.with_updates` takes), in the
+    compose's order: one query per 100 builds. Each must have exactly one entry's builds, belong to the push's
+    release and be requested for its request (or already be there: a push Bodhi finished, read again).
+    Read-only; :class:`relengotron.push.PushError` naming every update that disagrees with the compose."""
+    found = match_entries(push.entries, bodhi.updates_of_builds(n for entry in push.entries for n in entry))
+    problems = []
+    for update in found.values():
+        if update.release != push.release.id:
+            problems.append(f"{update.alias} belongs to release {update.release}, not {push.release.id}")
+        elif update.request != push.request and not (update.request is None and update.status == push.request):
+            problems.append(f"{update.alias} is requested for {update.request} (status {update.status})")
+    if problems:
+        raise PushError(f"updates: Bodhi's updates disagree with the compose {push.repo}: {'; '.join(problems)}")
+    return [found[tuple(sorted(entry))].as_update() for entry in push.entries]
+
+
+def masher_composes(
+    entries: Sequence[Sequence[str]], config: ReleaseConfig, bodhi: Bodhi, *, push_id: str, agent: str | None
+) -> list[dict[str, Any]]:
+    """The composes of a Bodhi 2 ``masher.start`` (``entries``: its titles, each an update's NVRs), each as an
+    ``updates_push`` conf: the updates read from Bodhi (one query per 100 builds) and grouped per release and
+    request (:func:`relengotron.push.group_composes`). Read-only."""
+    found = match_entries(entries, bodhi.updates_of_builds(n for entry in entries for n in entry))
+    described = [
+        {"alias": u.alias, "release": u.release, "request": u.request, "type": u.type, "builds": list(u.builds)}
+        for u in found.values()
+    ]
+    return group_composes(described, config, push_id=push_id, agent=agent)
+
+
+def move_tags(push: Push, koji: KojiClient, *, timeout: float = 3600.0) -> TagPlan:
+    """Move the push's builds into the request's tag and remove their pending tags, as Bodhi's composer does
+    (:func:`relengotron.push.tag_moves`): the builds' tags read in one multicall, the moves sent in one (each
+    a ``tagBuild`` task with ``fromtag``, waited for), the untags in one.
+
+    Idempotent: a build already in place gets nothing sent, so a rerun sends nothing; a rerun after a crash
+    half-way finishes the moves. A build in neither tag fails before anything is sent, naming it.
+    """
+    nvrs = sorted({nvr for update in push.updates for nvr in update.builds})
+    found = koji.multicall([("listTags", (), {"build": nvr}, f"build {nvr}") for nvr in nvrs])
+    plan = tag_moves(push, {nvr: {t["name"] for t in tags or ()} for nvr, tags in zip(nvrs, found, strict=True)})
+    items = [f"move {nvr} from {source} to {target}" for source, target, nvr in plan.moves]
+    tasks = koji.multicall(
+        [("tagBuild", (t, nvr), {"fromtag": s}, item) for (s, t, nvr), item in zip(plan.moves, items, strict=True)]
+    )
+    for task, item in zip(tasks, items, strict=True):
+        koji.wait_task(task, item=item, timeout=timeout)
+    koji.multicall([("untagBuild", (tag, nvr), {}, f"untag {nvr} from {tag}") for tag, nvr in plan.untags])
+    return plan
 
 
 # --- plan ---------------------------------------------------------------------------------------------------
@@ -274,6 +346,23 @@ def publish_website(
     written = website.write_site(config, site)
     changes = staging.sync([config.mirror.website.strip("/")], dry_run=dry_run)
     return {"written": written, "changes": changes, "images": len(site.images), "refs": len(site.ostree)}
+
+
+def announced(push: Push, config: ReleaseConfig) -> set[tuple[str, str]]:
+    """The (target, identity) pairs whose release this push announced already. Read-only."""
+    return Announced(config.mirror.staging, push.push_id).pairs()
+
+
+def announce_released(push: Push, config: ReleaseConfig, publisher: Publisher, body: Mapping[str, Any]) -> bool:
+    """Publish one ``relengotron.artifact.released`` body unless this push announced that release already;
+    whether it was published. At least once: published, then recorded (:class:`relengotron.push_state.Announced`)."""
+    ledger = Announced(config.mirror.staging, push.push_id)
+    target, identity = str(body["item"]), str(body["identity"])
+    if (target, identity) in ledger.pairs():
+        return False
+    publisher.publish(MODNAME, RELEASED_TOPIC, dict(body))
+    ledger.record(target, identity)
+    return True
 
 
 # --- the turn -----------------------------------------------------------------------------------------------

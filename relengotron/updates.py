@@ -27,7 +27,9 @@ SEVERITIES = {
     "urgent": "Critical",
     "critical": "Critical",
 }
-UPDATE_FIELDS = ("alias", "builds", "type", "severity", "bugs", "title", "notes", "issued", "updated")
+UPDATE_FIELDS = ("alias", "builds", "type", "severity", "bugs", "title", "notes", "issued", "updated", "status")
+# Bodhi's update statuses; a push reads the status an update has before it (where its builds are tagged).
+STATUSES = ("pending", "testing", "stable", "unpushed", "obsolete")
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
@@ -48,7 +50,7 @@ class Bug:
 
 @dataclass(frozen=True)
 class Update:
-    """One update of a push (the updates_push DAG conf's ``updates`` entries)."""
+    """One update of a push, as Bodhi describes it (:class:`relengotron.adapters.bodhi.BodhiUpdate`)."""
 
     alias: str  # FEDORA-2016-1a2b3c4d5e
     builds: tuple[str, ...]  # NVRs, sorted
@@ -59,9 +61,11 @@ class Update:
     notes: str
     issued: datetime | None = None  # None: the push's date
     updated: datetime | None = None  # None: the issued date
+    status: str = "pending"  # Bodhi's status before the push: where the builds are tagged
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-able form (for digests and records)."""
+        """A JSON-able form of what the updates repository says of it (for digests and records; the status
+        before the push is not part of it)."""
         return {
             "alias": self.alias,
             "builds": list(self.builds),
@@ -131,6 +135,9 @@ def _parse_update(raw: Any, index: int) -> Update:
             raise UpdateError(where, f"{name} must be text, not {type(value).__name__}")
     issued = _parse_date(raw.get("issued"), where, "issued")
     updated = _parse_date(raw.get("updated"), where, "updated")
+    status = raw.get("status") or "pending"
+    if status not in STATUSES:
+        raise UpdateError(where, f"status must be one of {', '.join(STATUSES)}, not {status!r}")
     return Update(
         alias=alias,
         builds=tuple(sorted(builds)),
@@ -141,6 +148,7 @@ def _parse_update(raw: Any, index: int) -> Update:
         notes=clean_text(notes),
         issued=issued,
         updated=updated,
+        status=status,
     )
 
 

@@ -11,29 +11,32 @@ from airflow.sdk import BaseOperator
 class MashOperator(BaseOperator):
     """Mash the push's Koji tag (``stable`` or ``testing`` of the release) into the updates repository of its
     stream in the staging tree — ``updates/<version>/<arch>`` or ``updates/testing/<version>/<arch>`` — for each
-    arch of the release, with the push's updates as updateinfo, and sign its ``repomd.xml``.
+    arch of the release, with the push's updates (``updates``: the updates task's XCom, as Bodhi describes
+    them) as updateinfo, and sign its ``repomd.xml``.
 
     The RPMs are the copies signed with the release's key (any other is refused, naming it); every build of
-    the updates must already be the latest of its package in the tag (Bodhi tags them before it triggers the
-    push). The repository's date is the run's (``issued``), the same on every retry.
+    the updates must already be the latest of its package in the tag (the tag_updates step moved them there).
+    The repository's date is the run's (``issued``), the same on every retry.
 
     Idempotent: the same input again leaves the repository untouched (``changed`` False) and its signature
     too; a rerun after a crash builds beside the old repository and swaps it in whole. Returns one record per
     arch: ``{"arch", "path", "changed", "packages", "updates", "revision"}``.
     """
 
-    template_fields: Sequence[str] = ()
+    template_fields: Sequence[str] = ("updates",)
     ui_color = "#e6f0ff"
 
     def __init__(
         self,
         *,
+        updates: Any,
         koji_conn_id: str = "koji_default",
         signing_conn_id: str = "signing_default",
         workers: int = 4,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.updates = updates
         self.koji_conn_id = koji_conn_id
         self.signing_conn_id = signing_conn_id
         self.workers = workers
@@ -45,7 +48,7 @@ class MashOperator(BaseOperator):
         from relengotron.airflow.push import push_task
         from relengotron.push_run import mash_push
 
-        with permanent_failures(), push_task(context, Connections.of(self)) as task:
+        with permanent_failures(), push_task(context, Connections.of(self), self.updates) as task:
             repos = mash_push(
                 task.push, task.config, task.koji, task.signer, issued=run_time(context), workers=self.workers
             )

@@ -26,6 +26,60 @@ def _plan(value: Any, what: str) -> list[dict[str, Any]]:
     return list(value["items"])
 
 
+class PushUpdatesOperator(BaseOperator):
+    """Read the compose's updates from Bodhi (:func:`relengotron.push_run.read_updates`: one query per 100
+    builds, checked against the compose) and return them as the later steps take them (alias, builds, type,
+    severity, bugs, title, notes, Bodhi's status). Read-only, so rerunning it is always safe. An update Bodhi
+    does not know, or one that disagrees with the compose, fails the task at once naming it."""
+
+    ui_color = "#e8f4fa"
+
+    def __init__(self, *, bodhi_conn_id: str = "bodhi_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bodhi_conn_id = bodhi_conn_id
+
+    def execute(self, context: Any) -> list[dict[str, Any]]:
+        from relengotron.airflow.connections import Connections
+        from relengotron.airflow.errors import permanent_failures
+        from relengotron.airflow.push import push_task
+        from relengotron.push_run import read_updates
+
+        with permanent_failures(), push_task(context, Connections.of(self)) as task:
+            updates = read_updates(task.push, task.bodhi)
+        for update in updates:
+            self.log.info("%s (%s, %s): %s", update["alias"], update["type"], update["status"], update["builds"])
+        return updates
+
+
+class TagUpdatesOperator(BaseOperator):
+    """Move the updates' builds into the request's Koji tag and remove their pending tags, as Bodhi's composer
+    does (:func:`relengotron.push_run.move_tags`: one multicall each for reading, moving, untagging).
+
+    Idempotent: builds already in place get nothing sent; a rerun after a crash finishes the moves. A build in
+    neither its waiting tag nor the request's fails the task at once, naming it, before anything is moved.
+    Returns ``{"moves", "untags", "done"}``.
+    """
+
+    template_fields: Sequence[str] = ("updates",)
+    ui_color = "#fdf0e0"
+
+    def __init__(self, *, updates: Any, koji_conn_id: str = "koji_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.updates = updates
+        self.koji_conn_id = koji_conn_id
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        from relengotron.airflow.connections import Connections
+        from relengotron.airflow.errors import permanent_failures
+        from relengotron.airflow.push import push_task
+        from relengotron.push_run import move_tags
+
+        with permanent_failures(), push_task(context, Connections.of(self), self.updates) as task:
+            plan = move_tags(task.push, task.koji)
+        self.log.info("%s", plan.render())
+        return plan.as_dict()
+
+
 class PushPlanOperator(BaseOperator):
     """Decide which artifact targets of the release the push recomposes, and why the others are skipped
     (:func:`relengotron.push_run.plan_push`: PDC's package lists, Koji's latest builds of the push's tag, what
@@ -36,17 +90,20 @@ class PushPlanOperator(BaseOperator):
     targets come out "unchanged, skipped").
     """
 
+    template_fields: Sequence[str] = ("updates",)
     ui_color = "#e8f4fa"
 
     def __init__(
         self,
         *,
+        updates: Any,
         koji_conn_id: str = "koji_default",
         pdc_conn_id: str = "pdc_default",
         mirror_ssh_conn_id: str = "mirror_ssh",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.updates = updates
         self.koji_conn_id = koji_conn_id
         self.pdc_conn_id = pdc_conn_id
         self.mirror_ssh_conn_id = mirror_ssh_conn_id
@@ -57,7 +114,7 @@ class PushPlanOperator(BaseOperator):
         from relengotron.airflow.push import push_task
         from relengotron.push_run import plan_push
 
-        with permanent_failures(), push_task(context, Connections.of(self)) as task:
+        with permanent_failures(), push_task(context, Connections.of(self), self.updates) as task:
             planned = plan_push(task.push, task.config, task)
         if planned.plan is not None:
             self.log.info("%s", planned.plan.render())
@@ -193,59 +250,120 @@ class SyncOperator(BaseOperator):
         items = _plan(self.plan, "nothing is synced")
         with permanent_failures(), push_task(context, Connections.of(self)) as task:
             dry_run = flag(self.dry_run, "dry_run")
-            synced = sync_push(
-                task.push, task.config, items, xcom_lists(self.promoted), task.staging(self.bwlimit), dry_run=dry_run
-            )
+            try:
+                synced = sync_push(
+                    task.push,
+                    task.config,
+                    items,
+                    xcom_lists(self.promoted),
+                    task.staging(self.bwlimit),
+                    dry_run=dry_run,
+                )
+            except Exception as exc:
+                context["ti"].xcom_push(key="failure", value=f"the sync to the master mirror failed: {exc}")
+                raise
         for name, paths in synced["changes"].items():
             self.log.info("%s pass: %d change(s)", name, len(paths))
         return synced
 
 
 class PushReportOperator(BaseOperator):
-    """What became of every artifact and update, after the sync (:func:`relengotron.push.report`). Returns the
-    bodies of the ``relengotron.artifact.released`` messages (one per artifact released by this run: the
-    publish task maps over them) and pushes the ``relengotron.push.complete`` body (XCom ``complete``: each
-    update's outcome) and the outcome (XCom ``outcome``). Why an artifact was held back is read from its task
-    states (the first of compose, announce, tests, sign, promote that failed). After a dry run (or no sync)
-    it announces nothing. Read-only.
+    """What became of every artifact and update (:func:`relengotron.push_report.report`), however the push went:
+    pushes the ``relengotron.push.complete`` body (XCom ``complete``: each update's and artifact's outcome) and
+    the outcome (XCom ``outcome``), and returns the ``relengotron.artifact.released`` bodies of the artifacts
+    released and not announced before (the publish task maps over them).
+
+    A push whose updates did not reach the master mirror — the sync failed, or a step before it — is reported
+    ``failed`` with the first failed step and why, and releases nothing; a dry run announces nothing. Why an
+    artifact was held back is read from its task states (the first of compose, announce, tests, sign,
+    promote that failed). Read-only.
     """
 
-    template_fields: Sequence[str] = ("plan", "promoted", "mash", "sync")
+    template_fields: Sequence[str] = ("updates", "plan", "promoted", "mash", "sync")
     ui_color = "#e8faf0"
 
-    def __init__(self, *, plan: Any, promoted: Any = (), mash: Any = None, sync: Any = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        updates: Any,
+        plan: Any,
+        promoted: Any = (),
+        mash: Any = None,
+        sync: Any = None,
+        sync_task_id: str = "sync",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        self.updates = updates
         self.plan = plan
         self.promoted = promoted
         self.mash = mash
         self.sync = sync
+        self.sync_task_id = sync_task_id  # whose XCom ``failure`` says why a sync failed
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         from relengotron.airflow.arguments import xcom_list, xcom_lists
         from relengotron.airflow.errors import permanent_failures
-        from relengotron.airflow.push import load_push, push_params, step_states
-        from relengotron.push import STEPS, held_back_reason, report
+        from relengotron.airflow.push import failed_step, load_push, push_params, step_states
+        from relengotron.push import STEPS
+        from relengotron.push_report import held_back_reason, report
+        from relengotron.push_run import announced
 
-        items = _plan(self.plan, "there is nothing to report")
+        if not self.updates:
+            raise AirflowFailException("the updates were not read from Bodhi: there is nothing to report back")
         with permanent_failures():
-            _, push = load_push(push_params(context))
-        reasons = {target: held_back_reason(s) for target, s in step_states(context, items, STEPS).items()}
-        found = report(
-            push,
-            items,
-            xcom_lists(self.promoted),
-            reasons,
-            repos=[m["path"] for m in xcom_list(self.mash)],
-            run_id=str(context.get("run_id", "")),
-            synced=isinstance(self.sync, Mapping) and not self.sync.get("dry_run"),
-        )
+            config, push = load_push(push_params(context), self.updates)
+            items = list(self.plan["items"]) if isinstance(self.plan, Mapping) else []
+            reasons = {target: held_back_reason(s) for target, s in step_states(context, items, STEPS).items()}
+            synced = isinstance(self.sync, Mapping)
+            failure = None
+            if not synced:
+                failure = context["ti"].xcom_pull(task_ids=self.sync_task_id, key="failure") or failed_step(context)
+            found = report(
+                push,
+                items,
+                xcom_lists(self.promoted),
+                reasons,
+                repos=[m["path"] for m in xcom_list(self.mash)],
+                run_id=str(context.get("run_id", "")),
+                failure=failure,
+                dry_run=synced and bool(self.sync.get("dry_run")),
+                announced=announced(push, config),
+            )
         if found.complete is None:
-            self.log.info("not synced: no message is published; would be: %s", found.would_complete)
+            self.log.info("dry run: no message is published; would be: %s", found.would_complete)
         context["ti"].xcom_push(key="complete", value=found.complete)
         context["ti"].xcom_push(key="outcome", value=found.outcome)
         for update in found.outcome["updates"]:
-            self.log.info("%s: %s %s", update["alias"], update["status"], update["held_back"] or "")
+            self.log.info("%s: %s %s", update["alias"], update["status"], update["held_back"] or update["reason"] or "")
         return found.released
+
+
+class AnnounceReleasedOperator(BaseOperator):
+    """Publish one ``relengotron.artifact.released`` body (mapped over the report's) unless this push announced
+    that release already (:func:`relengotron.push_run.announce_released`): a push rerun in part never
+    announces an artifact twice. At least once: published, then recorded. Returns whether it was published."""
+
+    template_fields: Sequence[str] = ("body",)
+    ui_color = "#f0e6f6"
+
+    def __init__(self, *, body: Any, fedmsg_conn_id: str = "fedmsg_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.body = body
+        self.fedmsg_conn_id = fedmsg_conn_id
+
+    def execute(self, context: Any) -> bool:
+        from relengotron.airflow.connections import Connections
+        from relengotron.airflow.errors import permanent_failures
+        from relengotron.airflow.push import push_task
+        from relengotron.push_run import announce_released
+
+        if not isinstance(self.body, Mapping) or "item" not in self.body:
+            raise AirflowFailException(f"body: not an artifact.released body: {self.body!r}")
+        with permanent_failures(), push_task(context, Connections.of(self)) as task:
+            published = announce_released(task.push, task.config, task.clients.publisher, self.body)
+        self.log.info("%s: %s", self.body["label"], "announced" if published else "announced before: not again")
+        return published
 
 
 class PushCheckOperator(BaseOperator):

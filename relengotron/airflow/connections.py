@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 if TYPE_CHECKING:
+    from relengotron.adapters.bodhi import Bodhi
     from relengotron.adapters.bugzilla import Bugzilla
     from relengotron.adapters.pdc import PDC
     from relengotron.adapters.resultsdb import ResultsDB
@@ -40,6 +41,7 @@ class Connections:
     """
 
     koji: str = "koji_default"
+    bodhi: str = "bodhi_default"
     pdc: str = "pdc_default"
     resultsdb: str = "resultsdb_default"
     bugzilla: str = "bugzilla_default"
@@ -90,7 +92,7 @@ class TaskClients:
     the SSH runners too. Not thread-safe: one task, one instance.
     """
 
-    _CLOSED_IN_ORDER = ("publisher", "bugzilla", "resultsdb", "pdc", "koji")
+    _CLOSED_IN_ORDER = ("publisher", "bugzilla", "resultsdb", "pdc", "bodhi", "koji")
 
     def __init__(self, connections: Connections, stack: ExitStack) -> None:
         self.connections = connections
@@ -102,6 +104,12 @@ class TaskClients:
         from relengotron.airflow.hooks import KojiHook
 
         return KojiHook(self.connections.koji).client
+
+    @cached_property
+    def bodhi(self) -> Bodhi:
+        from relengotron.airflow.hooks import BodhiHook
+
+        return BodhiHook(self.connections.bodhi).client
 
     @cached_property
     def pdc(self) -> PDC:

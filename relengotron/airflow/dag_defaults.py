@@ -6,8 +6,8 @@ RPM, a failed test) into ``AirflowFailException``, which Airflow never retries
 (:func:`relengotron.airflow.errors.permanent_failures`). A transient one — Koji, PDC, ResultsDB, the bus or a
 host unreachable, a 5xx — is retried with exponential backoff: 30 s, 1 min, 2 min, 4 min, capped at 15 min.
 
-The schemas are built from the library's own names and values (:mod:`relengotron.names`,
-:mod:`relengotron.updates`), so a conf the form lets through is one the library accepts.
+The schemas are built from the library's own names (:mod:`relengotron.names`), so a conf the form lets through
+is one the library accepts.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from relengotron.names import ID_PATTERN, LOCATION_PATTERN, NVR_PATTERN, WORD_PATTERN
+from relengotron.names import ID_PATTERN, LOCATION_PATTERN, NVR_BODY, NVR_PATTERN, WORD_PATTERN
 from relengotron.push import REQUESTS
-from relengotron.updates import SEVERITIES, UPDATE_TYPES
 
 RETRIES = 4
 FIRST_DELAY = timedelta(seconds=30)
@@ -28,31 +27,9 @@ PUSH_ID: dict[str, Any] = {"type": "string", "pattern": WORD_PATTERN}
 REQUEST: dict[str, Any] = {"type": "string", "enum": list(REQUESTS)}
 NVR: dict[str, Any] = {"type": "string", "pattern": NVR_PATTERN}
 LOCATION: dict[str, Any] = {"type": ["null", "string"], "pattern": LOCATION_PATTERN}
-OPTIONAL_STRING: dict[str, Any] = {"type": ["string", "null"]}
-# One update of a push, as the updates_push DAG's conf carries it (:func:`relengotron.updates.parse_updates`
-# checks the rest: an alias once, a build in one update only).
-UPDATE: dict[str, Any] = {
-    "type": "object",
-    "required": ["alias", "builds", "type"],
-    "additionalProperties": False,
-    "properties": {
-        "alias": {"type": "string", "pattern": WORD_PATTERN},
-        "builds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": NVR},
-        "type": {"enum": list(UPDATE_TYPES)},
-        "severity": {"enum": [None, *SEVERITIES]},
-        "bugs": {
-            "type": "array",
-            "items": {
-                "anyOf": [
-                    {"type": "integer", "minimum": 1},
-                    {"type": "string", "pattern": r"^\d+$"},
-                    {"type": "object"},
-                ]
-            },
-        },
-        **{name: OPTIONAL_STRING for name in ("title", "notes", "issued", "updated")},
-    },
-}
+# One update of a compose as Bodhi names it: the NVRs of its builds joined by single spaces
+# (docs/bodhi-handshake.md §1).
+BODHI_UPDATE: dict[str, Any] = {"type": "string", "pattern": rf"^{NVR_BODY}( {NVR_BODY})*$"}
 
 
 def retry_defaults(**overrides: Any) -> dict[str, Any]:

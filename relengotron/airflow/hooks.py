@@ -6,8 +6,8 @@ connection is read and the client built on first use (parsing a DAG file touches
 host/login/password/port and its extra JSON are merged into one mapping and handed to the adapter's
 ``from_mapping``, which names any field it does not know.
 
-Default connection ids: ``koji_default``, ``pdc_default``, ``resultsdb_default``, ``bugzilla_default``,
-``fedmsg_default``, ``signing_default``; the release configuration's path is the Airflow Variable
+Default connection ids: ``koji_default``, ``bodhi_default``, ``pdc_default``, ``resultsdb_default``,
+``bugzilla_default``, ``fedmsg_default``, ``signing_default``; the release configuration's path is the Airflow Variable
 ``relengotron_config``.
 """
 
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 if TYPE_CHECKING:
+    from relengotron.adapters.bodhi import Bodhi
     from relengotron.adapters.bugzilla import Bugzilla
     from relengotron.adapters.pdc import PDC
     from relengotron.adapters.resultsdb import ResultsDB
@@ -77,6 +78,22 @@ class KojiHook(RelengHook):
         from relengotron.kojiclient import KojiConnection, connect
 
         return connect(KojiConnection.from_mapping(self.fields))
+
+
+class BodhiHook(RelengHook):
+    """Bodhi, read anonymously (host: Bodhi's root URL)."""
+
+    default_conn_name = "bodhi_default"
+    hook_name = "Bodhi"
+
+    def get_conn(self) -> Bodhi:
+        return self.client
+
+    @cached_property
+    def client(self) -> Bodhi:
+        from relengotron.adapters.bodhi import Bodhi, BodhiConnection
+
+        return Bodhi.connect(BodhiConnection.from_mapping(self.fields))
 
 
 class PDCHook(RelengHook):

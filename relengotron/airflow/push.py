@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from relengotron.airflow.connections import Connections, TaskClients
 
 if TYPE_CHECKING:
+    from relengotron.adapters.bodhi import Bodhi
     from relengotron.adapters.pdc import PDC
     from relengotron.adapters.resultsdb import ResultsDB
     from relengotron.artifacts import ArtifactKind, ComposeContext, ComposeOutput, Published
@@ -29,8 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The run's params that describe the push (the DAG's Params checked their shape when the run was created).
-PUSH_PARAMS = ("push_id", "release", "request", "updates")
+# The run's params that describe the push (the DAG's Params checked their shape when the run was created):
+# the compose as Bodhi names it (docs/bodhi-handshake.md §1).
+PUSH_PARAMS = ("push_id", "repo", "updates", "agent")
 PLAN_ITEM_KEYS = frozenset({"id", "label", "decision", "kind", "manifest"})
 
 
@@ -49,14 +51,15 @@ def push_params(context: Any) -> dict[str, Any]:
     return {key: params[key] for key in PUSH_PARAMS if key in params}
 
 
-def load_push(params: Mapping[str, Any]) -> tuple[ReleaseConfig, Push]:
-    """The release configuration (the ``relengotron_config`` Variable) and the push ``params`` describe;
+def load_push(params: Mapping[str, Any], updates: Any = None) -> tuple[ReleaseConfig, Push]:
+    """The release configuration (the ``relengotron_config`` Variable) and the push ``params`` describe, with
+    ``updates`` (the updates task's XCom: the compose's updates as Bodhi describes them) when given;
     :class:`relengotron.push.PushError` names a wrong field."""
     from relengotron.airflow.hooks import release_config
     from relengotron.push import Push
 
     config = release_config()
-    return config, Push.from_conf(params, config)
+    return config, Push.from_conf(params, config, updates)
 
 
 def check_item(item: Any, kind: str | None = None) -> dict[str, Any]:
@@ -89,11 +92,13 @@ def candidate(value: Any) -> ComposeOutput:
 def candidate_xcoms(plugin: ArtifactKind, output: ComposeOutput) -> dict[str, Any]:
     """What the steps after a compose read besides the candidate: ``announcement`` (the body of the
     ``relengotron.artifact.composed`` message that asks the test system for its tests), ``subject`` (the
-    ResultsDB subject the tests report on) and ``since`` (when results start to count: the compose time of a
-    new candidate; None for the released one, whose results are in already). Pure."""
+    ResultsDB subject the tests report on), ``release`` (whose gating policies decide) and ``since`` (when
+    results start to count: the compose time of a new candidate; None for the released one, whose results are
+    in already). Pure."""
     subject = plugin.test_item()
     return {
         "announcement": plugin.announcement(output),
+        "release": plugin.release.id,
         "since": output.composed_at if output.changed else None,
         "subject": {"type": subject.type, "item": subject.item, "name": subject.name, "label": plugin.label},
     }
@@ -119,6 +124,10 @@ class PushTask:
     @property
     def pdc(self) -> PDC:
         return self.clients.pdc
+
+    @property
+    def bodhi(self) -> Bodhi:
+        return self.clients.bodhi
 
     @property
     def resultsdb(self) -> ResultsDB:
@@ -183,12 +192,38 @@ class PushTask:
 
 
 @contextmanager
-def push_task(context: Any, connections: Connections) -> Iterator[PushTask]:
-    """The push of the run's params and its services (closed on the way out)."""
+def push_task(context: Any, connections: Connections, updates: Any = None) -> Iterator[PushTask]:
+    """The push of the run's params — with ``updates``, the updates task's XCom — and its services (closed on
+    the way out)."""
     params = push_params(context)
-    config, push = load_push(params)
+    config, push = load_push(params, updates)
     with ExitStack() as stack:
         yield PushTask(config, push, TaskClients(connections, stack))
+
+
+# The steps a push's updates go through before they reach the master mirror, in order (task ids).
+PUSH_STEPS = ("wait_turn", "updates", "tag_updates", "mash", "plan", "sync")
+
+
+def _task_states(context: Any) -> dict[str, str | None]:
+    """Task id (``<task>_<map index>`` for a mapped one) → state, for this run; {} when unreadable."""
+    ti = context["ti"]
+    run_id = context.get("run_id")
+    try:
+        return ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
+    except Exception as exc:  # read-only courtesy: the reasons it gives are never worth failing a task
+        log.warning("cannot read the task states: %s", exc)
+        return {}
+
+
+def failed_step(context: Any) -> str:
+    """Why the push's updates did not reach the master mirror, from this run's task states: the first of
+    :data:`PUSH_STEPS` that failed (or did not run). Read-only."""
+    states = _task_states(context)
+    for step in PUSH_STEPS:
+        if states.get(step) in ("failed", "upstream_failed"):
+            return f"the push failed at its {step} step (see that task's log); nothing of it reached the mirror"
+    return "the sync to the master mirror did not run"
 
 
 def step_states(context: Any, items: list[dict[str, Any]], steps: tuple[str, ...]) -> dict[str, dict[str, str | None]]:
@@ -197,13 +232,7 @@ def step_states(context: Any, items: list[dict[str, Any]], steps: tuple[str, ...
     {} when the states cannot be read (the reasons they give are a courtesy, never worth failing a task)."""
     from relengotron.push import split_by_kind
 
-    ti = context["ti"]
-    run_id = context.get("run_id")
-    try:
-        states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[run_id]).get(run_id, {})
-    except Exception as exc:  # read-only courtesy, see above
-        log.warning("cannot read the task states: %s", exc)
-        states = {}
+    states = _task_states(context)
     out: dict[str, dict[str, str | None]] = {}
     for group, found in split_by_kind(items).items():
         for index, item in enumerate(found):

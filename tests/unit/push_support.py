@@ -21,7 +21,8 @@ if str(PLUGINS) not in sys.path:
 GCE = "releases/24/gce/x86_64/Fedora-Cloud-Base-GCE-24.x86_64.tar.gz"
 GCE_MANIFEST = Manifest.of(["bash-4.3.42-5.fc24", "glibc-2.23.1-8.fc24"])
 GLIBC = {"alias": "FEDORA-2016-aaaa", "builds": ["glibc-2.23.1-8.fc24"], "type": "bugfix", "bugs": [1]}
-PARAMS = {"push_id": "2016-06-14.0", "release": "f24", "request": "stable", "updates": [GLIBC]}
+UPDATES = [GLIBC]  # the updates task's XCom: the compose's updates as Bodhi describes them
+PARAMS = {"push_id": "2016-06-14.0", "repo": "f24-updates", "updates": ["glibc-2.23.1-8.fc24"], "agent": "releng"}
 RUN_AFTER = datetime(2016, 6, 14, 12, 0, tzinfo=UTC)
 
 
@@ -32,11 +33,16 @@ class FakeTI:
 
     def __init__(self, task_states: dict[str, str] | None = None, run_states: dict[str, str] | None = None) -> None:
         self.xcoms: dict[str, Any] = {}
+        self.upstream: dict[tuple[str, str], Any] = {}
         self.task_states = dict(task_states or {})
         self.run_states = dict(run_states or {})
 
     def xcom_push(self, key: str, value: Any) -> None:
         self.xcoms[key] = value
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value", **_: Any) -> Any:
+        """What an upstream task pushed (``upstream[(task_id, key)]``), None when nothing was."""
+        return self.upstream.get((task_ids, key))
 
     def get_task_states(self, dag_id: str, run_ids: list[str], **_: Any) -> dict[str, dict[str, str]]:
         return {run_ids[0]: dict(self.task_states)}

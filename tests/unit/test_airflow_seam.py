@@ -15,9 +15,9 @@ import pytest
 
 from relengotron.airflow.arguments import run_time, xcom_list, xcom_lists
 from relengotron.airflow.connections import Connections, Lazy, TaskClients, release_signer
-from relengotron.airflow.dag_defaults import UPDATE
+from relengotron.airflow.dag_defaults import BODHI_UPDATE
 from relengotron.artifacts import load_release_config
-from relengotron.updates import UPDATE_FIELDS, UpdateError, parse_updates
+from relengotron.push import PushError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -83,45 +83,23 @@ def test_the_run_time_is_the_runs_and_mapped_results_come_as_lists() -> None:
     assert xcom_lists([[{"t": 1}, None], None, {"t": 2}]) == [{"t": 1}, {"t": 2}]
 
 
-def _valid(update: dict[str, Any]) -> bool:
+def _valid(schema: dict[str, Any], value: Any) -> bool:
     from airflow.sdk import Param
     from airflow.sdk.exceptions import ParamValidationError
 
     try:
-        Param(copy.deepcopy([update]), type="array", items=UPDATE).resolve()
+        Param(copy.deepcopy(value), **schema).resolve()
     except ParamValidationError:
         return False
     return True
 
 
-@pytest.mark.parametrize(
-    "update",
-    [
-        {"alias": "FEDORA-2016-1a2b", "builds": ["glibc-2.23.1-8.fc24"], "type": "security", "severity": "urgent"},
-        {"alias": "FEDORA-2016-1a2b", "builds": ["a-1-1"], "type": "bugfix", "bugs": [1, "2", {"id": 3}]},
-        {"alias": "FEDORA-2016-1a2b", "builds": ["a-1-1"], "type": "bugfix", "severity": None, "title": None},
-    ],
-)
-def test_an_update_the_form_accepts_is_one_the_library_accepts(update: dict[str, Any]) -> None:
-    assert _valid(update)
-    assert parse_updates([update])[0].alias == update["alias"]
+def test_a_bodhi_update_the_form_accepts_is_one_the_library_accepts() -> None:
+    from relengotron.push import parse_entries
 
-
-@pytest.mark.parametrize(
-    "update",
-    [
-        {"alias": "x y", "builds": ["a-1-1"], "type": "bugfix"},
-        {"alias": "U1", "builds": ["a"], "type": "bugfix"},
-        {"alias": "U1", "builds": ["a-1-1"], "type": "hotfix"},
-        {"alias": "U1", "builds": ["a-1-1"], "type": "bugfix", "severity": "dire"},
-        {"alias": "U1", "builds": ["a-1-1"], "type": "bugfix", "karma": 3},
-    ],
-)
-def test_an_update_the_form_refuses_is_one_the_library_refuses(update: dict[str, Any]) -> None:
-    assert not _valid(update)
-    with pytest.raises(UpdateError):
-        parse_updates([update])
-
-
-def test_the_update_schema_names_every_field_the_library_reads() -> None:
-    assert set(UPDATE["properties"]) == set(UPDATE_FIELDS)
+    for good in ("glibc-2.23.1-8.fc24", "curl-7.47.1-6.fc24 libcurl-7.47.1-6.fc24"):
+        assert _valid(BODHI_UPDATE, good) and parse_entries([good])
+    for bad in ("glibc", "a-1-1  b-1-1", " a-1-1", "a-1-1 ", "a/b-1-1"):
+        assert not _valid(BODHI_UPDATE, bad), bad
+        with pytest.raises(PushError):
+            parse_entries([bad])

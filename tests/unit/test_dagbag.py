@@ -106,7 +106,14 @@ def test_every_dag_file_imports_and_declares_exactly_the_dags_found(no_network: 
     assert set(bag.dag_ids) == set(declared)
     for dag_id, path in declared.items():
         assert Path(bag.dags[dag_id].fileloc).resolve() == path.resolve()
-    assert set(bag.dag_ids) == {"updates_push", "rawhide_gating", "eol", "ostree_maintenance", "autosign"}
+    assert set(bag.dag_ids) == {
+        "updates_push",
+        "masher_start",
+        "rawhide_gating",
+        "eol",
+        "ostree_maintenance",
+        "autosign",
+    }
     assert no_network == []  # nothing was even attempted (an attempt inside a try: would not fail the import)
     # every DAG retries transient failures with the one backoff policy (permanent ones fail at once)
     from relengotron.airflow.dag_defaults import retry_defaults

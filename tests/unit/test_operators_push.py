@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from push_support import GCE, GCE_MANIFEST, PARAMS, FakeSigner, FakeTI, context, put_image
+from push_support import GCE, GCE_MANIFEST, PARAMS, UPDATES, FakeSigner, FakeTI, context, put_image
 
 from relengotron.adapters.errors import TransientError
 from relengotron.artifacts import ComposeOutput, ImageOutput
@@ -116,7 +116,7 @@ def test_plan_recomposes_what_changed_and_says_why_the_rest_is_skipped(
     write_image_manifest(master, config.mirror, iso, f24, "x86_64", GCE_MANIFEST)  # released: the same builds
     write_image_manifest(master, config.mirror, pxe, f24, "x86_64", GCE_MANIFEST.of(["bash-4.3.42-5.fc24"]))
 
-    plan = PushPlanOperator(task_id="plan").execute(context())
+    plan = PushPlanOperator(task_id="plan", updates=UPDATES).execute(context())
     decided = {i["label"]: (i["decision"], i["reason"]) for i in plan["items"]}
     assert decided == {
         "fedora/24/x86_64/atomic-host": ("recompose", "never released"),
@@ -129,20 +129,23 @@ def test_plan_recomposes_what_changed_and_says_why_the_rest_is_skipped(
         "Fedora-Cloud-Base-GCE-24.x86_64.tar.gz": ("recompose", "never released"),
     }
     assert pdc.asked == 1 and pdc.closed and koji.closed
-    assert PushPlanOperator(task_id="plan").execute(context()) == plan  # read-only: the same plan again
+    assert PushPlanOperator(task_id="plan", updates=UPDATES).execute(context()) == plan  # read-only: the same again
 
     # a testing push composes no artifacts and asks neither PDC nor Koji
     monkeypatch.setattr("relengotron.airflow.hooks.PDCHook.client", property(lambda self: pytest.fail("PDC asked")))
-    testing = PushPlanOperator(task_id="plan").execute(context({**PARAMS, "request": "testing"}))
+    testing_conf = {**PARAMS, "repo": "f24-updates-testing"}
+    testing = PushPlanOperator(task_id="plan", updates=UPDATES).execute(context(testing_conf))
     assert {i["decision"] for i in testing["items"]} == {"skip"} and len(testing["items"]) == 5
 
 
-def test_plan_fails_at_once_on_a_release_the_configuration_lacks(config: ReleaseConfig) -> None:
+def test_plan_fails_at_once_on_a_repo_the_configuration_lacks(config: ReleaseConfig) -> None:
     from airflow.sdk.exceptions import AirflowFailException
     from operators.push import PushPlanOperator
 
-    with pytest.raises(AirflowFailException, match=r"release: 'f99' is not in the release configuration"):
-        PushPlanOperator(task_id="plan").execute(context({**PARAMS, "release": "f99"}))
+    with pytest.raises(AirflowFailException, match=r"repo: 'f99-updates' is not the testing or stable tag"):
+        PushPlanOperator(task_id="plan", updates=UPDATES).execute(context({**PARAMS, "repo": "f99-updates"}))
+    with pytest.raises(AirflowFailException, match=r"updates: Bodhi's updates are not the compose's"):
+        PushPlanOperator(task_id="plan", updates=[{**UPDATES[0], "builds": ["glibc-2.23.1-9.fc24"]}]).execute(context())
 
 
 # --- sign and promote -------------------------------------------------------------------------------------
@@ -272,7 +275,9 @@ def test_report_says_which_update_is_held_back_and_check_fails_naming_it(config:
     )
     sync = {"roots": [], "dry_run": False, "changes": {}}
     mash = [{"path": "updates/24/x86_64"}]
-    task = PushReportOperator(task_id="report", plan={"items": items}, promoted=promoted, mash=mash, sync=sync)
+    task = PushReportOperator(
+        task_id="report", updates=UPDATES, plan={"items": items}, promoted=promoted, mash=mash, sync=sync
+    )
     released = task.execute(context(ti=ti))
     assert [m["label"] for m in released] == [gce_item()["label"]]
     complete = ti.xcoms["complete"]
@@ -286,9 +291,36 @@ def test_report_says_which_update_is_held_back_and_check_fails_naming_it(config:
 
     dry = FakeTI(task_states=ti.task_states)
     dry_task = PushReportOperator(
-        task_id="report", plan={"items": items}, promoted=promoted, mash=mash, sync={**sync, "dry_run": True}
+        task_id="report",
+        updates=UPDATES,
+        plan={"items": items},
+        promoted=promoted,
+        mash=mash,
+        sync={**sync, "dry_run": True},
     )
     assert dry_task.execute(context(ti=dry)) == [] and dry.xcoms["complete"] is None  # a dry run announces nothing
+
+    # the sync failed: nothing is claimed released, every update failed, and why
+    failed = FakeTI(task_states={**ti.task_states, "sync": "failed"})
+    failed.upstream[("sync", "failure")] = "the sync to the master mirror failed: rsync exited 12"
+    broken = PushReportOperator(
+        task_id="report", updates=UPDATES, plan={"items": items}, promoted=promoted, mash=mash, sync=None
+    )
+    assert broken.execute(context(ti=failed)) == []
+    told = failed.xcoms["complete"]
+    assert (told["status"], told["synced"], told["reason"]) == (
+        "failed",
+        False,
+        "the sync to the master mirror failed: rsync exited 12",
+    )
+    assert [u["status"] for u in told["updates"]] == ["failed"] and told["artifacts"]["failed"][0][
+        "label"
+    ] == gce_item()["label"]
+    plain = FakeTI(task_states={"mash": "failed", "plan": "upstream_failed", "sync": "upstream_failed"})
+    PushReportOperator(task_id="report", updates=UPDATES, plan=None, mash=None, sync=None).execute(context(ti=plain))
+    assert plain.xcoms["complete"]["reason"].startswith("the push failed at its mash step")
+    with pytest.raises(AirflowFailException, match="the updates were not read from Bodhi"):
+        PushReportOperator(task_id="report", updates=None, plan=None).execute(context(ti=FakeTI()))
 
     fine = {**outcome, "held_back": []}
     assert PushCheckOperator(task_id="check", report=fine).execute(context()) is None
@@ -306,7 +338,8 @@ def test_one_push_per_release_and_request_at_a_time(config: ReleaseConfig) -> No
     assert sensor.poke(context(ti=first, run_id="run-1")) is True
     assert sensor.poke(context(ti=first, run_id="run-1")) is True  # a retry of the holder: still its turn
     assert sensor.poke(context(ti=second, run_id="run-2")) is False  # the same release and request: waits
-    assert sensor.poke(context({**PARAMS, "release": "f23"}, ti=second, run_id="run-2")) is True  # f23: its own
+    f23 = {**PARAMS, "repo": "f23-updates", "updates": ["sudo-1.8.15-2.fc23"]}
+    assert sensor.poke(context(f23, ti=second, run_id="run-2")) is True  # f23: its own turn
     assert PushTurnReleaseOperator(task_id="end_turn").execute(context(run_id="run-1")) is True
     assert PushTurnReleaseOperator(task_id="end_turn").execute(context(run_id="run-1")) is False  # rerun: no-op
     assert sensor.poke(context(ti=second, run_id="run-2")) is True

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from push_support import GCE, GCE_MANIFEST, PARAMS, RUN_AFTER, FakeSigner, FakeTI, context, put_image
+from push_support import GCE, GCE_MANIFEST, PARAMS, RUN_AFTER, UPDATES, FakeSigner, FakeTI, context, put_image
 from test_operators_push import gce_item
 
 from relengotron.artifacts import ArtifactError, ComposeOutput, ImageOutput, OSTreeOutput, load_release_config
@@ -71,7 +71,7 @@ def test_mash_writes_the_stream_repository_and_signs_it(config: ReleaseConfig, m
         return MashResult(dest, changed, "digest", 1466000000, content, ("FEDORA-2016-aaaa",), {})
 
     monkeypatch.setattr("relengotron.mash.mash", mash)
-    first = MashOperator(task_id="mash").execute(context())
+    first = MashOperator(task_id="mash", updates=UPDATES).execute(context())
     dest = Path(config.mirror.staging) / "updates/24/x86_64"
     assert first == [
         {
@@ -84,19 +84,21 @@ def test_mash_writes_the_stream_repository_and_signs_it(config: ReleaseConfig, m
         }
     ]
     assert signer.signed == [("repomd", str(dest))] and koji.closed == 1
-    assert MashOperator(task_id="mash").execute(context())[0]["changed"] is False  # rerun: the same repository
-    testing = MashOperator(task_id="mash")
+    assert (
+        MashOperator(task_id="mash", updates=UPDATES).execute(context())[0]["changed"] is False
+    )  # rerun: the same repository
+    testing = MashOperator(task_id="mash", updates=UPDATES)
     monkeypatch.setattr(
         "relengotron.mash.mash", lambda c, r, tag, dest, u, **kw: MashResult(dest, True, "d", 1, (), (), {})
     )
-    assert testing.execute(context({**PARAMS, "request": "testing"}))[0]["path"] == "updates/testing/24/x86_64"
+    assert testing.execute(context({**PARAMS, "repo": "f24-updates-testing"}))[0]["path"] == "updates/testing/24/x86_64"
 
     def refuse(*a: Any, **kw: Any) -> None:
         raise MashError("glibc-2.23.1-8.fc24.noarch.rpm", "not signed with key 0123abcd")
 
     monkeypatch.setattr("relengotron.mash.mash", refuse)
     with pytest.raises(AirflowFailException, match=r"glibc-2\.23\.1-8\.fc24\.noarch\.rpm: not signed"):
-        MashOperator(task_id="mash").execute(context())
+        MashOperator(task_id="mash", updates=UPDATES).execute(context())
 
     def unreachable(*a: Any, **kw: Any) -> None:
         raise MashTransientError("http://koji.test/kojifiles/x.rpm", "connection refused")
@@ -105,7 +107,7 @@ def test_mash_writes_the_stream_repository_and_signs_it(config: ReleaseConfig, m
     from relengotron.adapters.errors import TransientError
 
     with pytest.raises(TransientError, match="connection refused"):  # retried, not failed at once
-        MashOperator(task_id="mash").execute(context())
+        MashOperator(task_id="mash", updates=UPDATES).execute(context())
 
 
 # --- composes ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
-"""An updates push as data (relengotron.push) and its lease (relengotron.push_lease.PushLease): the conf checked
-field by field, the updates path of each stream, which updates each artifact carries, what became of each
-artifact and update, the messages, the sync roots, the freshness of test results — and one push per release
-and request at a time."""
+"""An updates push as data (relengotron.push, relengotron.push_report) and what it keeps in the staging tree
+(relengotron.push_state): the conf checked field by field, the updates Bodhi describes checked against the
+compose, Bodhi's tag moves, the updates path of each stream, which updates each artifact carries, what became
+of each artifact and update, the messages, the sync roots, the freshness of test results, one push per release
+and request at a time, and each release announced once."""
 
 from __future__ import annotations
 
@@ -15,26 +16,38 @@ from relengotron.config import ReleaseConfig
 from relengotron.manifest import Manifest
 from relengotron.planning import Decision, Plan, Reason, Target, TargetPlan
 from relengotron.push import (
-    HELD_BACK,
     TESTING_ONLY,
     Push,
     PushError,
-    complete_message,
     fresh_results,
-    held_back_reason,
-    outcome,
     plan_items,
-    released_message,
     split_by_kind,
     sync_roots,
+    tag_moves,
     updates_path,
 )
-from relengotron.push_lease import PushLease
+from relengotron.push_report import (
+    FAILED,
+    HELD_BACK,
+    PUSHED,
+    complete_message,
+    held_back_reason,
+    outcome,
+    released_message,
+    report,
+)
+from relengotron.push_state import Announced, PushLease
 from relengotron_sandbox.releng import render_release_config
 from relengotron_sandbox.world import World
 
 GLIBC = {"alias": "FEDORA-2016-aaaa", "builds": ["glibc-2.23.1-8.fc24"], "type": "bugfix", "bugs": [1]}
-CURL = {"alias": "FEDORA-2016-bbbb", "builds": ["curl-7.47.1-5.fc24"], "type": "security", "severity": "high"}
+CURL = {
+    "alias": "FEDORA-2016-bbbb",
+    "builds": ["curl-7.47.1-5.fc24", "libcurl-7.47.1-5.fc24"],
+    "type": "security",
+    "severity": "high",
+    "status": "testing",
+}
 
 
 @pytest.fixture
@@ -43,32 +56,79 @@ def config(tmp_path: Path, world: World) -> ReleaseConfig:
 
 
 def push_of(config: ReleaseConfig, request: str = "stable", updates: list | None = None) -> Push:
-    conf = {"push_id": "2016-06-14.0", "release": "f24", "request": request, "updates": updates or [GLIBC, CURL]}
-    return Push.from_conf(conf, config)
+    updates = updates or [GLIBC, CURL]
+    conf = {
+        "push_id": "2016-06-14.0",
+        "repo": config.release("f24").tag(request),
+        "updates": [" ".join(u["builds"]) for u in updates],
+        "agent": "bowlofeggs",
+    }
+    return Push.from_conf(conf, config, updates)
 
 
 def test_the_conf_is_checked_naming_the_field(config: ReleaseConfig) -> None:
     push = push_of(config)
-    assert (push.release.id, push.tag, push.stream, push.lock_name) == ("f24", "f24-updates", "", "f24-stable")
-    assert [u.alias for u in push.updates] == ["FEDORA-2016-aaaa", "FEDORA-2016-bbbb"]
+    assert (push.release.id, push.repo, push.stream, push.lock_name) == ("f24", "f24-updates", "", "f24-stable")
+    assert [u.alias for u in push.updates] == ["FEDORA-2016-aaaa", "FEDORA-2016-bbbb"] and push.agent == "bowlofeggs"
+    assert push.entries == (("glibc-2.23.1-8.fc24",), ("curl-7.47.1-5.fc24", "libcurl-7.47.1-5.fc24"))
     testing = push_of(config, "testing")
     assert (testing.tag, testing.stream, testing.composes_artifacts) == ("f24-updates-testing", "testing", False)
-    good = {"push_id": "p1", "release": "f24", "request": "stable", "updates": [GLIBC]}
+    good = {"push_id": "p1", "repo": "f24-updates", "updates": ["glibc-2.23.1-8.fc24"]}
+    assert Push.from_conf(good, config).updates == ()  # not read from Bodhi yet
     bad = [
         ({"push_id": "no spaces"}, r"^push_id: "),
-        ({"request": "oldstable"}, r"^request: must be one of testing, stable"),
-        ({"release": "f99"}, r"^release: 'f99' is not in the release configuration \(configured: f23, f24, rawhide\)"),
-        ({"release": "rawhide"}, r"^release: rawhide has no stable tag"),
+        ({"repo": "f24-updates-candidate"}, r"^repo: 'f24-updates-candidate' is not the testing or stable tag"),
+        ({"repo": "f99-updates"}, r"^repo: 'f99-updates' is not the testing or stable tag of a configured release"),
         ({"updates": []}, r"^updates: must be a non-empty list"),
-        (
-            {"updates": [{**GLIBC, "builds": ["glibc"]}]},
-            r"^updates: update FEDORA-2016-aaaa: build 'glibc' is not an NVR",
-        ),
-        ({"updates": [GLIBC, {**CURL, "builds": GLIBC["builds"]}]}, r"already in update FEDORA-2016-aaaa"),
+        ({"updates": ["glibc"]}, r"^updates\[0\]: 'glibc' is not build NVRs joined by spaces"),
+        ({"updates": ["a-1-1  b-1-1"]}, r"^updates\[0\]: "),
+        ({"updates": ["a-1-1", "b-1-1 a-1-1"]}, r"^updates\[1\]: names a build twice: a-1-1"),
+        ({"agent": 7}, r"^agent: "),
     ]
     for change, message in bad:
         with pytest.raises(PushError, match=message):
             Push.from_conf({**good, **change}, config)
+
+
+def test_the_updates_bodhi_describes_must_be_the_composes(config: ReleaseConfig) -> None:
+    push = push_of(config)
+    with pytest.raises(PushError, match=r"missing: \['curl-7.47.1-5.fc24 libcurl-7.47.1-5.fc24'\], extra: \[\]"):
+        push.with_updates([GLIBC])
+    with pytest.raises(PushError, match="the updates read from Bodhi are missing"):
+        push.with_updates(None)
+    with pytest.raises(PushError, match=r"^updates: update FEDORA-2016-aaaa: build 'glibc' is not an NVR"):
+        push.with_updates([{**GLIBC, "builds": ["glibc"]}, CURL])
+    with pytest.raises(PushError, match="status must be one of"):
+        push.with_updates([{**GLIBC, "status": "shipped"}, CURL])
+
+
+def test_bodhis_tag_moves_and_a_second_look_finds_nothing_to_do(config: ReleaseConfig) -> None:
+    push = push_of(config)  # stable: glibc is pending (from the candidate tag), curl in testing
+    tags = {
+        "glibc-2.23.1-8.fc24": {"f24-updates-candidate", "f24-updates-pending"},
+        "curl-7.47.1-5.fc24": {"f24-updates-testing", "f24-updates-pending"},
+        "libcurl-7.47.1-5.fc24": {"f24-updates-testing", "f24-updates"},  # a move a crash left half done
+    }
+    plan = tag_moves(push, tags)
+    assert plan.moves == (
+        ("f24-updates-candidate", "f24-updates", "glibc-2.23.1-8.fc24"),
+        ("f24-updates-testing", "f24-updates", "curl-7.47.1-5.fc24"),
+    )
+    assert set(plan.untags) == {
+        ("f24-updates-pending", "glibc-2.23.1-8.fc24"),
+        ("f24-updates-pending", "curl-7.47.1-5.fc24"),
+        ("f24-updates-testing", "libcurl-7.47.1-5.fc24"),
+    }
+    after = {nvr: {"f24-updates"} for nvr in tags}
+    again = tag_moves(push, after)
+    assert (again.moves, again.untags, set(again.done)) == ((), (), set(tags))
+    new = push_of(config, "testing", [GLIBC, {**CURL, "status": "pending"}])  # both from the candidate tag
+    testing = tag_moves(new, {nvr: {"f24-updates-candidate", "f24-signing-pending"} for nvr in tags})
+    assert {m[1] for m in testing.moves} == {"f24-updates-testing"} and len(testing.moves) == 3
+    assert {t for t, _ in testing.untags} == {"f24-signing-pending"}
+    lost = r"glibc-2.23.1-8.fc24 \(FEDORA-2016-aaaa\) is in neither f24-updates-candidate nor f24-updates"
+    with pytest.raises(PushError, match=lost):
+        tag_moves(push, {**tags, "glibc-2.23.1-8.fc24": {"f24"}})
 
 
 def test_updates_paths_of_each_stream(config: ReleaseConfig) -> None:
@@ -115,11 +175,9 @@ def test_plan_items_say_which_updates_each_artifact_carries(config: ReleaseConfi
     assert len(testing) == 5 and {(i["decision"], i["reason"]) for i in testing} == {("skip", TESTING_ONLY)}
 
 
-def test_outcomes_and_messages(config: ReleaseConfig) -> None:
-    push = push_of(config)
-    items = _items(config, push)
+def _promoted(items: list[dict]) -> dict[str, dict]:
     atomic = next(i for i in items if i["kind"] == "ostree")
-    promoted = {
+    return {
         atomic["id"]: {
             "target": atomic["id"],
             "identity": "c" * 64,
@@ -129,6 +187,13 @@ def test_outcomes_and_messages(config: ReleaseConfig) -> None:
             "changed": True,
         }
     }
+
+
+def test_outcomes_and_messages(config: ReleaseConfig) -> None:
+    push = push_of(config)
+    items = _items(config, push)
+    atomic = next(i for i in items if i["kind"] == "ostree")
+    promoted = _promoted(items)
     ami = "cloud-base-ami-24-x86_64"
     result = outcome(push, items, promoted, {ami: "its tests failed"})
     assert {t["label"]: t["state"] for t in result["targets"]} == {
@@ -146,12 +211,48 @@ def test_outcomes_and_messages(config: ReleaseConfig) -> None:
         "c" * 64,
         ["FEDORA-2016-aaaa"],
     )
-    complete = complete_message(push, result, ["updates/24/x86_64"], "run-1", synced=True)
-    assert complete["status"] == HELD_BACK and complete["artifacts"]["released"] == ["fedora/24/x86_64/atomic-host"]
+    complete = complete_message(push, result, ["updates/24/x86_64"], "run-1", None)
+    assert (complete["status"], complete["synced"], complete["repo"], complete["agent"]) == (
+        HELD_BACK,
+        True,
+        "f24-updates",
+        "bowlofeggs",
+    )
+    assert complete["artifacts"]["released"] == ["fedora/24/x86_64/atomic-host"]
     assert complete["artifacts"]["held_back"][0]["label"] == "Fedora-Cloud-Base-24.x86_64.raw.xz"
 
     everything = outcome(push, items, {**promoted, ami: {"target": ami}})
-    assert [u["status"] for u in everything["updates"]] == ["complete", "complete"]
+    assert [u["status"] for u in everything["updates"]] == [PUSHED, PUSHED]
+
+
+def test_a_push_that_did_not_reach_the_mirror_claims_nothing(config: ReleaseConfig) -> None:
+    push = push_of(config)
+    items = _items(config, push)
+    why = "the sync to the master mirror failed: rsync exited 23"
+    found = report(push, items, _promoted(items).values(), {}, repos=["updates/24/x86_64"], run_id="r", failure=why)
+    assert found.released == [] and found.complete is not None
+    assert (found.complete["status"], found.complete["synced"], found.complete["reason"]) == (FAILED, False, why)
+    assert [u["status"] for u in found.complete["updates"]] == [FAILED, FAILED]
+    assert found.complete["updates"][0]["reason"] == why
+    assert found.complete["artifacts"]["released"] == []
+    assert found.complete["artifacts"]["failed"] == [{"label": "fedora/24/x86_64/atomic-host", "reason": why}]
+    dry = report(push, items, _promoted(items).values(), {}, repos=[], run_id="r", failure=None, dry_run=True)
+    assert (dry.complete, dry.released) == (None, []) and dry.would_complete["status"] == HELD_BACK
+
+
+def test_a_release_is_announced_once_per_push(config: ReleaseConfig, tmp_path: Path) -> None:
+    push = push_of(config)
+    items = _items(config, push)
+    found = report(push, items, _promoted(items).values(), {}, repos=[], run_id="r", failure=None)
+    [body] = found.released
+    ledger = Announced(tmp_path / "staging", push.push_id)
+    assert ledger.pairs() == set() and ledger.record(body["item"], body["identity"])
+    assert not ledger.record(body["item"], body["identity"])  # idempotent
+    again = report(
+        push, items, _promoted(items).values(), {}, repos=[], run_id="r", failure=None, announced=ledger.pairs()
+    )
+    assert again.released == [] and again.complete is not None  # the outcome is reported again, the release not
+    assert ".relengotron/announced" in str(ledger.path)
 
 
 def test_held_back_reasons() -> None:

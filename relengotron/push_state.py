@@ -1,4 +1,6 @@
-"""One updates push per release and request at a time: a lease in the staging tree.
+"""What a push keeps in the staging tree's private area (``<staging>/.relengotron/``, never synced): the lease
+that lets one push per release and request run at a time, and the record of the artifacts whose release it
+announced, so that a push rerun in part never announces an artifact twice.
 
 The lease (:class:`PushLease`) is a small JSON file in the staging tree's private area
 (``<staging>/.relengotron/locks/updates_push-<release>-<request>.json``, never synced) naming the push and the
@@ -21,6 +23,7 @@ from relengotron.sync.classify import STAGING_PRIVATE
 from relengotron.tools.files import write_atomic
 
 LOCKS = f"{STAGING_PRIVATE}/locks"
+ANNOUNCED = f"{STAGING_PRIVATE}/announced"
 
 
 class PushLease:
@@ -74,5 +77,39 @@ class PushLease:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(fd)
+
+
+class Announced:
+    """The ``relengotron.artifact.released`` messages a push has published: (target id, identity) pairs, in
+    ``<staging>/.relengotron/announced/<push id>.json``. Delivery stays at least once: a message is recorded
+    after it is published, so a crash between the two publishes it again; recorded, it is never sent again
+    for that push, however often the push's tasks are rerun."""
+
+    def __init__(self, staging: str | Path, push_id: str) -> None:
+        self.path = Path(staging) / ANNOUNCED / f"{push_id}.json"
+
+    def pairs(self) -> set[tuple[str, str]]:
+        """What was announced (read-only; nothing when there is no record)."""
+        try:
+            data = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return set()
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{self.path}: unreadable record of announced releases: {exc}") from None
+        return {(str(target), str(identity)) for target, identity in data}
+
+    def record(self, target: str, identity: str) -> bool:
+        """Record one announcement; whether it was new. Idempotent; written whole (a reader never sees half)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            pairs = self.pairs()
+            if (target, identity) in pairs:
+                return False
+            write_atomic(self.path, (json.dumps(sorted([*pairs, (target, identity)]), indent=1) + "\n").encode())
+            return True
         finally:
             os.close(fd)
