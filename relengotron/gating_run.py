@@ -1,14 +1,16 @@
-"""Rawhide gating, the I/O side: the builds at the gate (Koji) and the decision over their results (ResultsDB).
+"""Rawhide gating, the I/O side: the builds at the gate (Koji), the decision over their results (ResultsDB), and
+one build gated on its own (:func:`gate_build`: decided and moved as soon as its own results are in, whatever
+other builds still wait for).
 
 The decisions themselves are pure (:mod:`relengotron.gating.rawhide`, :mod:`relengotron.gating.decision`);
-here they are fed. Both functions only read; moving builds and publishing are separate, idempotent steps
-(:meth:`relengotron.kojiclient.KojiClient.move_build`, the bus), so that a run can be retried at any point.
+here they are fed. Moving a build is idempotent (:meth:`relengotron.kojiclient.KojiClient.move_build`) and
+publishing is a separate step, so that a run can be retried at any point.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from relengotron.gating import RAWHIDE_GATING, PolicySet, decide
 from relengotron.gating.rawhide import Candidate, GateTags, GatingPlan, Selection, plan, select
@@ -68,3 +70,40 @@ def decide_gating(
     found = results.latest_for(subjects, cases) if subjects and cases else []
     decision = decide(policy_set, subjects, found, decision_context=RAWHIDE_GATING, product_version=product_version)
     return plan(release.id, GateTags.of(release), candidates, decision)
+
+
+def gate_build(
+    koji: KojiClient,
+    results: ResultsDB,
+    policy_set: PolicySet,
+    release: Release,
+    candidate: Candidate,
+    *,
+    run_id: str | None = None,
+    timeout: float = 3600.0,
+) -> dict[str, Any]:
+    """Gate one build now: where it is (it may have been gated by another run since it was listed), its
+    verdict from the results ResultsDB holds now, and its move — promoted into the release's tag, or into
+    quarantine. Returns ``{"verdict", "moved", "topic", "body"}``: the message of its outcome (one build), or
+    ``body`` None when there is nothing to announce (a build another run gated, a quarantined build that still
+    fails, a move another run made and announced).
+
+    Idempotent: a rerun finds the build moved and sends and announces nothing.
+    """
+    tags = GateTags.of(release)
+    now = koji.tags_of(candidate.nvr)
+    at = tags.pending if tags.pending in now else tags.quarantine if tags.quarantine in now else None
+    if at is None:
+        return {"verdict": None, "moved": False, "topic": f"{release.id}.gating.gone", "body": None}
+    here = Candidate(candidate.nvr, candidate.package, candidate.owner, at)
+    found = decide_gating(results, policy_set, release, [here])
+    [verdict] = found.verdicts
+    moved = koji.move_build(at, verdict.to_tag, here.nvr, timeout=timeout) if verdict.moves else False
+    messages = found.messages(run_id=run_id) if moved or not verdict.moves else []
+    topic = messages[0]["topic"] if messages else found.topic(verdict.outcome)
+    return {
+        "verdict": verdict.as_dict(),
+        "moved": moved,
+        "topic": topic,
+        "body": messages[0]["body"] if messages else None,
+    }

@@ -1,6 +1,5 @@
-"""Operators of the ``rawhide_gating`` DAG: list the builds at the gate, decide about them. Both read only; the
-moves are :class:`operators.koji_tag.KojiTagOperator`'s and the messages
-:class:`operators.fedmsg_publish.FedmsgPublishOperator`'s.
+"""Operators of the ``rawhide_gating`` DAG: list the builds at the gate (read only), and gate each build on its own
+(its verdict and its move); the messages are :class:`operators.fedmsg_publish.FedmsgPublishOperator`'s.
 
 Each ``execute`` calls one function of :mod:`relengotron.gating_run` with the client built from its
 connection on first use (closed after); the decisions are the pure :mod:`relengotron.gating.rawhide`'s.
@@ -67,42 +66,63 @@ class GatingListOperator(BaseOperator):
         return [c.as_dict() for c in selection.candidates]
 
 
-class GatingDecideOperator(BaseOperator):
-    """Decide about ``candidates`` (the list task's records) from the results ResultsDB holds now, under the
-    release configuration's policies (:func:`relengotron.gating_run.decide_gating`). Returns the moves
-    (:class:`operators.koji_tag.KojiTagOperator` kwargs); the whole plan — verdicts and messages
-    (:class:`operators.fedmsg_publish.FedmsgPublishOperator` kwargs) — is the XCom ``plan``.
+class GateBuildOperator(BaseOperator):
+    """Gate ONE build (mapped, one map index per build): where it is now, its verdict from the results ResultsDB
+    holds now under the release configuration's policies, and its move — promoted into the release's tag or
+    into quarantine (:func:`relengotron.gating_run.gate_build`). Runs as soon as that build's own wait is over,
+    whatever the other builds still wait for. Returns ``{"verdict", "moved", "topic", "body"}`` and pushes
+    ``topic`` and ``body`` as XComs of their own for the publish task: ``body`` is its outcome's message, None
+    when there is nothing to announce.
 
-    Read-only: rerun, it decides again from the newest results.
+    Idempotent: rerun, it finds the build moved and sends and announces nothing.
     """
 
-    template_fields: Sequence[str] = ("release", "candidates")
+    template_fields: Sequence[str] = ("release", "candidate")
     ui_color = "#fdf6e3"
 
     def __init__(
-        self, *, release: str, candidates: Any, resultsdb_conn_id: str = "resultsdb_default", **kwargs: Any
+        self,
+        *,
+        release: str,
+        candidate: Any,
+        koji_conn_id: str = "koji_default",
+        resultsdb_conn_id: str = "resultsdb_default",
+        task_timeout: float = 3600.0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.release = release
-        self.candidates = candidates
+        self.candidate = candidate
+        self.koji_conn_id = koji_conn_id
         self.resultsdb_conn_id = resultsdb_conn_id
+        self.task_timeout = task_timeout
 
-    def execute(self, context: Any) -> list[dict[str, Any]]:
+    def execute(self, context: Any) -> dict[str, Any]:
         from relengotron.airflow.hooks import release_config
         from relengotron.gating import load_policies
         from relengotron.gating.rawhide import Candidate
-        from relengotron.gating_run import decide_gating
+        from relengotron.gating_run import gate_build
 
         with permanent_failures(), ExitStack() as stack:
-            if self.candidates is None:
-                raise ValueError("no list of candidates: did the task listing the builds fail?")
             config = release_config()
-            chosen = [Candidate.from_dict(c) for c in self.candidates]
-            results = TaskClients(Connections.of(self), stack).resultsdb
-            plan = decide_gating(
-                results, load_policies(config.gating_policies), config.release(str(self.release)), chosen
+            clients = TaskClients(Connections.of(self), stack)
+            done = gate_build(
+                clients.koji,
+                clients.resultsdb,
+                load_policies(config.gating_policies),
+                config.release(str(self.release)),
+                Candidate.from_dict(self.candidate),
+                run_id=context.get("run_id"),
+                timeout=self.task_timeout,
             )
-        self.log.info("%s", plan.summary())
-        found = plan.as_dict(run_id=context.get("run_id"))
-        context["ti"].xcom_push(key="plan", value=found)
-        return found["moves"]
+        context["ti"].xcom_push(key="topic", value=done["topic"])
+        context["ti"].xcom_push(key="body", value=done["body"])
+        verdict = done["verdict"]
+        if verdict is None:
+            self.log.info("%s is no longer at the gate: another run gated it", self.candidate.get("nvr"))
+        else:
+            moved = "moved" if done["moved"] else "not moved"
+            self.log.info(
+                "%s: %s → %s (%s): %s", verdict["nvr"], verdict["outcome"], verdict["to_tag"], moved, verdict["summary"]
+            )
+        return done

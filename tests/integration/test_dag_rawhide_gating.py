@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import koji
@@ -80,14 +81,27 @@ def states(run: Any) -> dict[tuple[str, str], str]:
     return {(ti.task_id, ti.rendered_map_index or ""): ti.state for ti in run.get_task_instances()}
 
 
-def xcom(run: Any, task_id: str, key: str = "return_value") -> Any:
+def xcom(run: Any, task_id: str, nvr: str) -> Any:
+    """The XCom of one build's map index of a gate task."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
+    index = next(
+        ti.map_index for ti in run.get_task_instances() if ti.task_id == task_id and ti.rendered_map_index == nvr
+    )
     with create_session() as session:
-        rows = session.scalars(XComModel.get_many(run_id=run.run_id, task_ids=task_id, key=key)).all()
-        assert len(rows) == 1, f"{task_id}/{key}: {len(rows)} XComs"
+        rows = session.scalars(
+            XComModel.get_many(run_id=run.run_id, task_ids=task_id, key="return_value", map_indexes=index)
+        ).all()
+        assert len(rows) == 1, f"{task_id}[{nvr}]: {len(rows)} XComs"
         return XComModel.deserialize_value(rows[0])
+
+
+def outcomes(messages: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """(outcome, build, packager) of each gating message (one build each), sorted."""
+    return sorted(
+        (m["topic"].removeprefix(TOPIC), m["msg"]["builds"][0]["nvr"], m["msg"]["usernames"][0]) for m in messages
+    )
 
 
 def test_a_batch_is_gated_and_the_broken_build_is_promoted_once_its_check_passes(
@@ -102,13 +116,13 @@ def test_a_batch_is_gated_and_the_broken_build_is_promoted_once_its_check_passes
     }
     assert tags_of(koji_session, ATOMIC) == {JAIL}
 
-    # --- run 1: the pending builds are gated; atomic (quarantined, no result ever) waits and stays put -----
+    # --- run 1: each build gated on its own; atomic (quarantined, no result ever) waits and stays put ---------
     first = gating.test(run_conf=FAST)
     assert first.state == "success"
     ran = states(first)
-    assert ran[("wait_for_checks", ATOMIC)] == "failed"  # its results never came: the sensor gave up
-    assert all(ran[("wait_for_checks", nvr)] == "success" for nvr in PENDING_BUILDS)
-    assert ran[("decide", "")] == ran[("announce", "")] == "success"
+    assert ran[("gate.wait_for_checks", ATOMIC)] == "failed"  # its results never came: its wait gave up
+    assert all(ran[("gate.wait_for_checks", nvr)] == "success" for nvr in PENDING_BUILDS)
+    assert {ran[("gate.decide", nvr)] for nvr in (*PENDING_BUILDS, ATOMIC)} == {"success"}
     assert "results missing: atomic-1.14-1.fc26 (koji_build): dist.depcheck: no result" in capfd.readouterr().out
     assert tags_of(koji_session, COREUTILS) == {RAWHIDE}
     assert tags_of(koji_session, ETCD) == {RAWHIDE}
@@ -116,26 +130,32 @@ def test_a_batch_is_gated_and_the_broken_build_is_promoted_once_its_check_passes
     assert tags_of(koji_session, ATOMIC) == {JAIL}
 
     messages = gating_messages(endpoints)
-    by_topic = {m["topic"].removeprefix(TOPIC): m["msg"] for m in messages}
-    assert sorted(by_topic) == ["promoted", "quarantined", "waiting"] and len(messages) == 3
-    assert by_topic["quarantined"]["usernames"] == ["ralph"]
-    assert by_topic["quarantined"]["packages"] == ["python3-requests"]
-    assert "dist.depcheck FAILED" in by_topic["quarantined"]["builds"][0]["summary"]
-    assert by_topic["promoted"]["packages"] == ["coreutils", "etcd"]
-    assert by_topic["promoted"]["usernames"] == ["jchaloup", "kdudka"]
-    assert by_topic["waiting"]["packages"] == ["atomic"] and by_topic["waiting"]["usernames"] == ["lsm5"]
+    assert outcomes(messages) == [
+        ("promoted", COREUTILS, "kdudka"),
+        ("promoted", ETCD, "jchaloup"),
+        ("quarantined", REQUESTS, "ralph"),
+        ("waiting", ATOMIC, "lsm5"),
+    ]
+    quarantined = next(m["msg"] for m in messages if m["topic"].endswith("quarantined"))
+    assert quarantined["packages"] == ["python3-requests"]
+    assert "dist.depcheck FAILED" in quarantined["builds"][0]["summary"]
     assert all(m["msg"]["run_id"] == first.run_id for m in messages)
 
-    # --- rerunning the moves of the finished run changes nothing: same tags, no message -------------------
-    from operators.koji_tag import KojiTagOperator
+    # --- gating a build again changes nothing and announces nothing --------------------------------------------
+    from operators.gating_steps import GateBuildOperator
 
-    moves = xcom(first, "decide")
-    assert {(m["from_tag"], m["tag"]) for m in moves} == {(PENDING, RAWHIDE), (PENDING, JAIL)}
-    for move in moves:
-        rerun = KojiTagOperator(task_id="move_builds", action="move", **move).execute({})
-        assert {r["changed"] for r in rerun} == {False}
+    for nvr in (COREUTILS, REQUESTS):
+        listed = {"nvr": nvr, "package": nvr.rsplit("-", 2)[0], "owner": None, "tag": PENDING}
+        pushed: dict[str, Any] = {}
+        ti = SimpleNamespace(xcom_push=lambda key, value, into=pushed: into.__setitem__(key, value))
+        again = GateBuildOperator(task_id="decide", release="rawhide", candidate=listed).execute(
+            {"run_id": "again", "ti": ti}
+        )
+        assert pushed == {"topic": again["topic"], "body": None}
+        assert again["body"] is None and again["moved"] is False
+    assert xcom(first, "gate.decide", COREUTILS)["moved"] is True
     assert tags_of(koji_session, REQUESTS) == {JAIL} and tags_of(koji_session, COREUTILS) == {RAWHIDE}
-    assert len(gating_messages(endpoints)) == 3
+    assert len(gating_messages(endpoints)) == 4
 
     # --- python3-urllib3 >= 1.19 landed: Taskotron passes the quarantined build, the next run promotes it ---
     ResultsDBapi(endpoints["resultsdb"]["url"]).create_result(
@@ -143,22 +163,20 @@ def test_a_batch_is_gated_and_the_broken_build_is_promoted_once_its_check_passes
     )
     second = gating.test(run_conf=FAST)
     assert second.state == "success"
-    assert {k: v for k, v in states(second).items() if k[0] == "wait_for_checks"} == {
-        ("wait_for_checks", ATOMIC): "failed",  # still no result: it waits, in quarantine
-        ("wait_for_checks", REQUESTS): "success",
+    assert {k: v for k, v in states(second).items() if k[0] == "gate.wait_for_checks"} == {
+        ("gate.wait_for_checks", ATOMIC): "failed",  # still no result: it waits, in quarantine
+        ("gate.wait_for_checks", REQUESTS): "success",
     }
     assert tags_of(koji_session, REQUESTS) == {RAWHIDE}
     assert tags_of(koji_session, ATOMIC) == {JAIL}
-    assert xcom(second, "decide") == [{"from_tag": JAIL, "tag": RAWHIDE, "builds": [REQUESTS]}]
-    # one message per outcome, each its own mapped publish task: their order on the bus is not a promise
-    new = sorted(gating_messages(endpoints)[3:], key=lambda m: m["topic"])
-    assert [(m["topic"].removeprefix(TOPIC), m["msg"]["packages"], m["msg"]["usernames"]) for m in new] == [
-        ("promoted", ["python3-requests"], ["ralph"]),
-        ("waiting", ["atomic"], ["lsm5"]),
-    ]
-    assert new[0]["msg"]["builds"][0]["from_tag"] == JAIL
-    plan = xcom(second, "decide", "plan")
-    assert {v["nvr"]: v["outcome"] for v in plan["verdicts"]} == {REQUESTS: "promoted", ATOMIC: "waiting"}
+    promoted = xcom(second, "gate.decide", REQUESTS)
+    assert (promoted["verdict"]["outcome"], promoted["verdict"]["from_tag"], promoted["moved"]) == (
+        "promoted",
+        JAIL,
+        True,
+    )
+    new = gating_messages(endpoints)[4:]
+    assert outcomes(new) == [("promoted", REQUESTS, "ralph"), ("waiting", ATOMIC, "lsm5")]
 
 
 def test_a_named_build_is_gated_alone_and_a_bad_conf_fails_at_once(
@@ -172,7 +190,7 @@ def test_a_named_build_is_gated_alone_and_a_bad_conf_fails_at_once(
     wait_for_depcheck(airflow_connections["resultsdb"]["url"], (ETCD,))
     run = gating.test(run_conf={**FAST, "builds": [ETCD]})
     assert run.state == "success"
-    assert [k for k in states(run) if k[0] == "wait_for_checks"] == [("wait_for_checks", ETCD)]
+    assert [k for k in states(run) if k[0] == "gate.wait_for_checks"] == [("gate.wait_for_checks", ETCD)]
     assert tags_of(koji_session, ETCD) == {RAWHIDE}
     assert tags_of(koji_session, COREUTILS) == {PENDING}  # not named: left alone
     messages = gating_messages(airflow_connections)

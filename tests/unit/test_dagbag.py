@@ -157,12 +157,15 @@ def test_rawhide_gating_maps_per_build_and_validates_its_conf() -> None:
     from airflow.sdk.exceptions import ParamValidationError
 
     dag = DagBag(dag_folder=str(DAGS), safe_mode=False).dags["rawhide_gating"]
-    assert set(dag.task_dict) == {"list_builds", "wait_for_checks", "decide", "move_builds", "announce", "publish"}
-    sensor = dag.task_dict["wait_for_checks"]
-    assert sensor.partial_kwargs["map_index_template"] == "{{ task.subjects['item'] }}"
-    assert sensor.partial_kwargs["fail_on_failed"] is False
-    assert dag.task_dict["decide"].trigger_rule == "all_done"  # decides even when a sensor gave up
-    assert dag.max_active_runs == 1
+    assert set(dag.task_dict) == {"list_builds", "gate.wait_for_checks", "gate.decide", "gate.publish"}
+    sensor = dag.task_dict["gate.wait_for_checks"]
+    assert sensor.map_index_template == "{{ task.subjects['item'] }}"
+    assert sensor.fail_on_failed is False
+    assert dag.task_dict["gate.decide"].trigger_rule == "all_done"  # decides even when its wait gave up
+    # each build is gated on its own (a map index of the gate group), and runs never queue behind one that waits
+    assert type(dag.task_group_dict["gate"]).__name__ == "MappedTaskGroup"
+    assert "gate.wait_for_checks" in dag.task_dict["gate.decide"].upstream_task_ids
+    assert dag.max_active_runs > 1
 
     def validate(conf: dict[str, Any]) -> dict[str, Any]:
         params = copy.deepcopy(dag.params)

@@ -147,3 +147,58 @@ def test_a_build_without_a_finished_result_never_moves(outcomes: list[str | None
             assert candidate.nvr not in moved
         if outcome == "FAILED":
             assert candidate.nvr not in {n for m in gating.moves if m.tag == "rawhide" for n in m.builds}
+
+
+# --- one build gated on its own (relengotron.gating_run.gate_build) -----------------------------------------
+
+
+class GateKoji:
+    """Koji's tags of the builds; moves counted."""
+
+    def __init__(self, tags: dict[str, set[str]]) -> None:
+        self.tags = tags
+        self.moves: list[tuple[str, str, str]] = []
+
+    def tags_of(self, nvr: str) -> set[str]:
+        return set(self.tags[nvr])
+
+    def move_build(self, source: str, target: str, nvr: str, *, timeout: float) -> bool:
+        if target in self.tags[nvr] and source not in self.tags[nvr]:
+            return False
+        self.tags[nvr] = (self.tags[nvr] - {source}) | {target}
+        self.moves.append((source, target, nvr))
+        return True
+
+
+class GateResults:
+    def __init__(self, outcomes: dict[str, str]) -> None:
+        self.outcomes = outcomes
+
+    def latest_for(self, subjects: Any, testcases: Any = ()) -> list[dict[str, Any]]:
+        return [depcheck(s.item, self.outcomes[s.item]) for s in subjects if s.item in self.outcomes]
+
+
+def test_a_build_is_gated_on_its_own_once_and_announced_once() -> None:
+    from relengotron.gating_run import gate_build
+
+    rawhide = release(pending=TAGS.pending, quarantine=TAGS.quarantine, build="rawhide")
+    koji = GateKoji({COREUTILS.nvr: {TAGS.pending}, REQUESTS.nvr: {TAGS.pending}, ATOMIC.nvr: {TAGS.quarantine}})
+    results = GateResults({COREUTILS.nvr: "PASSED", REQUESTS.nvr: "FAILED"})
+
+    def gate(candidate: Candidate) -> dict[str, Any]:
+        return gate_build(koji, results, POLICIES, rawhide, candidate, run_id="run-1")  # type: ignore[arg-type]
+
+    promoted = gate(COREUTILS)
+    assert (promoted["verdict"]["outcome"], promoted["moved"], promoted["topic"]) == (
+        PROMOTED,
+        True,
+        "rawhide.gating.promoted",
+    )
+    assert promoted["body"]["builds"][0]["nvr"] == COREUTILS.nvr and promoted["body"]["usernames"] == ["kdudka"]
+    assert gate(COREUTILS)["body"] is None and len(koji.moves) == 1  # gated already (by this run or another)
+    assert gate(REQUESTS)["verdict"]["outcome"] == QUARANTINED and koji.tags[REQUESTS.nvr] == {TAGS.quarantine}
+    waiting = gate(ATOMIC)  # no result: stays, and says so
+    assert (waiting["verdict"]["outcome"], waiting["moved"], waiting["body"]["outcome"]) == (WAITING, False, WAITING)
+    # listed as pending, quarantined since by another run: gated where it is now — still failing, held, silent
+    held = gate(REQUESTS)
+    assert (held["verdict"]["outcome"], held["body"]) == (HELD, None)
