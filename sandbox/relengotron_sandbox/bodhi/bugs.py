@@ -88,7 +88,7 @@ class BugTracker:
                     return "ON_QA"
                 bug.addcomment(comment)
                 return f"commented ({bug.bug_status})"
-            except BugzillaError as exc:
+            except (BugzillaError, ValueError, OSError) as exc:
                 log.warning("Unable to alter bug #%d: %s", bug_id, exc)
                 return f"failed: {exc}"
 
@@ -99,15 +99,18 @@ class BugTracker:
                 bug = self._connected().getbug(bug_id)
                 if bug.product not in BZ_PRODUCTS:
                     return f"skipped ({bug.product})"
-                args: dict[str, Any] = {"comment": comment}
+                bz = self._connected()
+                change = bz.build_update(status="CLOSED", resolution="ERRATA", comment=comment)
                 if bug.component in versions:
                     version = versions[bug.component]
-                    fixedin = [v for v in str(getattr(bug, "fixed_in", "") or "").split() if v]
+                    fixedin = [v for v in str(getattr(bug, "cf_fixed_in", "") or "").split() if v]
                     fixedin_str = " ".join(fixedin)
                     if version not in fixedin and len(fixedin_str) + len(version) < 255:
-                        args["fixedin"] = " ".join([fixedin_str, version]).strip()
-                bug.close("ERRATA", **args)
+                        # Bodhi passes fixedin= to bug.close(); python-bugzilla maps it to cf_fixed_in only for a
+                        # URL on .redhat.com, so the sandbox names Red Hat Bugzilla's field itself
+                        change["cf_fixed_in"] = " ".join([fixedin_str, version]).strip()
+                bz.update_bugs([bug.id], change)
                 return "CLOSED ERRATA"
-            except BugzillaError as exc:
+            except (BugzillaError, ValueError, OSError) as exc:
                 log.warning("Unable to close bug #%d: %s", bug_id, exc)
                 return f"failed: {exc}"
