@@ -2,7 +2,8 @@
 unmodified ``bodhi-client`` (``BodhiClient``) and ``bodhi`` CLI call them.
 
 Reads (anonymous): ``GET releases/``, ``releases/<name>``, ``updates/``, ``updates/<alias>``, ``composes/``,
-``composes/<release>/<request>``, ``comments/``, ``comments/<id>``, ``csrf``. Login: ``oidc/login-token``.
+``composes/<release>/<request>``, ``comments/``, ``comments/<id>``, ``csrf``, ``updates/<alias>/get-test-results``
+(no Greenwave here: Bodhi's 501). Login: ``oidc/login-token``.
 Writes (an ``auth_tkt`` and the session's ``csrf_token``): ``POST comments/``, ``POST updates/`` (a new
 update; editing is not supported), ``POST updates/<alias>/request``. Bodhi's errors: ``{"status": "error",
 "errors": [{"location", "name", "description"}]}``. Writes take a urlencoded form (what the client sends) or
@@ -110,6 +111,12 @@ class BodhiApi:
         return Response.json(
             {"update": self.state.update_json(update, web=True), "can_edit": can_edit, "ci_allowed": can_edit}
         )
+
+    def test_results(self, request: Request) -> Response:
+        """``GET updates/<alias>/get-test-results``: Bodhi asks Greenwave; the sandbox Bodhi has none configured,
+        so it answers as Bodhi then does (501, "No greenwave_api_url specified")."""
+        self.state.update(request.params["id"])
+        raise BodhiError(501, "body", "request", "No greenwave_api_url specified")
 
     def _groups(self, user: str) -> list[str]:
         return list(self.state.users().get(user, {}).get("groups", []))
@@ -282,6 +289,7 @@ def build_app(api: BodhiApi) -> App:
         ("GET", r"/updates", api.updates),
         ("POST", r"/updates", api.new_update),
         ("POST", r"/updates/(?P<id>[^/]+)/request", api.request),
+        ("GET", r"/updates/(?P<id>[^/]+)/get-test-results", api.test_results),
         ("GET", r"/updates/(?P<id>[^/]+)", api.update),
         ("GET", r"/comments", api.comments),
         ("POST", r"/comments", api.new_comment),
