@@ -120,16 +120,16 @@ def test_every_message_on_a_schema_topic_validates(
             pass
         gholms = SandboxBodhi.as_user(endpoint, "gholms", tmp_path)
         gholms.new_update(["cloud-init-0.7.6-8.fc24"], type="bugfix", severity="low")
-        jforbes = SandboxBodhi.as_user(endpoint, "jforbes", tmp_path)
-        jforbes.request("FEDORA-2016-e26aae6802", "stable")
         SandboxBodhi.as_user(endpoint, "kdudka", tmp_path).request("FEDORA-2016-64219a5b28", "revoke")
-        jforbes.comment("FEDORA-2016-e26aae6802", "Boots on my T460s.", 1)
+        # the same through the in-process API
+        assert bodhi.request("FEDORA-2016-e26aae6802", "stable", "jforbes")["request"] == "stable"
+        bodhi.comment("FEDORA-2016-e26aae6802", "Boots on my T460s.", "kparal", 1)
         # a push, its end, and a Bodhi 2 push
-        releng_bodhi = SandboxBodhi(endpoint)
-        releng_bodhi.push(agent="releng", releases=["f24"])
+        assert len(bodhi.push(agent="releng", releases=["f24"]).composes) == 2
         bodhi.finish(push_complete("f24-updates", "stable", ["FEDORA-2016-e26aae6802", "FEDORA-2016-1d1d97e08f"]))
         bodhi.finish(push_complete("f24-updates-testing", "testing", ["FEDORA-2016-87932e2a7b"]))
-        releng_bodhi.push(agent="releng", releases=["f23"], requests_=["stable"], bodhi2=True)
+        assert bodhi.update("FEDORA-2016-e26aae6802")["status"] == "stable"
+        SandboxBodhi(endpoint).push(agent="releng", releases=["f23"], requests_=["stable"], bodhi2=True)
     finally:
         releng.logout()
         autosign.logout()

@@ -17,17 +17,19 @@ endpoint needs no browser). State: ``ctx.service_dir("bodhi")/bodhi.sqlite``, se
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from relengotron_sandbox.bodhi.auth import Auth
 from relengotron_sandbox.bodhi.bugs import BugTracker
-from relengotron_sandbox.bodhi.composer import FinishResult, finish_push
+from relengotron_sandbox.bodhi.composer import FinishResult, PushResult, finish_push, push
 from relengotron_sandbox.bodhi.consumer import MODNAME_TOPIC, PushCompleteConsumer
 from relengotron_sandbox.bodhi.kojitags import BodhiKoji
 from relengotron_sandbox.bodhi.oidc import CLIENT_ID, SERVER_CLIENT_ID, Provider
 from relengotron_sandbox.bodhi.rest import BodhiApi, build_app
 from relengotron_sandbox.bodhi.seed import seed
 from relengotron_sandbox.bodhi.state import KEYS, BodhiState
+from relengotron_sandbox.bodhi.updates import add_comment, create_update, set_request
 from relengotron_sandbox.connections import BUGZILLA_API_KEY
 from relengotron_sandbox.pdc_store import DocStore
 from relengotron_sandbox.service import SandboxContext
@@ -87,10 +89,38 @@ class BodhiService:
             "user": self.user,
         }
 
+    # ---- the in-process Python API (from outside the daemon: relengotron_sandbox.bodhi.api.SandboxBodhi)
+
+    def _started(self) -> BodhiState:
+        if self.state is None:
+            raise RuntimeError("the sandbox Bodhi is not started")
+        return self.state
+
+    def create_update(self, builds: Iterable[str], *, user: str, **fields: Any) -> dict[str, Any]:
+        """A new update (``type``, ``severity``, ``notes``, ``bugs``, ``request``... as ``POST /updates/``).
+        Not idempotent. See :func:`relengotron_sandbox.bodhi.updates.create_update`."""
+        return create_update(self._started(), builds, user=user, **fields)
+
+    def request(self, alias: str, request: str, agent: str) -> dict[str, Any]:
+        """Set an update's request (testing, stable, revoke), tagging in Koji. Idempotent."""
+        return set_request(self._started(), alias, request, agent)
+
+    def comment(self, alias: str, text: str, author: str, karma: int = 0) -> dict[str, Any]:
+        """Comment on an update. Not idempotent."""
+        return add_comment(self._started(), alias, text, author, karma)
+
+    def update(self, alias: str) -> dict[str, Any]:
+        """An update as ``GET /updates/<alias>`` renders it."""
+        state = self._started()
+        return state.update_json(state.update(alias), web=True)
+
+    def push(self, *, agent: str, **options: Any) -> PushResult:
+        """``bodhi-push --yes`` (``releases``, ``requests``, ``builds``, ``updates``, ``bodhi2``). Not idempotent."""
+        return push(self._started(), agent=agent, **options)
+
     def finish(self, body: Any, msg_id: str | None = None) -> FinishResult:
-        """Finish the push a ``relengotron.push.complete`` body reports on (what the consumer calls)."""
-        assert self.state is not None, "the service is not started"
-        return finish_push(self.state, body, msg_id)
+        """Finish the push a ``relengotron.push.complete`` body reports on (what the consumer calls). Idempotent."""
+        return finish_push(self._started(), body, msg_id)
 
     def stop(self) -> None:
         """Stop consuming and serving, log out of Koji, close the state. Idempotent."""
