@@ -163,6 +163,20 @@ def _as(endpoint: dict[str, Any], user: str | None, state_dir: Path) -> Any:
     return SandboxBodhi.as_user(endpoint, user, Path(state_dir) / "bodhi")
 
 
+@contextmanager
+def _bodhi_errors(*errors: type[Exception]) -> Iterator[None]:
+    """Bodhi's refusal as its error descriptions (the client raises with the answer's JSON as text)."""
+    try:
+        yield
+    except errors as exc:
+        try:
+            answer = json.loads(str(exc))
+            message = "; ".join(e["description"] for e in answer["errors"])
+        except (ValueError, KeyError, TypeError):
+            message = str(exc)
+        raise click.ClickException(message) from None
+
+
 def _csv(value: str | None) -> list[str] | None:
     return [item for item in value.replace(",", " ").split() if item] if value else None
 
@@ -238,7 +252,7 @@ def bodhi_new(
     from bodhi.client.bindings import BodhiClientException
 
     client = _as(_bodhi_endpoint(state_dir), user, state_dir)
-    with reported(BodhiClientException):
+    with _bodhi_errors(BodhiClientException):
         update = client.new_update(
             builds, type=type_, severity=severity, notes=notes, bugs=[int(b) for b in _csv(bugs) or []], request=request
         )
@@ -255,7 +269,7 @@ def bodhi_request(state_dir: Path, user: str | None, alias: str, request: str) -
     from bodhi.client.bindings import BodhiClientException
 
     client = _as(_bodhi_endpoint(state_dir), user, state_dir)
-    with reported(BodhiClientException):
+    with _bodhi_errors(BodhiClientException):
         update = client.request(alias, request)
     click.echo(f"{update['alias']} {update['title']} ({update['status']}, request {update['request']})")
 
