@@ -227,7 +227,7 @@ def finish_push(state: BodhiState, body: Any, msg_id: str | None = None) -> Fini
         compose = state.store.get("composes", f"{release_name}/{request}")
         for outcome in report.updates:
             _finish_update(state, outcome, report, release_name, request, result)
-        _end_compose(state, compose, report, release_name, request, result)
+        _end_compose(state, compose, report, result)
         if msg_id:
             state.save(("handled", {"msg_id": msg_id, "repo": report.repo, "at": render.now()}))
     log.info("push of %s finished: %s", report.repo, result)
@@ -247,9 +247,10 @@ def _finish_update(
         why = f"already pushed to {request}"
     elif update["request"] != request:
         why = f"requested for {update['request']}, not {request}"
-    if why is not None or update is None:
-        result.skipped.append((outcome.alias, str(why)))
+    if why is not None:
+        result.skipped.append((outcome.alias, why))
         return
+    assert update is not None
     if outcome.status == "failed":
         text = failed_comment(request, outcome, report)
         latest = [c for c in state.comments() if c["update"] == update["alias"]][-1:]
@@ -284,14 +285,7 @@ def _modify_bugs(state: BodhiState, update: Mapping[str, Any]) -> None:
         log.info("bug %s of %s: %s", bug["bug_id"], update["alias"], done)
 
 
-def _end_compose(
-    state: BodhiState,
-    compose: dict[str, Any] | None,
-    report: PushComplete,
-    release: str,
-    request: str,
-    result: FinishResult,
-) -> None:
+def _end_compose(state: BodhiState, compose: dict[str, Any] | None, report: PushComplete, result: FinishResult) -> None:
     """``ComposerThread.finish``: success removes the compose (its leftover updates unlocked, requests kept);
     failure marks it failed (its updates stay locked: the next push resumes it). compose.complete either way,
     unless nothing changed."""
