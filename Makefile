@@ -4,6 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The `bodhi` command the sandbox Bodhi's tests drive: bodhi-client 26.4.0's cli.py does not compile on Python 3.11
+# (an f-string with nested quotes, PEP 701: Python 3.12) although its library does; 8.2.0 is the newest release
+# whose CLI runs on 3.11 (same bindings and OIDC client). Installed beside the venv's packages, without its
+# dependencies (the venv has them): run it as `PYTHONPATH=$(BODHI_CLI) $(BIN)/python -m bodhi.client.cli`.
+BODHI_CLI := $(VENV)/bodhi-cli
+BODHI_CLI_VERSION := 8.2.0
 PIP_VERSION := 26.3
 QUIETLY := scripts/quietly.sh
 PIP := $(BIN)/pip install --disable-pip-version-check
@@ -11,7 +17,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install system test unit integration lint format demo demo-stop constraints clean bench
 
-install: system $(STAMP)
+install: system $(STAMP) $(BODHI_CLI)/.installed
 
 system:
 	@bash scripts/install-system.sh
@@ -24,6 +30,11 @@ $(STAMP): pyproject.toml sandbox/pyproject.toml constraints.txt
 	@$(QUIETLY) "installing pip $(PIP_VERSION)…" $(PIP) "pip==$(PIP_VERSION)"
 	@$(QUIETLY) "installing Python packages (pinned by constraints.txt)…" \
 		$(PIP) -c constraints.txt -e '.[dev]' -e ./sandbox
+	@touch $@
+
+$(BODHI_CLI)/.installed: $(STAMP)
+	@$(QUIETLY) "installing the bodhi CLI (bodhi-client $(BODHI_CLI_VERSION), for the sandbox Bodhi's tests)…" \
+		$(PIP) --no-deps --upgrade --target $(BODHI_CLI) "bodhi-client==$(BODHI_CLI_VERSION)"
 	@touch $@
 
 # The import layers (pyproject.toml [tool.importlinter]); plugins/ is on sys.path as Airflow puts it there.

@@ -68,6 +68,7 @@ BUG_FIELDS = (
     "url",
     "version",
     "whiteboard",
+    "cf_fixed_in",
 )
 SELECT_FIELDS = {
     "status": bugzilla_data.STATUSES,

@@ -115,6 +115,7 @@ def new_bug(bug_id: int, product: str, creator: str, stamp: str, **fields: Any) 
         "depends_on": [],
         "dupe_of": None,
         "whiteboard": "",
+        "cf_fixed_in": "",  # Red Hat Bugzilla's "Fixed In Version" (Bodhi adds the NVRs that close a bug)
         "url": "",
         "creation_time": stamp,
         "last_change_time": stamp,

@@ -315,6 +315,8 @@ class Tracker:
             bug["version"] = params["version"]
         if "whiteboard" in params:
             bug["whiteboard"] = str(params["whiteboard"] or "")
+        if "cf_fixed_in" in params:
+            bug["cf_fixed_in"] = str(params["cf_fixed_in"] or "")
         for name in ("assigned_to", "qa_contact"):
             if name in params:
                 login = email(str(params[name])) if params[name] else ""

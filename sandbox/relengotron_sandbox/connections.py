@@ -34,6 +34,12 @@ def airflow_connections(endpoints: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "password": BUGZILLA_API_KEY,
         },
         "fedmsg_default": {"conn_type": "generic", "extra": {"config": endpoints["bus"]["fedmsg_config"]}},
+        # Read-only (no login); BodhiClient fetches its provider's metadata when built: the sandbox's provider.
+        "bodhi_default": {
+            "conn_type": "generic",
+            "host": endpoints["bodhi"]["url"],
+            "extra": {"id_provider": endpoints["bodhi"]["id_provider"], "client_id": endpoints["bodhi"]["client_id"]},
+        },
         "signing_default": {
             "conn_type": "generic",
             "extra": {"backend": "gpg", "gnupghome": endpoints["signing"]["gnupghome"]},

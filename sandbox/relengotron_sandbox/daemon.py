@@ -28,13 +28,14 @@ log = logging.getLogger("relengotron_sandbox")
 ENDPOINTS_FILE = "endpoints.json"
 
 # (endpoints key, module, class). Order matters: the bus first (everyone publishes), the Taskotron runner last
-# (it reads Koji and writes ResultsDB).
+# (it reads Koji and writes ResultsDB). Bodhi after Koji and Bugzilla, whose clients it is.
 SERVICES: tuple[tuple[str, str, str], ...] = (
     ("bus", "relengotron_sandbox.bus", "BusService"),
     ("koji", "relengotron_sandbox.koji", "KojiHub"),
     ("pdc", "relengotron_sandbox.pdc", "PDCService"),
     ("resultsdb", "relengotron_sandbox.resultsdb", "ResultsDBService"),
     ("bugzilla", "relengotron_sandbox.bugzilla", "BugzillaService"),
+    ("bodhi", "relengotron_sandbox.bodhi", "BodhiService"),  # drives Koji and Bugzilla, consumes the bus
     ("taskotron", "relengotron_sandbox.taskotron", "TaskotronRunner"),
 )
 

@@ -16,6 +16,7 @@ from relengotron import yamlfile
 from relengotron.config import TAG_ROLES as CONFIG_TAG_ROLES
 from relengotron.yamlfile import Fields
 from relengotron_sandbox.rpmdeps import Dep, DependencyError, parse_dep
+from relengotron_sandbox.worldupdates import WorldUpdate, parse_updates
 
 DEFAULT_WORLD = Path(__file__).with_name("worlds") / "fedora.yaml"
 
@@ -127,6 +128,7 @@ class World:
     bugs: tuple[Bug, ...]
     forced_results: tuple[ForcedResult, ...]
     users: tuple[str, ...] = field(default=())
+    updates: tuple[WorldUpdate, ...] = field(default=())  # Bodhi's updates (relengotron_sandbox.worldupdates)
     release_config: Path | None = None  # template of the release configuration releng keeps for this world
 
     def builds(self) -> list[Build]:
@@ -208,6 +210,14 @@ def load_world(path: str | Path = DEFAULT_WORLD) -> World:
     for _, ff in top.items("forced_results", []):
         forced.append(ForcedResult(ff.text("item"), ff.text("testcase"), ff.choice("outcome", OUTCOMES)))
         ff.done()
+    all_builds = [b for p in packages.values() for b in p.builds]
+    updates = parse_updates(
+        top,
+        {rel.id: rel.tags for rel in releases.values()},
+        {b.nvr: tag_owner[b.tags[0]] for b in all_builds if b.tags},
+        {b.nvr: b.owner for b in all_builds},
+        bug_ids,
+    )
     top.done()
     return World(
         path=path,
@@ -220,6 +230,7 @@ def load_world(path: str | Path = DEFAULT_WORLD) -> World:
         bugs=tuple(bugs),
         forced_results=tuple(forced),
         users=tuple(sorted(users)),
+        updates=updates,
         release_config=path.parent / release_config if release_config else None,
     )
 

@@ -23,6 +23,13 @@ ENDPOINTS: dict[str, Any] = {
     "pdc": {"url": "http://127.0.0.1:2/rest_api/v1/"},
     "resultsdb": {"url": "http://127.0.0.1:3/api/v2.0/"},
     "bugzilla": {"url": "http://127.0.0.1:4/rest/"},
+    "bodhi": {
+        "url": "http://127.0.0.1:6/",
+        "id_provider": "http://127.0.0.1:7/openidc",
+        "client_id": "bodhi-client",
+        "oidc_storage": "/state/bodhi/client.json",
+        "user": "releng",
+    },
     "bus": {
         "fedmsg_config": "/state/bus/fedmsg.d/sandbox.py",
         "datagrepper": "http://127.0.0.1:5/",
@@ -46,6 +53,7 @@ def test_airflow_runs_on_loopback_with_the_repos_dags_and_the_sandbox_connection
     assert f"{LISTENER_USER}:user" in env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
     assert env["AIRFLOW_VAR_RELENGOTRON_CONFIG"] == "/state/releng.yaml"
     assert '"http://127.0.0.1:1/kojihub"' in env["AIRFLOW_CONN_KOJI_DEFAULT"]
+    assert '"id_provider": "http://127.0.0.1:7/openidc"' in env["AIRFLOW_CONN_BODHI_DEFAULT"]
     assert env["HOME"] == "/root"
 
 

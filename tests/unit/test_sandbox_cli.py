@@ -13,7 +13,8 @@ from relengotron_sandbox.cli import main as sandbox
 
 def test_each_command_has_its_own_verbs() -> None:
     assert set(production.commands) == {"listener"}
-    assert set(sandbox.commands) == {"up", "down", "endpoints", "build-world", "demo", "demo-stop"}
+    assert set(sandbox.commands) == {"up", "down", "endpoints", "build-world", "demo", "demo-stop", "bodhi"}
+    assert set(sandbox.commands["bodhi"].commands) == {"push", "new", "request", "login"}  # type: ignore[attr-defined]
 
 
 def test_with_nothing_running_endpoints_fails_with_a_message_and_down_and_demo_stop_do_nothing(tmp_path: Path) -> None:
@@ -25,6 +26,11 @@ def test_with_nothing_running_endpoints_fails_with_a_message_and_down_and_demo_s
     assert (down.exit_code, down.output) == (0, "no sandbox was running\n")
     stopped = CliRunner().invoke(sandbox, ["demo-stop", "--state", str(tmp_path / "demo")])
     assert (stopped.exit_code, stopped.output) == (0, "nothing was running\n")
+
+
+def test_bodhi_verbs_with_nothing_running_fail_with_a_message(tmp_path: Path) -> None:
+    result = CliRunner().invoke(sandbox, ["bodhi", "push", "--state", str(tmp_path / "state")])
+    assert result.exit_code == 1 and "no sandbox is running on" in result.output and "Traceback" not in result.output
 
 
 def test_build_world_names_the_file_and_item_of_a_mistake(tmp_path: Path) -> None:

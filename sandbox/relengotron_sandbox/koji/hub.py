@@ -60,6 +60,31 @@ class Caller:
             raise koji.ActionNotAllowed(msg)
 
 
+# The plugin's "problem fields" (floats encoded differently on RHEL and Fedora): removed from every body.
+SCRUBBED = ("weight", "start_ts", "create_ts", "completion_ts")
+# The plugin's date fields: datetimes in the hub, epoch seconds (whole, as floats) in its messages.
+MESSAGE_DATES = {"creation_time": "creation_ts", "start_time": "start_ts", "completion_time": "completion_ts"}
+
+
+def scrub(value: Any) -> Any:
+    """The plugin's ``scrub``: ``SCRUBBED`` keys removed at every depth."""
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items() if k not in SCRUBBED}
+    return value
+
+
+def message_dates(info: dict[str, Any]) -> dict[str, Any]:
+    """A build or RPM as the plugin serialises it (``serialize_datetime_in_task``): its ``*_time`` fields as
+    epoch seconds (the real hub holds them as datetimes; this one as text beside the ``*_ts`` numbers)."""
+    out = dict(info)
+    for name, stamp in MESSAGE_DATES.items():
+        if name in out and out.get(stamp) is not None:
+            out[name] = float(int(out[stamp]))
+    return out
+
+
 def _lookup_clause(table: str, info: Any) -> tuple[str, tuple[Any, ...]]:
     """Koji's name_or_id_clause: an int is an id, a str a name, a dict either."""
     if isinstance(info, bool):
@@ -121,8 +146,9 @@ class Hub:
     # --- bus ------------------------------------------------------------------------------------------
 
     def notify(self, topic: str, body: dict[str, Any]) -> None:
-        """Publish ``buildsys.<topic>`` once the current change commits, as Koji's fedmsg plugin does."""
-        message = {**body, "instance": INSTANCE}
+        """Publish ``buildsys.<topic>`` once the current change commits, as Koji's fedora-messaging plugin does
+        (``instance`` added, the float fields it scrubs removed)."""
+        message = scrub({**body, "instance": INSTANCE})
         self.store.after_commit(lambda: self._send(topic, message))
 
     def _send(self, topic: str, body: dict[str, Any]) -> None:
@@ -264,7 +290,9 @@ class Hub:
         }
         return out
 
-    RPM_SQL = "SELECT id, name, version, release, arch, epoch, payloadhash, size, buildtime, build_id FROM rpms"
+    RPM_SQL = (
+        "SELECT id, name, version, release, arch, epoch, payloadhash, size, buildtime, build_id, buildroot_id FROM rpms"
+    )
 
     @staticmethod
     def rpm_dict(row: dict[str, Any]) -> dict[str, Any]:
@@ -273,7 +301,6 @@ class Hub:
             **row,
             "nvr": f"{row['name']}-{row['version']}-{row['release']}",
             "draft": False,
-            "buildroot_id": None,
             "external_repo_id": 0,
             "external_repo_name": "INTERNAL",
             "metadata_only": False,

@@ -19,6 +19,11 @@ their name listed too: each image artifact's name (its file name without arch, v
 e.g. ``Fedora-Cloud-Base`` for ``Fedora-Cloud-Base-24.{arch}.raw.xz``) is listed on its release's build tag
 with owner releng.
 
+Every build looks built by Koji from Fedora's dist-git: a CLOSED ``build`` task (from
+``git+https://src.fedoraproject.org/rpms/<name>.git#<commit>`` into ``<release>-candidate``), that source, the
+dist-git branch in ``extra.source.original_url``, and one buildroot for its RPMs (as the message schemas of
+koji-fedoramessaging expect of Fedora's builds).
+
 Every RPM gets Koji's unsigned signature entry (sigkey ``''``) and, when the world signed it, an entry for
 the world key whose sighdr is cached under ``data/sigcache`` as ``addRPMSig`` would have.
 """
@@ -27,18 +32,22 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import re
 import time
 from pathlib import Path
 from typing import Any
 
 import koji
+from koji.xmlrpcplus import dumps
 
 from relengotron_sandbox.koji.store import Store
+from relengotron_sandbox.koji.tasks import CHANNELS
 from relengotron_sandbox.rpmdeps import evrcmp
 from relengotron_sandbox.world import TAG_ROLES, World
 
 HUB_USERS = ("kojiadmin", "releng", "autosign", "bodhi")
+DIST_GIT = "https://src.fedoraproject.org/rpms"
 # Koji's permissions, in the order of its schema (so their ids match a fresh real hub).
 PERMISSIONS = (
     ("admin", "Full administrator access. Perform all actions."),
@@ -202,30 +211,51 @@ def _seed_builds(
     now: float,
 ) -> dict[str, int]:
     builds: dict[str, int] = {}
-    for build in world.builds():
+    releases = world.tag_release()
+    for buildroot_id, build in enumerate(world.builds(), start=1):
         rpms = built.rpms.get(build.nvr, ())
         if not rpms:
             raise ValueError(f"the built world has no RPMs for build {build.nvr}")
         completion = float(max(r.buildtime for r in rpms))
+        branch = releases[build.tags[0]].id if build.tags else "rawhide"
+        source, extra = dist_git(build.package, build.nvr, branch)
+        task_id = store.execute(
+            "INSERT INTO tasks (state, create_ts, start_ts, completion_ts, owner, method, arch, priority, weight, "
+            "channel_id, request, result) VALUES (?, ?, ?, ?, ?, 'build', 'noarch', ?, 0.2, ?, ?, ?)",
+            (
+                koji.TASK_STATES["CLOSED"],
+                completion,
+                completion,
+                completion,
+                users[build.owner],
+                koji.PRIO_DEFAULT,
+                CHANNELS["default"],
+                dumps((source, f"{branch}-candidate", {}), methodname="build", allow_none=1),
+                dumps((None,), methodresponse=1, allow_none=1),
+            ),
+        ).lastrowid
         build_id = store.execute(
-            "INSERT INTO builds (pkg_id, version, release, epoch, state, owner_id, create_event, start_ts, "
-            "completion_ts) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+            "INSERT INTO builds (pkg_id, version, release, epoch, state, owner_id, task_id, create_event, start_ts, "
+            "completion_ts, source, extra) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 packages[build.package],
                 build.version,
                 build.release,
                 koji.BUILD_STATES["COMPLETE"],
                 users[build.owner],
+                task_id,
                 event,
                 completion,
                 completion,
+                source,
+                json.dumps(extra),
             ),
         ).lastrowid
         builds[build.nvr] = build_id
         for rpm in rpms:
             rpm_id = store.execute(
-                "INSERT INTO rpms (build_id, name, version, release, epoch, arch, payloadhash, size, buildtime) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO rpms (build_id, name, version, release, epoch, arch, payloadhash, size, buildtime, "
+                "buildroot_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     build_id,
                     rpm.name,
@@ -236,10 +266,18 @@ def _seed_builds(
                     rpm.payloadhash,
                     rpm.size,
                     rpm.buildtime,
+                    buildroot_id,
                 ),
             ).lastrowid
             _seed_sigs(store, rpm, rpm_id, built.key_id, topdir)
     return builds
+
+
+def dist_git(package: str, nvr: str, branch: str) -> tuple[str, dict[str, Any]]:
+    """(source, extra) of a build Koji built from Fedora's dist-git: the commit (a stable stand-in derived from
+    the NVR) and the branch it was asked for, as ``buildsys.*`` messages carry them."""
+    repo = f"git+{DIST_GIT}/{package}.git"
+    return f"{repo}#{hashlib.sha1(nvr.encode()).hexdigest()}", {"source": {"original_url": f"{repo}#{branch}"}}
 
 
 def _seed_sigs(store: Store, rpm: Any, rpm_id: int, key_id: str, topdir: Path) -> None:

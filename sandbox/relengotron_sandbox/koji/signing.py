@@ -17,7 +17,7 @@ from typing import Any
 
 import koji
 
-from relengotron_sandbox.koji.hub import Hub
+from relengotron_sandbox.koji.hub import Hub, message_dates
 from relengotron_sandbox.koji.store import apply_query_opts
 
 
@@ -85,7 +85,8 @@ class SigningExports:
         sigpath.parent.mkdir(parents=True, exist_ok=True)
         sigpath.write_bytes(sighdr)
         if sigkey:
-            hub.notify("rpm.sign", {"sigkey": sigkey, "sighash": sighash, "build": binfo, "rpm": rinfo})
+            body = {"sigkey": sigkey, "sighash": sighash, "build": message_dates(binfo), "rpm": message_dates(rinfo)}
+            hub.notify("rpm.sign", body)
 
     def writeSignedRPM(self, an_rpm: Any, sigkey: str, force: bool = False) -> None:
         """Write the signed copy. Idempotent: an existing copy is kept unless ``force``."""

@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS builds (
 CREATE TABLE IF NOT EXISTS rpms (
     id INTEGER PRIMARY KEY, build_id INTEGER NOT NULL, name TEXT NOT NULL, version TEXT NOT NULL,
     release TEXT NOT NULL, epoch INTEGER, arch TEXT NOT NULL, payloadhash TEXT NOT NULL, size INTEGER,
-    buildtime INTEGER, UNIQUE (name, version, release, arch));
+    buildtime INTEGER, buildroot_id INTEGER, UNIQUE (name, version, release, arch));
 CREATE TABLE IF NOT EXISTS rpmsigs (rpm_id INTEGER, sigkey TEXT, sighash TEXT, PRIMARY KEY (rpm_id, sigkey));
 CREATE TABLE IF NOT EXISTS tag_listing (
     id INTEGER PRIMARY KEY, tag_id INTEGER NOT NULL, build_id INTEGER NOT NULL,
