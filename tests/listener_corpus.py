@@ -211,9 +211,13 @@ def corpus(trusted: Signer, stranger: Signer, scenario: str = "s5") -> list[Case
     ]:
         message = signed_body("bodhi.masher.start", masher)
         add(name, _frames(message), reason, message["msg_id"])
-    no_version = {k: v for k, v in koji_tag("rawhide-pending", f"{scenario}-nover-1.0-1.fc26").items() if k != "version"}
+    no_version = {
+        k: v for k, v in koji_tag("rawhide-pending", f"{scenario}-nover-1.0-1.fc26").items() if k != "version"
+    }
     message = signed_body("buildsys.tag", no_version)
-    add("tag body without version: the rule's conf fails", _frames(message), "no attribute 'version'", message["msg_id"])
+    add(
+        "tag body without version: the rule's conf fails", _frames(message), "no attribute 'version'", message["msg_id"]
+    )
     no_user = {k: v for k, v in koji_tag("rawhide-pending", f"{scenario}-nouser-1.0-1.fc26").items() if k != "user"}
     message = signed_body("buildsys.tag", no_user)
     add("rule's when needs a missing field", _frames(message), "has no attribute 'user'", message["msg_id"])

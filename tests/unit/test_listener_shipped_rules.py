@@ -106,7 +106,10 @@ def test_a_bodhi_compose_becomes_one_updates_push_run_named_by_its_message(rules
         ({"repo": "epel7-testing"}, "epel7-testing is not the testing or stable tag of a release"),
         ({"repo": "f24-updates-candidate"}, "f24-updates-candidate is not the testing or stable tag"),
         ({"repo": "f99-updates"}, "f99-updates is not the testing or stable tag"),
-        ({"updates": ...}, 'it names no updates as Bodhi\'s composer does (a list of NVRs joined by single spaces): "no'),
+        (
+            {"updates": ...},
+            "it names no updates as Bodhi's composer does (a list of NVRs joined by single spaces): \"no",
+        ),
         ({"updates": []}, "it names no updates"),
         ({"updates": "glibc-2.23.1-8.fc24"}, 'joined by single spaces): "glibc-2.23.1-8.fc24"'),
         ({"updates": ["glibc-2.23.1-8.fc24", "updates/glibc"]}, '["glibc-2.23.1-8.fc24", "updates/glibc"]'),
@@ -196,7 +199,8 @@ def test_passing_results_of_rawhide_builds_gate_them_again(rules, dags) -> None:
         resultsdb_result("glibc-2.24-1.fc26", "dist.depcheck", "FAILED"),
         resultsdb_result("glibc-2.23.1-8.fc24", "dist.depcheck", "PASSED"),  # f24 is not gated
         resultsdb_result("atomic-host-24-x86_64", "compose.ostree.fsck", "PASSED", item_type="artifact"),
-        resultsdb_result("glibc-2.24-1.fc26", "dist.depcheck", "PASSED") | {"data": {"item": [], "type": ["koji_build"]}},
+        resultsdb_result("glibc-2.24-1.fc26", "dist.depcheck", "PASSED")
+        | {"data": {"item": [], "type": ["koji_build"]}},
     ):
         assert routing(rules, "resultsdb.result.new", unrouted) == Routing()
 
