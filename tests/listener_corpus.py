@@ -2,8 +2,9 @@
 
 Frames as they would come off the wire (the relay passes anything on), envelopes with missing or mistyped
 fields, bad or missing signatures (fedmsg's gpg scheme: the signature covers ``fedmsg.encoding.dumps(msg)``),
-bodies breaking the known topics' schemas, a rule's template failing on a body, and confs the DAG's Params
-refuse (Airflow answers 400).
+bodies breaking the known topics' schemas (the publishers' schema packages: Koji's TagV1, Bodhi's
+UpdateRequestStableV1 and ComposeComposingV1; the rules file's field checks of Bodhi 2's masher.start), a rule's
+template failing on a body, and confs the DAG's Params refuse (Airflow answers 400).
 """
 
 from __future__ import annotations
@@ -176,25 +177,47 @@ def corpus(trusted: Signer, stranger: Signer, scenario: str = "s5") -> list[Case
 
     body = koji_tag("rawhide-pending", f"{scenario}-schema-1.0-1.fc26")
     for name, change, reason in [
-        ("tag body without name", {"name": None}, "field 'name' is null"),
-        ("tag body without version", {"version": ...}, "field 'version' is missing"),
-        ("build_id a string", {"build_id": "785412"}, "field 'build_id' must be an integer"),
-        ("tag an integer", {"tag": 1123}, "field 'tag' must be a string"),
-        ("release a list", {"release": ["1.fc26"]}, "field 'release' must be a string"),
+        ("tag body with a null name", {"name": None}, "field 'name': None is not of type 'string'"),
+        ("build_id a string", {"build_id": "785412"}, "field 'build_id': '785412' is not of type 'integer'"),
+        ("tag an integer", {"tag": 1123}, "field 'tag': 1123 is not of type 'string', 'null'"),
+        ("release a list", {"release": ["1.fc26"]}, "field 'release': ['1.fc26'] is not of type 'string'"),
+        ("owner a mapping", {"owner": {"name": "x"}}, "TagV1 (koji-fedoramessaging-messages "),
     ]:
         broken = {k: v for k, v in {**body, **change}.items() if v is not ...}
         message = signed_body("buildsys.tag", broken)
         add(name, _frames(message), reason, message["msg_id"])
     update = bodhi_update("FEDORA-2016-s5bad", [f"{scenario}-u-1.0-1.fc24"])
     for name, change, reason in [
-        ("bodhi builds not a list", {"builds": "x-1-1.fc24"}, "field 'update.builds' must be a list"),
-        ("bodhi build without nvr", {"builds": [{"epoch": 0}]}, "field 'update.builds[0].nvr' is missing"),
-        ("bodhi release without branch", {"release": {"name": "F24"}}, "field 'update.release.branch' is missing"),
+        ("bodhi builds not a list", {"builds": "x-1-1.fc24"}, "field 'update.builds': 'x-1-1.fc24' is not of type"),
+        ("bodhi build without nvr", {"builds": [{"epoch": 0}]}, "field 'update.builds[0]': 'nvr' is a required"),
+        ("bodhi release without name", {"release": {"branch": "f24"}}, "field 'update.release': 'name' is a required"),
+        ("bodhi alias not a string", {"alias": None}, "UpdateRequestStableV1 (bodhi-messages"),
     ]:
         message = signed_body("bodhi.update.request.stable", bodhi_message({**update, **change}))
         add(name, _frames(message), reason, message["msg_id"])
     message = signed_body("bodhi.update.request.stable", {"agent": "bowlofeggs"})
-    add("bodhi body without update", _frames(message), "field 'update' is missing", message["msg_id"])
+    add("bodhi body without update", _frames(message), "'update' is a required property", message["msg_id"])
+    compose = {"agent": "bowlofeggs", "repo": "f24-updates", "ctype": "rpm", "updates": [f"{scenario}-c-1-1.fc24"]}
+    for name, change, reason in [
+        ("compose without repo", {"repo": ...}, "ComposeComposingV1 (bodhi-messages"),
+        ("compose agent a number", {"agent": 5}, "field 'agent': 5 is not of type 'string'"),
+    ]:
+        broken = {k: v for k, v in {**compose, **change}.items() if v is not ...}
+        message = signed_body("bodhi.compose.composing", broken)
+        add(name, _frames(message), reason, message["msg_id"])
+    for name, masher, reason in [
+        ("masher.start updates not a list", {"updates": "a-1-1.fc24", "resume": False}, "'updates' must be a list"),
+        ("masher.start resume a string", {"updates": ["a-1-1.fc24"], "resume": "no"}, "'resume' must be a boolean"),
+    ]:
+        message = signed_body("bodhi.masher.start", masher)
+        add(name, _frames(message), reason, message["msg_id"])
+    no_version = {
+        k: v for k, v in koji_tag("rawhide-pending", f"{scenario}-nover-1.0-1.fc26").items() if k != "version"
+    }
+    message = signed_body("buildsys.tag", no_version)
+    add(
+        "tag body without version: the rule's conf fails", _frames(message), "no attribute 'version'", message["msg_id"]
+    )
     no_user = {k: v for k, v in koji_tag("rawhide-pending", f"{scenario}-nouser-1.0-1.fc26").items() if k != "user"}
     message = signed_body("buildsys.tag", no_user)
     add("rule's when needs a missing field", _frames(message), "has no attribute 'user'", message["msg_id"])

@@ -1,7 +1,8 @@
 """Bus messages in the real shapes of Fedora's publishers, for the listener's tests.
 
-Bodies as published by Bodhi 2 (``update`` is the update's JSON: alias, title, type, severity, request,
-release, builds, bugs, user), Koji's fedmsg plugin (``buildsys.tag``) and ResultsDB 2.0 (``resultsdb.result.new``
+Bodies as published by Bodhi (``update`` is the update's JSON: alias, title, type, severity, request,
+release, builds, bugs, user; ``bodhi.compose.composing`` as its composer sends it; Bodhi 2's ``masher.start``),
+Koji's fedmsg plugin (``buildsys.tag``) and ResultsDB 2.0 (``resultsdb.result.new``
 is the result as the API returns it; ``taskotron.result.new`` the legacy task/result pair); envelopes as fedmsg
 1.x builds them (topic, msg, msg_id ``YEAR-uuid4``, i, timestamp, username).
 """
@@ -103,6 +104,17 @@ def bodhi_message(update: dict, agent: str = "bowlofeggs") -> dict:
 
 def masher_start(titles: list[str], agent: str = "bowlofeggs") -> dict:
     return {"updates": titles, "resume": False, "agent": agent}
+
+
+def compose_composing(
+    repo: str, updates: list[list[str]], *, agent: str = "bowlofeggs", ctype: str | None = "rpm"
+) -> dict:
+    """``bodhi.compose.composing`` as Bodhi's composer sends it: one entry per update, its builds' NVRs joined by
+    spaces (bodhi-server's ``ComposerThread.work``); ``ctype`` None leaves it out (Bodhi before content types)."""
+    body: dict[str, Any] = {"agent": agent, "repo": repo, "updates": [" ".join(builds) for builds in updates]}
+    if ctype is not None:
+        body["ctype"] = ctype
+    return body
 
 
 def resultsdb_result(

@@ -1,4 +1,5 @@
-"""``relengotron listener``: run the listener, look at its inbox, replay a window, retry dead letters."""
+"""``relengotron listener``: run the listener, look at its inbox, replay a window, retry dead letters, and say
+what the rules make of one message (``route``)."""
 
 from __future__ import annotations
 
@@ -54,11 +55,10 @@ def _config(path: Path) -> Any:
         raise click.ClickException(str(exc)) from None
 
 
-def _rules(config: Any) -> Any:
-    from relengotron.listener.rules import load_rules
-
+def _rules(config: Any, rules_path: Path | None = None) -> Any:
+    """The rules file with the release configuration the listener's config names."""
     try:
-        return load_rules(config.rules_path)
+        return config.load_rules(rules_path)
     except FileError as exc:
         raise click.ClickException(f"bad rule: {exc}") from None
 
@@ -209,3 +209,71 @@ def retry_dead_letter(config_path: Path, letter_ids: tuple[int, ...], retry_all:
         ingestor.inbox.close()
     if failed:
         sys.exit(1)
+
+
+@listener.command()
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="RELENGOTRON_LISTENER_CONFIG",
+    default="config/listener.yaml",
+    show_default=True,
+    help="The listener's config (its rules, release configuration and validation limits); "
+    "also $RELENGOTRON_LISTENER_CONFIG.",
+)
+@click.option(
+    "--message",
+    "message_path",
+    type=click.File("rb"),
+    required=True,
+    help="A fedmsg envelope as JSON (from the bus or datagrepper; '-' for stdin), or a bare body with --topic.",
+)
+@click.option("--topic", default=None, help="The message's full topic, when --message is a bare body.")
+@click.option("--msg-id", default=None, help="The message id to assume (a bare body's default: from its digest).")
+@click.option(
+    "--rules",
+    "rules_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Judge with this rules file instead of the configured one (try a change before deploying it).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
+def route(
+    config_path: Path, message_path: Any, topic: str | None, msg_id: str | None, rules_path: Path | None, as_json: bool
+) -> None:
+    """What the rules make of one message: which rule, which DAG, the run id and the conf; or why it is dropped
+    (no rule), deliberately ignored, or dead-lettered. Touches neither the inbox nor Airflow.
+
+    Exit codes: 0 routed, 3 dropped (no rule wants it), 4 deliberately ignored, 5 dead-lettered
+    (1: the config or the file cannot be read, 2: usage)."""
+    from relengotron.listener import explain
+    from relengotron.listener.validate import SignatureChecker, Validator
+
+    config = _config(config_path)
+    rules = _rules(config, rules_path)
+    raw = message_path.read()
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        data = None
+        failure = f"the file is not JSON ({exc}): the listener would dead-letter it"
+    else:
+        failure = None
+    if failure is None:
+        try:
+            envelope = explain.envelope_of(data, topic=topic, msg_id=msg_id)
+        except explain.MessageFileError as exc:
+            raise click.ClickException(str(exc)) from None
+        signatures = None
+        if config.signatures and topic is None:
+            try:
+                signatures = SignatureChecker(config.crypto)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from None
+        validator = Validator(max_body_bytes=config.max_body_bytes, signatures=signatures)
+        found = explain.explain(rules, validator, envelope, bare=topic is not None)
+    else:
+        found = explain.Explanation(topic, msg_id, invalid=failure)
+    click.echo(json.dumps(explain.as_json(found), indent=2) if as_json else explain.as_text(found))
+    sys.exit(found.exit_code)

@@ -3,7 +3,9 @@
 Validated when loaded; every error names the file, the line and the key. Relative paths are relative to the
 file's directory. The Airflow password is never in the file: ``password_file`` names a file holding it,
 ``password_env`` an environment variable (default ``RELENGOTRON_AIRFLOW_PASSWORD``); it is read only when the
-listener needs to talk to Airflow, so ``status`` works without it. See ``config/listener.yaml``.
+listener needs to talk to Airflow, so ``status`` works without it. ``release_config`` names the release
+configuration (config/fedora.yaml) whose releases and tags the rules' release helpers read. See
+``config/listener.yaml``.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from relengotron import yamlfile
 from relengotron.yamlfile import Fields, FileError
+
+if TYPE_CHECKING:
+    from relengotron.listener.rules import RuleSet
 
 ENDPOINT = re.compile(r"^(?:tcp://[^\s:/]+:\d{1,5}|ipc://\S+)$")
 URL = re.compile(r"^https?://[^\s/]+(?:/\S*)?$")
@@ -81,6 +86,16 @@ class ListenerConfig:
     signatures: bool
     crypto: dict[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
+    release_config: Path | None = None
+
+    def load_rules(self, rules_path: Path | None = None) -> RuleSet:
+        """The rules file (``rules_path``, else the configured one) with the release configuration it reads,
+        both loaded now; a :class:`FileError` names the file, line and key of any problem."""
+        from relengotron.artifacts import load_release_config
+        from relengotron.listener.rules import load_rules
+
+        releases = load_release_config(self.release_config) if self.release_config is not None else None
+        return load_rules(rules_path or self.rules_path, releases)
 
 
 def _path(base: Path, text: str) -> Path:
@@ -139,6 +154,7 @@ def load_config(path: str | Path) -> ListenerConfig:
     inbox.done()
 
     rules_path = _path(base, top.text("rules"))
+    release_config = top.text("release_config", None)
 
     http = top.mapping("http", None)
     host, port = "127.0.0.1", 9910
@@ -195,6 +211,7 @@ def load_config(path: str | Path) -> ListenerConfig:
         signatures=signatures,
         crypto=crypto,
         log_level=level,
+        release_config=_path(base, release_config) if release_config else None,
     )
 
 

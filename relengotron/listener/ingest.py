@@ -25,7 +25,8 @@ log = logging.getLogger("relengotron.listener")
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one input: stored | duplicate | unrouted | dead (stored, a rule failed) | invalid."""
+    """What became of one input: stored | duplicate | unrouted (no rule) | ignored (every rule that wanted it
+    ignored it on purpose: ``reason`` says why) | dead (stored, a rule failed) | invalid."""
 
     kind: str
     msg_id: str | None = None
@@ -106,7 +107,11 @@ class Ingestor:
             self.metrics.deduplicated.inc()
             log.debug("duplicate", extra=extra)
             return Outcome("duplicate", envelope.msg_id, gap=gap)
+        self._log_ignored(routing, extra)
         if stored.outcome == "unrouted":
+            if routing.ignored:
+                reasons = "; ".join(f"rule {i.rule}: {i.reason}" for i in routing.ignored)
+                return Outcome("ignored", envelope.msg_id, gap=gap, reason=reasons)
             self.metrics.dropped.inc()
             log.debug("no rule for this message: dropped", extra=extra)
             return Outcome("unrouted", envelope.msg_id, gap=gap)
@@ -116,6 +121,12 @@ class Ingestor:
             self.metrics.dead_lettered.labels("route").inc(len(routing.problems))
             return Outcome("dead", envelope.msg_id, stored.seq, gap, "; ".join(routing.problems))
         return Outcome("stored", envelope.msg_id, stored.seq, gap)
+
+    def _log_ignored(self, routing: Routing, extra: dict[str, Any]) -> None:
+        """Counted and logged once per message (a duplicate is not judged again)."""
+        for ignored in routing.ignored:
+            self.metrics.ignored.labels(ignored.rule).inc()
+            log.info("deliberately ignored", extra={**extra, "rule": ignored.rule, "reason": ignored.reason})
 
     @staticmethod
     def _log_routes(routing: Routing, extra: dict[str, Any]) -> None:
@@ -155,7 +166,8 @@ def retry_dead_letter(ingestor: Ingestor, letter_id: int) -> str:
     ingestor.on_stored()
     if routing.problems:
         return f"dead letter {letter_id}: routed again, still failing: {'; '.join(routing.problems)}"
-    return f"dead letter {letter_id}: routed again, {added} new run(s) queued"
+    ignored = "".join(f"; rule {i.rule} ignores it: {i.reason}" for i in routing.ignored)
+    return f"dead letter {letter_id}: routed again, {added} new run(s) queued{ignored}"
 
 
 def _retry_invalid(ingestor: Ingestor, letter: dict[str, Any]) -> str:

@@ -1,7 +1,8 @@
 """What the listener shows of itself: Prometheus metrics, /healthz, and structured (JSON line) logs.
 
 Metrics (registry of their own, ``relengotron_listener_`` prefix): ``received_total{source}``,
-``deduplicated_total``, ``dropped_total`` (no rule for the topic or the body), ``dead_lettered_total{kind}``,
+``deduplicated_total``, ``dropped_total`` (no rule for the topic or the body), ``ignored_total{rule}`` (a rule
+left the message alone on purpose, e.g. a container compose), ``dead_lettered_total{kind}``,
 ``triggered_total{dag_id,answer}``, ``trigger_retries_total``, ``gaps_total``, ``replayed_total``,
 ``pending`` (messages not yet acknowledged by Airflow, read from the inbox at scrape time), ``subscribed``, and
 the ``trigger_latency_seconds`` histogram (message received → Airflow acknowledged its run).
@@ -31,6 +32,7 @@ class Metrics:
         self.received = Counter(f"{PREFIX}_received", "Messages received", ["source"], registry=r)
         self.deduplicated = Counter(f"{PREFIX}_deduplicated", "Messages already in the inbox (by msg_id)", registry=r)
         self.dropped = Counter(f"{PREFIX}_dropped", "Messages no rule routes (unknown topics)", registry=r)
+        self.ignored = Counter(f"{PREFIX}_ignored", "Messages a rule deliberately ignored", ["rule"], registry=r)
         self.dead_lettered = Counter(f"{PREFIX}_dead_lettered", "Dead letters kept", ["kind"], registry=r)
         self.triggered = Counter(f"{PREFIX}_triggered", "DAG runs acknowledged", ["dag_id", "answer"], registry=r)
         self.retries = Counter(f"{PREFIX}_trigger_retries", "Trigger attempts that will be retried", registry=r)

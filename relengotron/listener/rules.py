@@ -1,20 +1,25 @@
-"""Routing rules: which bus messages become which DAG runs, with which conf. Pure: no I/O besides reading the file.
+"""Routing rules: which bus messages become which DAG runs, with which conf. Pure: no I/O besides reading the
+rules file (and the installed schema packages' metadata).
 
 A rules file (YAML, errors name the file, the line, the rule and the reason)::
 
+    schema_packages: [bodhi-messages, koji-fedoramessaging-messages]   # the default: see schemas.py
     sets:                      # named lists usable in filters (in_set) and templates (sets.NAME)
-      ostree_packages: [glibc, kernel]
-    schemas:                   # the body shape of known topics: a message breaking it is dead-lettered
-      - topics: ["*.buildsys.tag"]
-        fields: {tag: string, name: string, build_id: integer, owner: "string?"}
+      packagers: [siddhesh, ralph]
+    schemas:                   # field checks of topics no schema package covers: a breach is dead-lettered
+      - topics: ["*.resultsdb.result.new"]
+        fields: {outcome: string, testcase.name: string, data.item: "list?"}
     rules:
       - name: rawhide-pending          # part of every dag_run_id: [A-Za-z0-9_.+-]
         topics: ["*.buildsys.tag"]     # globs over the full topic
-        match: {tag: rawhide-pending}  # body filters: dotted path → glob | value | [any of] | {regex|glob|
+        match: {instance: primary}     # body filters: dotted path → glob | value | [any of] | {regex|glob|
                                        #   not|present|in_set|equals: ...}; a list value matches if any item does
-        when: "msg.owner != 'bot'"     # optional Jinja expression
+        when: "msg.tag | release_of_tag('pending')"   # optional Jinja expression
+        ignore:                        # optional: messages the rule deliberately leaves alone, and why
+          - when: "msg | build_nvr is not nvr"
+            reason: "no N-V-R the DAG takes: {{ msg.name | default('?') }}"
         dag_id: rawhide_gating
-        conf: {release: rawhide, builds: ["{{ msg.name }}-{{ msg.version }}-{{ msg.release }}"]}
+        conf: {release: "{{ msg.tag | release_of_tag('pending') }}", builds: ["{{ msg | build_nvr }}"]}
         batch:                         # optional: coalesce matching messages with the same key
           key: "{{ msg.tag }}"         #   (a template: string or mapping)
           item: "{{ msg.name }}"       #   one item per message; the conf then sees key, items, window_start…
@@ -23,9 +28,13 @@ A rules file (YAML, errors name the file, the line, the rule and the reason)::
                                        #   (the next distinct item opens a new one): a run the DAG's Params
                                        #   would refuse as too large is never made
 
-Every rule that matches a message routes it (fan-out). A single rule's ``dag_run_id`` is ``<rule>__<msg_id>``
-(a replayed message gets the same id, so Airflow answers 409 and nothing runs twice); a batch's is
-``<rule>__<key>__<window start>``, fixed when the window opens.
+A message is first checked against its topic's schema (:mod:`relengotron.listener.schemas`); a breach
+dead-letters it. Then every rule whose topics, ``match`` and ``when`` accept it either ignores it (the first
+``ignore`` clause that holds: counted and logged with its reason, nothing stored) or routes it (fan-out). A
+single rule's ``dag_run_id`` is ``<rule>__<msg_id>`` (a replayed message gets the same id, so Airflow answers
+409 and nothing runs twice); a batch's is ``<rule>__<key>__<window start>``, fixed when the window opens.
+Templates see ``msg``, ``topic``, ``msg_id``, ``timestamp``, ``username``, ``groups``, ``sets`` and ``releases``
+(the release configuration, through the release helpers of :mod:`relengotron.listener.releases`).
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
@@ -41,213 +50,37 @@ from pathlib import Path
 from typing import Any
 
 from relengotron import yamlfile
-from relengotron.listener.templates import Condition, Node, TemplateError, compile_tree
-from relengotron.yamlfile import Fields, FileError
+from relengotron.config import ReleaseConfig
+from relengotron.listener.filters import Matcher, compile_spec, parse_path
+from relengotron.listener.releases import RELEASE_FILTERS, ReleaseHelperError, Releases, check_roles
+from relengotron.listener.schemas import (
+    DEFAULT_PACKAGES,
+    FIELD_KINDS,
+    BodySchemas,
+    FieldRule,
+    FieldSchema,
+    SchemaPackageError,
+    load_message_classes,
+)
+from relengotron.listener.templates import Condition, Node, TemplateError, compile_tree, filters_used
+from relengotron.yamlfile import Fields
 
 RULE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]{0,63}$")
 DAG_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,200}$")  # Airflow's KEY_REGEX, bounded
 RUN_ID = re.compile(r"^[A-Za-z0-9_.~:+\-]{1,250}$")  # Airflow's allowed_run_id_pattern
-FIELD_KINDS: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "list": (list,),
-    "mapping": (dict,),
-    "any": (object,),
-}
-_MATCH_OPERATORS = ("regex", "glob", "not", "present", "in_set", "equals")
 
 
 class RouteError(ValueError):
     """A message cannot be routed by a rule that applies to it (a template failed on its body)."""
 
 
-# --------------------------------------------------------------------------- paths into a message body
-
-
-def parse_path(text: str) -> tuple[str, ...]:
-    """``update.builds.*.nvr`` → ("update", "builds", "*", "nvr")."""
-    parts = tuple(text.split("."))
-    if not text or any(not p for p in parts):
-        raise ValueError(f"not a dotted path: {text!r}")
-    return parts
-
-
-def values_at(obj: Any, path: Sequence[str]) -> list[tuple[str, Any]]:
-    """Every (where, value) the path reaches: ``*`` walks a list's items, a number indexes a list."""
-    found: list[tuple[str, Any]] = [("", obj)]
-    for part in path:
-        step: list[tuple[str, Any]] = []
-        for where, value in found:
-            if isinstance(value, dict):
-                if part in value:
-                    step.append((f"{where}.{part}" if where else part, value[part]))
-            elif isinstance(value, list):
-                if part == "*":
-                    step.extend((f"{where}[{n}]", item) for n, item in enumerate(value))
-                elif part.isdigit() and int(part) < len(value):
-                    step.append((f"{where}[{part}]", value[int(part)]))
-        found = step
-    return found
-
-
-# --------------------------------------------------------------------------- schemas
-
-
-@dataclass(frozen=True)
-class FieldRule:
-    path: tuple[str, ...]
-    kind: str
-    optional: bool
-
-    def problem(self, body: Any) -> str | None:
-        """Why ``body`` breaks this field rule, or None."""
-        return self._check(body, self.path, "")
-
-    def _check(self, value: Any, path: tuple[str, ...], where: str) -> str | None:
-        if not path:
-            return _kind_problem(where, value, self)
-        head, rest = path[0], path[1:]
-        if head == "*":
-            if not isinstance(value, list):
-                return f"field {where!r} must be a list, not {_type_name(value)}"
-            for n, item in enumerate(value):
-                problem = self._check(item, rest, f"{where}[{n}]")
-                if problem:
-                    return problem
-            return None
-        if not isinstance(value, dict):
-            return f"field {where!r} must be a mapping, not {_type_name(value)}"
-        here = f"{where}.{head}" if where else head
-        if value.get(head) is None and rest:
-            return None if self.optional else f"field {here!r} is missing"
-        if head not in value:
-            return None if self.optional else f"field {here!r} is missing"
-        return self._check(value[head], rest, here)
-
-
-def _kind_problem(where: str, value: Any, rule: FieldRule) -> str | None:
-    if value is None:
-        return None if rule.optional else f"field {where!r} is null"
-    kinds = FIELD_KINDS[rule.kind]
-    if (isinstance(value, bool) and bool not in kinds and rule.kind != "any") or not isinstance(value, kinds):
-        return f"field {where!r} must be {_article(rule.kind)}, not {_type_name(value)}"
-    return None
-
-
-def _article(kind: str) -> str:
-    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+# --------------------------------------------------------------------------- rules and routes
 
 
 def _type_name(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), f"{'an' if type(value).__name__[0] in 'aeiou' else 'a'} {type(value).__name__}"
+        type(value), f"a {type(value).__name__}"
     )
-
-
-@dataclass(frozen=True)
-class Schema:
-    """The shape of the bodies of some topics (Koji's buildsys.tag, Bodhi's update.request.*...)."""
-
-    topics: tuple[str, ...]
-    fields: tuple[FieldRule, ...]
-
-    def applies(self, topic: str) -> bool:
-        return any(fnmatchcase(topic, glob) for glob in self.topics)
-
-    def problem(self, body: Any) -> str | None:
-        if not isinstance(body, dict):
-            return f"body must be a mapping, not {_type_name(body)}"
-        for rule in self.fields:
-            problem = rule.problem(body)
-            if problem:
-                return problem
-        return None
-
-
-# --------------------------------------------------------------------------- filters
-
-
-@dataclass(frozen=True)
-class Matcher:
-    """One body filter: the value at ``path`` must satisfy ``test`` (any item, for a list)."""
-
-    path: tuple[str, ...]
-    test: Callable[[Any, dict[str, str]], bool]
-    absent_ok: bool = False
-
-    def matches(self, body: Any, groups: dict[str, str]) -> bool:
-        found = values_at(body, self.path)
-        if not found:
-            return self.absent_ok
-        for _where, value in found:
-            candidates = value if isinstance(value, list) else [value]
-            if any(self.test(candidate, groups) for candidate in candidates):
-                return True
-        return False
-
-
-def _scalar_text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _compile_spec(spec: Any, sets: Mapping[str, frozenset[str]], fail: Callable[[str], FileError]) -> tuple:
-    """(test, absent_ok) for one filter spec."""
-    if isinstance(spec, str):
-        return (lambda v, _g: (t := _scalar_text(v)) is not None and fnmatchcase(t, spec)), False
-    if spec is None:
-        return (lambda v, _g: v is None), True
-    if isinstance(spec, bool):
-        return (lambda v, _g: isinstance(v, bool) and v == spec), False
-    if isinstance(spec, int | float):
-        return (lambda v, _g: not isinstance(v, bool) and isinstance(v, int | float) and v == spec), False
-    if isinstance(spec, list):
-        if not spec:
-            raise fail("an empty list matches nothing")
-        parts = [_compile_spec(s, sets, fail) for s in spec]
-        return (lambda v, g: any(test(v, g) for test, _ in parts)), any(absent for _, absent in parts)
-    if isinstance(spec, dict):
-        if len(spec) != 1 or next(iter(spec)) not in _MATCH_OPERATORS:
-            raise fail(f"a filter mapping has exactly one of {', '.join(_MATCH_OPERATORS)}")
-        op, arg = next(iter(spec.items()))
-        if op == "regex":
-            try:
-                pattern = re.compile(str(arg))
-            except re.error as exc:
-                raise fail(f"bad regex {arg!r}: {exc}") from None
-
-            def regex_test(v: Any, groups: dict[str, str]) -> bool:
-                text = _scalar_text(v)
-                found = pattern.fullmatch(text) if text is not None else None
-                if found:
-                    groups.update({k: val for k, val in found.groupdict().items() if val is not None})
-                return found is not None
-
-            return regex_test, False
-        if op == "glob":
-            return _compile_spec(str(arg), sets, fail)
-        if op == "equals":
-            return (lambda v, _g: v == arg and type(v) is type(arg)), arg is None
-        if op == "present":
-            if not isinstance(arg, bool):
-                raise fail("present takes true or false")
-            return (lambda _v, _g: arg), not arg
-        if op == "in_set":
-            if arg not in sets:
-                raise fail(f"unknown set {arg!r} (defined: {', '.join(sorted(sets)) or 'none'})")
-            members = sets[arg]
-            return (lambda v, _g: (t := _scalar_text(v)) is not None and t in members), False
-        inner, inner_absent = _compile_spec(arg, sets, fail)  # not
-        return (lambda v, g: not inner(v, {})), not inner_absent
-    raise fail(f"a filter must be a string, number, boolean, null, list or mapping, not {type(spec).__name__}")
-
-
-# --------------------------------------------------------------------------- rules and routes
 
 
 @dataclass(frozen=True)
@@ -256,6 +89,24 @@ class Batch:
     item: Node
     window_seconds: float
     max_items: int | None = None  # distinct items a window holds at most
+
+
+@dataclass(frozen=True)
+class Ignore:
+    """A clause of a rule's ``ignore``: when ``when`` holds, the rule leaves the message alone, saying why."""
+
+    when: Condition
+    reason: Node
+
+    def because(self, variables: Mapping[str, Any]) -> str | None:
+        """The reason, rendered, if this clause holds; a reason that fails to render is given as written."""
+        if not self.when.holds(variables):
+            return None
+        try:
+            text = str(self.reason.render(variables))
+        except TemplateError:
+            text = str(self.reason.value)
+        return text[:500]
 
 
 @dataclass(frozen=True)
@@ -269,16 +120,36 @@ class Rule:
     batch: Batch | None
     line: int | None = None
     description: str = ""
+    ignore: tuple[Ignore, ...] = ()
+
+    def covers(self, topic: str) -> bool:
+        return any(fnmatchcase(topic, glob) for glob in self.topics)
 
     def applies(self, topic: str, body: Any) -> dict[str, str] | None:
         """The regex groups captured if this rule's topic and filters accept the message, else None."""
-        if not any(fnmatchcase(topic, glob) for glob in self.topics):
+        if not self.covers(topic):
             return None
         groups: dict[str, str] = {}
         for matcher in self.matchers:
             if not matcher.matches(body, groups):
                 return None
         return groups
+
+    def mismatch(self, body: Any) -> Matcher | None:
+        """The first filter refusing ``body`` (for the route command), or None."""
+        groups: dict[str, str] = {}
+        for matcher in self.matchers:
+            if not matcher.matches(body, groups):
+                return matcher
+        return None
+
+    def ignored(self, variables: Mapping[str, Any]) -> str | None:
+        """Why the rule deliberately leaves this message alone (its first ``ignore`` clause that holds), or None."""
+        for clause in self.ignore:
+            reason = clause.because(variables)
+            if reason is not None:
+                return reason
+        return None
 
 
 @dataclass(frozen=True)
@@ -296,14 +167,25 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Ignored:
+    """A rule that accepted a message but deliberately leaves it alone, and why (counted and logged)."""
+
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Routing:
-    """What the rules make of one message. ``problems`` (schema breaches, failed templates) dead-letter it."""
+    """What the rules make of one message. ``problems`` (schema breaches, failed templates) dead-letter it;
+    ``ignored`` names the rules that deliberately leave it alone (nothing is stored for them)."""
 
     routes: tuple[Route, ...] = ()
     problems: tuple[str, ...] = ()
+    ignored: tuple[Ignored, ...] = ()
 
     @property
     def unrouted(self) -> bool:
+        """Nothing to store: no route and no problem (no rule wanted it, or every one that did ignored it)."""
         return not self.routes and not self.problems
 
 
@@ -345,9 +227,10 @@ def batch_run_id(rule: str, key_json: str, window_start: float) -> str:
 @dataclass
 class RuleSet:
     rules: tuple[Rule, ...]
-    schemas: tuple[Schema, ...] = ()
+    schemas: BodySchemas = field(default_factory=BodySchemas)
     sets: dict[str, frozenset[str]] = field(default_factory=dict)
     path: str = "<rules>"
+    releases: Releases | None = None
 
     def rule(self, name: str) -> Rule:
         for rule in self.rules:
@@ -364,17 +247,18 @@ class RuleSet:
             "username": message.username,
             "groups": dict(groups),
             "sets": self.sets,
+            "releases": self.releases,
         }
 
     def route(self, message: MessageView) -> Routing:
-        """The routes of ``message`` (every rule that accepts it), or why it is dead-lettered."""
-        for schema in self.schemas:
-            if schema.applies(message.topic):
-                problem = schema.problem(message.body)
-                if problem:
-                    return Routing(problems=(problem,))
+        """The routes of ``message`` (every rule that accepts it), the rules that deliberately ignore it, or why
+        it is dead-lettered. Deterministic: the same message always gets the same answer."""
+        problem = self.schemas.problem(message.topic, message.body)
+        if problem:
+            return Routing(problems=(problem,))
         routes: list[Route] = []
         problems: list[str] = []
+        ignored: list[Ignored] = []
         for rule in self.rules:
             try:
                 groups = rule.applies(message.topic, message.body)
@@ -383,10 +267,14 @@ class RuleSet:
                 variables = self._variables(message, groups)
                 if rule.when is not None and not rule.when.holds(variables):
                     continue
+                reason = rule.ignored(variables)
+                if reason is not None:
+                    ignored.append(Ignored(rule.name, reason))
+                    continue
                 routes.append(self._route(rule, message, variables))
             except (TemplateError, RouteError) as exc:
                 problems.append(f"rule {rule.name}: {exc}")
-        return Routing(tuple(routes), tuple(problems))
+        return Routing(tuple(routes), tuple(problems), tuple(ignored))
 
     def _route(self, rule: Rule, message: MessageView, variables: dict[str, Any]) -> Route:
         if rule.batch is None:
@@ -419,6 +307,7 @@ class RuleSet:
             "window_start": window_start,
             "window_end": window_end,
             "sets": self.sets,
+            "releases": self.releases,
         }
         conf = rule.conf.render(variables)
         if not isinstance(conf, dict):
@@ -439,24 +328,61 @@ def _valid_key(key: Any) -> bool:
 # --------------------------------------------------------------------------- loading
 
 
-def load_rules(path: str | Path) -> RuleSet:
-    """Read and validate a rules file; any problem raises :class:`FileError` naming the file, line, rule, reason."""
+def load_rules(path: str | Path, releases: ReleaseConfig | None = None) -> RuleSet:
+    """Read and validate a rules file; any problem raises :class:`FileError` naming the file, line, rule, reason.
+    ``releases`` is the release configuration the rules' release helpers read: a rules file using them without
+    one is refused here, not on its first message."""
     data = yamlfile.load(path)
     top = Fields(path, data if data is not None else {}, "")
+    packages = tuple(top.strings("schema_packages", list(DEFAULT_PACKAGES)))
+    try:
+        classes = load_message_classes(packages)
+    except SchemaPackageError as exc:
+        raise top.error("schema_packages", str(exc)) from None
+    covered = BodySchemas(classes, packages=packages)
     sets = _load_sets(top)
-    schemas = tuple(_load_schema(entry) for _i, entry in top.items("schemas", []))
+    fields = tuple(_load_schema(entry, covered) for _i, entry in top.items("schemas", []))
     rules: list[Rule] = []
     seen: dict[str, int] = {}
     for index, entry in top.items("rules"):
         rule = _load_rule(entry, index, sets)
         if rule.name in seen:
             raise entry.error("name", f"duplicate rule name {rule.name!r} (first at rules[{seen[rule.name]}])")
+        _check_release_helpers(entry, rule, releases)
         seen[rule.name] = index
         rules.append(rule)
     top.done()
     if not rules:
         raise top.error("rules", "no rules: the listener would route nothing")
-    return RuleSet(tuple(rules), schemas, sets, str(path))
+    schemas = BodySchemas(classes, fields, packages)
+    return RuleSet(tuple(rules), schemas, sets, str(path), Releases(releases) if releases is not None else None)
+
+
+def _check_release_helpers(entry: Fields, rule: Rule, releases: ReleaseConfig | None) -> None:
+    """A rule using a release helper needs a release configuration, and the roles it names must exist."""
+    texts = [(rule.when.source, True)] if rule.when is not None else []
+    for clause in rule.ignore:
+        texts.append((clause.when.source, True))
+        texts.extend((text, False) for text in clause.reason.sources())
+    texts.extend((text, False) for text in rule.conf.sources())
+    if rule.batch is not None:
+        texts.extend((text, False) for text in rule.batch.key.sources() + rule.batch.item.sources())
+    for text, expression in texts:
+        for name, args in filters_used(text, expression=expression):
+            if name not in RELEASE_FILTERS:
+                continue
+            if releases is None:
+                raise entry.error(
+                    "name",
+                    f"rule {rule.name} uses {name}, but no release configuration is given "
+                    "(release_config in the listener's config)",
+                )
+            roles = args[-1:] if name in ("release_of_tag", "tag_of") and args else []
+            for role in roles:
+                try:
+                    check_roles(role)
+                except ReleaseHelperError as exc:
+                    raise entry.error("name", f"rule {rule.name}: {name}: {exc}") from None
 
 
 def _load_sets(top: Fields) -> dict[str, frozenset[str]]:
@@ -482,8 +408,14 @@ def _topics(entry: Fields) -> tuple[str, ...]:
     return tuple(topics)
 
 
-def _load_schema(entry: Fields) -> Schema:
+def _load_schema(entry: Fields, covered: BodySchemas) -> FieldSchema:
     topics = _topics(entry)
+    for n, glob in enumerate(topics):
+        owner = covered.covering_package(glob)
+        if owner is not None:
+            raise entry.item_error(
+                "topics", n, f"{glob!r} is covered by {owner.name} ({owner.package}): its schema is used, not fields"
+            )
     block = entry.mapping("fields")
     assert block is not None
     fields = []
@@ -501,7 +433,7 @@ def _load_schema(entry: Fields) -> Schema:
         fields.append(FieldRule(path, kind, optional))
     block.done()
     entry.done()
-    return Schema(topics, tuple(fields))
+    return FieldSchema(topics, tuple(fields))
 
 
 def _load_rule(entry: Fields, index: int, sets: Mapping[str, frozenset[str]]) -> Rule:
@@ -526,8 +458,20 @@ def _load_rule(entry: Fields, index: int, sets: Mapping[str, frozenset[str]]) ->
     conf_value = fields.get("conf", dict)
     conf = _compile(fields, "conf", conf_value, f"rules.{name}.conf")
     batch = _load_batch(fields, name)
+    ignore = tuple(_load_ignore(clause, name, n) for n, clause in fields.items("ignore", []))
     fields.done()
-    return Rule(name, topics, matchers, when, dag_id, conf, batch, entry.line, description)
+    return Rule(name, topics, matchers, when, dag_id, conf, batch, entry.line, description, ignore)
+
+
+def _load_ignore(clause: Fields, name: str, index: int) -> Ignore:
+    where = f"rules.{name}.ignore[{index}]"
+    try:
+        when = Condition.compile(clause.text("when"), f"{where}.when")
+    except TemplateError as exc:
+        raise clause.error("when", str(exc)) from None
+    reason = _compile(clause, "reason", clause.text("reason"), f"{where}.reason")
+    clause.done()
+    return Ignore(when, reason)
 
 
 def _compile(fields: Fields, key: str, value: Any, where: str) -> Node:
@@ -547,8 +491,9 @@ def _load_matchers(fields: Fields, sets: Mapping[str, frozenset[str]]) -> tuple[
             path = parse_path(str(key))
         except ValueError as exc:
             raise block.error(key, str(exc)) from None
-        test, absent_ok = _compile_spec(block.map[key], sets, lambda message, k=key: block.error(k, message))
-        matchers.append(Matcher(path, test, absent_ok))
+        spec = block.map[key]
+        test, absent_ok = compile_spec(spec, sets, lambda message, k=key: block.error(k, message))
+        matchers.append(Matcher(path, test, absent_ok, f"{key}: {json.dumps(spec)}"))
     return tuple(matchers)
 
 

@@ -11,6 +11,11 @@ In a template tree (a YAML value):
 
 A message's mappings are read by key first: ``msg.update`` is the Bodhi body's ``update`` field, not the
 ``dict.update`` method. Pure: no I/O.
+
+Besides Jinja's own, the filters ``nvr_name``, ``strip_suffix``, ``strip_prefix``, ``regex_replace``,
+``strftime``, ``last_by``, ``build_nvr`` and the release helpers (:mod:`relengotron.listener.releases`); the tests
+``nvr``, ``update_title``, ``push_id`` and ``list_of(test)`` — the shapes the DAGs' Params take, so that a rule
+can ignore a message deliberately instead of triggering a run Airflow would refuse.
 """
 
 from __future__ import annotations
@@ -22,9 +27,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from relengotron.listener import releases
+from relengotron.names import NVR, NVR_BODY, WORD
+
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*)\}\}\s*$", re.DOTALL)
+# One update of a compose as Bodhi names it: its builds' NVRs joined by single spaces (the updates_push and
+# masher_start DAGs' Params: relengotron.airflow.dag_defaults.BODHI_UPDATE).
+UPDATE_TITLE = re.compile(rf"^{NVR_BODY}( {NVR_BODY})*$")
 
 
 class TemplateError(ValueError):
@@ -75,6 +87,42 @@ def last_by(items: Any, attribute: str) -> list[Any]:
     return list(latest.values())
 
 
+def build_nvr(body: Any) -> str | None:
+    """``name-version-release`` of a Koji build body (``buildsys.tag``), or None when one of the three is missing
+    or not a string — a rule then ignores the message instead of failing on it."""
+    if not isinstance(body, Mapping):
+        return None
+    parts = [body.get(key) for key in ("name", "version", "release")]
+    if not all(isinstance(part, str) for part in parts):
+        return None
+    return "-".join(parts)
+
+
+def is_nvr(value: Any) -> bool:
+    """An N-V-R as the DAGs' Params take it (``glibc-2.23.1-8.fc24``: no whitespace, no slash)."""
+    return isinstance(value, str) and NVR.match(value) is not None
+
+
+def is_update_title(value: Any) -> bool:
+    """An update as Bodhi names it in a compose: its builds' NVRs joined by single spaces."""
+    return isinstance(value, str) and UPDATE_TITLE.match(value) is not None
+
+
+def is_push_id(value: Any) -> bool:
+    """An id a DAG takes as ``push_id`` (a message id becomes one)."""
+    return isinstance(value, str) and WORD.match(value) is not None
+
+
+SHAPES = {"nvr": is_nvr, "update_title": is_update_title, "push_id": is_push_id}
+
+
+def is_list_of(value: Any, shape: str) -> bool:
+    """A JSON list (maybe empty) whose every item is of ``shape`` (``nvr``, ``update_title``, ``push_id``)."""
+    if shape not in SHAPES:
+        raise TemplateError(f"list_of: unknown shape {shape!r} (one of {', '.join(SHAPES)})")
+    return isinstance(value, list) and all(SHAPES[shape](item) for item in value)
+
+
 class _Environment(SandboxedEnvironment):
     def getattr(self, obj: Any, attribute: str) -> Any:
         if isinstance(obj, Mapping):
@@ -92,7 +140,31 @@ ENV.filters.update(
     regex_replace=regex_replace,
     strftime=strftime,
     last_by=last_by,
+    build_nvr=lambda body: build_nvr(None if isinstance(body, jinja2.Undefined) else body),
+    **releases.FILTERS,
 )
+ENV.tests.update(list_of=is_list_of, **SHAPES)
+
+
+def filters_used(source: str, *, expression: bool = False) -> list[tuple[str, list[Any]]]:
+    """Each filter a template (or a bare expression) applies, with its literal arguments (None where an
+    argument is not a literal): lets a rule file be checked when loaded, not on the first message."""
+    text = f"{{{{ ({source}) }}}}" if expression else source
+    try:
+        tree = ENV.parse(text)
+    except jinja2.TemplateSyntaxError:
+        return []
+    used = []
+    for node in tree.find_all(nodes.Filter):
+        args = []
+        for arg in node.args:
+            try:
+                args.append(arg.as_const())
+            except nodes.Impossible:
+                args.append(None)
+        used.append((node.name, args))
+    return used
+
 
 _RENDER_ERRORS = (
     jinja2.TemplateError,
@@ -149,6 +221,16 @@ class Node:
             raise TemplateError(text if text.startswith(self.where) else f"{self.where}: {text}") from None
         except _RENDER_ERRORS as exc:
             raise TemplateError(f"{self.where}: {exc}") from None
+
+    def sources(self) -> list[str]:
+        """The template texts of this tree (for load-time checks)."""
+        if self.kind in ("expr", "text"):
+            return [self.value]
+        if self.kind == "list":
+            return [text for child in self.value for text in child.sources()]
+        if self.kind == "map":
+            return [text for child in self.value.values() for text in child.sources()]
+        return []
 
     def is_literal(self) -> bool:
         return self.kind == "literal" or (

@@ -225,8 +225,10 @@ def write_listener(
     rows_per_page: int = 50,
     extra_endpoints: tuple[str, ...] = (),
     replay_margin: float = 5.0,
+    release_config: str | Path | None = None,
 ) -> Listener:
-    """A listener config + rules file under ``root`` for this Airflow and bus (port 0: any free one)."""
+    """A listener config + rules file under ``root`` for this Airflow and bus (port 0: any free one);
+    ``release_config`` for rules using the release helpers (the shipped ones do)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "password").write_text(airflow.password)
     (root / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))
@@ -249,6 +251,7 @@ def write_listener(
         },
         "inbox": {"path": "inbox.sqlite"},
         "rules": "rules.yaml",
+        **({"release_config": str(release_config)} if release_config is not None else {}),
         "http": {"host": "127.0.0.1", "port": 0},
         "validation": validation,
         "logging": {"level": "INFO"},

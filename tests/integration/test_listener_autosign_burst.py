@@ -132,7 +132,11 @@ def test_2000_tag_events_become_a_handful_of_runs_that_sign_every_build_once(
     with airflow(tmp_path / "airflow") as deployment:
         ready = time.monotonic()
         listener = write_listener(
-            tmp_path / "listener", airflow=deployment, bus=endpoints["bus"], rules=shipped_rules(WINDOW)
+            tmp_path / "listener",
+            airflow=deployment,
+            bus=endpoints["bus"],
+            rules=shipped_rules(WINDOW),
+            release_config=endpoints["releng"]["config"],  # the sandbox's releases: the rules' tags come from it
         )
         publisher = FedmsgPublisher(load_fedmsg_config(endpoints["bus"]["fedmsg_config"]))
         try:

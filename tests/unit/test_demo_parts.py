@@ -71,6 +71,7 @@ def test_the_listener_listens_to_the_sandbox_bus_and_triggers_as_its_own_user(tm
         "retry": {"initial_seconds": 0.5, "max_seconds": 5},
     }
     assert config["http"] == {"host": "127.0.0.1", "port": 0}
+    assert config["release_config"] == "/state/releng.yaml"  # the sandbox's releases, for the rules' helpers
 
 
 def test_the_written_files_load_and_the_password_is_private(tmp_path: Path) -> None:
@@ -80,7 +81,11 @@ def test_the_written_files_load_and_the_password_is_private(tmp_path: Path) -> N
     fedmsg = write_fedmsg_config(
         tmp_path / "fedmsg.py", {"endpoints": {"relay": ["tcp://127.0.0.1:9940"]}, "relay_inbound": ["tcp://x:1"]}
     )
-    endpoints = {**ENDPOINTS, "bus": {**ENDPOINTS["bus"], "fedmsg_config": str(fedmsg)}}
+    endpoints = {
+        **ENDPOINTS,
+        "bus": {**ENDPOINTS["bus"], "fedmsg_config": str(fedmsg)},
+        "releng": {"config": str(testing.REPO / "config" / "fedora.yaml")},  # the rules' release helpers read it
+    }
     path = write_files(tmp_path / "listener", endpoints, "http://127.0.0.1:8793", LISTENER_USER, "s3cret")
     config = load_config(path)
     assert config.endpoints == ("tcp://127.0.0.1:9940",)
@@ -88,6 +93,10 @@ def test_the_written_files_load_and_the_password_is_private(tmp_path: Path) -> N
     assert (tmp_path / "listener" / "airflow.password").stat().st_mode & 0o777 == 0o600
     assert config.rules_path == tmp_path / "listener" / "rules.yaml"
     assert "s3cret" not in path.read_text()
+    assert config.load_rules().releases is not None  # the release helpers read the sandbox's configuration
+    from relengotron_sandbox.demo.listener_embed import dag_ids
+
+    assert dag_ids(config.rules_path) == ["autosign", "masher_start", "rawhide_gating", "updates_push"]
 
 
 def test_progress_rows_count_each_runs_tasks_and_say_what_it_is_about() -> None:

@@ -215,13 +215,14 @@ def test_the_listener_runs_its_config_and_keeps_its_inbox_on_a_volume(
     compose: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
     from relengotron.listener.config import load_config
-    from relengotron.listener.rules import load_rules
 
     listener = services["listener"]
     words = command_words(listener)
     assert words[:4] == ["relengotron", "listener", "run", "--config"]
     config = load_config(repo_file_in_image(words[4]))
-    load_rules(config.rules_path)  # the rules the container reads
+    config.load_rules()  # the rules the container reads, with the release configuration they use
+    assert config.release_config is not None
+    assert config.release_config.resolve() == repo_file_in_image("/opt/relengotron/config/fedora.yaml").resolve()
     # the inbox (and its runtime file) on a named volume, declared, and not shared with anything but the init job
     volumes = mounts(listener)
     [inbox_dir] = [t for t in volumes if PurePosixPath(str(config.inbox_path)).is_relative_to(t)]

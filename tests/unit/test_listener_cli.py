@@ -102,3 +102,94 @@ def test_times_given_as_iso_epoch_or_durations() -> None:
     ]
     with pytest.raises(click.BadParameter, match="duration like 2h"):
         parse_when("yesterday", now)
+
+
+# --------------------------------------------------------------------------- route: what the rules make of a message
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def shipped(tmp_path: Path) -> Path:
+    """A listener config with the shipped rules and release configuration."""
+    path = tmp_path / "shipped.yaml"
+    path.write_text(
+        "bus: {endpoints: ['tcp://127.0.0.1:9']}\n"
+        "airflow: {url: 'http://127.0.0.1:9', username: admin, password_file: pw}\n"
+        "inbox: {path: inbox.sqlite}\n"
+        f"rules: {REPO / 'config' / 'listener-rules.yaml'}\n"
+        f"release_config: {REPO / 'config' / 'fedora.yaml'}\n"
+    )
+    return path
+
+
+def route(config: Path, tmp_path: Path, message: object, *more: str) -> click.testing.Result:
+    path = tmp_path / "message.json"
+    path.write_text(message if isinstance(message, str) else json.dumps(message))
+    return invoke("route", "--config", str(config), "--message", str(path), *more)
+
+
+def test_route_says_which_rule_dag_run_id_and_conf_a_message_gets(shipped: Path, tmp_path: Path) -> None:
+    body = {"agent": "bowlofeggs", "repo": "f24-updates", "ctype": "rpm", "updates": ["glibc-2.23.1-8.fc24"]}
+    message = envelope("bodhi.compose.composing", body, msg_id="2016-1b2c3d4e")
+    result = route(shipped, tmp_path, message)
+    assert result.exit_code == 0, result.output
+    assert "schema: ComposeComposingV1 (bodhi-messages " in result.output
+    assert "rule bodhi-compose → updates_push: routed" in result.output
+    assert "dag_run_id: bodhi-compose__2016-1b2c3d4e" in result.output
+    assert '"updates": [\n      "glibc-2.23.1-8.fc24"\n    ]' in result.output
+    assert result.output.rstrip().endswith("outcome: routed (1 route(s))")
+    verdict = json.loads(route(shipped, tmp_path, message, "--json").output)
+    assert verdict["outcome"] == "routed" and verdict["exit_code"] == 0
+    (rule,) = verdict["rules"]
+    assert rule["conf"] == {"push_id": "2016-1b2c3d4e", "repo": "f24-updates", "updates": body["updates"],
+                            "agent": "bowlofeggs"}  # fmt: skip
+    assert not (shipped.parent / "inbox.sqlite").exists()  # the inbox is not touched
+    # a batch: the window it joins, and the conf if it held only this message
+    tag = route(shipped, tmp_path, koji_tag("f24-signing-pending", "curl-7.47.1-5.fc24"), "--topic", "o.p.buildsys.tag")
+    assert tag.exit_code == 0 and "rule autosign → autosign: routed" in tag.output
+    assert (
+        'joins the batch "f24-signing-pending" (a 30 s window' in tag.output
+        and "dag_run_id: autosign__f24-" in tag.output
+    )
+    assert "rule rawhide-pending → rawhide_gating: not matched" in tag.output
+
+
+def test_route_says_why_a_message_is_ignored_or_dropped(shipped: Path, tmp_path: Path) -> None:
+    container = {"agent": "bowlofeggs", "repo": "f24-updates", "ctype": "container", "updates": ["a-1-1.fc24"]}
+    result = route(shipped, tmp_path, container, "--topic", "org.fedoraproject.prod.bodhi.compose.composing")
+    assert result.exit_code == 4, result.output
+    assert (
+        "rule bodhi-compose → updates_push: ignored:\n  a container compose: releng-o-tron pushes RPM" in result.output
+    )
+    assert "outcome: ignored on purpose" in result.output and "note: a bare body" in result.output
+
+    candidate = koji_tag("f24-updates-candidate", "glibc-2.23.1-8.fc24")
+    result = route(shipped, tmp_path, envelope("buildsys.tag", candidate))
+    assert result.exit_code == 3, result.output
+    assert "its `when: msg.tag | release_of_tag('signing_pending')` does not hold" in result.output
+    assert "outcome: dropped (no rule wants it" in result.output
+    from listener_samples import resultsdb_result
+
+    failed = resultsdb_result("glibc-2.24-1.fc26", "dist.depcheck", "FAILED")
+    result = route(shipped, tmp_path, envelope("resultsdb.result.new", failed))
+    assert result.exit_code == 3
+    assert 'its filter `outcome: ["PASSED", "INFO"]` refuses the body (found: "FAILED")' in result.output
+    result = route(shipped, tmp_path, envelope("fas.user.update", {"agent": "ralph"}))
+    assert result.exit_code == 3 and "rules: none listens to this topic" in result.output
+
+
+def test_route_says_why_a_message_would_be_dead_lettered(shipped: Path, tmp_path: Path) -> None:
+    refused = envelope("bodhi.compose.composing", {"agent": "bowlofeggs", "updates": ["a-1-1.fc24"]})
+    result = route(shipped, tmp_path, refused)
+    assert result.exit_code == 5, result.output
+    assert "problem: ComposeComposingV1 (bodhi-messages " in result.output
+    assert "'repo' is a required property" in result.output and "outcome: dead-lettered" in result.output
+    bad_id = envelope("buildsys.tag", koji_tag("rawhide-pending", "a-1-1.fc26"), msg_id="../../etc/passwd")
+    result = route(shipped, tmp_path, bad_id)
+    assert result.exit_code == 5 and "invalid: field 'msg_id' is not an id" in result.output
+    result = route(shipped, tmp_path, "{not json")
+    assert result.exit_code == 5 and "the file is not JSON" in result.output
+    # a bare body without its topic is a usage mistake, not a verdict
+    result = route(shipped, tmp_path, {"agent": "x", "repo": "f24-updates"})
+    assert result.exit_code == 1 and "for a bare body give --topic" in result.output

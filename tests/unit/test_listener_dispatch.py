@@ -33,6 +33,13 @@ rules:
     dag_id: autosign
     batch: {key: "{{ msg.tag }}", item: "{{ msg.name }}", window_seconds: 0.2}
     conf: {release: "{{ key | strip_suffix('-signing-pending') }}", builds: "{{ items }}"}
+  - name: compose
+    topics: ["*.bodhi.compose.composing"]
+    ignore:
+      - when: "msg.ctype is defined and msg.ctype != 'rpm'"
+        reason: "a {{ msg.ctype }} compose"
+    dag_id: updates_push
+    conf: {push_id: "{{ msg_id }}", repo: "{{ msg.repo }}", updates: "{{ msg.updates }}"}
 """
 
 
@@ -152,6 +159,31 @@ def test_unknown_topics_are_counted_and_dropped_bad_input_dead_lettered(world) -
     assert w.value("relengotron_listener_deduplicated_total") == 1
     assert w.value("relengotron_listener_dead_lettered_total", kind="invalid") == 1
     assert w.value("relengotron_listener_received_total", source="bus") == 2
+
+
+def test_a_message_a_rule_ignores_on_purpose_is_counted_logged_and_not_stored(world, caplog) -> None:
+    w = world()
+    body = {"agent": "bowlofeggs", "repo": "f24-updates", "ctype": "container", "updates": ["a-1-1.fc24"]}
+    message = envelope("bodhi.compose.composing", body)
+    frames = [message["topic"].encode(), json.dumps(message).encode()]
+    with caplog.at_level("INFO", logger="relengotron.listener"):
+        outcome = w.ingestor.frames(frames)
+    assert (outcome.kind, outcome.reason) == ("ignored", "rule compose: a container compose")
+    (record,) = [r for r in caplog.records if r.getMessage() == "deliberately ignored"]
+    assert (record.rule, record.reason, record.msg_id) == ("compose", "a container compose", message["msg_id"])
+    assert w.value("relengotron_listener_ignored_total", rule="compose") == 1
+    assert w.value("relengotron_listener_dropped_total") == 0 and w.inbox.pending_count() == 0
+    # judged once: the same message again (a replay) is a duplicate, not counted twice
+    assert w.ingestor.frames(frames).kind == "duplicate"
+    assert w.value("relengotron_listener_ignored_total", rule="compose") == 1
+    rpm = envelope("bodhi.compose.composing", {**body, "ctype": "rpm"})
+    assert w.ingestor.frames([rpm["topic"].encode(), json.dumps(rpm).encode()]).kind == "stored"
+    # a body Bodhi's own schema refuses is dead-lettered with its reason
+    bad = envelope("bodhi.compose.composing", {"agent": "bowlofeggs"})
+    outcome = w.ingestor.frames([bad["topic"].encode(), json.dumps(bad).encode()])
+    assert (
+        outcome.kind == "dead" and "ComposeComposingV1" in outcome.reason and "'repo' is a required" in outcome.reason
+    )
 
 
 def test_a_sequence_gap_is_reported_with_the_window_to_replay(world) -> None:

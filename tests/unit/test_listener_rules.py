@@ -169,39 +169,70 @@ def test_a_template_failing_on_a_body_is_a_problem_naming_rule_and_field(tmp_pat
     assert problem.startswith("rule gate: rules.gate.conf.builds[0]:") and "'version'" in problem
 
 
-def test_schemas_dead_letter_known_topics_with_missing_or_mistyped_fields(tmp_path: Path) -> None:
+def test_field_schemas_dead_letter_topics_no_schema_package_covers(tmp_path: Path) -> None:
     rules = load(
         tmp_path,
         """
 schemas:
-  - topics: ["*.bodhi.update.request.*"]
+  - topics: ["*.bodhi.masher.start"]
     fields:
-      update.alias: "string?"
-      update.builds: list
-      update.builds.*.nvr: string
-      update.bugs.*.bug_id: "integer?"
+      updates: list
+      updates.*: string
+      resume: "boolean?"
+      builds.*.nvr: "string?"
+      release.branch: string
 rules:
   - name: push
-    topics: ["*.bodhi.update.request.*"]
-    dag_id: updates_push
-    conf: {n: "{{ msg.update.builds | length }}"}
+    topics: ["*.bodhi.masher.start"]
+    dag_id: masher_start
+    conf: {n: "{{ msg.updates | length }}"}
 """,
     )
-    update = bodhi_update(None, ["glibc-2.23.1-8.fc24"])
-    assert rules.route(view(envelope("bodhi.update.request.stable", bodhi_message(update)))).routes
+    good = {"updates": ["glibc-2.23.1-8.fc24"], "resume": False, "release": {"branch": "f24"}}
+    assert rules.route(view(envelope("bodhi.masher.start", good))).routes
     cases = [
-        ({"builds": "glibc-2.23.1-8.fc24"}, "field 'update.builds' must be a list, not a string"),
-        ({"builds": [{"nvr": "a-1-1"}, {"epoch": 0}]}, "field 'update.builds[1].nvr' is missing"),
-        ({"builds": [{"nvr": 7}]}, "field 'update.builds[0].nvr' must be a string, not an int"),
-        ({"bugs": [{"bug_id": "1234"}]}, "field 'update.bugs[0].bug_id' must be an integer, not a string"),
-        ({"alias": ["FEDORA-2016-x"]}, "field 'update.alias' must be a string, not a list"),
+        ({"updates": "glibc-2.23.1-8.fc24"}, "field 'updates' must be a list, not a string"),
+        ({"updates": ["a-1-1", 7]}, "field 'updates[1]' must be a string, not an int"),
+        ({"resume": "yes"}, "field 'resume' must be a boolean, not a string"),
+        ({"builds": [{"nvr": "a-1-1"}, {"nvr": 7}]}, "field 'builds[1].nvr' must be a string, not an int"),
+        ({"release": {"name": "F24"}}, "field 'release.branch' is missing"),
+        ({"release": None}, "field 'release' is missing"),
     ]
     for change, reason in cases:
-        routing = rules.route(view(envelope("bodhi.update.request.stable", bodhi_message({**update, **change}))))
+        routing = rules.route(view(envelope("bodhi.masher.start", {**good, **change})))
         assert routing.problems == (reason,), change
-    assert rules.route(view(envelope("bodhi.update.request.stable", {"agent": "x"}))).problems == (
-        "field 'update' is missing",
+    assert rules.route(view(envelope("bodhi.masher.start", {"resume": True}))).problems == (
+        "field 'updates' is missing",
     )
+
+
+def test_the_publishers_schema_packages_judge_the_topics_they_cover(tmp_path: Path) -> None:
+    """Bodhi's and Koji's own message classes, found by topic (the bus prefix left out), refuse what they refuse
+    with their reason; a body they accept goes on to the rules, whatever fields it lacks that they allow."""
+    rules = load(tmp_path, GATE)
+    assert rules.schemas.describe("org.fedoraproject.prod.buildsys.tag").startswith("TagV1 (koji-fedoramessaging")
+    assert rules.schemas.describe("org.fedoraproject.stg.bodhi.compose.composing").startswith("ComposeComposingV1")
+    assert rules.schemas.describe("org.fedoraproject.prod.resultsdb.result.new").startswith("none")
+    bad = koji_tag("rawhide-pending", "glibc-2.24-1.fc26") | {"build_id": "785412"}
+    (problem,) = rules.route(view(envelope("buildsys.tag", bad))).problems
+    assert problem.startswith("TagV1 (koji-fedoramessaging-messages ")
+    assert problem.endswith("refuses the body: field 'build_id': '785412' is not of type 'integer'")
+    composing = {"agent": "bowlofeggs", "repo": "f24-updates"}
+    assert rules.route(view(envelope("bodhi.compose.composing", composing))).unrouted  # valid, no rule for it
+    (problem,) = rules.route(view(envelope("bodhi.compose.composing", {"agent": "x"}))).problems
+    assert problem.endswith("'repo' is a required property")
+    # several versions of a class on one topic: a body any of them accepts passes
+    edit = rules.route(view(envelope("bodhi.update.edit", {"agent": 5})))
+    assert "UpdateEditV1" in edit.problems[0] and "UpdateEditV2" in edit.problems[0]
+
+
+def test_schema_packages_are_named_in_the_rules_file(tmp_path: Path) -> None:
+    none = load(tmp_path, "schema_packages: []\n" + GATE)
+    assert none.route(view(envelope("buildsys.tag", {"build_id": "x"}))).unrouted  # nothing validates buildsys.tag
+    with pytest.raises(FileError, match="schema package 'no-such-messages' is not installed"):
+        load(tmp_path, "schema_packages: [no-such-messages]\n" + GATE)
+    with pytest.raises(FileError, match=r"schemas\[0\]\.topics\[0\]: '\*\.buildsys\.tag' is covered by TagV1"):
+        load(tmp_path, "schemas:\n  - topics: ['*.buildsys.tag']\n    fields: {tag: string}\n" + GATE)
 
 
 def test_batch_routes_carry_the_key_and_item_and_the_conf_is_built_from_the_items(tmp_path: Path) -> None:

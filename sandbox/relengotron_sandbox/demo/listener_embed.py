@@ -66,6 +66,7 @@ def listener_config(
         },
         "inbox": {"path": "inbox.sqlite", "synchronous": "NORMAL"},
         "rules": rules_file,
+        "release_config": endpoints["releng"]["config"],  # the sandbox's releases and tags, for the rules' helpers
         "http": {"host": "127.0.0.1", "port": 0},
         "logging": {"level": "INFO"},
     }
@@ -76,34 +77,30 @@ def write_files(directory: Path, endpoints: Mapping[str, Any], airflow_url: str,
     path. Idempotent: the same inputs write the same files. A rules file the listener would refuse is an
     error naming the file, line and rule."""
     from relengotron.listener.config import load_config
-    from relengotron.listener.rules import load_rules
     from relengotron.yamlfile import FileError
 
     shipped = yaml.safe_load(SHIPPED_RULES.read_text())
     header = (
         f"# The shipped rules ({SHIPPED_RULES}) at demo pace: see sandbox/relengotron_sandbox/demo/listener_embed.py.\n"
     )
-    rules_path = write_atomic(
-        directory / "rules.yaml", (header + yaml.safe_dump(demo_rules(shipped), sort_keys=False)).encode()
-    )
+    write_atomic(directory / "rules.yaml", (header + yaml.safe_dump(demo_rules(shipped), sort_keys=False)).encode())
     write_atomic(directory / "airflow.password", password.encode(), mode=0o600)
     config = listener_config(
         endpoints, airflow_url, username, password_file="airflow.password", rules_file="rules.yaml"
     )
     config_path = write_atomic(directory / "listener.yaml", yaml.safe_dump(config, sort_keys=False).encode())
     try:
-        load_rules(rules_path)
-        load_config(config_path)
+        load_config(config_path).load_rules()  # the rules with the release configuration they read
     except FileError as exc:
         raise ListenerEmbedError(str(exc)) from None
     return config_path
 
 
 def dag_ids(rules_path: Path) -> list[str]:
-    """The DAGs the rules trigger (these must be unpaused for the scenario to run)."""
-    from relengotron.listener.rules import load_rules
-
-    return sorted({rule.dag_id for rule in load_rules(rules_path).rules})
+    """The DAGs the rules trigger (these must be unpaused for the scenario to run); the rules were checked when
+    written (:func:`write_files`)."""
+    rules = yaml.safe_load(rules_path.read_text())["rules"]
+    return sorted({rule["dag_id"] for rule in rules})
 
 
 def start(config_path: Path, log: Path) -> testing.Process:
