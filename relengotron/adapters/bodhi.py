@@ -19,7 +19,7 @@ from typing import Any
 
 import requests
 from bodhi.client.bindings import BodhiClient, BodhiClientException
-from bodhi.client.constants import IDP
+from bodhi.client.constants import CLIENT_ID, IDP
 
 from relengotron.adapters.errors import AdapterError, TransientError, from_requests
 from relengotron.connection import connection_data
@@ -35,6 +35,7 @@ class BodhiConnection:
 
     url: str
     id_provider: str = IDP
+    client_id: str = CLIENT_ID
     timeout: float = 60.0  # seconds per request
 
     def __post_init__(self) -> None:
@@ -115,7 +116,7 @@ class Bodhi:
         """The client reads the OpenID Connect provider's metadata (one request); a provider that cannot be
         reached is transient."""
         try:
-            client = BodhiClient(base_url=conn.url, id_provider=conn.id_provider)
+            client = BodhiClient(base_url=conn.url, client_id=conn.client_id, id_provider=conn.id_provider)
         except requests.RequestException as exc:
             raise (
                 from_requests(SERVICE, conn.id_provider, exc) or TransientError(SERVICE, conn.url, str(exc))

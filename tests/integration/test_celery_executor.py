@@ -19,7 +19,15 @@ from typing import Any
 
 import pytest
 from celery_cluster import WORKERS, AirflowAPI, celery_airflow
-from pushcheck import AMI, GLIBC, HELD_BACK_PUSH_ID, assert_held_back_push, conf, open_push_world, runs_of_api_rows
+from pushcheck import (
+    AMI,
+    GLIBC_PUSH,
+    HELD_BACK_PUSH_ID,
+    assert_held_back_push,
+    conf,
+    open_push_world,
+    runs_of_api_rows,
+)
 from test_adapters_support import koji_of
 
 from relengotron_sandbox.testing import wait_for
@@ -40,7 +48,7 @@ def test_updates_push_on_two_celery_workers_ends_like_the_sqlite_run(
         parsed = lambda: api.call("GET", f"dags/{DAG}", ok=(200, 404)).get("dag_id")  # noqa: E731
         wait_for("the DAG parsed", parsed, 90, every=1, watch=cluster.services)
         api.call("PATCH", f"dags/{DAG}", params={"update_mask": "is_paused"}, json={"is_paused": False})
-        body = {"dag_run_id": RUN_ID, "logical_date": None, "conf": conf(HELD_BACK_PUSH_ID, "f24", [GLIBC])}
+        body = {"dag_run_id": RUN_ID, "logical_date": None, "conf": conf(HELD_BACK_PUSH_ID, "f24-updates", GLIBC_PUSH)}
         api.call("POST", f"dags/{DAG}/dagRuns", json=body)
         ready = time.monotonic()
 

@@ -1,13 +1,16 @@
-"""The ``updates_push`` DAG end to end with dag.test() against a whole sandbox.
+"""The ``updates_push`` DAG end to end with dag.test() against a whole sandbox (its Bodhi included).
 
-- An f24 stable push of the glibc update (already in f24-updates in the world): the updates repository is
+- An f24 stable push of the glibc update (Bodhi's: already in f24-updates in the world): the updates repository is
   mashed and synced; every f24 artifact target is composed (none was ever released), tested by the sandbox
   Taskotron, signed and released — except the cloud AMI, whose cloud boot test the world forces to FAIL: it is
   held back, never synced, and the push-complete message says which update it holds back. The mirror's
   Atomic Host repository is pulled over HTTP with GPG verification; the website lists what was released.
   Rerunning the finished run's sync and promote tasks changes nothing.
 - An f23 push whose builds are already released in every f23 artifact: nothing is composed, only the updates
-  repository changes on the mirror, and the push completes.
+  repository changes on the mirror, and the push completes — Bodhi then marks the update pushed.
+- The gatekeeper: a sync made to fail fails the run, leaves the mirror's updates repository as it was, and the
+  push-complete message says every update failed and why (Bodhi only comments); the same push run again once
+  the fault is fixed completes, and Bodhi finishes it.
 - Bad conf fails at once, naming the field.
 """
 
@@ -19,7 +22,7 @@ from typing import Any
 
 import pytest
 from pushcheck import (
-    GLIBC,
+    GLIBC_PUSH,
     HELD_BACK_PUSH_ID,
     TOPIC,
     PushWorld,
@@ -33,6 +36,8 @@ from pushcheck import (
     states,
 )
 from test_adapters_support import koji_of
+
+from relengotron_sandbox.testing import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +79,7 @@ def test_a_failed_artifact_is_held_back_and_the_rest_is_released(push_world: Pus
     world = push_world
     koji = koji_of(world.endpoints)
     try:
-        dag_run, tis = run(conf(HELD_BACK_PUSH_ID, "f24", [GLIBC]))
+        dag_run, tis = run(conf(HELD_BACK_PUSH_ID, "f24-updates", GLIBC_PUSH))
         image_tasks = koji.session.listTasks(opts={"method": "image"})
     finally:
         koji.close()
@@ -84,7 +89,7 @@ def test_a_failed_artifact_is_held_back_and_the_rest_is_released(push_world: Pus
     from operators.push import PromoteArtifactOperator, SyncOperator  # plugins/ is on sys.path once a DagBag loaded
 
     before = snapshot(world)
-    rerun_context = {"params": conf(HELD_BACK_PUSH_ID, "f24", [GLIBC]), "run_id": dag_run.run_id, "ti": None}
+    rerun_context = {"params": conf(HELD_BACK_PUSH_ID, "f24-updates", GLIBC_PUSH), "run_id": dag_run.run_id, "ti": None}
     plan = xcom(dag_run, "plan")
     items = {item["label"]: item for item in plan["items"]}
     for group, indexes in (("ostree", tis["ostree.promote"]), ("images", tis["images.promote"])):
@@ -105,17 +110,27 @@ def test_a_failed_artifact_is_held_back_and_the_rest_is_released(push_world: Pus
     assert snapshot(world) == before
 
 
+SUDO = "FEDORA-2016-f976b705cc"  # the sandbox Bodhi's f23 sudo update, requested for stable
+
+
+def bodhi_update(world: PushWorld, alias: str) -> dict[str, Any]:
+    """The update as Bodhi serves it now (through the bodhi-client library), once it has caught up with the bus."""
+    from relengotron_sandbox.bodhi.api import SandboxBodhi
+
+    return SandboxBodhi(world.endpoints["bodhi"]).update(alias)
+
+
 def test_a_push_that_changes_no_artifact_composes_nothing(push_world: PushWorld) -> None:
     world = push_world
-    sudo = {"alias": "FEDORA-2016-f1e2d3c4b5", "builds": ["sudo-1.8.15-2.fc23"], "type": "security", "bugs": []}
-    first, first_tis = run(conf("2016-06-01.0", "f23", [sudo]))
+    sudo = ["sudo-1.8.15-2.fc23"]
+    first, first_tis = run(conf("2016-06-01.0", "f23-updates", sudo))
     assert str(first.state) == "success", states(first_tis)
     assert set(states(first_tis)["images.promote"]) == {"success"}  # f23's images all pass their tests
     before = snapshot(world)
     koji = koji_of(world.endpoints)
     try:
         tasks = koji.session.listTasks(opts={"method": "image"})
-        again, tis = run(conf("2016-06-02.0", "f23", [sudo]))
+        again, tis = run(conf("2016-06-02.0", "f23-updates", sudo))
         assert koji.session.listTasks(opts={"method": "image"}) == tasks
     finally:
         koji.close()
@@ -135,19 +150,56 @@ def test_a_push_that_changes_no_artifact_composes_nothing(push_world: PushWorld)
     [complete] = [
         m["msg"] for m in messages if m["topic"] == TOPIC + "push.complete" and m["msg"]["push_id"] == "2016-06-02.0"
     ]
-    assert complete["status"] == "complete" and complete["updates"][0]["status"] == "complete"
+    assert complete["status"] == "complete" and complete["updates"][0]["status"] == "pushed"
     assert complete["artifacts"]["released"] == [] and len(complete["artifacts"]["unchanged"]) == 5
     assert not [
         m for m in messages if m["topic"] == TOPIC + "artifact.released" and m["msg"]["push_id"] == "2016-06-02.0"
     ]
+    update = wait_for("Bodhi to finish the push", lambda: (u := bodhi_update(world, SUDO))["pushed"] and u, 30)
+    assert (update["status"], update["request"]) == ("stable", None)
+
+
+def test_a_failed_sync_fails_the_run_claims_nothing_and_a_rerun_completes(push_world: PushWorld) -> None:
+    world = push_world
+    sudo = conf("2016-06-03.0", "f23-updates", ["sudo-1.8.15-2.fc23"])
+    blocker = world.master / "updates" / "23"
+    assert not blocker.exists()  # a fresh sandbox's mirror has no f23 updates yet
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("a file where the mirror's directory should be: every copy into it fails\n")
+    before = snapshot(world)["master"]
+    failed, tis = run(sudo)
+    got = states(tis)
+    assert str(failed.state) == "failed" and got["sync"] == ["failed"], got
+    assert got["report"] == got["publish_complete"] == ["success"] and got["website"] == ["upstream_failed"]
+    assert snapshot(world)["master"] == before  # nothing of the push reached the mirror
+    [told] = [
+        m["msg"] for m in bus(world) if m["topic"] == TOPIC + "push.complete" and m["msg"]["push_id"] == "2016-06-03.0"
+    ]
+    assert (told["status"], told["synced"]) == ("failed", False)
+    assert told["reason"].startswith("the sync to the master mirror failed")
+    assert [u["status"] for u in told["updates"]] == ["failed"] and told["updates"][0]["alias"] == SUDO
+    assert not [m for m in bus(world) if m["topic"] == TOPIC + "artifact.released"]
+    update = bodhi_update(world, SUDO)
+    assert update["request"] == "stable" and not update["pushed"]  # Bodhi keeps the request for the next push
+
+    blocker.unlink()  # the fault fixed: the same push again
+    done, tis = run(sudo)
+    assert str(done.state) == "success", states(tis)
+    assert (world.master / "updates/23/x86_64/repodata/repomd.xml").is_file()
+    completes = [
+        m["msg"] for m in bus(world) if m["topic"] == TOPIC + "push.complete" and m["msg"]["push_id"] == "2016-06-03.0"
+    ]
+    assert [c["status"] for c in completes] == ["failed", "complete"]
+    update = wait_for("Bodhi to finish the push", lambda: (u := bodhi_update(world, SUDO))["pushed"] and u, 30)
+    assert (update["status"], update["request"]) == ("stable", None)
 
 
 @pytest.mark.parametrize(
     ("bad", "field"),
     [
-        ({"request": "oldstable"}, "request"),
+        ({"repo": "not a tag"}, "repo"),
         ({"updates": []}, "updates"),
-        ({"updates": [{"alias": "FEDORA-2016-1", "builds": ["not an nvr"], "type": "bugfix"}]}, "updates"),
+        ({"updates": ["not an nvr"]}, "updates"),
         ({"push_id": None}, "push_id"),
     ],
 )
@@ -156,6 +208,6 @@ def test_bad_conf_fails_at_once_naming_the_field(airflow_db: Path, bad: dict[str
     from airflow.sdk.exceptions import ParamValidationError
 
     dag = DagBag(dag_folder=str(REPO_ROOT / "dags"), safe_mode=False).get_dag("updates_push")
-    good = conf("2016-06-14.9", "f24", [GLIBC])
+    good = conf("2016-06-14.9", "f24-updates", GLIBC_PUSH)
     with pytest.raises(ParamValidationError, match=field):
         dag.test(run_conf={**good, **bad})
