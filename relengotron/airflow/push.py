@@ -93,13 +93,13 @@ def candidate_xcoms(plugin: ArtifactKind, output: ComposeOutput) -> dict[str, An
     """What the steps after a compose read besides the candidate: ``announcement`` (the body of the
     ``relengotron.artifact.composed`` message that asks the test system for its tests), ``subject`` (the
     ResultsDB subject the tests report on), ``release`` (whose gating policies decide) and ``since`` (when
-    results start to count: the compose time of a new candidate; None for the released one, whose results are
-    in already). Pure."""
+    results start to count: the compose time of a new candidate; "" for the released one, whose results are in
+    already — never None: an XCom of None is not stored, and the tests task could not read it). Pure."""
     subject = plugin.test_item()
     return {
         "announcement": plugin.announcement(output),
         "release": plugin.release.id,
-        "since": output.composed_at if output.changed else None,
+        "since": output.composed_at if output.changed else "",
         "subject": {"type": subject.type, "item": subject.item, "name": subject.name, "label": plugin.label},
     }
 

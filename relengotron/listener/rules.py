@@ -252,7 +252,11 @@ class RuleSet:
 
     def route(self, message: MessageView) -> Routing:
         """The routes of ``message`` (every rule that accepts it), the rules that deliberately ignore it, or why
-        it is dead-lettered. Deterministic: the same message always gets the same answer."""
+        it is dead-lettered. A topic no rule listens on is dropped unjudged: its publisher's schema matters only
+        to a message something is to be done with (a breach of it would be a dead letter nobody needs to read).
+        Deterministic: the same message always gets the same answer."""
+        if not any(rule.covers(message.topic) for rule in self.rules):
+            return Routing()
         problem = self.schemas.problem(message.topic, message.body)
         if problem:
             return Routing(problems=(problem,))

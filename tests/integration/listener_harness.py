@@ -13,7 +13,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,19 +78,22 @@ class Airflow:
         answer.raise_for_status()
         return answer.json()["access_token"]
 
-    def get(self, path: str, **params: Any) -> Any:
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One REST API call as admin (the token renewed once when it expired); the answer's JSON."""
         for _ in range(2):
             if self._token is None:
                 self._token = self.token()
-            answer = requests.get(
-                f"{self.url}{path}", params=params, headers={"Authorization": f"Bearer {self._token}"}, timeout=30
-            )
+            headers = {"Authorization": f"Bearer {self._token}"}
+            answer = requests.request(method, f"{self.url}{path}", headers=headers, timeout=30, **kwargs)
             if answer.status_code == 401:
                 self._token = None
                 continue
             answer.raise_for_status()
             return answer.json()
-        raise HarnessError(f"GET {path}: unauthorized")
+        raise HarnessError(f"{method} {path}: unauthorized")
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self.call("GET", path, params=params)
 
     def runs(self, dag_id: str, prefix: str) -> list[dict[str, Any]]:
         """Every run of ``dag_id`` whose dag_run_id starts with ``prefix``, in creation order."""
@@ -109,15 +112,16 @@ class Airflow:
 
 
 @contextmanager
-def airflow(root: Path) -> Iterator[Airflow]:
-    """Migrate a private SQLite metadata DB, start the three processes, wait until the DAGs are parsed."""
+def airflow(root: Path, *, extra_env: Mapping[str, str] | None = None, triggerer: bool = False) -> Iterator[Airflow]:
+    """Migrate a private SQLite metadata DB, start the processes (the triggerer too when ``triggerer``: for
+    deferrable sensors), wait until the DAGs are parsed. ``extra_env``: e.g. the Connections of a sandbox."""
     root.mkdir(parents=True, exist_ok=True)
     port = free_port()
     settings = {
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
     }
-    base = child_env(("AIRFLOW",))
+    base = {**child_env(("AIRFLOW",)), **(extra_env or {})}
     env = airflow_env(root, base=base, api_port=port, jwt_secret="relengotron-listener-tests", settings=settings)
     deployment = Airflow(root, port, env)
     migrate = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, cwd=root, capture_output=True, text=True)
@@ -126,6 +130,8 @@ def airflow(root: Path) -> Iterator[Airflow]:
     try:
         deployment._start("dag-processor")
         deployment._start("scheduler", "--skip-serve-logs")  # its log server would listen on 0.0.0.0
+        if triggerer:
+            deployment._start("triggerer", "--skip-serve-logs")
         deployment.start_api()
 
         def parsed() -> bool:

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from pushcheck import (
 )
 from test_adapters_support import koji_of
 
+from relengotron.sync.classify import classify_tree
 from relengotron_sandbox.testing import wait_for
 
 pytestmark = pytest.mark.integration
@@ -155,8 +157,10 @@ def test_a_push_that_changes_no_artifact_composes_nothing(push_world: PushWorld)
     assert not [
         m for m in messages if m["topic"] == TOPIC + "artifact.released" and m["msg"]["push_id"] == "2016-06-02.0"
     ]
-    update = wait_for("Bodhi to finish the push", lambda: (u := bodhi_update(world, SUDO))["pushed"] and u, 30)
-    assert (update["status"], update["request"]) == ("stable", None)
+    update = wait_for(
+        "Bodhi to finish the push", lambda: (u := bodhi_update(world, SUDO))["status"] == "stable" and u, 30
+    )
+    assert (update["status"], update["request"], update["pushed"]) == ("stable", None, True)
 
 
 def test_a_failed_sync_fails_the_run_claims_nothing_and_a_rerun_completes(push_world: PushWorld) -> None:
@@ -171,7 +175,14 @@ def test_a_failed_sync_fails_the_run_claims_nothing_and_a_rerun_completes(push_w
     got = states(tis)
     assert str(failed.state) == "failed" and got["sync"] == ["failed"], got
     assert got["report"] == got["publish_complete"] == ["success"] and got["website"] == ["upstream_failed"]
-    assert snapshot(world)["master"] == before  # nothing of the push reached the mirror
+    after = snapshot(world)["master"]
+    changed = {path for path in set(before) | set(after) if before.get(path) != after.get(path)}
+    # the sync copies content first and the indexes that name it last: a failed sync leaves content no index
+    # names (new OSTree objects, image files), and not one index, metadata file or directory a client reads
+    entries = [(path, "dir" if after.get(path) == "dir" else "file") for path in changed]
+    classes = classify_tree(entries, website=world.config.mirror.website).classes
+    assert changed and {classes[path] for path in changed} == {"content"}, sorted(changed)
+    assert blocker.is_file() and not [path for path in after if path.startswith("updates/23/")]
     [told] = [
         m["msg"] for m in bus(world) if m["topic"] == TOPIC + "push.complete" and m["msg"]["push_id"] == "2016-06-03.0"
     ]
@@ -179,8 +190,10 @@ def test_a_failed_sync_fails_the_run_claims_nothing_and_a_rerun_completes(push_w
     assert told["reason"].startswith("the sync to the master mirror failed")
     assert [u["status"] for u in told["updates"]] == ["failed"] and told["updates"][0]["alias"] == SUDO
     assert not [m for m in bus(world) if m["topic"] == TOPIC + "artifact.released"]
+    time.sleep(2)  # Bodhi has read the message by now: a failed push only gets a comment
     update = bodhi_update(world, SUDO)
-    assert update["request"] == "stable" and not update["pushed"]  # Bodhi keeps the request for the next push
+    assert (update["status"], update["request"]) == ("testing", "stable")  # kept for the next push
+    assert "failed" in update["comments"][-1]["text"]
 
     blocker.unlink()  # the fault fixed: the same push again
     done, tis = run(sudo)
@@ -190,8 +203,10 @@ def test_a_failed_sync_fails_the_run_claims_nothing_and_a_rerun_completes(push_w
         m["msg"] for m in bus(world) if m["topic"] == TOPIC + "push.complete" and m["msg"]["push_id"] == "2016-06-03.0"
     ]
     assert [c["status"] for c in completes] == ["failed", "complete"]
-    update = wait_for("Bodhi to finish the push", lambda: (u := bodhi_update(world, SUDO))["pushed"] and u, 30)
-    assert (update["status"], update["request"]) == ("stable", None)
+    update = wait_for(
+        "Bodhi to finish the push", lambda: (u := bodhi_update(world, SUDO))["status"] == "stable" and u, 30
+    )
+    assert (update["status"], update["request"], update["pushed"]) == ("stable", None, True)
 
 
 @pytest.mark.parametrize(

@@ -346,7 +346,8 @@ def test_listener_down_window_replayed_and_sequence_gaps_filled(
 
 def shipped_schemas() -> list[dict[str, Any]]:
     """The field checks of the shipped rules (Bodhi 2's masher.start, ResultsDB, Taskotron); Koji's and Bodhi's
-    bodies are judged by their schema packages (every rules file validates with them): the corpus is judged so."""
+    bodies are judged by their schema packages (every rules file validates with them, on the topics its rules
+    listen on): the corpus is judged so."""
     return yaml.safe_load((REPO / "config" / "listener-rules.yaml").read_text())["schemas"]
 
 
@@ -354,7 +355,7 @@ def test_hostile_corpus_dead_lettered_listener_keeps_triggering(tmp_path, bus, d
     """The corpus is tests/listener_corpus.py. The hostile messages come from an endpoint of their own (as a
     rogue publisher would): the sandbox relay itself does not survive some of them (a JSON nesting bomb, a
     non-numeric timestamp). The good messages and the unknown topics come through the relay."""
-    from listener_corpus import corpus, good, signer, unknown_topics
+    from listener_corpus import corpus, good, listening_rule, signer, unknown_topics
 
     direct = RawPublisher(None)
     with signer("Relay") as trusted, signer("Stranger") as stranger:
@@ -363,7 +364,7 @@ def test_hostile_corpus_dead_lettered_listener_keeps_triggering(tmp_path, bus, d
             tmp_path / "listener",
             airflow=deployment,
             bus=bus[1],
-            rules={"schemas": shipped_schemas(), "rules": [rule]},
+            rules={"schemas": shipped_schemas(), "rules": [rule, listening_rule()]},
             signatures={"crypto_validate_backends": ["gpg"], "gpg_home": str(trusted.home)},
             max_body_bytes=65536,
             extra_endpoints=(direct.endpoint,),

@@ -208,8 +208,19 @@ rules:
 
 def test_the_publishers_schema_packages_judge_the_topics_they_cover(tmp_path: Path) -> None:
     """Bodhi's and Koji's own message classes, found by topic (the bus prefix left out), refuse what they refuse
-    with their reason; a body they accept goes on to the rules, whatever fields it lacks that they allow."""
-    rules = load(tmp_path, GATE)
+    with their reason; a body they accept goes on to the rules, whatever fields it lacks that they allow. A
+    topic no rule listens on is dropped unjudged: nothing is to be done with it, so nobody needs its letter."""
+    listening = (
+        GATE
+        + """
+  - name: composes
+    topics: ["*.bodhi.compose.composing", "*.bodhi.update.edit"]
+    match: {repo: no-such-repo}
+    dag_id: updates_push
+    conf: {repo: "{{ msg.repo }}"}
+"""
+    )
+    rules = load(tmp_path, listening)
     assert rules.schemas.describe("org.fedoraproject.prod.buildsys.tag").startswith("TagV1 (koji-fedoramessaging")
     assert rules.schemas.describe("org.fedoraproject.stg.bodhi.compose.composing").startswith("ComposeComposingV1")
     assert rules.schemas.describe("org.fedoraproject.prod.resultsdb.result.new").startswith("none")
@@ -218,12 +229,15 @@ def test_the_publishers_schema_packages_judge_the_topics_they_cover(tmp_path: Pa
     assert problem.startswith("TagV1 (koji-fedoramessaging-messages ")
     assert problem.endswith("refuses the body: field 'build_id': '785412' is not of type 'integer'")
     composing = {"agent": "bowlofeggs", "repo": "f24-updates"}
-    assert rules.route(view(envelope("bodhi.compose.composing", composing))).unrouted  # valid, no rule for it
+    assert rules.route(view(envelope("bodhi.compose.composing", composing))).unrouted  # valid, no rule matches
     (problem,) = rules.route(view(envelope("bodhi.compose.composing", {"agent": "x"}))).problems
     assert problem.endswith("'repo' is a required property")
     # several versions of a class on one topic: a body any of them accepts passes
     edit = rules.route(view(envelope("bodhi.update.edit", {"agent": 5})))
     assert "UpdateEditV1" in edit.problems[0] and "UpdateEditV2" in edit.problems[0]
+    # no rule listens on bodhi.update.comment: a body breaking its schema is dropped, not dead-lettered
+    comment = rules.route(view(envelope("bodhi.update.comment", {"agent": 5})))
+    assert comment.unrouted and not comment.problems
 
 
 def test_schema_packages_are_named_in_the_rules_file(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from listener_corpus import Signer, corpus, good, signer, unknown_topics
+from listener_corpus import Signer, corpus, good, listening_rule, signer, unknown_topics
 
 from relengotron.listener.ingest import view
 from relengotron.listener.rules import RuleSet, load_rules
@@ -36,7 +36,7 @@ def rules(tmp_path_factory: pytest.TempPathFactory) -> RuleSet:
         "conf": {"release": "rawhide", "builds": ["{{ msg.name }}-{{ msg.version }}-{{ msg.release }}"]},
     }
     path = tmp_path_factory.mktemp("rules") / "rules.yaml"
-    path.write_text(yaml.safe_dump({"schemas": shipped["schemas"], "rules": [rule]}))
+    path.write_text(yaml.safe_dump({"schemas": shipped["schemas"], "rules": [rule, listening_rule()]}))
     return load_rules(path)
 
 
