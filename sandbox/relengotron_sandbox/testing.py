@@ -350,7 +350,7 @@ def airflow_env(
     ``base`` with, on top: the venv's ``bin`` leading PATH (Airflow's components spawn ``airflow``), AIRFLOW_HOME
     ``home``, ``repo``'s DAGs and plugins, no examples, ``executor`` with ``parallelism`` (two cores: small),
     new DAG files seen within ``refresh_seconds``; with ``api_port``, the API server on 127.0.0.1 only, one
-    worker, and one JWT secret for every component. ``settings`` (``AIRFLOW__…`` names) come last."""
+    worker, the Execution API tasks report to, and one JWT secret for every component. ``settings`` (``AIRFLOW__…`` names) come last."""
     venv_bin = venv_bin or Path(sys.executable).parent
     env = dict(base)
     env.update(
@@ -371,6 +371,8 @@ def airflow_env(
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__PORT": str(api_port),
                 "AIRFLOW__API__WORKERS": "1",
+                # where a task's supervisor reaches the Execution API (its default is port 8080)
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
                 "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret or secrets.token_urlsafe(32),
             }
         )
