@@ -31,14 +31,15 @@ from bench.core import REPO, RunContext
 from bench.stats import Figure, timed_metric
 from bench.world import WORLD_CACHE
 
-GLIBC = {
-    "alias": "FEDORA-2016-a1b2c3d4e5",
-    "builds": ["glibc-2.23.1-8.fc24"],
-    "type": "bugfix",
-    "severity": "low",
-    "bugs": [1300105],
+# the conf the listener makes of Bodhi's bodhi.compose.composing for the world's glibc update (its repo, each
+# update's NVRs joined by spaces); the run reads the update itself from the sandbox Bodhi
+CONF = {
+    "push_id": "2016-06-14.0",
+    "repo": "f24-updates",
+    "updates": ["glibc-2.23.1-8.fc24"],
+    "agent": "bodhi",
+    "poll_interval": 0.2,
 }
-CONF = {"push_id": "2016-06-14.0", "release": "f24", "request": "stable", "updates": [GLIBC], "poll_interval": 0.2}
 CHAIN = ("compose", "announce", "tests", "sign", "promote")
 
 

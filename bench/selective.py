@@ -129,12 +129,9 @@ class Case:
         self.release = self.config.release("f24")
         self.artifacts = arts
         self.packages = packages
-        self.conf = {
-            "push_id": f"bench-{kind}-{n}",
-            "release": "f24",
-            "request": "stable",
-            "updates": [{"alias": "FEDORA-2016-be4c4be4c4", "builds": [update], "type": "bugfix"}],
-        }
+        # the conf of Bodhi's compose.composing, and the update as the updates task reads it from Bodhi
+        self.conf = {"push_id": f"bench-{kind}-{n}", "repo": "f24-updates", "updates": [update]}
+        self.updates = [{"alias": "FEDORA-2016-be4c4be4c4", "builds": [update], "type": "bugfix"}]
         self.scenario = Scenario(self.release, arts, packages, {}, {}, ())
         self.pdc_url = ""  # set once the PDC serving the scenario is up
         self.snapshot = state / "shared-released"
@@ -206,7 +203,7 @@ class Case:
         from relengotron.push import Push
         from relengotron.push_run import plan_push
 
-        push = Push.from_conf(self.conf, self.config)
+        push = Push.from_conf(self.conf, self.config, self.updates)
         koji = koji_client(self.endpoints)
         pdc = pdc_adapter(self.pdc_url)
         try:
