@@ -75,7 +75,7 @@ def test_updates_push_on_two_celery_workers_ends_like_the_sqlite_run(
 
         # operations.md's calls to watch a push: the latest runs, an artifact's map indexes by name, a task's log
         runs = api.call("GET", f"dags/{DAG}/dagRuns", params={"order_by": "-start_date", "limit": 10})["dag_runs"]
-        assert [(r["dag_run_id"], r["state"], r["conf"]["release"]) for r in runs] == [(RUN_ID, "failed", "f24")]
+        assert [(r["dag_run_id"], r["state"], r["conf"]["repo"]) for r in runs] == [(RUN_ID, "failed", "f24-updates")]
         mapped = api.call("GET", f"dags/{DAG}/dagRuns/{RUN_ID}/taskInstances/images.tests/listMapped")
         [ami] = [ti["map_index"] for ti in mapped["task_instances"] if ti["rendered_map_index"] == AMI]
         log = api.call("GET", f"dags/{DAG}/dagRuns/{RUN_ID}/taskInstances/check/logs/1")["content"]
