@@ -350,7 +350,8 @@ def airflow_env(
     ``base`` with, on top: the venv's ``bin`` leading PATH (Airflow's components spawn ``airflow``), AIRFLOW_HOME
     ``home``, ``repo``'s DAGs and plugins, no examples, ``executor`` with ``parallelism`` (two cores: small),
     new DAG files seen within ``refresh_seconds``; with ``api_port``, the API server on 127.0.0.1 only, one
-    worker, the Execution API tasks report to, and one JWT secret for every component. ``settings`` (``AIRFLOW__…`` names) come last."""
+    worker, the Execution API tasks report to, and one JWT secret for every component. ``settings``
+    (``AIRFLOW__…`` names) come last."""
     venv_bin = venv_bin or Path(sys.executable).parent
     env = dict(base)
     env.update(
