@@ -55,6 +55,19 @@ def test_airflow_runs_on_loopback_with_the_repos_dags_and_the_sandbox_connection
     assert '"http://127.0.0.1:1/kojihub"' in env["AIRFLOW_CONN_KOJI_DEFAULT"]
     assert '"id_provider": "http://127.0.0.1:7/openidc"' in env["AIRFLOW_CONN_BODHI_DEFAULT"]
     assert env["HOME"] == "/root"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'home' / 'airflow.db'}"
+
+
+def test_the_embedded_airflows_sqlite_database_is_put_in_wal_mode(tmp_path: Path) -> None:
+    import sqlite3
+
+    from relengotron_sandbox.demo.airflow_local import use_wal
+
+    path = tmp_path / "airflow.db"
+    sqlite3.connect(path).close()
+    assert use_wal(f"sqlite:///{path}") is True and use_wal(f"sqlite:///{path}") is True  # idempotent
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # kept by the file
+    assert use_wal("postgresql+psycopg2://airflow@127.0.0.1/airflow") is False
 
 
 def test_the_listener_listens_to_the_sandbox_bus_and_triggers_as_its_own_user(tmp_path: Path) -> None:
