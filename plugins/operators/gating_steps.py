@@ -72,7 +72,9 @@ class GateBuildOperator(BaseOperator):
     into quarantine (:func:`relengotron.gating_run.gate_build`). Runs as soon as that build's own wait is over,
     whatever the other builds still wait for. Returns ``{"verdict", "moved", "topic", "body"}`` and pushes
     ``topic`` and ``body`` as XComs of their own for the publish task: ``body`` is its outcome's message, None
-    when there is nothing to announce.
+    when there is nothing to announce — pushed as ``{}`` then (the publish task skips an empty body), because
+    Airflow 3 pulls an XCom whose value is None as a missing one: the publish task's ``body`` argument would
+    fail to render (``XComNotFound``) instead of skipping.
 
     Idempotent: rerun, it finds the build moved and sends and announces nothing.
     """
@@ -116,7 +118,7 @@ class GateBuildOperator(BaseOperator):
                 timeout=self.task_timeout,
             )
         context["ti"].xcom_push(key="topic", value=done["topic"])
-        context["ti"].xcom_push(key="body", value=done["body"])
+        context["ti"].xcom_push(key="body", value=done["body"] or {})  # never None: see the docstring
         verdict = done["verdict"]
         if verdict is None:
             self.log.info("%s is no longer at the gate: another run gated it", self.candidate.get("nvr"))

@@ -1,12 +1,16 @@
 """`relengotron-sandbox demo` end to end, as `make demo` runs it: the sandbox, an embedded Airflow and the listener
-come up, the scenario is played on the bus, and the world afterwards is the one the story tells — read back from
-Airflow's REST API, Koji, the master mirror and the bus archive, not from the demo's own summary. Then `demo-stop`
-leaves no process behind. Everything is stopped even when the demo fails or hangs.
+come up, the scenario is played on Koji and the sandbox Bodhi (bodhi-push, the handshake of docs/bodhi-handshake.md),
+and the world afterwards is the one the story tells — read back from Airflow's REST API, Koji, the master mirror,
+the bus archive, Bodhi (with the `bodhi` CLI, logged in through the sandbox's provider) and Bugzilla
+(python-bugzilla), not from the demo's own summary. Then `demo-stop` leaves no process behind. Everything is
+stopped even when the demo fails or hangs.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,6 +30,7 @@ DEMO_TIMEOUT = 330  # seconds for the whole `relengotron-sandbox demo`
 ATOMIC_23, ATOMIC_24 = "fedora/23/x86_64/atomic-host", "fedora/24/x86_64/atomic-host"
 ISO_24 = "releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso"
 AMI_24 = "Fedora-Cloud-Base-24.x86_64.raw.xz"
+BODHI_CLI = Path(sys.executable).parents[1] / "bodhi-cli"  # bodhi-client 8.2.0's CLI (see the Makefile)
 
 
 def cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -89,7 +94,39 @@ class Airflow:
         return {(r["task_id"], r.get("rendered_map_index")): str(r["state"]) for r in rows}
 
 
-def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo) -> None:
+class BodhiCLI:
+    """The real ``bodhi`` command against the demo's sandbox Bodhi: its URL and OpenID Connect provider from
+    what ``relengotron-sandbox bodhi login`` prints, its token where the CLI reads it (``HOME``)."""
+
+    def __init__(self, state: Path, home: Path) -> None:
+        if not (BODHI_CLI / "bodhi" / "client" / "cli.py").exists():
+            pytest.fail(f"the bodhi CLI is not installed in {BODHI_CLI} (make install)")
+        storage = home / ".config" / "bodhi" / "client.json"
+        login = cli("bodhi", "login", "--state", str(state / "sandbox"), "--storage", str(storage), timeout=60)
+        assert login.returncode == 0, login.stdout + login.stderr
+        [export] = [line for line in login.stdout.splitlines() if line.startswith("export ")]
+        self.env = {**os.environ, **dict(kv.split("=", 1) for kv in export.split()[1:])}
+        self.env.update(HOME=str(home), PYTHONPATH=str(BODHI_CLI))
+        assert set(self.env) >= {"BODHI_URL", "BODHI_OPENID_PROVIDER"} and storage.is_file()
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "bodhi.client.cli", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout
+
+
+def flat(text: str) -> str:
+    """The CLI's wrapped output on one line (words split at a hyphen joined again)."""
+    return re.sub(r"\s*\n\s*", " ", re.sub(r"-\n\s+", "-", text))
+
+
+def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo, tmp_path: Path) -> None:
     from relengotron.artifacts import load_release_config
     from relengotron.kojiclient import KojiConnection, connect
     from relengotron.listener.replay import Datagrepper, Window
@@ -102,6 +139,9 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     airflow = Airflow(state)
     for shown in ("Airflow UI", airflow.url, airflow.password, "make demo-stop", "held back", "quarantined"):
         assert shown in out, shown
+    # Bodhi's side of each push, told as it happens
+    for shown in ("bodhi: compose.composing f24-updates", "bodhi: masher.start (Bodhi 2)", f"{DOCKER.alias} ("):
+        assert shown in out, shown
 
     # Airflow: the runs the listener triggered, and how they ended
     runs = airflow.get("/api/v2/dags/~/dagRuns", limit=1000, order_by="run_after")["dag_runs"]
@@ -110,7 +150,7 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
         by_dag.setdefault(run["dag_id"], []).append(run)
     assert [r["state"] for r in by_dag["autosign"]] == ["success", "success"]
     assert len(by_dag["rawhide_gating"]) >= 3 and {r["state"] for r in by_dag["rawhide_gating"]} == {"success"}
-    pushes = [(r["conf"]["release"], r["state"], r) for r in by_dag["updates_push"]]
+    pushes = [(r["conf"]["repo"].split("-")[0], r["state"], r) for r in by_dag["updates_push"]]  # f24-updates
     assert [(release, s) for release, s, _ in pushes if release == "f23"] == [("f23", "success")] * 2
     # every f24 push ends red: the AMI's boot test fails, it is held back and `check` says so
     assert [(release, s) for release, s, _ in pushes if release == "f24"] == [("f24", "failed")] * 3
@@ -122,8 +162,13 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     anaconda_push = airflow.tasks("updates_push", f24[1]["dag_run_id"])
     assert anaconda_push[("images.compose", "Fedora-Server-dvd-x86_64-24.iso")] == "success"
     assert anaconda_push[("ostree.compose", ATOMIC_24)] == "skipped"  # unchanged by anaconda
+    # the Bodhi 2 push: one masher_start run, which triggered docker's f24 push
+    [masher] = by_dag["masher_start"]
+    assert masher["state"] == "success" and masher["dag_run_id"].startswith("bodhi2-masher__")
+    assert masher["conf"]["updates"] == list(DOCKER.builds)
+    assert f24[2]["dag_run_id"] == f"{masher['dag_run_id']}__f24-updates"
+    assert all(r["dag_run_id"].startswith("bodhi-compose__") for r in by_dag["updates_push"][:4])
     refresh = airflow.tasks("updates_push", f24[2]["dag_run_id"])
-    assert f24[2]["dag_run_id"].startswith("ostree-refresh__")
     assert refresh[("ostree.promote", ATOMIC_24)] == "success"
     assert refresh[("images.compose", "Fedora-Server-dvd-x86_64-24.iso")] == "skipped"
 
@@ -190,6 +235,53 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
         "relengotron.rawhide.gating.quarantined",
         "relengotron.f24.autosign.signed",
         "relengotron.f23.autosign.signed",
-        "bodhi.update.request.stable",
-        "bodhi.update.complete.stable",
     } <= topics
+
+    def bodies(topic: str) -> list[dict[str, Any]]:
+        return [m["msg"] for m in messages if m["topic"] == prefix + topic]
+
+    # Bodhi announced two pushes with compose.composing, one compose per release each, and one as Bodhi 2
+    assert len(bodies("bodhi.compose.start")) == 2
+    composing = sorted((b["repo"], tuple(sorted(b["updates"]))) for b in bodies("bodhi.compose.composing"))
+    assert composing == sorted(
+        [
+            ("f23-updates", SUDO.builds),
+            ("f24-updates", tuple(sorted((*GLIBC.builds, *CURL.builds)))),
+            ("f23-updates", VIM.builds),
+            ("f24-updates", ANACONDA.builds),
+        ]
+    )
+    assert bodies("bodhi.masher.start") == [{"updates": list(DOCKER.builds), "resume": False, "agent": "releng"}]
+    # ... and finished every one once: six updates complete, five composes complete, all successful
+    finished = sorted(b["update"]["alias"] for b in bodies("bodhi.update.complete.stable"))
+    assert finished == sorted(u.alias for u in (SUDO, GLIBC, CURL, VIM, ANACONDA, DOCKER))
+    assert [b["success"] for b in bodies("bodhi.compose.complete")] == [True] * 5
+
+    # Bodhi, as the bodhi CLI shows it: every update pushed to stable, no request left, Bodhi's comment naming
+    # the AMI held back from the updates it carries (glibc and curl) and no other; docker's bug
+    bodhi = BodhiCLI(state, tmp_path / "home")
+    pushed = (SUDO, GLIBC, CURL, VIM, ANACONDA, DOCKER)
+    aliases = ",".join(u.alias for u in pushed)
+    listing = bodhi("updates", "query", "--updateid", aliases, "--pushed", "--status", "stable", "--rows", "100")
+    assert "6 updates found (6 shown)" in listing and all(u.builds[0] in listing for u in pushed)
+    assert "0 updates found" in bodhi("updates", "query", "--updateid", aliases, "--request", "stable")
+    for update in pushed:
+        shown = flat(bodhi("updates", "query", "--builds", ",".join(update.builds)))
+        assert f"Update ID: {update.alias}" in shown and "Status: stable" in shown, shown
+        assert "Request:" not in shown, shown
+        assert "This update has been pushed to stable." in shown, shown
+        held = f"Held back (not released with this push): {AMI_24} (its tests failed)."
+        assert (held in shown) == (update in (GLIBC, CURL)), shown
+    docker = flat(bodhi("updates", "query", "--updateid", DOCKER.alias))
+    assert "Bugs: 1300103 - docker: daemon leaks mounts" in docker and f"Released in: {ATOMIC_24}." in docker
+    assert bodhi("composes", "list").strip() == ""  # no compose left
+
+    # Bugzilla: docker's bug closed by Bodhi, with the build that fixes it
+    import bugzilla
+
+    reader = bugzilla.Bugzilla(endpoints["bugzilla"]["url"], force_rest=True, use_creds=False)
+    bug = reader.getbug(1300103)
+    assert (bug.status, bug.resolution, bug.cf_fixed_in) == ("CLOSED", "ERRATA", DOCKER.builds[0])
+    assert bug.getcomments()[-1]["text"].startswith(
+        f"{DOCKER.alias} ({DOCKER.builds[0]}) has been pushed to the Fedora 24 stable repository."
+    )

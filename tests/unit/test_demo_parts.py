@@ -16,7 +16,7 @@ from relengotron_sandbox.demo import processes, progress, summary
 from relengotron_sandbox.demo.airflow_embed import LISTENER_USER, airflow_env
 from relengotron_sandbox.demo.listener_embed import listener_config, write_files
 from relengotron_sandbox.demo.run import unpaused
-from relengotron_sandbox.demo.scenario import EXPECTED
+from relengotron_sandbox.demo.scenario import CURL, DOCKER, EXPECTED, GLIBC, SUDO
 
 ENDPOINTS: dict[str, Any] = {
     "koji": {"hub": "http://127.0.0.1:1/kojihub", "topurl": "http://127.0.0.1:1/kojifiles"},
@@ -55,6 +55,19 @@ def test_airflow_runs_on_loopback_with_the_repos_dags_and_the_sandbox_connection
     assert '"http://127.0.0.1:1/kojihub"' in env["AIRFLOW_CONN_KOJI_DEFAULT"]
     assert '"id_provider": "http://127.0.0.1:7/openidc"' in env["AIRFLOW_CONN_BODHI_DEFAULT"]
     assert env["HOME"] == "/root"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"sqlite:///{tmp_path / 'home' / 'airflow.db'}"
+
+
+def test_the_embedded_airflows_sqlite_database_is_put_in_wal_mode(tmp_path: Path) -> None:
+    import sqlite3
+
+    from relengotron_sandbox.demo.airflow_local import use_wal
+
+    path = tmp_path / "airflow.db"
+    sqlite3.connect(path).close()
+    assert use_wal(f"sqlite:///{path}") is True and use_wal(f"sqlite:///{path}") is True  # idempotent
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # kept by the file
+    assert use_wal("postgresql+psycopg2://airflow@127.0.0.1/airflow") is False
 
 
 def test_the_listener_listens_to_the_sandbox_bus_and_triggers_as_its_own_user(tmp_path: Path) -> None:
@@ -103,24 +116,50 @@ def test_progress_rows_count_each_runs_tasks_and_say_what_it_is_about() -> None:
     runs = [
         {
             "dag_id": "updates_push",
-            "dag_run_id": "bodhi-push__f24",
+            "dag_run_id": "bodhi-compose__2016-1",
             "state": "running",
             "start_date": "2016-06-14T10:00:00Z",
             "end_date": None,
-            "conf": {"release": "f24", "request": "stable", "updates": [{"builds": ["glibc-2.23.1-8.fc24"]}]},
+            "conf": {"push_id": "2016-1", "repo": "f24-updates", "updates": ["glibc-2.23.1-8.fc24"], "agent": "x"},
         },
         {"dag_id": "autosign", "dag_run_id": "a", "state": "queued", "conf": {"release": "f23", "builds": []}},
     ]
     tis = [
-        {"dag_id": "updates_push", "dag_run_id": "bodhi-push__f24", "state": state}
+        {"dag_id": "updates_push", "dag_run_id": "bodhi-compose__2016-1", "state": state}
         for state in ("success", "skipped", "upstream_failed", "running", None)
     ]
     now = datetime(2016, 6, 14, 10, 1, 30, tzinfo=UTC)
     push, sign = progress.run_rows(runs, tis, now)
-    assert (push.about, push.done, push.total, push.state, push.seconds) == ("f24 stable: glibc", 3, 5, "running", 90)
+    assert (push.about, push.done, push.total, push.state, push.seconds) == ("f24-updates: glibc", 3, 5, "running", 90)
     assert (sign.about, sign.done, sign.total, sign.seconds) == ("f23: every build waiting", 0, 0, None)
     assert not progress.all_finished([push, sign])
     assert progress.describe("rawhide_gating", {"builds": ["etcd-3.0.15-1.fc26"]}) == "rawhide: etcd-3.0.15-1.fc26"
+    titles = ["docker-1.10.3-26.fc24", "curl-7.47.1-6.fc24 libcurl-7.47.1-6.fc24"]
+    assert progress.describe("masher_start", {"updates": titles}) == "Bodhi 2 push: docker, curl, libcurl"
+    assert progress.describe("updates_push", {"repo": "f23-updates", "updates": "garbage"}) == "f23-updates: -"
+
+
+def test_bodhis_side_of_a_push_is_told_in_one_line_a_message() -> None:
+    line = progress.bus_line
+    assert line("bodhi.compose.start", {"agent": "releng"}) == "bodhi: compose.start (agent releng)"
+    composing = {"repo": "f24-updates", "updates": ["glibc-2.23.1-8.fc24", "curl-7.47.1-5.fc24"], "ctype": "rpm"}
+    assert line("bodhi.compose.composing", composing) == (
+        "bodhi: compose.composing f24-updates: glibc-2.23.1-8.fc24, curl-7.47.1-5.fc24"
+    )
+    masher = {"updates": ["docker-1.10.3-26.fc24"], "resume": False}
+    assert line("bodhi.masher.start", masher) == "bodhi: masher.start (Bodhi 2): docker-1.10.3-26.fc24"
+    held = {"repo": "f24-updates", "status": "held-back", "artifacts": {"held_back": [{"label": "AMI"}]}}
+    assert (
+        line("relengotron.push.complete", held) == "releng-o-tron: push.complete f24-updates: held-back; held back: AMI"
+    )
+    done = {"update": {"alias": "FEDORA-2016-1d1d97e08f", "title": "glibc-2.23.1-8.fc24"}}
+    assert line("bodhi.update.complete.stable", done) == (
+        "bodhi: FEDORA-2016-1d1d97e08f (glibc-2.23.1-8.fc24) pushed to stable"
+    )
+    assert line("bodhi.compose.complete", {"repo": "f23-updates", "success": False}) == (
+        "bodhi: compose.complete f23-updates: FAILED"
+    )
+    assert line("buildsys.tag", {"tag": "f24"}) is None and line("bodhi.update.comment", {}) is None
 
 
 def facts(**changes: Any) -> summary.Facts:
@@ -135,6 +174,8 @@ def facts(**changes: Any) -> summary.Facts:
     held = {
         "release": "f24",
         "request": "stable",
+        "status": "held-back",
+        "run_id": "bodhi2-masher__2016-9__f24-updates",
         "push_id": "f24-stable-1",
         "updates": [{"alias": "FEDORA-2016-1", "builds": ["docker-1.10.3-26.fc24"]}],
         "artifacts": {"released": ["fedora/24/x86_64/atomic-host"], "unchanged": [], "held_back": held_back},
@@ -154,12 +195,38 @@ def facts(**changes: Any) -> summary.Facts:
         {"topic": f"{p}push.complete", "msg": held},
     ]
     tags = {nvr: [tag] for nvr, tag in EXPECTED.signed.items()}
-    found = summary.Facts(messages=messages, runs=[], tags=tags, on_mirror={"fedora/24/x86_64/atomic-host": True})
+    runs = [
+        {"dag_id": "masher_start", "dag_run_id": "bodhi2-masher__2016-9", "state": "success", "conf": {}},
+        {"dag_id": "updates_push", "dag_run_id": "bodhi2-masher__2016-9__f24-updates", "state": "failed"},
+    ]
+    found = summary.Facts(messages=messages, runs=runs, tags=tags, on_mirror={"fedora/24/x86_64/atomic-host": True})
     found.labels = {m["msg"]["label"]: m["msg"]["item"] for m in composed}
     found.tests = {"cloud-base-ami-24-x86_64": {"compose.cloud.boot": "FAILED"}}
+    found.updates = {alias: bodhi_update(alias) for alias in EXPECTED.pushed}
+    found.bugs = {bug: ("CLOSED", "ERRATA") for bug in EXPECTED.bugs_closed}
     for key, value in changes.items():
         setattr(found, key, value)
     return found
+
+
+def bodhi_update(alias: str) -> dict[str, Any]:
+    """An update as the sandbox Bodhi shows it once it has finished pushing it to stable."""
+    held = EXPECTED.held_back_in.get(alias, ())
+    text = "This update has been pushed to stable."
+    if held:
+        text += f"\n\nHeld back (not released with this push): {held[0]} (its tests failed)."
+    return {
+        "alias": alias,
+        "status": "stable",
+        "pushed": True,
+        "request": None,
+        "builds": [{"nvr": f"{alias.lower()}-1-1.fc24"}],
+        "bugs": [{"bug_id": bug} for bug, owner in EXPECTED.bugs_closed.items() if owner == alias],
+        "comments": [
+            {"user": {"name": "bodhi"}, "text": "This update has been submitted for stable by x. "},
+            {"user": {"name": "bodhi"}, "text": text},
+        ],
+    }
 
 
 def test_the_verdict_is_empty_when_the_end_state_is_as_designed() -> None:
@@ -175,6 +242,22 @@ def test_the_verdict_is_empty_when_the_end_state_is_as_designed() -> None:
         (lambda f: f.messages.pop(), "Fedora-Cloud-Base-24.x86_64.raw.xz was not held back"),
         (lambda f: f.on_mirror.update({"fedora/23/x86_64/atomic-host": False}), "not on the master mirror"),
         (lambda f: setattr(f, "dead_letters", 2), "dead-lettered 2"),
+        (lambda f: f.runs.append({"dag_id": "rawhide_gating", "dag_run_id": "r1", "state": "failed"}), "r1 failed"),
+        (lambda f: f.updates.pop(GLIBC.alias), f"Bodhi does not show the update {GLIBC.alias}"),
+        (lambda f: f.updates[DOCKER.alias].update(request="stable"), f"{DOCKER.alias} was not finished by Bodhi"),
+        (lambda f: f.updates[CURL.alias].update(comments=[]), f"Bodhi posted no comment on {CURL.alias}"),
+        (
+            lambda f: f.updates[GLIBC.alias]["comments"][-1].update(text="This update has been pushed to stable."),
+            f"Bodhi's comment on {GLIBC.alias} does not name Fedora-Cloud-Base-24.x86_64.raw.xz",
+        ),
+        (
+            lambda f: f.updates[SUDO.alias]["comments"][-1].update(
+                text="This update has been pushed to stable. Held back"
+            ),
+            f"Bodhi's comment on {SUDO.alias} says something was held back",
+        ),
+        (lambda f: f.bugs.update({1300103: ("MODIFIED", "")}), "bug 1300103 of FEDORA-2016-110e4b3ae2 is MODIFIED"),
+        (lambda f: f.updates[DOCKER.alias].update(bugs=[]), "bug 1300103 is not a bug of FEDORA-2016-110e4b3ae2"),
     ],
 )
 def test_the_verdict_names_what_differs(spoil: Any, says: str) -> None:
@@ -194,6 +277,8 @@ def test_tables_render_from_the_facts() -> None:
     assert "relengotron.push.complete" in text
     assert "atomic-host ✓" in text and "cloud-base-ami: its tests failed" in text  # synced, held back
     assert "docker-1.10.3-26.fc24" in text and "compose.cloud.boot FAILED" in text
+    assert "Bodhi 2: masher_start" in text and "bodhi2-masher__2016-9" in text  # how the push was announced
+    assert "1300103 CLOSED ERRATA" in text and f"{GLIBC.alias}" in text and "Held back" in text  # Bodhi's view
 
 
 def test_listener_dags_and_manual_dags_are_unpaused_scheduled_ones_are_not() -> None:

@@ -53,6 +53,10 @@ def airflow_env(
     (CPU); the API server on 127.0.0.1 only; one JWT secret for every component; pages big enough to list the
     task instances at once.
 
+    SQLite: the database is ``AIRFLOW_HOME/airflow.db``, put in WAL mode by
+    :mod:`relengotron_sandbox.demo.airflow_local` (readers no longer hold the writers back: on two busy cores,
+    with the rollback journal, the scheduler waited out its 5 s lock timeout — "database is locked" — and exited).
+
     Latency matters on two cores: a task supervisor notices its task ended within 1 s (default 5 s — every
     other task took 5 s longer), and the scheduler loops every 0.25 s when idle. A slow scheduler loop also
     widens an Airflow 3.3 race (apache/airflow#72716: a deferred task whose trigger fires before the
@@ -60,6 +64,7 @@ def airflow_env(
     """
     url = f"http://127.0.0.1:{port}"
     settings = {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{Path(home).absolute() / DATABASE}",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin,{LISTENER_USER}:user",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
@@ -105,6 +110,7 @@ def task_policy(task):
         task.retry_delay = timedelta(seconds=%(delay)d)
         task.max_retry_delay = timedelta(seconds=%(maximum)d)
 """
+DATABASE = "airflow.db"
 DEMO_RETRY_DELAY = 5
 DEMO_MAX_RETRY_DELAY = 20
 RETRY_AFTER_RACE = ("TaskotronResultSensor", "KojiTaskSensor")
@@ -112,7 +118,11 @@ RETRY_AFTER_RACE = ("TaskotronResultSensor", "KojiTaskSensor")
 
 def write_local_settings(home: Path) -> Path:
     """The cluster policy of the demo's Airflow (see :data:`LOCAL_SETTINGS`). Idempotent."""
-    values = {"delay": DEMO_RETRY_DELAY, "maximum": DEMO_MAX_RETRY_DELAY, "sensors": RETRY_AFTER_RACE}
+    values = {
+        "delay": DEMO_RETRY_DELAY,
+        "maximum": DEMO_MAX_RETRY_DELAY,
+        "sensors": RETRY_AFTER_RACE,
+    }
     text = LOCAL_SETTINGS % values
     return write_atomic(home / "config" / "airflow_local_settings.py", text.encode())
 

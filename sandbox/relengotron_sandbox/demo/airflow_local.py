@@ -8,16 +8,22 @@ machine, so the API server reads their logs from disk and the log servers are no
 API server's host is ``AIRFLOW__API__HOST`` (127.0.0.1, set by
 :func:`relengotron_sandbox.demo.airflow_embed.airflow_env`).
 
+The SQLite database is put in WAL mode once migrated (a property of the file, kept by every connection): readers
+no longer block the writer, so the scheduler, the API server and the task processes stop queueing on its lock.
+
 Runs until SIGTERM/SIGINT or until one component exits (exit status 1), then stops the others. Its children are
 in its session, so the demo's ``demo-stop`` stops them all even if this process died first.
 """
 
 from __future__ import annotations
 
+import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
+from contextlib import closing
 from pathlib import Path
 
 # (subcommand, options): what `airflow standalone` starts, minus the log servers bound to every interface
@@ -28,6 +34,15 @@ COMPONENTS: tuple[tuple[str, ...], ...] = (
     ("triggerer", "--skip-serve-logs"),
 )
 STOP_GRACE = 20.0
+SQLITE = "sqlite:///"
+
+
+def use_wal(sql_alchemy_conn: str) -> bool:
+    """Put an SQLite metadata database in WAL mode; False for any other database. Idempotent."""
+    if not sql_alchemy_conn.startswith(SQLITE):
+        return False
+    with closing(sqlite3.connect(sql_alchemy_conn.removeprefix(SQLITE), timeout=60)) as db:
+        return str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower() == "wal"
 
 
 def main() -> int:
@@ -39,6 +54,7 @@ def main() -> int:
     if migrated.returncode:
         print(f"airflow db migrate failed ({migrated.returncode})", file=sys.stderr, flush=True)
         return 1
+    use_wal(os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", ""))
     children = [subprocess.Popen([airflow, *argv], stdin=subprocess.DEVNULL) for argv in COMPONENTS]
     while not stopping.is_set():
         ended = [" ".join(argv) for argv, child in zip(COMPONENTS, children, strict=True) if child.poll() is not None]

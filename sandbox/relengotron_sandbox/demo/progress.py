@@ -43,10 +43,9 @@ def describe(dag_id: str, conf: Mapping[str, Any] | None) -> str:
     """What a run is about, in a few words, from its conf (pure)."""
     conf = conf or {}
     if dag_id == "updates_push":
-        packages = []
-        for update in conf.get("updates") or []:
-            packages += [_package(nvr) for nvr in update.get("builds") or []]
-        return f"{conf.get('release', '?')} {conf.get('request', '?')}: {', '.join(packages) or '-'}"
+        return f"{conf.get('repo', '?')}: {', '.join(_packages(conf.get('updates'))) or '-'}"
+    if dag_id == "masher_start":
+        return f"Bodhi 2 push: {', '.join(_packages(conf.get('updates'))) or '-'}"
     if dag_id in ("rawhide_gating", "autosign"):
         builds = conf.get("builds") or []
         what = ", ".join(builds) if builds else "every build waiting"
@@ -57,6 +56,35 @@ def describe(dag_id: str, conf: Mapping[str, Any] | None) -> str:
 def _package(nvr: str) -> str:
     parts = nvr.rsplit("-", 2)
     return parts[0] if len(parts) == 3 else nvr
+
+
+def _packages(titles: Any) -> list[str]:
+    """The package names of a push's updates, named as Bodhi names them in a compose (NVRs joined by spaces)."""
+    if not isinstance(titles, list):
+        return []
+    return [_package(nvr) for title in titles if isinstance(title, str) for nvr in title.split()]
+
+
+def bus_line(topic: str, body: Mapping[str, Any]) -> str | None:
+    """One line for the terminal about a message of Bodhi's side of a push (``topic`` without the bus prefix):
+    the push announced, releng-o-tron's report, Bodhi finishing it; None for any other message (pure)."""
+    if topic == "bodhi.compose.start":
+        return f"bodhi: compose.start (agent {body.get('agent')})"
+    if topic == "bodhi.compose.composing":
+        return f"bodhi: compose.composing {body.get('repo')}: {', '.join(body.get('updates') or [])}"
+    if topic == "bodhi.masher.start":
+        return f"bodhi: masher.start (Bodhi 2): {', '.join(body.get('updates') or [])}"
+    if topic == "relengotron.push.complete":
+        held = [h.get("label") for h in (body.get("artifacts") or {}).get("held_back") or []]
+        more = f"; held back: {', '.join(map(str, held))}" if held else ""
+        return f"releng-o-tron: push.complete {body.get('repo')}: {body.get('status')}{more}"
+    if topic.startswith("bodhi.update.complete."):
+        update = body.get("update") or {}
+        request = topic.rsplit(".", 1)[-1]
+        return f"bodhi: {update.get('alias')} ({update.get('title')}) pushed to {request}"
+    if topic == "bodhi.compose.complete":
+        return f"bodhi: compose.complete {body.get('repo')}: {'success' if body.get('success') else 'FAILED'}"
+    return None
 
 
 def _seconds(start: str | None, end: str | None, now: datetime) -> float | None:
@@ -108,14 +136,14 @@ class ActRow:
 
 def render(acts: Sequence[ActRow], rows: Sequence[RunRow], status: str) -> RenderableType:
     """The whole view: the acts, the runs, and one status line."""
-    story = Table(title="The scenario (played on the bus)", title_justify="left", expand=False)
+    story = Table(title="The scenario (played on Koji and Bodhi)", title_justify="left", expand=False)
     story.add_column("act")
     story.add_column("what happens")
     story.add_column("played", justify="right")
     for act in acts:
         when = f"{act.at:5.0f} s" if act.at is not None else "waiting"
         story.add_row(act.title, act.story, Text(when, style="green" if act.at is not None else "dim"))
-    runs = Table(title="DAG runs the listener triggered", title_justify="left")
+    runs = Table(title="DAG runs (the listener's, and those masher_start triggers)", title_justify="left")
     runs.add_column("DAG")
     runs.add_column("about")
     runs.add_column("tasks", justify="right")

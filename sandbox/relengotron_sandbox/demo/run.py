@@ -137,7 +137,9 @@ def start(root: Path, console: Console, cache: Path = WORLD_CACHE) -> Stack:
     try:
         with console.status("building the world and starting the sandbox…"):
             endpoints = control.up(state_dir=layout.sandbox, cache_dir=Path(cache).absolute()).endpoints
-        console.print(f"[green]sandbox up[/] (Koji, PDC, ResultsDB, Bugzilla, the bus, Taskotron) in {layout.sandbox}")
+        console.print(
+            f"[green]sandbox up[/] (Koji, PDC, ResultsDB, Bugzilla, Bodhi, the bus, Taskotron) in {layout.sandbox}"
+        )
         with console.status("starting Airflow (SQLite, LocalExecutor, 127.0.0.1 only)…"):
             airflow, url = airflow_embed.start(layout.airflow, testing.REPO, endpoints, layout.logs / "airflow.log")
             started.append(airflow)
@@ -200,67 +202,93 @@ def play(
     acts: Sequence[scenario.Act] = scenario.SCENARIO,
     timeout: float = SCENARIO_TIMEOUT,
 ) -> float:
-    """Play ``acts`` and show the runs until every act is played, every update was pushed (``push.complete``),
-    the listener has nothing pending and every run has finished; the seconds it took. A :class:`DemoError`
-    when ``timeout`` passes first, or when nothing moves for :data:`STALL` seconds."""
-    from relengotron.artifacts import load_release_config
+    """Play ``acts`` and show the runs, and Bodhi's side of each push, until every act is played, Bodhi has
+    finished every push (its updates pushed, no compose left), the listener has nothing pending and every run
+    has finished; the seconds it took. A :class:`DemoError` when ``timeout`` passes first, or when nothing
+    moves for :data:`STALL` seconds."""
+    from bodhi.client.bindings import BodhiClientException
+
     from relengotron.kojiclient import KojiConnection, connect
     from relengotron.listener.replay import Datagrepper, ReplayError, Window
-    from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
+    from relengotron_sandbox.bodhi.api import SandboxBodhi
     from relengotron_sandbox.connections import airflow_connections
 
     endpoints = stack.endpoints
     conn = airflow_connections(endpoints)["koji_default"]  # the pipeline's own Koji login (releng)
     fields = {"host": conn["host"], "login": conn["login"], "password": conn["password"], **conn["extra"]}
     koji = connect(KojiConnection.from_mapping(fields))
-    publisher = FedmsgPublisher(load_fedmsg_config(endpoints["bus"]["fedmsg_config"]))
+    bodhi = SandboxBodhi(endpoints["bodhi"])
     grepper = Datagrepper(endpoints["bus"]["datagrepper"])
-    player = scenario.Player(koji, publisher, load_release_config(endpoints["releng"]["config"]).releases)
+    player = scenario.Player(koji, bodhi)
     api = stack.api()
     began = time.time()
     since = datetime.fromtimestamp(began - 1, UTC).isoformat()
-    complete_topic = _bus_prefix(endpoints) + summary.PUSH_COMPLETE
     played: dict[str, float] = {}
     rows: list[progress.RunRow] = []
     watch = _Watch(timeout, stack.layout.logs / "listener.log")
-    everything_pushed = {alias for act in acts for alias in act.aliases}
+    aliases = [alias for act in acts for alias in act.aliases]
     window = Window(began - 1, None, "demo")
+    shown: set[str] = set()  # the bus messages already told on the terminal
+    done: set[str] = set()
+    composes: list[str] | None = None
     try:
         with progress.ProgressView(console) as view:
             while True:
                 try:
-                    complete = [m["msg"] for m in grepper.messages(window) if m.get("topic") == complete_topic]
-                    pushed = scenario.completed_aliases(complete)
+                    messages = grepper.messages(window)
                     rows = progress.run_rows(api.runs(since), api.task_instances(since), datetime.now(UTC))
                     health = listener_embed.health(stack.listener_url)
-                except (requests.RequestException, ReplayError, ValueError) as exc:  # not answering: look again
+                    done = scenario.finished_aliases(bodhi.updates(updateid=",".join(aliases))) if aliases else set()
+                    composes = [f"{c['release']['name']} {c['request']} ({c['state']})" for c in bodhi.composes()]
+                except (requests.RequestException, ReplayError, ValueError, BodhiClientException) as exc:
                     health = {"problems": [f"not answering: {type(exc).__name__}: {str(exc)[:200]}"]}
-                    pushed, pending = set(), -1
+                    pending, composes = -1, None
                 else:
                     pending = int(health.get("pending") or 0)
-                    for act in scenario.ready_acts(acts, set(played), pushed):
+                    for line in _bus_lines(messages, _bus_prefix(endpoints), shown):
+                        view.say(f"    {line}")
+                    composing = bool(composes)
+                    for act in scenario.ready_acts(acts, set(played), done, composing=composing):
+                        if act.push is not None and composing:
+                            continue  # an act of this round pushed: the next push waits for Bodhi again
                         _play(player, act, view)
                         played[act.key] = time.time() - began
+                        composing = composing or act.push is not None
                 elapsed = time.time() - began
                 view.update(progress.render(_act_rows(acts, played), rows, _status(elapsed, health)))
                 last = max(played.values(), default=0.0)
                 quiet = not pending and bool(rows) and progress.all_finished(rows) and elapsed - last > SETTLE
-                if len(played) == len(acts) and quiet and everything_pushed <= pushed:
+                if len(played) == len(acts) and quiet and set(aliases) <= done and composes == []:
                     return elapsed
-                moved = ([(r.run_id, r.state, r.done, r.total) for r in rows], pending, len(played))
-                watch.check(elapsed, moved, _stuck(acts, played, rows, pending))
+                moved = ([(r.run_id, r.state, r.done, r.total) for r in rows], pending, len(played), len(shown))
+                watch.check(elapsed, moved, _stuck(acts, played, rows, pending, set(aliases) - done, composes))
                 time.sleep(POLL)
     finally:
-        publisher.close()
         koji.close()
         grepper.close()
 
 
+def _bus_lines(messages: Sequence[dict[str, Any]], prefix: str, shown: set[str]) -> list[str]:
+    """Lines about the messages of Bodhi's side of the pushes not told yet (``shown`` is updated)."""
+    lines = []
+    for message in messages:
+        key = str(message.get("msg_id"))
+        if key in shown:
+            continue
+        line = progress.bus_line(str(message.get("topic", "")).removeprefix(prefix), message.get("msg") or {})
+        if line is not None:
+            shown.add(key)
+            lines.append(line)
+    return lines
+
+
 def _play(player: scenario.Player, act: scenario.Act, view: progress.ProgressView) -> None:
+    from relengotron_sandbox.bodhi.api import SandboxBodhiError
+
     view.say(f"[bold]{act.title}[/]: {act.story}")
     try:
         lines = player.play(act)
-    except (KojiError, ValueError, OSError) as exc:
+    except (KojiError, SandboxBodhiError, requests.RequestException, ValueError, OSError) as exc:
         raise DemoError(f"playing the act {act.title!r} failed: {exc}") from exc
     for line in lines:
         view.say(f"    {line}")
@@ -287,11 +315,20 @@ class _Watch:
 
 
 def _stuck(
-    acts: Sequence[scenario.Act], played: dict[str, float], rows: Sequence[progress.RunRow], pending: int
+    acts: Sequence[scenario.Act],
+    played: dict[str, float],
+    rows: Sequence[progress.RunRow],
+    pending: int,
+    unfinished: set[str],
+    composes: Sequence[str] | None,
 ) -> str:
     waiting = [a.title for a in acts if a.key not in played]
     running = [f"{r.dag_id} {r.run_id} ({r.state})" for r in rows if r.state not in progress.FINISHED_RUNS]
-    return f"acts waiting: {waiting or 'none'}; runs unfinished: {running or 'none'}; listener pending: {pending}"
+    bodhi = "not answering" if composes is None else f"composes {list(composes) or 'none'}"
+    return (
+        f"acts waiting: {waiting or 'none'}; runs unfinished: {running or 'none'}; listener pending: {pending}; "
+        f"Bodhi: {bodhi}, updates not finished: {sorted(unfinished) or 'none'}"
+    )
 
 
 def _status(elapsed: float, health: dict[str, Any]) -> str:
@@ -308,15 +345,19 @@ def _act_rows(acts: Sequence[scenario.Act], played: dict[str, float]) -> list[pr
 
 def summarize(stack: Stack, console: Console, began: float, expected: scenario.Expected) -> list[str]:
     """Print the summary tables and the way in; the problems found (empty: the scenario ended as designed)."""
+    import bugzilla
+
     from relengotron.adapters.resultsdb import ResultsDB, ResultsDBConnection
     from relengotron.artifacts import load_release_config
     from relengotron.kojiclient import KojiConnection, connect
     from relengotron.listener.config import load_config as load_listener_config
     from relengotron.listener.inbox import Inbox
+    from relengotron_sandbox.bodhi.api import SandboxBodhi
 
     endpoints = stack.endpoints
     koji = connect(KojiConnection(hub=endpoints["koji"]["hub"], topurl=endpoints["koji"]["topurl"]))
     resultsdb = ResultsDB.connect(ResultsDBConnection.from_mapping({"url": endpoints["resultsdb"]["url"]}))
+    bugs = bugzilla.Bugzilla(endpoints["bugzilla"]["url"], force_rest=True, use_creds=False)
     inbox = Inbox(load_listener_config(stack.listener_config).inbox_path)
     try:
         facts = summary.gather(
@@ -329,6 +370,9 @@ def summarize(stack: Stack, console: Console, began: float, expected: scenario.E
             master=Path(load_release_config(endpoints["releng"]["config"]).mirror.master),
             nvrs=[nvr for act in scenario.SCENARIO for _tag, nvr in act.retag],
             dead_letters=int(inbox.status(dead_letter_limit=0)["dead_letters_total"]),
+            bodhi=SandboxBodhi(endpoints["bodhi"]),
+            bugzilla=bugs,
+            aliases=expected.pushed,
         )
     finally:
         inbox.close()
@@ -353,6 +397,10 @@ def way_in(stack: Stack, console: Console) -> None:
     console.print(f"Listener: {stack.listener_url}/healthz and /metrics")
     console.print(f"  .venv/bin/relengotron listener status --config {stack.listener_config}")
     console.print(f"Bus archive (datagrepper): {stack.endpoints['bus']['datagrepper']}raw")
+    console.print(f"Bodhi: {stack.endpoints['bodhi']['url']}  (its updates, comments and composes)")
+    console.print(
+        f"  .venv/bin/relengotron-sandbox bodhi login --state {layout.sandbox}  (the bodhi CLI's environment)"
+    )
     console.print(f"Sandbox endpoints: {layout.sandbox / 'endpoints.json'}; logs: {layout.logs}")
     console.print("Everything stays up for exploration; stop it with [bold]make demo-stop[/].")
 

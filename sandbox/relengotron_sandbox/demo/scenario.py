@@ -1,78 +1,85 @@
-"""The demo's story, played on the sandbox as Fedora's services would play it: Koji tag operations (whose
-``buildsys.tag`` messages the sandbox hub publishes itself) and Bodhi's messages, in Bodhi 2's body shapes,
-published with the sandbox's fedmsg config. Nothing here triggers a DAG: the listener's rules decide what runs.
+"""The demo's story, played on the sandbox as Fedora's people and services play it: Koji tag operations (whose
+``buildsys.tag`` messages the sandbox hub publishes itself) and ``bodhi-push`` runs on the sandbox Bodhi
+(``POST /_sandbox/push``), which announces each push on the bus as Bodhi does (docs/bodhi-handshake.md).
+Nothing here publishes a message or triggers a DAG: Koji and Bodhi publish, the listener's rules decide what runs.
 
-Acts, in order (an act waits for the pushes of the acts it follows, as Bodhi waits for ``push.complete``):
+Acts, in order (an act that pushes waits, as ``bodhi-push`` does, until Bodhi has finished the pushes before it:
+their updates pushed and no compose left — ``push.complete`` alone is not enough, Bodhi finishes after it):
 
 1. **signing** — builds land in ``f24-signing-pending`` and ``f23-signing-pending`` → ``autosign``.
 2. **gating** — three Rawhide builds land in ``rawhide-pending``; one has a dependency no build provides →
-   ``rawhide_gating`` promotes two and quarantines it.
-3. **first push** — Bodhi pushes the stable updates waiting in f23 and f24: nothing of either release was ever
-   released in this sandbox, so every artifact is composed; the f24 cloud AMI's boot test fails (the world
-   forces it): held back, never synced.
-4. **push** — the next Bodhi push, for two releases: f23's batch touches the Atomic Host manifest only, f24's
-   the installer ISO only; the other artifacts are skipped as unchanged (the AMI, never released, is composed
-   and held back again).
-5. **refresh** — docker, a package of the Atomic Host manifest, goes stable in f24
-   (``bodhi.update.complete.stable``) → the listener's ostree-refresh rule recomposes that OSTree.
+   ``rawhide_gating`` gates each on its own: two promoted, that one quarantined.
+3. **first push** — ``bodhi-push`` of the stable updates of f23 (sudo) and f24 (glibc, curl): Bodhi publishes
+   ``bodhi.compose.start`` and one ``bodhi.compose.composing`` per compose → one ``updates_push`` run each.
+   Nothing of either release was released yet, so every artifact is composed; the f24 cloud AMI's boot test
+   fails (the world forces it): held back, never synced. Bodhi finishes on ``relengotron.push.complete``.
+4. **second push** — f23's vim-minimal (in the Atomic Host only) and f24's anaconda (in the installer ISO only);
+   the other artifacts are skipped as unchanged (the AMI, never released, is composed and held back again).
+5. **Bodhi 2 push** — docker (f24, in the Atomic Host manifest) pushed as Bodhi 2 did: one
+   ``bodhi.masher.start`` → ``masher_start`` → one ``updates_push`` run for f24 that recomposes the Atomic Host.
 
-The builders of message bodies are pure (the unit tests route them through the shipped rules).
+The story's data and its progress rules are pure (the unit tests route the sandbox Bodhi's bodies through the
+shipped rules); :class:`Player` does the acts.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from relengotron.config import Release
-
-BODHI_AGENT = "bodhi"
-BODHI_URL = "https://bodhi.fedoraproject.org/updates/"
-# Where a build waits before Bodhi moves it into the stable tag, in the order they are looked at.
-WAITING_ROLES = ("stable_pending", "testing", "testing_pending", "candidate")
+AGENT = "releng"  # who runs bodhi-push (the sandbox provider's default user)
+PUSHED_COMMENT = "This update has been pushed to "  # how Bodhi's comment on a finished update begins
 
 
 @dataclass(frozen=True)
-class UpdateSpec:
-    """One Bodhi update of the scenario."""
+class Update:
+    """One of the world's Bodhi updates (worlds/fedora.yaml ``updates``) that the story pushes."""
 
+    alias: str
     release: str
     builds: tuple[str, ...]
-    type: str = "bugfix"
-    severity: str = "medium"
-    bugs: tuple[int, ...] = ()
-    notes: str = ""
-
-    @property
-    def alias(self) -> str:
-        """A stable alias per release and builds (``FEDORA-2016-<10 hex>``), the same in every demo."""
-        digest = hashlib.sha1(" ".join((self.release, *self.builds)).encode()).hexdigest()[:10]
-        return f"FEDORA-2016-{digest}"
 
     @property
     def title(self) -> str:
-        return " ".join(self.builds)
+        """Bodhi's title: the NVRs sorted and joined by spaces (how compose.composing names the update)."""
+        return " ".join(sorted(self.builds))
+
+
+@dataclass(frozen=True)
+class BodhiPush:
+    """One ``bodhi-push --yes`` of chosen updates (by alias) for one request; ``bodhi2``: announced with Bodhi 2's
+    ``bodhi.masher.start`` instead of ``bodhi.compose.start`` and one ``bodhi.compose.composing`` per compose."""
+
+    updates: tuple[Update, ...]
+    request: str = "stable"
+    bodhi2: bool = False
+
+    @property
+    def releases(self) -> list[str]:
+        return sorted({u.release for u in self.updates})
+
+    @property
+    def aliases(self) -> list[str]:
+        return [u.alias for u in self.updates]
 
 
 @dataclass(frozen=True)
 class Act:
-    """One step of the story: Koji re-tags (a build landing in a tag), then Bodhi's stable requests and
-    stable completions. ``after``: acts whose stable requests must have been pushed (``push.complete``) first."""
+    """One step of the story: Koji re-tags (a build landing in a tag), then a Bodhi push. ``after``: the acts
+    whose pushes Bodhi must have finished first."""
 
     key: str
     title: str
     story: str
     after: tuple[str, ...] = ()
     retag: tuple[tuple[str, str], ...] = ()  # (tag, nvr)
-    request_stable: tuple[UpdateSpec, ...] = ()
-    complete_stable: tuple[UpdateSpec, ...] = ()
+    push: BodhiPush | None = None
 
     @property
     def aliases(self) -> tuple[str, ...]:
-        """The updates this act has pushed: an act that follows it waits for their ``push.complete``."""
-        return tuple(u.alias for u in (*self.request_stable, *self.complete_stable))
+        """The updates this act pushes: an act that follows it waits until Bodhi has finished them."""
+        return tuple(self.push.aliases) if self.push else ()
 
 
 @dataclass(frozen=True)
@@ -83,14 +90,18 @@ class Expected:
     quarantined: tuple[str, ...]
     signed: dict[str, str] = field(default_factory=dict)  # nvr → the tag it is moved to
     held_back: tuple[str, ...] = ()  # artifact labels
+    pushed: tuple[str, ...] = ()  # aliases Bodhi must show pushed to stable, request cleared
+    held_back_in: dict[str, tuple[str, ...]] = field(default_factory=dict)  # alias → labels its comment names
+    bugs_closed: dict[int, str] = field(default_factory=dict)  # bug → the alias whose push closes it
 
 
-GLIBC = UpdateSpec("f24", ("glibc-2.23.1-8.fc24",), "bugfix", "low", (1300105,), "Fixes a crash in getaddrinfo.")
-CURL = UpdateSpec("f24", ("curl-7.47.1-5.fc24",), "security", "high", (), "CVE-2016-5419.")
-SUDO = UpdateSpec("f23", ("sudo-1.8.15-2.fc23",), "security", "medium", (), "Fixes a privilege check.")
-VIM = UpdateSpec("f23", ("vim-minimal-7.4.1989-2.fc23",), "bugfix", "low", (), "Upstream patch level 1989.")
-ANACONDA = UpdateSpec("f24", ("anaconda-24.13.8-1.fc24",), "bugfix", "medium", (), "Fixes btrfs subvolumes.")
-DOCKER = UpdateSpec("f24", ("docker-1.10.3-26.fc24",), "security", "high", (), "Fixes a mount leak.")
+SUDO = Update("FEDORA-2016-f976b705cc", "f23", ("sudo-1.8.15-2.fc23",))
+GLIBC = Update("FEDORA-2016-1d1d97e08f", "f24", ("glibc-2.23.1-8.fc24",))
+CURL = Update("FEDORA-2016-3529251174", "f24", ("curl-7.47.1-5.fc24",))
+VIM = Update("FEDORA-2016-ae02ecfbd5", "f23", ("vim-minimal-7.4.1989-2.fc23",))
+ANACONDA = Update("FEDORA-2016-d9f90dc905", "f24", ("anaconda-24.13.8-1.fc24",))
+DOCKER = Update("FEDORA-2016-110e4b3ae2", "f24", ("docker-1.10.3-26.fc24",))
+AMI_24 = "Fedora-Cloud-Base-24.x86_64.raw.xz"
 
 SCENARIO: tuple[Act, ...] = (
     Act(
@@ -116,22 +127,23 @@ SCENARIO: tuple[Act, ...] = (
     Act(
         "first-push",
         "First push",
-        "Bodhi pushes the stable updates of f23 and f24: nothing was released yet, every artifact is composed.",
-        request_stable=(SUDO, GLIBC, CURL),
+        "bodhi-push of the stable updates of f23 (sudo) and f24 (glibc, curl): one compose each, nothing was "
+        "released yet, so every artifact is composed.",
+        push=BodhiPush((SUDO, GLIBC, CURL)),
     ),
     Act(
         "push",
-        "Push",
-        "Bodhi pushes f23 (vim-minimal: Atomic Host only) and f24 (anaconda: installer ISO only).",
+        "Second push",
+        "bodhi-push of f23's vim-minimal (Atomic Host only) and f24's anaconda (installer ISO only).",
         after=("first-push",),
-        request_stable=(VIM, ANACONDA),
+        push=BodhiPush((VIM, ANACONDA)),
     ),
     Act(
-        "refresh",
-        "OSTree refresh",
-        "docker's f24 update goes stable; docker is in the Atomic Host manifest, so its OSTree is refreshed.",
+        "bodhi2",
+        "Bodhi 2 push",
+        "docker (f24, in the Atomic Host) pushed as Bodhi 2 did: one masher.start, split by masher_start.",
         after=("push",),
-        complete_stable=(DOCKER,),
+        push=BodhiPush((DOCKER,), bodhi2=True),
     ),
 )
 
@@ -143,111 +155,47 @@ EXPECTED = Expected(
         "openssh-7.2p2-10.fc24": "f24-updates-testing-pending",
         "curl-7.43.0-8.fc23": "f23-updates-testing-pending",
     },
-    held_back=("Fedora-Cloud-Base-24.x86_64.raw.xz",),
+    held_back=(AMI_24,),
+    pushed=tuple(alias for act in SCENARIO for alias in act.aliases),
+    held_back_in={GLIBC.alias: (AMI_24,), CURL.alias: (AMI_24,)},  # the f24 AMI carries glibc and curl
+    bugs_closed={1300103: DOCKER.alias},  # docker's daemon leaked mounts
 )
-
-
-# --------------------------------------------------------------------------- Bodhi 2's message bodies
-
-
-def bodhi_release(release: Release) -> dict[str, Any]:
-    """A release as Bodhi 2 serialises it into update messages (tags from the release configuration)."""
-    tags = release.tags
-    return {
-        "name": release.id.upper(),
-        "long_name": release.name,
-        "version": release.version,
-        "id_prefix": "FEDORA",
-        "branch": release.id,
-        "dist_tag": release.id,
-        "stable_tag": tags.get("stable"),
-        "testing_tag": tags.get("testing"),
-        "candidate_tag": tags.get("candidate"),
-        "pending_stable_tag": tags.get("stable_pending"),
-        "pending_testing_tag": tags.get("testing_pending"),
-        "override_tag": f"{release.id}-override",
-        "state": "current",
-        "mail_template": "fedora_errata_template",
-    }
-
-
-def bodhi_update(
-    spec: UpdateSpec, release: Release, *, request: str | None, status: str, submitter: str
-) -> dict[str, Any]:
-    """An update as Bodhi 2 serialises it into its messages."""
-    if spec.release != release.id:
-        raise ValueError(f"update {spec.alias} is for {spec.release}, not {release.id}")
-    return {
-        "alias": spec.alias,
-        "title": spec.title,
-        "type": spec.type,
-        "severity": spec.severity,
-        "suggest": "unspecified",
-        "status": status,
-        "request": request,
-        "locked": request is not None,
-        "pushed": status != "pending",
-        "critpath": False,
-        "stable_karma": 3,
-        "unstable_karma": -3,
-        "karma": 3,
-        "date_submitted": "2016-06-01 12:00:00",
-        "notes": spec.notes,
-        "user": {"name": submitter, "id": 1, "avatar": None},
-        "release": bodhi_release(release),
-        "builds": [{"nvr": nvr, "epoch": 0, "signed": True} for nvr in spec.builds],
-        "bugs": [
-            {"bug_id": bug, "title": "", "security": spec.type == "security", "parent": False, "feedback": 0}
-            for bug in spec.bugs
-        ],
-        "comments": [],
-        "url": BODHI_URL + spec.alias,
-    }
-
-
-def request_stable_body(spec: UpdateSpec, release: Release, submitter: str) -> dict[str, Any]:
-    """``bodhi.update.request.stable``: the packager asked for stable; Bodhi's next push takes it."""
-    update = bodhi_update(spec, release, request="stable", status="testing", submitter=submitter)
-    return {"update": update, "agent": submitter}
-
-
-def complete_stable_body(spec: UpdateSpec, release: Release, submitter: str) -> dict[str, Any]:
-    """``bodhi.update.complete.stable``: the update is in the stable repository."""
-    update = bodhi_update(spec, release, request=None, status="stable", submitter=submitter)
-    return {"update": update, "agent": BODHI_AGENT}
 
 
 # --------------------------------------------------------------------------- progress through the acts
 
 
-def completed_aliases(push_complete_bodies: Iterable[Mapping[str, Any]]) -> set[str]:
-    """The updates ``relengotron.push.complete`` messages say were pushed (complete or held back)."""
-    done: set[str] = set()
-    for body in push_complete_bodies:
-        for update in body.get("updates") or []:
-            if isinstance(update, Mapping) and isinstance(update.get("alias"), str):
-                done.add(update["alias"])
-    return done
+def finished(update: Mapping[str, Any], request: str = "stable") -> bool:
+    """Whether Bodhi has finished pushing ``update`` (its JSON) to ``request``: pushed, in that status, its
+    request cleared (pure)."""
+    return bool(update.get("pushed")) and update.get("status") == request and update.get("request") is None
 
 
-def ready_acts(acts: Sequence[Act], played: set[str], pushed: set[str]) -> list[Act]:
-    """The acts not played yet whose ``after`` acts are played and whose updates were all pushed (pure)."""
+def finished_aliases(updates: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The aliases of the updates (Bodhi's JSON) Bodhi has finished pushing to stable (pure)."""
+    return {str(u["alias"]) for u in updates if finished(u)}
+
+
+def ready_acts(acts: Sequence[Act], played: set[str], done: set[str], *, composing: bool = False) -> list[Act]:
+    """The acts not played yet whose ``after`` acts are played and whose updates Bodhi has finished (``done``);
+    while Bodhi still has composes (``composing``), no act that pushes (``bodhi-push`` would resume those
+    composes instead of pushing its own). Pure."""
     by_key = {act.key: act for act in acts}
     ready = []
     for act in acts:
-        if act.key in played:
+        if act.key in played or (act.push is not None and composing):
             continue
-        if all(key in played and set(by_key[key].aliases) <= pushed for key in act.after):
+        if all(key in played and set(by_key[key].aliases) <= done for key in act.after):
             ready.append(act)
     return ready
 
 
-def waiting_tag(release: Release, tags: set[str]) -> str | None:
-    """Which of the release's waiting tags holds a build (``tags``: the build's tags), None if none does."""
-    for role in WAITING_ROLES:
-        tag = release.tags.get(role)
-        if tag and tag in tags:
-            return tag
+def pushed_comment(update: Mapping[str, Any]) -> str | None:
+    """The newest comment Bodhi's composer wrote on ``update`` (its JSON) when it finished a push (pure)."""
+    for comment in reversed(update.get("comments") or []):
+        user = (comment.get("user") or {}).get("name")
+        if user == "bodhi" and str(comment.get("text", "")).startswith(PUSHED_COMMENT):
+            return str(comment["text"])
     return None
 
 
@@ -256,51 +204,43 @@ def waiting_tag(release: Release, tags: set[str]) -> str | None:
 
 class Player:
     """Plays acts on a running sandbox: Koji operations through :class:`relengotron.kojiclient.KojiClient`
-    (logged in as releng), Bodhi's messages through a :class:`relengotron.messaging.FedmsgPublisher` built from
-    the sandbox's fedmsg config. Not idempotent: every act played again sends its messages again."""
+    (logged in as releng), pushes through :class:`relengotron_sandbox.bodhi.api.SandboxBodhi` (``bodhi-push``).
+    Not idempotent: an act played again tags and pushes again."""
 
-    def __init__(self, koji: Any, publisher: Any, releases: Mapping[str, Release]) -> None:
+    def __init__(self, koji: Any, bodhi: Any, agent: str = AGENT) -> None:
         self.koji = koji
-        self.publisher = publisher
-        self.releases = releases
+        self.bodhi = bodhi
+        self.agent = agent
 
     def play(self, act: Act) -> list[str]:
-        """Do what ``act`` says; one line per thing done, for the terminal."""
+        """Do what ``act`` says; one line per thing done, for the terminal. A :class:`ValueError` when Bodhi
+        did not compose exactly the updates the act pushes (one unsigned, not requested, or composes resumed)."""
         lines: list[str] = []
         for tag, nvr in act.retag:
             self.koji.untag_build(tag, nvr)
             self.koji.tag_build(tag, nvr)
             lines.append(f"koji: {nvr} tagged into {tag}")
-        for topic, specs in (
-            ("update.request.stable", act.request_stable),
-            ("update.complete.stable", act.complete_stable),
-        ):
-            for spec in specs:
-                release = self.releases[spec.release]
-                lines += self._to_stable(spec, release)
-                submitter = self._owner(spec.builds[0])
-                body = (request_stable_body if topic.endswith("request.stable") else complete_stable_body)(
-                    spec, release, submitter
-                )
-                self.publisher.publish("bodhi", topic, body)
-                lines.append(f"bodhi: {topic} {spec.alias} ({spec.title})")
+        if act.push is not None:
+            lines += self._push(act.push)
         return lines
 
-    def _to_stable(self, spec: UpdateSpec, release: Release) -> list[str]:
-        """Bodhi moves the update's builds into the release's stable tag (builds already there stay)."""
-        stable = release.tag("stable")
-        lines = []
-        for nvr in spec.builds:
-            tags = self.koji.tags_of(nvr)
-            if stable in tags:
-                continue
-            source = waiting_tag(release, tags)
-            if source is None:
-                raise ValueError(f"update {spec.alias}: {nvr} is in none of {release.id}'s waiting tags ({tags})")
-            self.koji.move_build(source, stable, nvr)
-            lines.append(f"koji: {nvr} moved {source} → {stable}")
+    def _push(self, push: BodhiPush) -> list[str]:
+        result = self.bodhi.push(
+            agent=self.agent,
+            releases=push.releases,
+            requests_=[push.request],
+            updates=push.aliases,
+            bodhi2=push.bodhi2,
+        )
+        composed = {s["alias"] for c in result["composes"] for s in c.get("update_summary") or []}
+        if result.get("resumed") or composed != set(push.aliases):
+            raise ValueError(
+                f"bodhi-push composed {sorted(composed)} (resumed: {bool(result.get('resumed'))}), not "
+                f"{sorted(push.aliases)}; unsigned: {result.get('unsigned') or 'none'}"
+            )
+        how = "--bodhi2 (bodhi.masher.start)" if push.bodhi2 else "(bodhi.compose.start, compose.composing)"
+        lines = [f"bodhi-push --releases {','.join(push.releases)} --request {push.request} {how}"]
+        for compose in result["composes"]:
+            titles = ", ".join(f"{s['alias']} {s['title']}" for s in compose["update_summary"])
+            lines.append(f"  compose {compose['release']['name']} {compose['request']}: {titles}")
         return lines
-
-    def _owner(self, nvr: str) -> str:
-        build = self.koji.builds([nvr])[nvr]
-        return build.owner or "releng"

@@ -1,6 +1,7 @@
-"""The end of the demo: what happened, read back from where it happened — the pipeline's own messages in the
-bus archive (datagrepper), Airflow's runs, ResultsDB's outcomes, Koji's tags, the master mirror — never from
-what the demo meant to do. :func:`gather` reads (I/O); :func:`tables` and :func:`problems` are pure.
+"""The end of the demo: what happened, read back from where it happened — the messages in the bus archive
+(datagrepper), Airflow's runs, ResultsDB's outcomes, Koji's tags, the master mirror, Bodhi's updates (its REST
+API, through bodhi-client) and their bugs in Bugzilla — never from what the demo meant to do. :func:`gather`
+reads (I/O); :func:`tables` and :func:`problems` are pure.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from relengotron_sandbox.demo.scenario import Expected
+from relengotron_sandbox.demo.progress import describe
+from relengotron_sandbox.demo.scenario import Expected, finished, pushed_comment
 
 PUSH_COMPLETE = "relengotron.push.complete"
 RELEASED = "relengotron.artifact.released"
@@ -34,6 +36,8 @@ class Facts:
     on_mirror: dict[str, bool] = field(default_factory=dict)  # released label → found on the master mirror
     dead_letters: int = 0
     prefix: str = ""  # "org.fedoraproject.dev."
+    updates: dict[str, dict[str, Any]] = field(default_factory=dict)  # alias → the update as Bodhi shows it
+    bugs: dict[int, tuple[str, str]] = field(default_factory=dict)  # bug → (status, resolution) in Bugzilla
 
     def bodies(self, topic_suffix: str) -> list[dict[str, Any]]:
         return [m["msg"] for m in self.messages if str(m.get("topic", "")).endswith(topic_suffix)]
@@ -82,7 +86,7 @@ def pushes_table(facts: Facts) -> Table:
                 synced.append("\n")
         builds = [nvr for update in body.get("updates") or [] for nvr in update.get("builds") or []]
         table.add_row(
-            f"{body.get('release')} {body.get('request')}\n{body.get('push_id')}",
+            f"{body.get('release')} {body.get('request')} ({announced_by(facts, body)})\n{body.get('push_id')}",
             "\n".join(builds),
             "\n".join(short(facts, label) for label in released + [h["label"] for h in held]) or "-",
             "\n".join(unchanged) or "-",
@@ -91,6 +95,52 @@ def pushes_table(facts: Facts) -> Table:
             if held
             else "-",
         )
+    return table
+
+
+def announced_by(facts: Facts, push_complete: Mapping[str, Any]) -> str:
+    """How Bodhi announced the push a ``push.complete`` reports on: its updates_push run was triggered by a
+    masher_start run (Bodhi 2's ``masher.start``) or by the listener (``compose.composing``)."""
+    run_id = str(push_complete.get("run_id") or "")
+    masher = [r["dag_run_id"] for r in facts.runs if r.get("dag_id") == "masher_start"]
+    return "Bodhi 2: masher_start" if any(run_id.startswith(f"{m}__") for m in masher) else "compose.composing"
+
+
+def bodhi_table(facts: Facts) -> Table:
+    table = Table(title="Bodhi: the pushed updates as Bodhi shows them, their bugs in Bugzilla", title_justify="left")
+    for column in ("update", "status", "pushed", "request", "Bodhi's comment", "bugs (Bugzilla)"):
+        table.add_column(column)
+    for alias, update in facts.updates.items():
+        builds = [b.get("nvr", "") for b in update.get("builds") or []]
+        bugs = Text()
+        for bug in update.get("bugs") or []:
+            status, resolution = facts.bugs.get(int(bug["bug_id"]), ("?", ""))
+            if len(bugs):
+                bugs.append("\n")
+            bugs.append(f"{bug['bug_id']} ")
+            closed = (status, resolution) == ("CLOSED", "ERRATA")
+            bugs.append(f"{status} {resolution}".strip(), style="green" if closed else "red")
+        ok = finished(update)
+        table.add_row(
+            f"{alias}\n" + "\n".join(builds),
+            Text(str(update.get("status")), style="green" if ok else "red"),
+            str(bool(update.get("pushed"))).lower(),
+            str(update.get("request") or "-"),
+            Text(comment) if (comment := pushed_comment(update)) else Text("none", style="red"),
+            bugs if len(bugs) else "-",
+        )
+    return table
+
+
+def runs_table(facts: Facts) -> Table:
+    table = Table(title="DAG runs (Airflow)", title_justify="left")
+    for column in ("DAG", "run", "about", "state"):
+        table.add_column(column)
+    style = {"success": "green", "failed": "red"}
+    for run in facts.runs:
+        state = str(run.get("state"))
+        about = describe(run["dag_id"], run.get("conf"))
+        table.add_row(run["dag_id"], run["dag_run_id"], about, Text(state, style=style.get(state, "yellow")))
     return table
 
 
@@ -140,7 +190,14 @@ def runs_line(facts: Facts) -> str:
 
 
 def tables(facts: Facts) -> list[Table]:
-    return [pushes_table(facts), tests_table(facts), builds_table(facts), messages_table(facts)]
+    return [
+        runs_table(facts),
+        pushes_table(facts),
+        bodhi_table(facts),
+        tests_table(facts),
+        builds_table(facts),
+        messages_table(facts),
+    ]
 
 
 def problems(facts: Facts, expected: Expected) -> list[str]:
@@ -162,8 +219,46 @@ def problems(facts: Facts, expected: Expected) -> list[str]:
     for label, present in sorted(facts.on_mirror.items()):
         if not present:
             found.append(f"{label} was released but is not on the master mirror")
+    held_runs = {b.get("run_id") for b in facts.bodies(PUSH_COMPLETE) if b.get("status") == "held-back"}
+    for run in facts.runs:
+        if run.get("state") == "failed" and run["dag_run_id"] not in held_runs:  # a held-back push ends red
+            found.append(f"the {run['dag_id']} run {run['dag_run_id']} failed")
+    found += bodhi_problems(facts, expected)
     if facts.dead_letters:
         found.append(f"the listener dead-lettered {facts.dead_letters} message(s) (relengotron listener status)")
+    return found
+
+
+def bodhi_problems(facts: Facts, expected: Expected) -> list[str]:
+    """How Bodhi's end state differs from the scenario's: every pushed update finished (pushed, stable, its
+    request cleared) with Bodhi's comment naming exactly the artifacts held back from it, and every bug of a
+    pushed update closed ERRATA in Bugzilla (pure)."""
+    found: list[str] = []
+    for alias in expected.pushed:
+        update = facts.updates.get(alias)
+        if update is None:
+            found.append(f"Bodhi does not show the update {alias}")
+            continue
+        if not finished(update):
+            state = f"status {update.get('status')}, pushed {update.get('pushed')}, request {update.get('request')}"
+            found.append(f"{alias} was not finished by Bodhi ({state})")
+        comment = pushed_comment(update)
+        if comment is None:
+            found.append(f"Bodhi posted no comment on {alias} saying it was pushed")
+        else:
+            held = expected.held_back_in.get(alias, ())
+            for label in held:
+                if label not in comment:
+                    found.append(f"Bodhi's comment on {alias} does not name {label} as held back: {comment!r}")
+            if not held and "Held back" in comment:
+                found.append(f"Bodhi's comment on {alias} says something was held back: {comment!r}")
+        for bug in update.get("bugs") or []:
+            state = facts.bugs.get(int(bug["bug_id"]), ("unknown", ""))
+            if state != ("CLOSED", "ERRATA"):
+                found.append(f"bug {bug['bug_id']} of {alias} is {' '.join(state).strip()}, not CLOSED ERRATA")
+    for bug_id, alias in expected.bugs_closed.items():
+        if bug_id not in {int(b["bug_id"]) for b in (facts.updates.get(alias) or {}).get("bugs") or []}:
+            found.append(f"bug {bug_id} is not a bug of {alias} in Bodhi")
     return found
 
 
@@ -181,9 +276,14 @@ def gather(
     master: Path,
     nvrs: Iterable[str],
     dead_letters: int,
+    bodhi: Any,
+    bugzilla: Any,
+    aliases: Sequence[str],
 ) -> Facts:
     """Read the end state (read-only): the bus archive since ``since``, ResultsDB's newest outcomes of every
-    artifact announced, the Koji tags of ``nvrs`` and of every gated or signed build, and the master mirror."""
+    artifact announced, the Koji tags of ``nvrs`` and of every gated or signed build, the master mirror, Bodhi's
+    updates ``aliases`` (``bodhi``: a :class:`relengotron_sandbox.bodhi.api.SandboxBodhi`) and their bugs
+    (``bugzilla``: a python-bugzilla ``Bugzilla``)."""
     from relengotron.listener.replay import Datagrepper, Window
 
     grepper = Datagrepper(datagrepper)
@@ -201,6 +301,12 @@ def gather(
     facts.tags = {nvr: sorted(koji.tags_of(nvr)) for nvr in sorted(wanted)}
     for body in facts.bodies(RELEASED):
         facts.on_mirror[body["label"]] = released_on_mirror(master, body)
+    if aliases:
+        shown = {u["alias"]: u for u in bodhi.updates(updateid=",".join(aliases))}
+        facts.updates = {alias: shown[alias] for alias in aliases if alias in shown}
+    ids = sorted({int(b["bug_id"]) for u in facts.updates.values() for b in u.get("bugs") or []})
+    if ids:
+        facts.bugs = {int(bug.id): (str(bug.status), str(bug.resolution or "")) for bug in bugzilla.getbugs(ids)}
     return facts
 
 
