@@ -11,6 +11,7 @@ naming its item; :func:`relengotron.adapters.errors.is_transient` tells a retry 
 
 from __future__ import annotations
 
+import posixpath
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -88,7 +89,9 @@ class PushPlan:
 
 @dataclass(frozen=True)
 class MashedRepo:
-    """One arch's updates repository after the mash (``path`` relative to the staging top)."""
+    """One arch's updates repository after the mash (``path`` relative to the staging top): its packages and
+    advisories (the repository's, carried from earlier pushes); ``written`` and ``removed``, the paths
+    (relative to the staging top) the mash changed — what the sync carries to the mirror."""
 
     arch: str
     path: str
@@ -96,6 +99,8 @@ class MashedRepo:
     packages: list[str]
     updates: list[str]
     revision: int
+    written: list[str]
+    removed: list[str]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -234,10 +239,20 @@ def mash_push(
                 )
             except masher.MashTransientError as exc:
                 raise TransientError("koji", exc.item, exc.reason) from exc
-            if signer is not None:
-                signer.sign_repomd(result.dest)
+            written = [posixpath.join(rel, p) for p in result.written]
+            if signer is not None and signer.sign_repomd(result.dest).action != "already-signed":
+                written.append(posixpath.join(rel, "repodata", "repomd.xml.asc"))
             out.append(
-                MashedRepo(arch, rel, result.changed, list(result.packages), list(result.updates), result.revision)
+                MashedRepo(
+                    arch,
+                    rel,
+                    result.changed,
+                    list(result.packages),
+                    list(result.updates),
+                    result.revision,
+                    sorted(set(written)),
+                    [posixpath.join(rel, p) for p in result.removed],
+                )
             )
     return out
 

@@ -34,8 +34,12 @@ class MashResult:
     digest: str  # of the plan (see relengotron.mash.plan)
     revision: int
     packages: tuple[str, ...]  # file names, sorted
-    updates: tuple[str, ...]  # aliases, sorted
+    updates: tuple[str, ...]  # the repository's advisories (aliases, sorted): the push's and those carried
     checksums: dict[str, str]  # repomd data type → checksum (primary, filelists, other, updateinfo)
+    written: tuple[str, ...] = ()  # paths (relative to dest) this mash wrote or replaced, sorted
+    removed: tuple[str, ...] = ()  # paths (relative to dest) it removed, sorted
+    fetched: int = 0  # bytes fetched from Koji (RPMs new to the repository)
+    reused: int = 0  # RPMs taken from the previous compose (hard links)
 
 
 def mash(
@@ -61,9 +65,15 @@ def mash(
     know raises :class:`relengotron.kojiclient.KojiNotFoundError` naming it. ``issued`` is the push's date:
     the repository revision, every metadata timestamp and the date of updates that give none.
 
+    updateinfo is the repository's, not the push's: the advisories of the previous compose in ``dest`` are
+    carried (:func:`relengotron.mash.plan.carry_advisories`). Incremental: an RPM the previous compose holds
+    with the same signature is hard-linked from it, not fetched, and its metadata is reused (createrepo_c's
+    update mode); only RPMs new to the repository are fetched and checked. The result is the same bytes as a
+    mash from nothing.
+
     Idempotent: when ``dest`` already holds the complete result of the same input (same RPMs and signatures,
-    updates, date and options) nothing is fetched or written and ``changed`` is False. Atomic: the result is
-    built beside ``dest`` and swapped in at once; on any failure ``dest`` is untouched, and a staging
+    advisories, date and options) nothing is fetched or written and ``changed`` is False. Atomic: the result
+    is built beside ``dest`` and swapped in at once; on any failure ``dest`` is untouched, and a staging
     directory left by a killed mash is removed by the next one.
     """
     if status not in STATUSES:
@@ -74,7 +84,18 @@ def mash(
     parsed = tuple(updates) if all(isinstance(u, Update) for u in updates) else parse_updates(updates)
     collection = collection or Collection(release_name=release.name, short=release.id.upper(), status=status)
 
-    plan = _plan(client, release, tag, parsed, arch=arch, issued=issued, inherit=inherit, collection=collection)
+    previous = repo.previous_advisories(dest)
+    plan = _plan(
+        client,
+        release,
+        tag,
+        parsed,
+        arch=arch,
+        issued=issued,
+        inherit=inherit,
+        collection=collection,
+        previous=previous,
+    )
     if repo.is_current(dest, plan.digest):
         return _result(dest, plan, changed=False)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -87,11 +108,14 @@ def mash(
         try:
             built = staging / "repo"
             built.mkdir()
-            _build(plan, built, staging, public_keys=public_keys, workers=workers, item=f"mash of {tag} for {arch}")
+            item = f"mash of {tag} for {arch}"
+            fetched, reused = _build(plan, built, staging, dest, public_keys=public_keys, workers=workers, item=item)
+            written, removed = repo.changes(dest, built)
             repo.swap_into_place(built, dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return _result(dest, plan, changed=True)
+    log.info("%s: %d RPMs fetched (%d bytes), %d reused from the previous compose", item, *fetched, reused)
+    return _result(dest, plan, changed=True, written=written, removed=removed, fetched=fetched[1], reused=reused)
 
 
 def _plan(
@@ -104,6 +128,7 @@ def _plan(
     issued: datetime,
     inherit: bool,
     collection: Collection,
+    previous: Sequence[Update],
 ) -> MashPlan:
     """Ask Koji (4 or 5 requests, whatever the number of builds) and decide with :func:`plan_mash`."""
     client.tag_info(tag)
@@ -128,21 +153,34 @@ def _plan(
         topurl=client.topurl,
         collection=collection,
         issued=issued,
+        previous=previous,
     )
 
 
 def _build(
-    plan: MashPlan, built: Path, staging: Path, *, public_keys: Iterable[str | Path], workers: int, item: str
-) -> None:
-    """Fetch, check, createrepo, updateinfo and the record, all inside ``built`` (not yet visible)."""
-    fetched = repo.fetch_rpms(plan.rpms, built, workers=workers)
-    entries = repo.check_rpms(fetched, public_keys)
+    plan: MashPlan,
+    built: Path,
+    staging: Path,
+    previous: Path,
+    *,
+    public_keys: Iterable[str | Path],
+    workers: int,
+    item: str,
+) -> tuple[tuple[int, int], int]:
+    """Reuse, fetch, check, createrepo, updateinfo and the record, all inside ``built`` (not yet visible).
+
+    Returns ((RPMs fetched, bytes fetched), RPMs reused from ``previous``)."""
+    reused = repo.reuse_rpms(plan.rpms, previous, built)
+    fetched = repo.fetch_rpms([p for p in plan.rpms if p.rpm.filename not in reused], built, workers=workers)
+    entries = {**{name: r.entry for name, r in reused.items()}, **repo.check_rpms(fetched, public_keys)}
     by_build: dict[str, list[PackageEntry]] = {}
-    for f in fetched:
-        by_build.setdefault(f.planned.build.nvr, []).append(entries[f.planned.rpm.filename])
-    repo.createrepo(built, plan.revision, item=item)
-    updateinfo = build_updateinfo(plan.updates, by_build, plan.collection, issued=plan.issued)
+    for planned in plan.rpms:
+        by_build.setdefault(planned.build.nvr, []).append(entries[planned.rpm.filename])
+    repo.createrepo(built, plan.revision, item=item, previous=previous if reused else None)
+    updateinfo = build_updateinfo(plan.advisories, by_build, plan.collection, issued=plan.issued)
     repo.add_updateinfo(built, updateinfo, plan.revision, staging, item=item)
+    files = {f.planned.rpm.filename: (f.sha256, f.size) for f in fetched}
+    files.update({name: (r.entry.sha256, r.size) for name, r in reused.items()})
     repo.write_record(
         built,
         {
@@ -151,30 +189,35 @@ def _build(
             "sigkey": plan.sigkey,
             "arches": list(plan.arches),
             "revision": plan.revision,
-            "rpms": [
-                {
-                    "filename": f.planned.rpm.filename,
-                    "relpath": f.planned.relpath,
-                    "nvr": f.planned.build.nvr,
-                    "sha256": f.sha256,
-                    "size": f.size,
-                }
-                for f in fetched
-            ],
-            "updates": [u.alias for u in plan.updates],
+            "rpms": [repo.record_entry(p, entries[p.rpm.filename], files[p.rpm.filename][1]) for p in plan.rpms],
+            "updates": [u.alias for u in plan.advisories],
             "repodata": sorted(p.name for p in (built / "repodata").iterdir()),
             "checksums": repo.repomd_checksums(built),
         },
     )
+    return (len(fetched), sum(f.size for f in fetched)), len(reused)
 
 
-def _result(dest: Path, plan: MashPlan, *, changed: bool) -> MashResult:
+def _result(
+    dest: Path,
+    plan: MashPlan,
+    *,
+    changed: bool,
+    written: Sequence[str] = (),
+    removed: Sequence[str] = (),
+    fetched: int = 0,
+    reused: int = 0,
+) -> MashResult:
     return MashResult(
         dest=dest,
         changed=changed,
         digest=plan.digest,
         revision=plan.revision,
         packages=tuple(sorted(p.rpm.filename for p in plan.rpms)),
-        updates=tuple(u.alias for u in plan.updates),
+        updates=tuple(u.alias for u in plan.advisories),
         checksums=repo.repomd_checksums(dest),
+        written=tuple(written),
+        removed=tuple(removed),
+        fetched=fetched,
+        reused=reused,
     )

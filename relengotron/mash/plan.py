@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from relengotron.kojiclient import KojiBuild, KojiRPM, rpm_url
@@ -19,7 +19,7 @@ from relengotron.mash.errors import MashError
 from relengotron.mash.updateinfo import Collection
 from relengotron.updates import Update
 
-PLAN_VERSION = 1  # bump when the repository layout or the createrepo options change
+PLAN_VERSION = 2  # bump when the repository layout or the createrepo options change
 _NAMED = 10  # how many RPMs an error lists before "and N more"
 
 
@@ -50,7 +50,8 @@ class MashPlan:
     sigkey: str | None
     arches: tuple[str, ...]
     rpms: tuple[PlannedRPM, ...]  # sorted by file name
-    updates: tuple[Update, ...]
+    updates: tuple[Update, ...]  # the push's
+    advisories: tuple[Update, ...]  # the repository's after the push (see carry_advisories)
     collection: Collection
     issued: datetime
     digest: str  # sha256 over everything the result depends on
@@ -67,6 +68,32 @@ class MashPlan:
         return None
 
 
+def carry_advisories(
+    previous: Sequence[Update], pushed: Sequence[Update], latest: Iterable[str], *, issued: datetime
+) -> tuple[Update, ...]:
+    """The advisories of the repository after a push (Bodhi's rule: every advisory with a build in the
+    repository), sorted by alias.
+
+    ``previous`` are the advisories of the repository's last compose, ``pushed`` the push's updates and
+    ``latest`` the NVRs the repository holds now (the tag's latest builds). A pushed update replaces the
+    advisory of the same alias (pushed again: a new build, an edited text) and takes any build an older
+    advisory named; an advisory none of whose builds is in the repository any more leaves it. An advisory
+    without an issued date gets ``issued`` (the date of the push that first carried it) and keeps it.
+    """
+    present = set(latest)
+    fresh = {u.alias: u for u in pushed}
+    taken = {nvr for u in pushed for nvr in u.builds}
+    kept: dict[str, Update] = {}
+    for update in previous:
+        if update.alias in fresh:
+            continue
+        builds = tuple(nvr for nvr in update.builds if nvr not in taken)
+        if builds and any(nvr in present for nvr in builds):
+            kept[update.alias] = replace(update, builds=builds)
+    kept.update(fresh)
+    return tuple(replace(u, issued=issued) if u.issued is None else u for _, u in sorted(kept.items()))
+
+
 def plan_mash(
     tag: str,
     tagged: Sequence[KojiBuild],
@@ -79,10 +106,12 @@ def plan_mash(
     topurl: str,
     collection: Collection,
     issued: datetime,
+    previous: Sequence[Update] = (),
 ) -> MashPlan:
     """The plan for mashing ``tag``; :class:`MashError` naming the update, build or RPMs it refuses.
 
     ``sigkey`` None means the release is not signed: unsigned copies are used and nothing is checked.
+    ``previous`` are the advisories of the repository's last compose, carried (:func:`carry_advisories`).
     """
     key = sigkey.lower() if sigkey else None
     if issued.tzinfo is None:
@@ -128,13 +157,15 @@ def plan_mash(
         if p.rpm.filename in seen:
             raise MashError(f"tag {tag}", f"{p.rpm.filename} comes from both {seen[p.rpm.filename]} and {p.build.nvr}")
         seen[p.rpm.filename] = p.build.nvr
-    digest = _digest(tag, key, tuple(arches), planned, updates, collection, issued)
+    advisories = carry_advisories(previous, updates, latest, issued=issued)
+    digest = _digest(tag, key, tuple(arches), planned, advisories, collection, issued)
     return MashPlan(
         tag=tag,
         sigkey=key,
         arches=tuple(arches),
         rpms=tuple(planned),
         updates=tuple(updates),
+        advisories=advisories,
         collection=collection,
         issued=issued,
         digest=digest,
@@ -146,7 +177,7 @@ def _digest(
     key: str | None,
     arches: tuple[str, ...],
     planned: Sequence[PlannedRPM],
-    updates: Sequence[Update],
+    advisories: Sequence[Update],
     collection: Collection,
     issued: datetime,
 ) -> str:
@@ -158,7 +189,7 @@ def _digest(
         "rpms": [
             [p.rpm.filename, p.rpm.payloadhash, p.sigkey, p.sighash, p.rpm.buildtime, p.build.nvr] for p in planned
         ],
-        "updates": [u.as_dict() for u in sorted(updates, key=lambda u: u.alias)],
+        "advisories": [u.as_dict() for u in advisories],
         "collection": collection.as_dict(),
         "issued": int(issued.timestamp()),
     }

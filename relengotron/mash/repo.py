@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -30,9 +30,11 @@ import requests
 
 from relengotron.mash.errors import MashError, MashTransientError
 from relengotron.mash.plan import PlannedRPM
-from relengotron.mash.updateinfo import PackageEntry
+from relengotron.mash.updateinfo import PackageEntry, UpdateinfoError, parse_updateinfo
+from relengotron.sync.repodata import RepodataError, decompress, parse_repomd
 from relengotron.tools import rpmsign
 from relengotron.tools.run import run
+from relengotron.updates import Update
 
 RECORD = ".mash.json"
 CREATEREPO = "createrepo_c"
@@ -50,6 +52,84 @@ class Fetched:
     path: Path
     sha256: str
     size: int
+
+
+@dataclass(frozen=True)
+class Reused:
+    """An RPM of the previous compose, hard-linked into the new one: its updateinfo entry, from the record."""
+
+    entry: PackageEntry
+    size: int
+
+
+# --- the previous compose -----------------------------------------------------------------------------------
+
+
+def previous_advisories(dest: Path) -> tuple[Update, ...]:
+    """The advisories of the repository in ``dest`` (its published updateinfo); () when there is none.
+
+    Read-only. An updateinfo that cannot be read is a :class:`MashError` naming it: carrying nothing would
+    silently drop every earlier advisory.
+    """
+    repomd = dest / "repodata" / "repomd.xml"
+    if not repomd.is_file():
+        return ()
+    try:
+        entries = [d for d in parse_repomd(repomd.read_bytes()) if d.type == "updateinfo"]
+        if not entries:
+            return ()
+        path = dest / entries[0].href
+        return parse_updateinfo(decompress(path.name, path.read_bytes()), item=str(path))
+    except (OSError, RepodataError, UpdateinfoError) as exc:
+        raise MashError(str(dest), f"the previous compose's updateinfo cannot be read: {exc}") from exc
+
+
+def reuse_rpms(planned: Sequence[PlannedRPM], previous: Path, repo_dir: Path) -> dict[str, Reused]:
+    """Hard-link into ``repo_dir`` every planned RPM the previous compose in ``previous`` holds as the same
+    file (same build, Koji payload hash and signature, per its record, and the size recorded); a copy where
+    a link cannot be made. File name → what was reused. Changes nothing in ``previous``.
+    """
+    record = read_record(previous)
+    if record is None or record.get("digest") is None:
+        return {}
+    known = {e.get("relpath"): e for e in record.get("rpms", []) if isinstance(e, dict) and "sighash" in e}
+    out: dict[str, Reused] = {}
+    for item in planned:
+        entry = known.get(item.relpath)
+        old = previous / item.relpath
+        if entry is None or (entry["nvr"], entry["payloadhash"], entry["sighash"]) != (
+            item.build.nvr,
+            item.rpm.payloadhash,
+            item.sighash,
+        ):
+            continue
+        try:
+            if old.stat().st_size != entry["size"]:
+                continue
+            target = repo_dir / item.relpath
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(old, target)
+            except OSError:
+                shutil.copy2(old, target)
+        except OSError:
+            continue  # gone or unreadable: fetched instead
+        out[item.rpm.filename] = Reused(PackageEntry(**entry["entry"]), entry["size"])
+    return out
+
+
+def record_entry(item: PlannedRPM, entry: PackageEntry, size: int) -> dict:
+    """What the record keeps of one RPM: enough to reuse it (and its updateinfo entry) in the next compose."""
+    return {
+        "filename": item.rpm.filename,
+        "relpath": item.relpath,
+        "nvr": item.build.nvr,
+        "payloadhash": item.rpm.payloadhash,
+        "sighash": item.sighash,
+        "sha256": entry.sha256,
+        "size": size,
+        "entry": asdict(entry),
+    }
 
 
 # --- fetching -----------------------------------------------------------------------------------------------
@@ -207,8 +287,13 @@ def check_rpms(fetched: Sequence[Fetched], public_keys: Iterable[str | Path] = (
 # --- repository metadata ------------------------------------------------------------------------------------
 
 
-def createrepo(repo_dir: Path, revision: int, *, item: str) -> None:
-    """createrepo_c with every timestamp pinned to ``revision``: the same files give the same metadata."""
+def createrepo(repo_dir: Path, revision: int, *, item: str, previous: Path | None = None) -> None:
+    """createrepo_c with every timestamp pinned to ``revision``: the same files give the same metadata.
+
+    With ``previous`` (a repository whose RPMs were hard-linked in), its metadata is reused for every file
+    of the same name, size and time (createrepo_c's update mode): only the new RPMs' headers are read.
+    """
+    update = ["--update", f"--update-md-path={previous}"] if previous is not None else []
     run(
         [
             CREATEREPO,
@@ -218,6 +303,7 @@ def createrepo(repo_dir: Path, revision: int, *, item: str) -> None:
             f"--revision={revision}",
             "--set-timestamp-to-revision",
             "--workers=2",
+            *update,
             str(repo_dir),
         ],
         item=item,
@@ -254,6 +340,33 @@ def repomd_checksums(repo_dir: Path) -> dict[str, str]:
 def write_record(repo_dir: Path, record: dict) -> None:
     path = repo_dir / RECORD
     path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def changes(dest: Path, built: Path) -> tuple[list[str], list[str]]:
+    """What replacing ``dest`` by ``built`` writes and removes (paths relative to the repository, sorted),
+    from their records: the RPMs new or different, the metadata files new, repomd.xml and the record;
+    what ``dest`` held that ``built`` does not. Read-only."""
+    new = read_record(built) or {}
+    old = read_record(dest)
+    if old is None:
+        before = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if not p.is_dir()} if dest.is_dir() else set()
+        after = {p.relative_to(built).as_posix() for p in built.rglob("*") if not p.is_dir()}
+        changed = {p for p in after if p not in before or not _same_file(dest / p, built / p)}
+        return sorted(changed | {RECORD}), sorted(before - after)
+    sums_old = {e["relpath"]: e.get("sha256") for e in old.get("rpms", [])}
+    sums_new = {e["relpath"]: e.get("sha256") for e in new.get("rpms", [])}
+    meta_old = {f"repodata/{n}" for n in old.get("repodata", [])}
+    meta_new = {f"repodata/{n}" for n in new.get("repodata", [])}
+    written = {p for p, digest in sums_new.items() if sums_old.get(p) != digest} | (meta_new - meta_old)
+    written |= {"repodata/repomd.xml", RECORD}
+    return sorted(written), sorted((set(sums_old) - set(sums_new)) | (meta_old - meta_new))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
 
 
 def read_record(dest: Path) -> dict | None:

@@ -8,6 +8,9 @@ severity, summary, description, Bugzilla references and a ``<pkglist>`` collecti
 Same input, same bytes: updates are sorted by alias, packages by name/arch/filename, bugs by number, and no
 clock is read (dates come from the input). Text is escaped by the XML writer; characters XML 1.0 cannot carry
 (control characters) are dropped, and line ends are normalized to ``\\n``.
+
+:func:`parse_updateinfo` reads such a document back into updates (a repository's advisories are carried from
+one compose to the next): what it reads, :func:`build_updateinfo` writes again byte for byte.
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from relengotron.updates import Update, clean_text, format_date
+from relengotron.updates import SEVERITIES, UPDATE_TYPES, Bug, Update, clean_text, format_date
 
 DEFAULT_ISSUER = "updates@fedoraproject.org"
 DEFAULT_BUGZILLA = "https://bugzilla.redhat.com"
@@ -127,3 +130,63 @@ def _text(parent: ET.Element, tag: str, text: str) -> ET.Element:
     elem = ET.SubElement(parent, tag)
     elem.text = clean_text(text)
     return elem
+
+
+class UpdateinfoError(ValueError):
+    """An updateinfo document cannot be read back; the message names the document and the advisory."""
+
+
+def parse_updateinfo(document: bytes, *, item: str = "updateinfo.xml") -> tuple[Update, ...]:
+    """The advisories of an updateinfo document, sorted by alias (pure; read-only).
+
+    An advisory's builds are the source packages its pkglist names (``src="glibc-2.23.1-8.fc24.src.rpm"`` →
+    ``glibc-2.23.1-8.fc24``): one with no package in the repository names no build. ``item`` names the
+    document in errors (:class:`UpdateinfoError`, naming the advisory too).
+    """
+    try:
+        root = ET.fromstring(document)
+    except ET.ParseError as exc:
+        raise UpdateinfoError(f"{item}: not XML: {exc}") from None
+    if root.tag != "updates":
+        raise UpdateinfoError(f"{item}: the root element is <{root.tag}>, not <updates>")
+    found: dict[str, Update] = {}
+    for node in root.findall("update"):
+        alias = (node.findtext("id") or "").strip()
+        where = f"{item}: advisory {alias or '(without id)'}"
+        if not alias or alias in found:
+            raise UpdateinfoError(f"{where}: {'no <id>' if not alias else 'listed twice'}")
+        kind = node.get("type", "")
+        severity = (node.findtext("severity") or "None").strip()
+        if kind not in UPDATE_TYPES or severity.lower() not in SEVERITIES:
+            raise UpdateinfoError(f"{where}: type {kind!r} or severity {severity!r} is not one Bodhi uses")
+        sources = {p.get("src", "") for p in node.iterfind("pkglist/collection/package")}
+        builds = tuple(sorted(s.removesuffix(".src.rpm") for s in sources if s.endswith(".src.rpm")))
+        bugs = tuple(
+            sorted(
+                Bug(int(ref.get("id", "0")), ref.get("title", ""))
+                for ref in node.iterfind("references/reference")
+                if ref.get("type") == "bugzilla" and ref.get("id", "").isdigit()
+            )
+        )
+        found[alias] = Update(
+            alias=alias,
+            builds=builds,
+            type=kind,
+            severity=SEVERITIES[severity.lower()],
+            bugs=bugs,
+            title=node.findtext("title") or "",
+            notes=node.findtext("description") or "",
+            issued=_date(node.find("issued"), where),
+            updated=_date(node.find("updated"), where),
+            status="stable" if node.get("status") == "stable" else "testing",
+        )
+    return tuple(found[alias] for alias in sorted(found))
+
+
+def _date(node: ET.Element | None, where: str) -> datetime | None:
+    if node is None or not node.get("date"):
+        return None
+    try:
+        return datetime.strptime(node.get("date", ""), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise UpdateinfoError(f"{where}: date {node.get('date')!r} is not YYYY-MM-DD HH:MM:SS") from None

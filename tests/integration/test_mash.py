@@ -320,3 +320,126 @@ def test_fetching_from_file_urls_and_from_a_host_that_is_gone(client, f24, built
     gone = PlannedRPM(build=glibc, rpm=rpm, url=f"http://127.0.0.1:{port}/{rpm.filename}", sigkey=None, sighash="")
     with pytest.raises(MashTransientError, match=rf"^{rpm.filename}: cannot fetch http://127.0.0.1:{port}/"):
         fetch_rpms([gone], tmp_path / "other", attempts=2)
+
+
+# --- a repository over several pushes: its advisories carried, only what is new fetched ------------------------
+
+
+def _advisories(dest: Path, scratch: Path) -> dict[str, list[str]]:
+    """What dnf reads of the repository's updateinfo: advisory → the packages it names. ``dnf updateinfo list
+    --all`` lists the advisories of installed packages, so every RPM of the repository is installed first
+    (database only) into a scratch root."""
+    root = scratch / "root"
+    root.mkdir(parents=True)
+    rpms = sorted(dest.rglob("*.rpm"))
+    run(["rpm", "--root", root, "-i", "--justdb", "--nodeps", "--noscripts", "--nosignature", *rpms], item="root")
+    listing = _dnf(dest, scratch / "cache", "updateinfo", "list", "--all", root=root)
+    found = {word for word in listing.split() if word.startswith("FEDORA-")}
+    return {
+        alias: sorted(_dnf(dest, scratch / alias, "repoquery", f"--advisory={alias}").split())
+        for alias in sorted(found)
+    }
+
+
+def test_three_pushes_into_one_repository_keep_every_advisory_and_fetch_only_what_is_new(
+    client, f24, koji_hub, built_world, tmp_path: Path
+) -> None:
+    """Bodhi's rule, read back with dnf: the repository lists every advisory with a build in it; an update
+    pushed again with a new build is replaced, not duplicated; an advisory whose build left the tag leaves."""
+    dest, tag = tmp_path / "updates" / "testing" / "24" / "x86_64", "f24-updates-testing"
+    kernel = {"alias": "FEDORA-2016-k", "builds": ["kernel-4.6.4-301.fc24"], "type": "security", "severity": "high"}
+    systemd = {"alias": "FEDORA-2016-s", "builds": ["systemd-229-9.fc24"], "type": "bugfix"}
+    first = mash(client, f24, tag, dest, [kernel, systemd], arch="x86_64", issued=ISSUED, status="testing")
+    assert _advisories(dest, tmp_path / "c1") == {
+        "FEDORA-2016-k": ["kernel-0:4.6.4-301.fc24.noarch"],
+        "FEDORA-2016-s": ["systemd-0:229-9.fc24.noarch"],
+    }
+    assert (first.reused, first.fetched > 0) == (0, True)
+
+    # push 2: glibc; kernel's and systemd's advisories carried, their RPMs reused (hard links), glibc fetched
+    client.tag_build(tag, "glibc-2.23.1-7.fc24")
+    glibc = {"alias": "FEDORA-2016-g", "builds": ["glibc-2.23.1-7.fc24"], "type": "bugfix", "notes": "first fix"}
+    kernel_inode = (dest / "Packages/k/kernel-4.6.4-301.fc24.noarch.rpm").stat().st_ino
+    second = mash(client, f24, tag, dest, [glibc], arch="x86_64", issued=datetime(2016, 7, 2), status="testing")
+    assert second.updates == ("FEDORA-2016-g", "FEDORA-2016-k", "FEDORA-2016-s")
+    assert set(_advisories(dest, tmp_path / "c2")) == {"FEDORA-2016-g", "FEDORA-2016-k", "FEDORA-2016-s"}
+    glibc_7 = _signed_path(koji_hub, built_world, "glibc-2.23.1-7.fc24", "noarch")
+    assert (second.reused, second.fetched) == (2, glibc_7.stat().st_size)  # bytes fetched: the new RPM only
+    assert (dest / "Packages/k/kernel-4.6.4-301.fc24.noarch.rpm").stat().st_ino == kernel_inode
+    assert "Packages/g/glibc-2.23.1-7.fc24.noarch.rpm" in second.written
+    assert len(second.removed) == 4 and all(p.startswith("repodata/") for p in second.removed)  # the old metadata
+
+    # push 3: glibc's update pushed again with a new build, systemd untagged
+    client.tag_build(tag, "glibc-2.23.1-8.fc24")
+    client.untag_build(tag, "systemd-229-9.fc24")
+    glibc_again = {**glibc, "builds": ["glibc-2.23.1-8.fc24"], "notes": "a new build"}
+    third = mash(client, f24, tag, dest, [glibc_again], arch="x86_64", issued=datetime(2016, 7, 3), status="testing")
+    assert _advisories(dest, tmp_path / "c3") == {
+        "FEDORA-2016-g": ["glibc-0:2.23.1-8.fc24.noarch"],
+        "FEDORA-2016-k": ["kernel-0:4.6.4-301.fc24.noarch"],
+    }
+    info = _dnf(dest, tmp_path / "c4", "updateinfo", "info", "FEDORA-2016-g", "--all", root=tmp_path / "c3" / "root")
+    assert info.count("Update ID: FEDORA-2016-g") == 1 and "a new build" in info and "first fix" not in info
+    assert "Packages/g/glibc-2.23.1-7.fc24.noarch.rpm" in third.removed
+    assert "Packages/s/systemd-229-9.fc24.noarch.rpm" in third.removed
+    assert third.reused == 1 and sorted(p.name for p in dest.rglob("*.rpm")) == [
+        "glibc-2.23.1-8.fc24.noarch.rpm",
+        "kernel-4.6.4-301.fc24.noarch.rpm",
+    ]
+
+    # the incremental result is the repository a mash from nothing makes of the same tag
+    scratch = mash(client, f24, tag, tmp_path / "scratch", arch="x86_64", issued=datetime(2016, 7, 3), status="testing")
+    assert scratch.reused == 0
+    assert {k: third.checksums[k] for k in ("primary", "filelists", "other")} == {
+        k: scratch.checksums[k] for k in ("primary", "filelists", "other")
+    }
+
+
+KILLED_MASH = """
+import os, signal, sys
+from datetime import datetime
+from relengotron.kojiclient import KojiConnection, connect
+from relengotron.mash import mash, repo
+from relengotron_sandbox import testing
+
+hub, topurl, key, dest = sys.argv[1:]
+real = repo.createrepo
+def killed(*args, **kwargs):  # the RPMs are in the staging directory, no metadata yet: killed like OOM would
+    real(*args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+repo.createrepo = killed
+client = connect(KojiConnection(hub=hub, topurl=topurl, auth="password", user="releng", password="sandbox"))
+release = testing.release("f24", signing_key=key, tags={"build": "f24", "stable": "f24-updates"})
+issued = datetime.fromisoformat("2016-07-05T00:00:00+00:00")
+mash(client, release, "f24-updates", dest, [], arch="x86_64", issued=issued)
+"""
+
+
+def test_a_mash_killed_half_way_leaves_the_repository_untouched_and_the_rerun_finishes_clean(
+    client, f24, koji_hub, built_world, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    dest = tmp_path / "updates" / "24" / "x86_64"
+    mash(client, f24, "f24-updates", dest, UPDATES, arch="x86_64", issued=ISSUED)
+    before = _snapshot(dest)
+    client.tag_build("f24-updates", "kernel-4.6.4-301.fc24")
+    ep = koji_hub.endpoints  # type: ignore[attr-defined]
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_MASH, ep["hub"], ep["topurl"], built_world.key_id, str(dest)],
+        capture_output=True,
+        timeout=120,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+    leftovers = [p.name for p in dest.parent.iterdir() if p.name != "x86_64"]
+    assert leftovers and all(name.startswith(".x86_64.mash-") for name in leftovers)  # the kill left its staging
+    assert {k: v for k, v in _snapshot(dest).items() if not k.startswith(".x86_64.mash-")} == before
+
+    again = mash(client, f24, "f24-updates", dest, arch="x86_64", issued=datetime(2016, 7, 5, tzinfo=UTC))
+    assert again.changed and [p.name for p in dest.parent.iterdir()] == ["x86_64"]  # no leftovers
+    listed = _dnf(dest, tmp_path / "c", "repoquery", "--qf", "%{name}-%{version}-%{release}").split()
+    assert sorted(listed) == ["curl-7.47.1-5.fc24", "glibc-2.23.1-8.fc24", "kernel-4.6.4-301.fc24"]
+    assert again.updates == ("FEDORA-2016-aaaa", "FEDORA-2016-bbbb")  # the earlier advisories carried
+    assert read_record(dest)["digest"] == again.digest

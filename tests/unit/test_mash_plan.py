@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from relengotron.kojiclient import KojiBuild, KojiRPM
 from relengotron.mash.errors import MashError
-from relengotron.mash.plan import plan_mash, repo_arches
+from relengotron.mash.plan import carry_advisories, plan_mash, repo_arches
 from relengotron.mash.updateinfo import Collection
-from relengotron.updates import parse_updates
+from relengotron.updates import Update, parse_updates
 
 KEY = "26336d21"
 TOPURL = "http://127.0.0.1:1/kojifiles"
@@ -138,3 +138,52 @@ def test_the_digest_is_stable_and_follows_every_input() -> None:
 
 def test_a_naive_issued_date_is_utc() -> None:
     assert _plan(issued=datetime(2016, 7, 1)).digest == _plan().digest
+
+
+# --- the repository's advisories: carried from the previous compose (Bodhi's rule) -----------------------------
+
+
+def _update(alias: str, *builds: str, notes: str = "", issued: datetime | None = None) -> Update:
+    raw = {"alias": alias, "builds": list(builds), "type": "bugfix", "notes": notes}
+    if issued is not None:
+        raw["issued"] = issued.isoformat()
+    return parse_updates([raw])[0]
+
+
+def test_earlier_advisories_stay_while_a_build_of_theirs_is_in_the_repository() -> None:
+    sudo = _update("FEDORA-2016-s", "sudo-1.8.15-2.fc24", issued=datetime(2016, 6, 1, tzinfo=UTC))
+    vim = _update("FEDORA-2016-v", "vim-7.4.1-1.fc24", "gvim-7.4.1-1.fc24")
+    gone = _update("FEDORA-2016-g", "zsh-5.2-1.fc24")
+    pushed = _update("FEDORA-2016-c", "curl-7.47.1-5.fc24")
+    latest = ["sudo-1.8.15-2.fc24", "vim-7.4.1-1.fc24", "curl-7.47.1-5.fc24", "zsh-5.2-2.fc24"]
+    carried = carry_advisories([sudo, vim, gone], [pushed], latest, issued=ISSUED)
+    assert [u.alias for u in carried] == ["FEDORA-2016-c", "FEDORA-2016-s", "FEDORA-2016-v"]  # zsh-5.2-1 left
+    dates = {u.alias: u.issued for u in carried}
+    assert dates == {
+        "FEDORA-2016-c": ISSUED,
+        "FEDORA-2016-s": datetime(2016, 6, 1, tzinfo=UTC),
+        "FEDORA-2016-v": ISSUED,
+    }
+    assert carry_advisories(carried, [], latest, issued=ISSUED + timedelta(days=1)) == carried  # dates kept
+
+
+def test_an_update_pushed_again_replaces_its_advisory_not_duplicates_it() -> None:
+    first = _update("FEDORA-2016-c", "curl-7.47.1-5.fc24", notes="first")
+    again = _update("FEDORA-2016-c", "curl-7.47.1-6.fc24", notes="a new build")
+    [carried] = carry_advisories([first], [again], ["curl-7.47.1-6.fc24"], issued=ISSUED)
+    assert (carried.builds, carried.notes) == (("curl-7.47.1-6.fc24",), "a new build")
+    # a build now named by another update leaves the older advisory (a build is in one update only)
+    both = _update("FEDORA-2016-o", "curl-7.47.1-6.fc24", "libcurl-7.47.1-6.fc24")
+    moved = carry_advisories([both], [again], ["curl-7.47.1-6.fc24", "libcurl-7.47.1-6.fc24"], issued=ISSUED)
+    assert [(u.alias, u.builds) for u in moved] == [
+        ("FEDORA-2016-c", ("curl-7.47.1-6.fc24",)),
+        ("FEDORA-2016-o", ("libcurl-7.47.1-6.fc24",)),
+    ]
+
+
+def test_the_plan_carries_the_previous_advisories_and_its_digest_follows_them() -> None:
+    sudo = _update("FEDORA-2016-s", "glibc-2.23.1-8.fc24")
+    plan = _plan(previous=[sudo])
+    assert [u.alias for u in plan.updates] == ["FEDORA-2016-a"]
+    assert [u.alias for u in plan.advisories] == ["FEDORA-2016-a", "FEDORA-2016-s"]
+    assert plan.digest != _plan().digest and plan.digest == _plan(previous=[sudo]).digest

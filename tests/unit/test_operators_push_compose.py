@@ -68,7 +68,8 @@ def test_mash_writes_the_stream_repository_and_signs_it(config: ReleaseConfig, m
         content = ("glibc-2.23.1-8.fc24.noarch.rpm",)
         changed = repos.get(dest) != content
         repos[dest] = content
-        return MashResult(dest, changed, "digest", 1466000000, content, ("FEDORA-2016-aaaa",), {})
+        written = ("Packages/g/glibc-2.23.1-8.fc24.noarch.rpm", "repodata/repomd.xml") if changed else ()
+        return MashResult(dest, changed, "digest", 1466000000, content, ("FEDORA-2016-aaaa",), {}, written)
 
     monkeypatch.setattr("relengotron.mash.mash", mash)
     first = MashOperator(task_id="mash", updates=UPDATES).execute(context())
@@ -81,6 +82,13 @@ def test_mash_writes_the_stream_repository_and_signs_it(config: ReleaseConfig, m
             "packages": ["glibc-2.23.1-8.fc24.noarch.rpm"],
             "updates": ["FEDORA-2016-aaaa"],
             "revision": 1466000000,
+            # what the sync carries: the mash's paths under the repository, and the signature made of it
+            "written": [
+                "updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm",
+                "updates/24/x86_64/repodata/repomd.xml",
+                "updates/24/x86_64/repodata/repomd.xml.asc",
+            ],
+            "removed": [],
         }
     ]
     assert signer.signed == [("repomd", str(dest))] and koji.closed == 1

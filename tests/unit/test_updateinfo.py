@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from relengotron.mash.updateinfo import Collection, PackageEntry, build_updateinfo
+from relengotron.mash.updateinfo import Collection, PackageEntry, UpdateinfoError, build_updateinfo, parse_updateinfo
 from relengotron.updates import UpdateError, clean_text, parse_updates
 
 ISSUED = datetime(2016, 7, 1, 12, 30, tzinfo=UTC)
@@ -208,3 +208,53 @@ def test_any_text_gives_valid_xml_that_reads_back_cleaned(title: str, notes: str
     expected_title = clean_text(title).strip() or "curl-7.47.1-5.fc24"
     assert root.findtext("update/title") == expected_title
     assert (root.findtext("update/description") or "") == (clean_text(notes) or expected_title)
+
+
+# --- reading it back: a repository's advisories carried to its next compose -----------------------------------
+
+
+def test_a_document_reads_back_into_updates_that_write_the_same_bytes() -> None:
+    document = _doc()
+    advisories = parse_updateinfo(document, item="repodata/updateinfo.xml")
+    assert [u.alias for u in advisories] == ["FEDORA-2016-aaaa", "FEDORA-2016-bbbb"]
+    curl = advisories[1]
+    # the builds are the source packages the pkglist names; bugs, severity (dnf's name) and dates read back
+    assert curl.builds == ("curl-7.47.1-5.fc24", "libcurl-7.47.1-5.fc24")
+    assert [b.id for b in curl.bugs] == [7, 99] and curl.bugs[1].title == 'CVE-2016-1 <heap> & "overflow"'
+    assert (curl.type, curl.severity, curl.issued) == ("security", "Critical", ISSUED)
+    assert build_updateinfo(advisories, PACKAGES, F24, issued=ISSUED + timedelta(days=3)) == document
+
+
+@given(st.text(), st.text())
+@example("", "")
+@example(" \x00", "\r\n")
+def test_any_text_survives_the_round_trip(title: str, notes: str) -> None:
+    update = {"alias": "FEDORA-2016-h", "builds": ["curl-7.47.1-5.fc24"], "type": "bugfix", "title": title}
+    update["notes"] = notes
+    document = _doc([update])
+    assert build_updateinfo(parse_updateinfo(document), PACKAGES, F24, issued=ISSUED) == document
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        (b"<updates><update", "not XML"),
+        (b"<repomd/>", "the root element is <repomd>"),
+        (b"<updates><update type='bugfix'><title>t</title></update></updates>", "advisory (without id): no <id>"),
+        (b"<updates><update type='hotfix'><id>F-1</id></update></updates>", "advisory F-1: type 'hotfix'"),
+        (
+            b"<updates><update type='bugfix'><id>F-1</id><issued date='yesterday'/></update></updates>",
+            "advisory F-1: date 'yesterday'",
+        ),
+        (
+            b"<updates><update type='bugfix'><id>F-1</id></update>"
+            b"<update type='bugfix'><id>F-1</id></update></updates>",
+            "advisory F-1: listed twice",
+        ),
+    ],
+)
+def test_an_unreadable_document_is_refused_naming_it_and_the_advisory(document: bytes, named: str) -> None:
+    with pytest.raises(UpdateinfoError) as raised:
+        parse_updateinfo(document, item="updates/24/x86_64/repodata/x-updateinfo.xml.gz")
+    assert str(raised.value).startswith("updates/24/x86_64/repodata/x-updateinfo.xml.gz: ")
+    assert named in str(raised.value)
