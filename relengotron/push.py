@@ -146,6 +146,14 @@ def parse_entries(raw: Any) -> tuple[tuple[str, ...], ...]:
     return tuple(entries)
 
 
+SOURCES = "SRPMS"  # the sources repository's directory beside the arches' (updates/24/SRPMS)
+
+
+def push_arches(push: Push) -> tuple[str, ...]:
+    """The repositories a push mashes, by their directory: each arch of the release, then the sources."""
+    return (*push.release.arches, SOURCES)
+
+
 def updates_path(layout: MirrorLayout, release: Release, arch: str, stream: str) -> str:
     """The updates repository of ``stream`` for ``arch``, relative to the staging/mirror top: the layout's
     ``updates`` template filled in, an empty stream leaving no empty path part (``updates/24/x86_64``)."""
@@ -313,7 +321,7 @@ def sync_roots(push: Push, layout: MirrorLayout, released_paths: Iterable[str]) 
     """The staging directories one sync of the push carries: the updates repositories of its stream and the
     directory of each released output (an OSTree repository is its own root). Sorted, without duplicates and
     without a root inside another. The website is synced by the website step."""
-    roots = {updates_path(layout, push.release, arch, push.stream) for arch in push.release.arches}
+    roots = {updates_path(layout, push.release, arch, push.stream) for arch in push_arches(push)}
     ostree = layout.ostree.strip("/")
     for path in released_paths:
         path = path.strip("/")

@@ -35,12 +35,14 @@ from relengotron.planning import Plan, Target, plan
 from relengotron.push import (
     MODNAME,
     RELEASED_TOPIC,
+    SOURCES,
     Push,
     PushError,
     TagPlan,
     fresh_results,
     group_composes,
     plan_items,
+    push_arches,
     sync_roots,
     tag_moves,
     updates_path,
@@ -210,9 +212,11 @@ def plugin_for(config: ReleaseConfig, item: Mapping[str, Any]) -> ArtifactKind:
 def mash_push(
     push: Push, config: ReleaseConfig, koji: KojiClient, signer: Signer | None, *, issued: datetime, workers: int = 4
 ) -> list[MashedRepo]:
-    """Mash the push's Koji tag into the updates repository of its stream in the staging tree
-    (``updates/<version>/<arch>`` or ``updates/testing/<version>/<arch>``), one per arch of the release, with
-    the push's updates as updateinfo, and sign each ``repomd.xml`` with the release's key.
+    """Mash the push's Koji tag into the updates repositories of its stream in the staging tree, as Fedora's
+    mirrors serve them: per arch of the release the binary repository (``updates/[testing/]<version>/<arch>``)
+    and its ``debug/`` repository, and the sources (``updates/[testing/]<version>/SRPMS``); each with the
+    repository's advisories as updateinfo (the push's and those carried), each ``repomd.xml`` signed with the
+    release's key.
 
     The RPMs are the copies signed with the release's key (any other is refused, naming it). ``issued`` is
     the push's date (the run's: the same on every retry). Idempotent: the same input leaves a repository and
@@ -222,7 +226,7 @@ def mash_push(
     out: list[MashedRepo] = []
     with tempfile.TemporaryDirectory(prefix="mash-keys-") as keys:
         public = [signer.export_public_key(Path(keys) / "release.asc")] if signer is not None else []
-        for arch in push.release.arches:
+        for arch in push_arches(push):
             rel = updates_path(config.mirror, push.release, arch, push.stream)
             try:
                 result = masher.mash(
@@ -240,8 +244,10 @@ def mash_push(
             except masher.MashTransientError as exc:
                 raise TransientError("koji", exc.item, exc.reason) from exc
             written = [posixpath.join(rel, p) for p in result.written]
-            if signer is not None and signer.sign_repomd(result.dest).action != "already-signed":
-                written.append(posixpath.join(rel, "repodata", "repomd.xml.asc"))
+            if signer is not None:
+                for sub in [""] if arch == SOURCES else ["", masher.DEBUG_REPO]:
+                    if signer.sign_repomd(result.dest / sub).action != "already-signed":
+                        written.append(posixpath.join(rel, sub, "repodata", "repomd.xml.asc"))
             out.append(
                 MashedRepo(
                     arch,

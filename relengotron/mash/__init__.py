@@ -2,10 +2,11 @@
 
 from relengotron.mash.errors import MashError, MashTransientError
 from relengotron.mash.mash import MashResult, mash
-from relengotron.mash.plan import MashPlan, PlannedRPM, plan_mash, repo_arches
+from relengotron.mash.plan import DEBUG_REPO, MashPlan, PlannedRPM, is_debug, plan_mash, repo_arches
 from relengotron.mash.updateinfo import Collection, PackageEntry, build_updateinfo
 
 __all__ = [
+    "DEBUG_REPO",
     "Collection",
     "MashError",
     "MashPlan",
@@ -14,6 +15,7 @@ __all__ = [
     "PackageEntry",
     "PlannedRPM",
     "build_updateinfo",
+    "is_debug",
     "mash",
     "plan_mash",
     "repo_arches",

@@ -173,12 +173,20 @@ def _build(
     reused = repo.reuse_rpms(plan.rpms, previous, built)
     fetched = repo.fetch_rpms([p for p in plan.rpms if p.rpm.filename not in reused], built, workers=workers)
     entries = {**{name: r.entry for name, r in reused.items()}, **repo.check_rpms(fetched, public_keys)}
-    by_build: dict[str, list[PackageEntry]] = {}
-    for planned in plan.rpms:
-        by_build.setdefault(planned.build.nvr, []).append(entries[planned.rpm.filename])
-    repo.createrepo(built, plan.revision, item=item, previous=previous if reused else None)
-    updateinfo = build_updateinfo(plan.advisories, by_build, plan.collection, issued=plan.issued)
-    repo.add_updateinfo(built, updateinfo, plan.revision, staging, item=item)
+    for sub in sorted(plan.repos, reverse=True):  # debug/ first: the binary repository excludes it
+        here = [p for p in plan.rpms if p.repo == sub]
+        root = built / sub if sub else built
+        root.mkdir(exist_ok=True)
+        old = previous / sub if sub else previous
+        reuse = any(p.rpm.filename in reused for p in here) and (old / "repodata" / "repomd.xml").is_file()
+        inner = [f"{s}/*" for s in plan.repos if s]
+        where = f"{item}{f' ({sub})' if sub else ''}"
+        repo.createrepo(root, plan.revision, item=where, previous=old if reuse else None, exclude=[] if sub else inner)
+        by_build: dict[str, list[PackageEntry]] = {}
+        for planned in here:
+            by_build.setdefault(planned.build.nvr, []).append(entries[planned.rpm.filename])
+        updateinfo = build_updateinfo(plan.advisories, by_build, plan.collection, issued=plan.issued)
+        repo.add_updateinfo(root, updateinfo, plan.revision, staging, item=where)
     files = {f.planned.rpm.filename: (f.sha256, f.size) for f in fetched}
     files.update({name: (r.entry.sha256, r.size) for name, r in reused.items()})
     repo.write_record(
@@ -191,7 +199,7 @@ def _build(
             "revision": plan.revision,
             "rpms": [repo.record_entry(p, entries[p.rpm.filename], files[p.rpm.filename][1]) for p in plan.rpms],
             "updates": [u.alias for u in plan.advisories],
-            "repodata": sorted(p.name for p in (built / "repodata").iterdir()),
+            "repodata": repo.metadata_files(built, plan.repos),
             "checksums": repo.repomd_checksums(built),
         },
     )

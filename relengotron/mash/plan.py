@@ -23,6 +23,16 @@ PLAN_VERSION = 2  # bump when the repository layout or the createrepo options ch
 _NAMED = 10  # how many RPMs an error lists before "and N more"
 
 
+DEBUG_REPO = "debug"  # the debuginfo repository, inside each arch's: updates/<version>/<arch>/debug
+
+
+def is_debug(name: str) -> bool:
+    """Is the package debugging data? rpm's ``%debug_package`` names them ``<name>-debuginfo`` and
+    ``<name>-debugsource`` (``<name>-<sub>-debuginfo`` for a subpackage); Fedora's composes put them in the
+    arch's ``debug/`` repository."""
+    return name.endswith(("-debuginfo", "-debugsource")) or "-debuginfo-" in name
+
+
 def repo_arches(arch: str) -> tuple[str, ...]:
     """RPM arches that go into the repository of ``arch``: SRPMS/src → ("src",), else (arch, "noarch")."""
     if arch in ("SRPMS", "source", "src"):
@@ -39,9 +49,15 @@ class PlannedRPM:
     sighash: str  # Koji's md5 of the signature header for sigkey ("" when unsigned)
 
     @property
+    def repo(self) -> str:
+        """Which repository of the arch it goes to: "" (the binary one) or ``debug``."""
+        return DEBUG_REPO if self.rpm.arch != "src" and is_debug(self.rpm.name) else ""
+
+    @property
     def relpath(self) -> str:
-        """Where it lies in the repository: Packages/<first letter>/<file>, as Fedora lays repositories out."""
-        return f"Packages/{self.rpm.name[0].lower()}/{self.rpm.filename}"
+        """Where it lies: [debug/]Packages/<first letter>/<file>, as Fedora lays repositories out."""
+        prefix = f"{self.repo}/" if self.repo else ""
+        return f"{prefix}Packages/{self.rpm.name[0].lower()}/{self.rpm.filename}"
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,11 @@ class MashPlan:
     collection: Collection
     issued: datetime
     digest: str  # sha256 over everything the result depends on
+
+    @property
+    def repos(self) -> tuple[str, ...]:
+        """The repositories written: the binary (or source) one, "", and for a binary arch its ``debug``."""
+        return ("",) if self.arches == ("src",) else ("", DEBUG_REPO)
 
     @property
     def revision(self) -> int:

@@ -287,13 +287,17 @@ def check_rpms(fetched: Sequence[Fetched], public_keys: Iterable[str | Path] = (
 # --- repository metadata ------------------------------------------------------------------------------------
 
 
-def createrepo(repo_dir: Path, revision: int, *, item: str, previous: Path | None = None) -> None:
+def createrepo(
+    repo_dir: Path, revision: int, *, item: str, previous: Path | None = None, exclude: Sequence[str] = ()
+) -> None:
     """createrepo_c with every timestamp pinned to ``revision``: the same files give the same metadata.
 
     With ``previous`` (a repository whose RPMs were hard-linked in), its metadata is reused for every file
     of the same name, size and time (createrepo_c's update mode): only the new RPMs' headers are read.
+    ``exclude``: path patterns (relative to ``repo_dir``) of what is not this repository's (``debug/*``).
     """
     update = ["--update", f"--update-md-path={previous}"] if previous is not None else []
+    update += [f"--excludes={pattern}" for pattern in exclude]
     run(
         [
             CREATEREPO,
@@ -327,6 +331,20 @@ def add_updateinfo(repo_dir: Path, updateinfo: bytes, revision: int, work_dir: P
         os.utime(path, (revision, revision))
 
 
+def metadata_files(repo_dir: Path, repos: Sequence[str]) -> list[str]:
+    """The metadata files of the repositories ``repos`` ("" and ``debug``) under ``repo_dir``, relative to it."""
+    found = []
+    for sub in repos:
+        base = repo_dir / sub if sub else repo_dir
+        found += [p.relative_to(repo_dir).as_posix() for p in (base / "repodata").iterdir()]
+    return sorted(found)
+
+
+def _metadata_paths(record: dict) -> set[str]:
+    """The record's metadata files, relative to the repository (a record of plan 1 named them in repodata/)."""
+    return {n if "/" in n else f"repodata/{n}" for n in record.get("repodata", [])}
+
+
 def repomd_checksums(repo_dir: Path) -> dict[str, str]:
     """Metadata type → its checksum, from repodata/repomd.xml (read-only)."""
     text = (repo_dir / "repodata" / "repomd.xml").read_text(encoding="utf-8")
@@ -355,10 +373,9 @@ def changes(dest: Path, built: Path) -> tuple[list[str], list[str]]:
         return sorted(changed | {RECORD}), sorted(before - after)
     sums_old = {e["relpath"]: e.get("sha256") for e in old.get("rpms", [])}
     sums_new = {e["relpath"]: e.get("sha256") for e in new.get("rpms", [])}
-    meta_old = {f"repodata/{n}" for n in old.get("repodata", [])}
-    meta_new = {f"repodata/{n}" for n in new.get("repodata", [])}
+    meta_old, meta_new = _metadata_paths(old), _metadata_paths(new)
     written = {p for p, digest in sums_new.items() if sums_old.get(p) != digest} | (meta_new - meta_old)
-    written |= {"repodata/repomd.xml", RECORD}
+    written |= {p for p in meta_new if p.endswith("/repomd.xml")} | {RECORD}
     return sorted(written), sorted((set(sums_old) - set(sums_new)) | (meta_old - meta_new))
 
 
@@ -388,7 +405,7 @@ def is_current(dest: Path, digest: str) -> bool:
         path = dest / entry["relpath"]
         if not path.is_file() or path.stat().st_size != entry["size"]:
             return False
-    return all((dest / "repodata" / name).is_file() for name in record.get("repodata", []))
+    return all((dest / path).is_file() for path in _metadata_paths(record))
 
 
 @contextmanager

@@ -105,6 +105,9 @@ def test_dnf_reads_the_mashed_repository_and_its_updateinfo(client, f24, built_w
 
     listed = _dnf(dest, tmp_path / "c1", "repoquery", "--qf", "%{name}-%{version}-%{release}.%{arch}").split()
     assert sorted(listed) == ["curl-7.47.1-5.fc24.noarch", "glibc-2.23.1-8.fc24.noarch"]
+    # the arch's debug/ repository beside it, a repository of its own (this world's builds carry no debuginfo)
+    assert _dnf(dest / "debug", tmp_path / "c0", "repoquery").split() == []
+    assert '<data type="updateinfo">' in (dest / "debug" / "repodata" / "repomd.xml").read_text()
     assert _dnf(dest, tmp_path / "c2", "repoquery", "--advisory=FEDORA-2016-bbbb").split() == [
         "curl-0:7.47.1-5.fc24.noarch"
     ]
@@ -367,7 +370,12 @@ def test_three_pushes_into_one_repository_keep_every_advisory_and_fetch_only_wha
     assert (second.reused, second.fetched) == (2, glibc_7.stat().st_size)  # bytes fetched: the new RPM only
     assert (dest / "Packages/k/kernel-4.6.4-301.fc24.noarch.rpm").stat().st_ino == kernel_inode
     assert "Packages/g/glibc-2.23.1-7.fc24.noarch.rpm" in second.written
-    assert len(second.removed) == 4 and all(p.startswith("repodata/") for p in second.removed)  # the old metadata
+    # removed: the old metadata only (primary, filelists, other, updateinfo; the debug repository's updateinfo)
+    removed = sorted((p.split("/")[0], p.rsplit("-", 1)[-1]) for p in second.removed)
+    assert removed == [
+        ("debug", "updateinfo.xml.gz"),
+        *[("repodata", f"{kind}.xml.gz") for kind in ("filelists", "other", "primary", "updateinfo")],
+    ]
 
     # push 3: glibc's update pushed again with a new build, systemd untagged
     client.tag_build(tag, "glibc-2.23.1-8.fc24")

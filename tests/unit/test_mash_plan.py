@@ -8,7 +8,7 @@ import pytest
 
 from relengotron.kojiclient import KojiBuild, KojiRPM
 from relengotron.mash.errors import MashError
-from relengotron.mash.plan import carry_advisories, plan_mash, repo_arches
+from relengotron.mash.plan import carry_advisories, is_debug, plan_mash, repo_arches
 from relengotron.mash.updateinfo import Collection
 from relengotron.updates import Update, parse_updates
 
@@ -187,3 +187,20 @@ def test_the_plan_carries_the_previous_advisories_and_its_digest_follows_them() 
     assert [u.alias for u in plan.updates] == ["FEDORA-2016-a"]
     assert [u.alias for u in plan.advisories] == ["FEDORA-2016-a", "FEDORA-2016-s"]
     assert plan.digest != _plan().digest and plan.digest == _plan(previous=[sudo]).digest
+
+
+def test_debuginfo_and_debugsource_go_to_the_arch_debug_repository() -> None:
+    assert [is_debug(n) for n in ("glibc-debuginfo", "glibc-debugsource", "glibc-debuginfo-common-x86_64")] == [
+        True
+    ] * 3
+    assert not any(is_debug(n) for n in ("glibc", "debuginfod", "elfutils-debuginfod-client"))
+    debug = _rpm(13, GLIBC, "x86_64")
+    debug = KojiRPM(**{**debug.__dict__, "name": "glibc-debuginfo"})
+    plan = _plan(rpms={**RPMS, 1: [*RPMS[1], debug]}, sigs={**SIGNED, 13: {KEY: "h13"}})
+    where = {p.rpm.filename: p.relpath for p in plan.rpms}
+    assert where == {
+        "glibc-2.23.1-8.fc24.x86_64.rpm": "Packages/g/glibc-2.23.1-8.fc24.x86_64.rpm",
+        "glibc-debuginfo-2.23.1-8.fc24.x86_64.rpm": "debug/Packages/g/glibc-debuginfo-2.23.1-8.fc24.x86_64.rpm",
+        "curl-7.47.1-5.fc24.noarch.rpm": "Packages/c/curl-7.47.1-5.fc24.noarch.rpm",
+    }
+    assert plan.repos == ("", "debug") and _plan(arches=repo_arches("SRPMS")).repos == ("",)

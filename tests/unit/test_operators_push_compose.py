@@ -56,42 +56,46 @@ def test_mash_writes_the_stream_repository_and_signs_it(config: ReleaseConfig, m
     repos: dict[Path, tuple[str, ...]] = {}
 
     def mash(client: Any, release: Any, tag: str, dest: Path, updates: Any, **kw: Any) -> MashResult:
-        assert client is koji and (tag, kw["status"], kw["arch"], kw["issued"]) == (
-            "f24-updates",
-            "stable",
-            "x86_64",
-            RUN_AFTER,
-        )
+        assert client is koji and (tag, kw["status"], kw["issued"]) == ("f24-updates", "stable", RUN_AFTER)
         assert [u.alias for u in updates] == ["FEDORA-2016-aaaa"] and [p.name for p in kw["public_keys"]] == [
             "release.asc"
         ]
-        content = ("glibc-2.23.1-8.fc24.noarch.rpm",)
+        content = (f"glibc-2.23.1-8.fc24.{'src' if kw['arch'] == 'SRPMS' else 'noarch'}.rpm",)
         changed = repos.get(dest) != content
         repos[dest] = content
-        written = ("Packages/g/glibc-2.23.1-8.fc24.noarch.rpm", "repodata/repomd.xml") if changed else ()
+        written = (f"Packages/g/{content[0]}", "repodata/repomd.xml") if changed else ()
         return MashResult(dest, changed, "digest", 1466000000, content, ("FEDORA-2016-aaaa",), {}, written)
 
     monkeypatch.setattr("relengotron.mash.mash", mash)
     first = MashOperator(task_id="mash", updates=UPDATES).execute(context())
-    dest = Path(config.mirror.staging) / "updates/24/x86_64"
-    assert first == [
-        {
-            "arch": "x86_64",
-            "path": "updates/24/x86_64",
+    staging = Path(config.mirror.staging)
+
+    def mashed(arch: str, rpm: str, signed: list[str]) -> dict[str, Any]:
+        top = f"updates/24/{arch}"
+        written = [f"{top}/Packages/g/{rpm}", f"{top}/repodata/repomd.xml", *(f"{top}/{s}" for s in signed)]
+        return {
+            "arch": arch,
+            "path": top,
             "changed": True,
-            "packages": ["glibc-2.23.1-8.fc24.noarch.rpm"],
+            "packages": [rpm],
             "updates": ["FEDORA-2016-aaaa"],
             "revision": 1466000000,
-            # what the sync carries: the mash's paths under the repository, and the signature made of it
-            "written": [
-                "updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm",
-                "updates/24/x86_64/repodata/repomd.xml",
-                "updates/24/x86_64/repodata/repomd.xml.asc",
-            ],
+            "written": sorted(written),  # what the sync carries: the mash's paths and the signatures made
             "removed": [],
         }
+
+    # per arch the binary repository and its debug/ repository (each signed), then the sources
+    assert first == [
+        mashed(
+            "x86_64",
+            "glibc-2.23.1-8.fc24.noarch.rpm",
+            ["repodata/repomd.xml.asc", "debug/repodata/repomd.xml.asc"],
+        ),
+        mashed("SRPMS", "glibc-2.23.1-8.fc24.src.rpm", ["repodata/repomd.xml.asc"]),
     ]
-    assert signer.signed == [("repomd", str(dest))] and koji.closed == 1
+    x86_64, sources = staging / "updates/24/x86_64", staging / "updates/24/SRPMS"
+    assert signer.signed == [("repomd", str(x86_64)), ("repomd", f"{x86_64}/debug"), ("repomd", str(sources))]
+    assert koji.closed == 1
     assert (
         MashOperator(task_id="mash", updates=UPDATES).execute(context())[0]["changed"] is False
     )  # rerun: the same repository

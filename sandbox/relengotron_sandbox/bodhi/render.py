@@ -21,6 +21,24 @@ Record = Mapping[str, Any]
 SYSTEM_USER = "bodhi"  # Bodhi's system_users: its own comments, no bodhi.update.comment for them
 OPENID_TEMPLATE = "{username}.id.fedoraproject.org"
 AVATAR = "https://seccdn.libravatar.org/avatar/{digest}?s=24&d=retro"
+# What Bodhi's Update model gives a new update (column defaults; karma thresholds as Fedora's releases set them)
+UPDATE_DEFAULTS: dict[str, Any] = {
+    "suggest": "unspecified",
+    "locked": False,
+    "critpath": False,
+    "critpath_groups": None,
+    "autokarma": True,
+    "autotime": True,
+    "stable_karma": 3,
+    "stable_days": 7,
+    "unstable_karma": -3,
+    "require_bugs": False,
+    "require_testcases": False,
+    "date_modified": None,
+    "date_approved": None,
+    "test_gating_status": None,
+    "from_tag": None,
+}
 # Release columns, in the order Bodhi's Release model declares them.
 RELEASE_COLUMNS = (
     "name",

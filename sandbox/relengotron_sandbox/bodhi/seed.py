@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from relengotron_sandbox.bodhi.render import SYSTEM_USER
+from relengotron_sandbox.bodhi.render import SYSTEM_USER, UPDATE_DEFAULTS
 from relengotron_sandbox.world import World
 from relengotron_sandbox.worldupdates import WorldUpdate, bodhi_releases
 
@@ -76,26 +76,12 @@ def update_record(
         "request": update.request,
         "notes": update.notes,
         "display_name": "",
-        "suggest": "unspecified",
-        "locked": False,
+        **UPDATE_DEFAULTS,
         "pushed": pushed,
-        "critpath": False,
-        "critpath_groups": None,
         "close_bugs": True,
-        "autokarma": True,
-        "autotime": True,
-        "stable_karma": 3,
-        "stable_days": 7,
-        "unstable_karma": -3,
-        "require_bugs": False,
-        "require_testcases": False,
         "date_submitted": update.submitted,
-        "date_modified": None,
-        "date_approved": None,
         "date_testing": update.submitted if update.status in ("testing", "stable") else None,
         "date_stable": update.submitted if update.status == "stable" else None,
-        "test_gating_status": None,
-        "from_tag": None,
     }
 
 
