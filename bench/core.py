@@ -41,6 +41,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("6", "parse", "DAG parse time", "parse"),
     FigureSpec("7", "ostree", "OSTree compose + merge-if-changed", "ostree"),
     FigureSpec("8", "gating", "Gating: pending builds decided", "gating"),
+    FigureSpec("9", "mash", "Incremental mash: a push into a repository of 5,000 packages", "mash_scale"),
 )
 # Cheap and self-contained first; Airflow-heavy last (the listener figures share one Airflow).
 RUN_ORDER = (
@@ -48,6 +49,7 @@ RUN_ORDER = (
     "parse",
     "ostree",
     "gating",
+    "mash",
     "selective",
     "critical-path",
     "listener-latency",

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+from dnfcheck import advisories, dnf
 
 from relengotron_sandbox.demo.processes import read_record
 from relengotron_sandbox.testing import child_env, session_processes
@@ -203,6 +204,17 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     assert repo.rev_parse(ATOMIC_23) and repo.rev_parse(ATOMIC_24)
     assert (master / ISO_24).is_file()
     assert not [p for p in master.rglob("*") if AMI_24 in p.name]
+    # its updates repositories as dnf reads them: every update pushed into each is in its updateinfo (the
+    # earlier pushes' advisories carried), and the debug and sources repositories beside each are readable
+    for version, pushed_here in {"23": (SUDO, VIM), "24": (GLIBC, CURL, ANACONDA, DOCKER)}.items():
+        top = master / "updates" / version
+        found = advisories(top / "x86_64", tmp_path / f"dnf-{version}")
+        assert set(found) == {u.alias for u in pushed_here}, found
+        assert dnf(top / "x86_64" / "debug", tmp_path / f"dnf-{version}-debug", "repoquery").split() == []
+        sources = dnf(
+            top / "SRPMS", tmp_path / f"dnf-{version}-src", "repoquery", "--qf", "%{name}-%{version}-%{release}"
+        )
+        assert {b for u in pushed_here for b in u.builds} <= set(sources.split()), sources
 
     # the bus: what each push said, and the pipeline's other messages
     prefix = f"{endpoints['bus']['topic_prefix']}.{endpoints['bus']['environment']}."

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from dnfcheck import advisories, dnf
 
 from relengotron.config import Release
 from relengotron.kojiclient import KojiClient, KojiConnection, KojiNotFoundError, connect, rpm_url
@@ -75,14 +76,6 @@ def f24(built_world) -> Release:
     return testing.release("f24", signing_key=built_world.key_id, tags=tags)
 
 
-def _dnf(repo: Path, cache: Path, *args: str, root: Path | None = None) -> str:
-    argv = ["dnf", f"--repofrompath=mash,{repo.as_uri()}", "--repo=mash", "-q", f"--setopt=cachedir={cache}"]
-    argv += ["--releasever=24", "--setopt=reposdir=/nonexistent"]
-    if root is not None:
-        argv.append(f"--installroot={root}")
-    return run([*argv, *args], item=f"dnf {args[0]}").stdout.decode()
-
-
 def _snapshot(path: Path) -> dict[str, tuple[int, int, int]]:
     """Every file and directory under ``path`` (and beside it) with inode, size and mtime."""
     out = {}
@@ -103,16 +96,16 @@ def test_dnf_reads_the_mashed_repository_and_its_updateinfo(client, f24, built_w
     assert result.changed and result.packages == tuple(F24_UPDATES)
     assert result.updates == ("FEDORA-2016-aaaa", "FEDORA-2016-bbbb")
 
-    listed = _dnf(dest, tmp_path / "c1", "repoquery", "--qf", "%{name}-%{version}-%{release}.%{arch}").split()
+    listed = dnf(dest, tmp_path / "c1", "repoquery", "--qf", "%{name}-%{version}-%{release}.%{arch}").split()
     assert sorted(listed) == ["curl-7.47.1-5.fc24.noarch", "glibc-2.23.1-8.fc24.noarch"]
     # the arch's debug/ repository beside it, a repository of its own (this world's builds carry no debuginfo)
-    assert _dnf(dest / "debug", tmp_path / "c0", "repoquery").split() == []
+    assert dnf(dest / "debug", tmp_path / "c0", "repoquery").split() == []
     assert '<data type="updateinfo">' in (dest / "debug" / "repodata" / "repomd.xml").read_text()
-    assert _dnf(dest, tmp_path / "c2", "repoquery", "--advisory=FEDORA-2016-bbbb").split() == [
+    assert dnf(dest, tmp_path / "c2", "repoquery", "--advisory=FEDORA-2016-bbbb").split() == [
         "curl-0:7.47.1-5.fc24.noarch"
     ]
-    assert _dnf(dest, tmp_path / "c3", "repoquery", "--bz=1234").split() == ["glibc-0:2.23.1-8.fc24.noarch"]
-    assert _dnf(dest, tmp_path / "c4", "repoquery", "--security", "--sec-severity=Important").split() == [
+    assert dnf(dest, tmp_path / "c3", "repoquery", "--bz=1234").split() == ["glibc-0:2.23.1-8.fc24.noarch"]
+    assert dnf(dest, tmp_path / "c4", "repoquery", "--security", "--sec-severity=Important").split() == [
         "curl-0:7.47.1-5.fc24.noarch"
     ]
 
@@ -134,9 +127,9 @@ def test_dnf_reads_the_mashed_repository_and_its_updateinfo(client, f24, built_w
         ],
         item="scratch root",
     )
-    listing = _dnf(dest, tmp_path / "c5", "updateinfo", "list", root=root)
+    listing = dnf(dest, tmp_path / "c5", "updateinfo", "list", root=root)
     assert listing.split() == ["FEDORA-2016-aaaa", "bugfix", "glibc-2.23.1-8.fc24.noarch"]
-    info = _dnf(dest, tmp_path / "c6", "updateinfo", "info", root=root)
+    info = dnf(dest, tmp_path / "c6", "updateinfo", "info", root=root)
     assert "Update ID: FEDORA-2016-aaaa" in info and "Severity: Low" in info
     assert "Bugs: 1234" in info and 'Fixes <crash> & "hang" in getaddrinfo' in info
     assert "Updated: 2016-07-01 12:00:00" in info
@@ -152,7 +145,7 @@ def test_the_sources_repository_holds_the_source_rpms(client, f24, tmp_path: Pat
     dest = tmp_path / "SRPMS"
     result = mash(client, f24, "f24-updates", dest, UPDATES, arch="SRPMS", issued=ISSUED)
     assert result.packages == ("curl-7.47.1-5.fc24.src.rpm", "glibc-2.23.1-8.fc24.src.rpm")
-    assert _dnf(dest, tmp_path / "c", "repoquery", "--advisory=FEDORA-2016-aaaa").split() == [
+    assert dnf(dest, tmp_path / "c", "repoquery", "--advisory=FEDORA-2016-aaaa").split() == [
         "glibc-0:2.23.1-8.fc24.src"
     ]
 
@@ -328,22 +321,6 @@ def test_fetching_from_file_urls_and_from_a_host_that_is_gone(client, f24, built
 # --- a repository over several pushes: its advisories carried, only what is new fetched ------------------------
 
 
-def _advisories(dest: Path, scratch: Path) -> dict[str, list[str]]:
-    """What dnf reads of the repository's updateinfo: advisory → the packages it names. ``dnf updateinfo list
-    --all`` lists the advisories of installed packages, so every RPM of the repository is installed first
-    (database only) into a scratch root."""
-    root = scratch / "root"
-    root.mkdir(parents=True)
-    rpms = sorted(dest.rglob("*.rpm"))
-    run(["rpm", "--root", root, "-i", "--justdb", "--nodeps", "--noscripts", "--nosignature", *rpms], item="root")
-    listing = _dnf(dest, scratch / "cache", "updateinfo", "list", "--all", root=root)
-    found = {word for word in listing.split() if word.startswith("FEDORA-")}
-    return {
-        alias: sorted(_dnf(dest, scratch / alias, "repoquery", f"--advisory={alias}").split())
-        for alias in sorted(found)
-    }
-
-
 def test_three_pushes_into_one_repository_keep_every_advisory_and_fetch_only_what_is_new(
     client, f24, koji_hub, built_world, tmp_path: Path
 ) -> None:
@@ -353,7 +330,7 @@ def test_three_pushes_into_one_repository_keep_every_advisory_and_fetch_only_wha
     kernel = {"alias": "FEDORA-2016-k", "builds": ["kernel-4.6.4-301.fc24"], "type": "security", "severity": "high"}
     systemd = {"alias": "FEDORA-2016-s", "builds": ["systemd-229-9.fc24"], "type": "bugfix"}
     first = mash(client, f24, tag, dest, [kernel, systemd], arch="x86_64", issued=ISSUED, status="testing")
-    assert _advisories(dest, tmp_path / "c1") == {
+    assert advisories(dest, tmp_path / "c1") == {
         "FEDORA-2016-k": ["kernel-0:4.6.4-301.fc24.noarch"],
         "FEDORA-2016-s": ["systemd-0:229-9.fc24.noarch"],
     }
@@ -365,7 +342,7 @@ def test_three_pushes_into_one_repository_keep_every_advisory_and_fetch_only_wha
     kernel_inode = (dest / "Packages/k/kernel-4.6.4-301.fc24.noarch.rpm").stat().st_ino
     second = mash(client, f24, tag, dest, [glibc], arch="x86_64", issued=datetime(2016, 7, 2), status="testing")
     assert second.updates == ("FEDORA-2016-g", "FEDORA-2016-k", "FEDORA-2016-s")
-    assert set(_advisories(dest, tmp_path / "c2")) == {"FEDORA-2016-g", "FEDORA-2016-k", "FEDORA-2016-s"}
+    assert set(advisories(dest, tmp_path / "c2")) == {"FEDORA-2016-g", "FEDORA-2016-k", "FEDORA-2016-s"}
     glibc_7 = _signed_path(koji_hub, built_world, "glibc-2.23.1-7.fc24", "noarch")
     assert (second.reused, second.fetched) == (2, glibc_7.stat().st_size)  # bytes fetched: the new RPM only
     assert (dest / "Packages/k/kernel-4.6.4-301.fc24.noarch.rpm").stat().st_ino == kernel_inode
@@ -382,11 +359,11 @@ def test_three_pushes_into_one_repository_keep_every_advisory_and_fetch_only_wha
     client.untag_build(tag, "systemd-229-9.fc24")
     glibc_again = {**glibc, "builds": ["glibc-2.23.1-8.fc24"], "notes": "a new build"}
     third = mash(client, f24, tag, dest, [glibc_again], arch="x86_64", issued=datetime(2016, 7, 3), status="testing")
-    assert _advisories(dest, tmp_path / "c3") == {
+    assert advisories(dest, tmp_path / "c3") == {
         "FEDORA-2016-g": ["glibc-0:2.23.1-8.fc24.noarch"],
         "FEDORA-2016-k": ["kernel-0:4.6.4-301.fc24.noarch"],
     }
-    info = _dnf(dest, tmp_path / "c4", "updateinfo", "info", "FEDORA-2016-g", "--all", root=tmp_path / "c3" / "root")
+    info = dnf(dest, tmp_path / "c4", "updateinfo", "info", "FEDORA-2016-g", "--all", root=tmp_path / "c3" / "root")
     assert info.count("Update ID: FEDORA-2016-g") == 1 and "a new build" in info and "first fix" not in info
     assert "Packages/g/glibc-2.23.1-7.fc24.noarch.rpm" in third.removed
     assert "Packages/s/systemd-229-9.fc24.noarch.rpm" in third.removed
@@ -447,7 +424,7 @@ def test_a_mash_killed_half_way_leaves_the_repository_untouched_and_the_rerun_fi
 
     again = mash(client, f24, "f24-updates", dest, arch="x86_64", issued=datetime(2016, 7, 5, tzinfo=UTC))
     assert again.changed and [p.name for p in dest.parent.iterdir()] == ["x86_64"]  # no leftovers
-    listed = _dnf(dest, tmp_path / "c", "repoquery", "--qf", "%{name}-%{version}-%{release}").split()
+    listed = dnf(dest, tmp_path / "c", "repoquery", "--qf", "%{name}-%{version}-%{release}").split()
     assert sorted(listed) == ["curl-7.47.1-5.fc24", "glibc-2.23.1-8.fc24", "kernel-4.6.4-301.fc24"]
     assert again.updates == ("FEDORA-2016-aaaa", "FEDORA-2016-bbbb")  # the earlier advisories carried
     assert read_record(dest)["digest"] == again.digest
