@@ -1,8 +1,10 @@
 """Figure 9 — incremental mash: a push of 10 updates into an updates repository of N packages (N = 5,000),
 against a full mash of the same repository from nothing.
 
-The repository's RPMs are real (tiny noarch packages made by rpmbuild, many subpackages per spec, so that
-5,000 take about a minute to build) and are generated once and cached under ``var/cache/bench-mash``. Koji's
+The repository's RPMs are real (noarch packages made by rpmbuild, many subpackages per spec, so that 5,000
+take a couple of minutes to build), each carrying :data:`PAYLOAD` bytes of incompressible data — a modest
+size for a Fedora package (an F24 updates repository averaged well over 1 MB per RPM): with a few hundred
+bytes each the "full mash" would be a mash of nothing. Generated once and cached under ``var/cache/bench-mash``. Koji's
 answers for the tag are given by :class:`PoolKoji` — the few calls a mash makes (the latest builds of the tag,
 their RPMs) answered from the pool's manifest — and the RPMs are read from the pool's directory laid out as
 Koji's volume (``file://`` topurl: a compose host with Koji's volume mounted). The release is unsigned here:
@@ -33,7 +35,8 @@ from bench.core import REPO, RunContext
 from bench.stats import Figure, Metric, timed_metric
 
 CACHE = REPO / "var" / "cache" / "bench-mash"
-POOL_VERSION = 1  # bump when the generated RPMs change
+POOL_VERSION = 2  # bump when the generated RPMs change
+PAYLOAD = 100 * 1024  # bytes of random data in each package
 PER_SPEC = 1000  # subpackages per rpmbuild
 PUSHED = 10  # updates in the push
 TAG = "f24-updates"
@@ -62,7 +65,7 @@ def spec_text(names: Sequence[str], release: str) -> str:
     for name in names:
         lines += [f"%package -n {name}", f"Summary: {name}", f"%description -n {name}", f"{name} {release}.", ""]
     lines += ["%prep", "%build", "%install", "mkdir -p %{buildroot}/usr/share/benchpool"]
-    lines += [f"echo '{name} {release}' > %{{buildroot}}/usr/share/benchpool/{name}" for name in names]
+    lines += [f"head -c {PAYLOAD} /dev/urandom > %{{buildroot}}/usr/share/benchpool/{name}" for name in names]
     lines.append("")
     for name in names:
         lines += [f"%files -n {name}", f"/usr/share/benchpool/{name}", ""]
@@ -74,6 +77,7 @@ def _rpmbuild(work: Path, topdir: Path, names: Sequence[str], release: str) -> l
     work.mkdir(parents=True)
     spec.write_text(spec_text(names, release))
     defines = ["--define", f"_topdir {work}", "--define", "__os_install_post %{nil}"]
+    defines += ["--define", "_binary_payload w0.ufdio"]  # random data does not compress: do not try
     subprocess.run(["rpmbuild", "-bb", "--quiet", *defines, str(spec)], check=True, capture_output=True)
     built = sorted((work / "RPMS" / "noarch").glob("*.rpm"))
     qf = "%{NAME}\\t%{SIGMD5}\\t%{BUILDTIME}\\n"

@@ -68,6 +68,7 @@ class Release:
     tags: dict[str, str]  # role → Koji tag
     signing_chain: tuple[tuple[str, str], ...]  # (from tag, to tag) moves done after signing
     successor: str | None  # release id whose refs EOL clients are told to rebase to
+    comps: Path | None = None  # the comps file (package groups) its repositories carry, as fedora-comps has it
 
     def tag(self, role: str) -> str:
         """The Koji tag for ``role``; a KeyError names the release and the role."""
@@ -169,7 +170,7 @@ def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
     rel_map = top.get("releases", dict)
     for rel_id in rel_map:
         rf = Fields(path, rel_map[rel_id], f"releases.{rel_id}", top.line_of("releases"))
-        releases[rel_id] = _release(rf, rel_id, owners)
+        releases[rel_id] = _release(rf, rel_id, owners, base)
     if not releases:
         raise top.error("releases", "at least one release is needed")
     for rel_id in rel_map:
@@ -226,7 +227,7 @@ def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
     )
 
 
-def _release(rf: Fields, rel_id: str, owners: dict[str, str]) -> Release:
+def _release(rf: Fields, rel_id: str, owners: dict[str, str], base: Path) -> Release:
     if not ID.match(rel_id):
         raise rf.error(None, f"bad release id {rel_id!r}")
     tf = rf.mapping("tags")
@@ -263,6 +264,7 @@ def _release(rf: Fields, rel_id: str, owners: dict[str, str]) -> Release:
     if chain and key is None:
         raise rf.error("signing_chain", "a signing chain needs a signing_key")
 
+    comps = rf.text("comps", None)
     bz = rf.mapping("bugzilla", {})
     version = rf.text("version")
     release = Release(
@@ -279,6 +281,7 @@ def _release(rf: Fields, rel_id: str, owners: dict[str, str]) -> Release:
         tags=tags,
         signing_chain=tuple(chain),
         successor=rf.text("successor", None),
+        comps=base / comps if comps else None,
     )
     if bz:
         bz.done()

@@ -18,6 +18,7 @@ import time
 import xmlrpc.client
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import koji
@@ -219,15 +220,16 @@ class KojiRPM:
     payloadhash: str  # hex md5 of header+payload (rpm's SIGMD5): the same for signed and unsigned copies
     buildtime: int
 
-    @property
+    # cached: a mash of an updates repository asks for each of thousands of RPMs' names many times
+    @cached_property
     def nvr(self) -> str:
         return f"{self.name}-{self.version}-{self.release}"
 
-    @property
+    @cached_property
     def nvra(self) -> str:
         return f"{self.nvr}.{self.arch}"
 
-    @property
+    @cached_property
     def filename(self) -> str:
         return f"{self.nvra}.rpm"
 

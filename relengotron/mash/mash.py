@@ -85,6 +85,7 @@ def mash(
     collection = collection or Collection(release_name=release.name, short=release.id.upper(), status=status)
 
     previous = repo.previous_advisories(dest)
+    comps = repo.comps_digest(release.comps) if release.comps else None
     plan = _plan(
         client,
         release,
@@ -95,6 +96,7 @@ def mash(
         inherit=inherit,
         collection=collection,
         previous=previous,
+        groups=comps,
     )
     if repo.is_current(dest, plan.digest):
         return _result(dest, plan, changed=False)
@@ -109,7 +111,10 @@ def mash(
             built = staging / "repo"
             built.mkdir()
             item = f"mash of {tag} for {arch}"
-            fetched, reused = _build(plan, built, staging, dest, public_keys=public_keys, workers=workers, item=item)
+            groupfile = release.comps if plan.groups else None
+            fetched, reused = _build(
+                plan, built, staging, dest, groupfile, public_keys=public_keys, workers=workers, item=item
+            )
             written, removed = repo.changes(dest, built)
             repo.swap_into_place(built, dest)
         finally:
@@ -129,6 +134,7 @@ def _plan(
     inherit: bool,
     collection: Collection,
     previous: Sequence[Update],
+    groups: str | None,
 ) -> MashPlan:
     """Ask Koji (4 or 5 requests, whatever the number of builds) and decide with :func:`plan_mash`."""
     client.tag_info(tag)
@@ -154,6 +160,7 @@ def _plan(
         collection=collection,
         issued=issued,
         previous=previous,
+        groups=groups,
     )
 
 
@@ -162,6 +169,7 @@ def _build(
     built: Path,
     staging: Path,
     previous: Path,
+    groupfile: Path | None,
     *,
     public_keys: Iterable[str | Path],
     workers: int,
@@ -181,7 +189,14 @@ def _build(
         reuse = any(p.rpm.filename in reused for p in here) and (old / "repodata" / "repomd.xml").is_file()
         inner = [f"{s}/*" for s in plan.repos if s]
         where = f"{item}{f' ({sub})' if sub else ''}"
-        repo.createrepo(root, plan.revision, item=where, previous=old if reuse else None, exclude=[] if sub else inner)
+        repo.createrepo(
+            root,
+            plan.revision,
+            item=where,
+            previous=old if reuse else None,
+            exclude=[] if sub else inner,
+            groupfile=None if sub else groupfile,
+        )
         by_build: dict[str, list[PackageEntry]] = {}
         for planned in here:
             by_build.setdefault(planned.build.nvr, []).append(entries[planned.rpm.filename])

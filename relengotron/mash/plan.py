@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import cached_property
 
 from relengotron.kojiclient import KojiBuild, KojiRPM, rpm_url
 from relengotron.mash.errors import MashError
@@ -48,12 +49,12 @@ class PlannedRPM:
     sigkey: str | None  # None: the release is not signed, the unsigned copy is used
     sighash: str  # Koji's md5 of the signature header for sigkey ("" when unsigned)
 
-    @property
+    @cached_property
     def repo(self) -> str:
         """Which repository of the arch it goes to: "" (the binary one) or ``debug``."""
         return DEBUG_REPO if self.rpm.arch != "src" and is_debug(self.rpm.name) else ""
 
-    @property
+    @cached_property
     def relpath(self) -> str:
         """Where it lies: [debug/]Packages/<first letter>/<file>, as Fedora lays repositories out."""
         prefix = f"{self.repo}/" if self.repo else ""
@@ -68,6 +69,7 @@ class MashPlan:
     rpms: tuple[PlannedRPM, ...]  # sorted by file name
     updates: tuple[Update, ...]  # the push's
     advisories: tuple[Update, ...]  # the repository's after the push (see carry_advisories)
+    groups: str | None  # sha256 of the comps file the binary repository carries
     collection: Collection
     issued: datetime
     digest: str  # sha256 over everything the result depends on
@@ -128,11 +130,13 @@ def plan_mash(
     collection: Collection,
     issued: datetime,
     previous: Sequence[Update] = (),
+    groups: str | None = None,
 ) -> MashPlan:
     """The plan for mashing ``tag``; :class:`MashError` naming the update, build or RPMs it refuses.
 
     ``sigkey`` None means the release is not signed: unsigned copies are used and nothing is checked.
     ``previous`` are the advisories of the repository's last compose, carried (:func:`carry_advisories`).
+    ``groups`` is the sha256 of the comps file the binary repository carries (None: no comps).
     """
     key = sigkey.lower() if sigkey else None
     if issued.tzinfo is None:
@@ -179,7 +183,8 @@ def plan_mash(
             raise MashError(f"tag {tag}", f"{p.rpm.filename} comes from both {seen[p.rpm.filename]} and {p.build.nvr}")
         seen[p.rpm.filename] = p.build.nvr
     advisories = carry_advisories(previous, updates, latest, issued=issued)
-    digest = _digest(tag, key, tuple(arches), planned, advisories, collection, issued)
+    groups = None if tuple(arches) == ("src",) else groups  # comps groups binary packages only
+    digest = _digest(tag, key, tuple(arches), planned, advisories, collection, issued, groups)
     return MashPlan(
         tag=tag,
         sigkey=key,
@@ -187,6 +192,7 @@ def plan_mash(
         rpms=tuple(planned),
         updates=tuple(updates),
         advisories=advisories,
+        groups=groups,
         collection=collection,
         issued=issued,
         digest=digest,
@@ -201,6 +207,7 @@ def _digest(
     advisories: Sequence[Update],
     collection: Collection,
     issued: datetime,
+    groups: str | None,
 ) -> str:
     document = {
         "plan": PLAN_VERSION,
@@ -213,6 +220,7 @@ def _digest(
         "advisories": [u.as_dict() for u in advisories],
         "collection": collection.as_dict(),
         "issued": int(issued.timestamp()),
+        "groups": groups,
     }
     blob = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()

@@ -19,10 +19,11 @@ import shutil
 import tempfile
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -84,6 +85,21 @@ def previous_advisories(dest: Path) -> tuple[Update, ...]:
         raise MashError(str(dest), f"the previous compose's updateinfo cannot be read: {exc}") from exc
 
 
+def comps_digest(path: Path) -> str:
+    """The sha256 of a release's comps file; :class:`MashError` naming it when it is missing or not comps."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise MashError(str(path), f"the release's comps file cannot be read: {exc.strerror}") from None
+    try:
+        root = ET.fromstring(data).tag
+    except ET.ParseError as exc:
+        raise MashError(str(path), f"the release's comps file is not XML: {exc}") from None
+    if root != "comps":
+        raise MashError(str(path), f"the release's comps file is not a comps document (<{root}>, not <comps>)")
+    return hashlib.sha256(data).hexdigest()
+
+
 def reuse_rpms(planned: Sequence[PlannedRPM], previous: Path, repo_dir: Path) -> dict[str, Reused]:
     """Hard-link into ``repo_dir`` every planned RPM the previous compose in ``previous`` holds as the same
     file (same build, Koji payload hash and signature, per its record, and the size recorded); a copy where
@@ -94,6 +110,7 @@ def reuse_rpms(planned: Sequence[PlannedRPM], previous: Path, repo_dir: Path) ->
         return {}
     known = {e.get("relpath"): e for e in record.get("rpms", []) if isinstance(e, dict) and "sighash" in e}
     out: dict[str, Reused] = {}
+    made: set[Path] = set()
     for item in planned:
         entry = known.get(item.relpath)
         old = previous / item.relpath
@@ -107,7 +124,9 @@ def reuse_rpms(planned: Sequence[PlannedRPM], previous: Path, repo_dir: Path) ->
             if old.stat().st_size != entry["size"]:
                 continue
             target = repo_dir / item.relpath
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
             try:
                 os.link(old, target)
             except OSError:
@@ -128,7 +147,7 @@ def record_entry(item: PlannedRPM, entry: PackageEntry, size: int) -> dict:
         "sighash": item.sighash,
         "sha256": entry.sha256,
         "size": size,
-        "entry": asdict(entry),
+        "entry": dict(vars(entry)),
     }
 
 
@@ -288,16 +307,24 @@ def check_rpms(fetched: Sequence[Fetched], public_keys: Iterable[str | Path] = (
 
 
 def createrepo(
-    repo_dir: Path, revision: int, *, item: str, previous: Path | None = None, exclude: Sequence[str] = ()
+    repo_dir: Path,
+    revision: int,
+    *,
+    item: str,
+    previous: Path | None = None,
+    exclude: Sequence[str] = (),
+    groupfile: Path | None = None,
 ) -> None:
     """createrepo_c with every timestamp pinned to ``revision``: the same files give the same metadata.
 
     With ``previous`` (a repository whose RPMs were hard-linked in), its metadata is reused for every file
     of the same name, size and time (createrepo_c's update mode): only the new RPMs' headers are read.
     ``exclude``: path patterns (relative to ``repo_dir``) of what is not this repository's (``debug/*``).
+    ``groupfile``: the comps file the repository carries (``group`` metadata, as dnf's group commands read).
     """
     update = ["--update", f"--update-md-path={previous}"] if previous is not None else []
     update += [f"--excludes={pattern}" for pattern in exclude]
+    update += [f"--groupfile={groupfile}"] if groupfile is not None else []
     run(
         [
             CREATEREPO,
@@ -356,8 +383,9 @@ def repomd_checksums(repo_dir: Path) -> dict[str, str]:
 
 
 def write_record(repo_dir: Path, record: dict) -> None:
+    """The mash's record beside the repository (compact: it names every RPM, thousands in an updates repo)."""
     path = repo_dir / RECORD
-    path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
 
 
 def changes(dest: Path, built: Path) -> tuple[list[str], list[str]]:

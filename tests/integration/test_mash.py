@@ -428,3 +428,27 @@ def test_a_mash_killed_half_way_leaves_the_repository_untouched_and_the_rerun_fi
     assert sorted(listed) == ["curl-7.47.1-5.fc24", "glibc-2.23.1-8.fc24", "kernel-4.6.4-301.fc24"]
     assert again.updates == ("FEDORA-2016-aaaa", "FEDORA-2016-bbbb")  # the earlier advisories carried
     assert read_record(dest)["digest"] == again.digest
+
+
+def test_the_binary_repository_carries_the_releases_comps_groups(client, f24, tmp_path: Path) -> None:
+    import dataclasses
+
+    from relengotron_sandbox.world import DEFAULT_WORLD
+
+    comps = DEFAULT_WORLD.parent / "comps-f24.xml"
+    with_groups = dataclasses.replace(f24, comps=comps)
+    dest = tmp_path / "updates" / "24" / "x86_64"
+    plain = mash(client, f24, "f24-updates", tmp_path / "plain", UPDATES, arch="x86_64", issued=ISSUED)
+    grouped = mash(client, with_groups, "f24-updates", dest, UPDATES, arch="x86_64", issued=ISSUED)
+    assert grouped.digest != plain.digest and "group" in grouped.checksums
+    info = dnf(dest, tmp_path / "c", "group", "info", "core")
+    assert "Group: Core" in info and "Mandatory Packages:" in info and "glibc" in info, info
+    sources = mash(client, with_groups, "f24-updates", tmp_path / "SRPMS", UPDATES, arch="SRPMS", issued=ISSUED)
+    assert "group" not in sources.checksums  # groups name binary packages
+
+    before = _snapshot(dest)
+    for bad, named in ((tmp_path / "missing.xml", "cannot be read"), (DEFAULT_WORLD, "is not XML")):
+        with pytest.raises(MashError) as raised:
+            mash(client, dataclasses.replace(f24, comps=bad), "f24-updates", dest, arch="x86_64", issued=ISSUED)
+        assert str(raised.value).startswith(f"{bad}: the release's comps file") and named in str(raised.value)
+    assert _snapshot(dest) == before
