@@ -249,7 +249,7 @@ def assert_held_back_push(
     assert update["held_back"] == [{"label": AMI, "reason": "its tests failed"}]
     assert sorted(update["artifacts"]) == sorted(released)
     assert complete["artifacts"]["held_back"] == [{"label": AMI, "reason": "its tests failed"}]
-    assert complete["repos"] == ["updates/24/x86_64"]
+    assert complete["repos"] == ["updates/24/x86_64", "updates/24/SRPMS"]  # the arch (with debug/), the sources
 
     # the website: productmd images.json and the page, from what was released only
     images = read_images_json(world.master / "website/24/images.json")
