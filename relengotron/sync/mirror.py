@@ -224,8 +224,6 @@ class MirrorSync:
         classes = self.classification()
         fs = self.mirror.fs()
         if not fs.exists(""):
-            if self.changes is not None:
-                self._check_staging()
             return plan(
                 [
                     Change(path=p, action="create", file_type=classes.kinds[p], target=self._link_target(p))
@@ -234,15 +232,15 @@ class MirrorSync:
                 ],
                 self._classify,
             )
-        self._check_staging()
         done, _, _ = self._passes(fs, dry_run=True)
         return plan([change for changes in done.values() for change in changes], self._classify)
 
     def sync(self) -> SyncResult:
-        """Check the staging tree, run the passes, then verify the mirror.
+        """Check the staging tree, run the passes (file lists last, with a ``module``), then verify the mirror.
 
-        Raises :class:`SyncError` naming the pass or the problems; when the staging tree's own metadata names
-        missing content, before anything is copied.
+        Raises :class:`SyncError` naming the pass or the problems; before anything is copied when the staging
+        tree's own metadata names missing content, or the changes name a path staging does not have.
+        Idempotent: the same sync again transfers and deletes nothing.
         """
         self.classification()
         self._check_staging()
