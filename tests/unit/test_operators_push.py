@@ -245,7 +245,14 @@ def test_sync_carries_the_updates_and_what_was_released_never_a_candidate(config
     done = SyncOperator(task_id="sync", plan=plan, mash=mash, promoted=promoted).execute(context())
     assert done["changeset"]["written"] == sorted([rpm, GCE, f"{GCE}-CHECKSUM", f"{GCE}.manifest.json"])
     synced = {p.relative_to(master).as_posix() for p in master.rglob("*") if p.is_file()}
-    assert synced == {rpm, GCE, f"{GCE}-CHECKSUM", f"{GCE}.manifest.json", "fullfiletimelist-fedora", "imagelist-fedora"}
+    assert synced == {
+        rpm,
+        GCE,
+        f"{GCE}-CHECKSUM",
+        f"{GCE}.manifest.json",
+        "fullfiletimelist-fedora",
+        "imagelist-fedora",
+    }
     assert (master / "imagelist-fedora").read_text() == f"./{GCE}\n"  # productmd's tar.gz is an image format
     again = SyncOperator(task_id="sync", plan=plan, mash=mash, promoted=promoted).execute(context())
     assert not any(again["changes"].values())  # rerun: nothing transferred or deleted
