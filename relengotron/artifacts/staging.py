@@ -124,6 +124,16 @@ class StagingTree:
             module=self.layout.module,
         )
 
+    def refresh_file_lists(self, paths: Iterable[str]) -> bool:
+        """Bring the downstream file lists up to date for ``paths`` the mirror changed outside any sync (the
+        EOL's moves of whole trees to the archive: a path gone drops everything under it), under the lock.
+        Whether a list was rewritten. Idempotent: a second call rewrites nothing."""
+        sync = MirrorSync(
+            self.top, self.mirror, changes=Changeset(), website=None, module=self.layout.module, refreshed=list(paths)
+        )
+        with self.locked():
+            return bool(sync.sync().filelists)
+
     def ostree_changes(self, refs: Iterable[str]) -> Changeset:
         """What the sync must carry for the released OSTree repository's ``refs``: the files the promotions
         wrote, found without walking the repository (its ``objects/`` holds every file of every release).

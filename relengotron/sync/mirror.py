@@ -156,6 +156,7 @@ class MirrorSync:
     timeout: float | None = None
     changes: Changeset | None = None
     module: str | None = None
+    refreshed: Sequence[str] = ()  # paths the mirror changed outside any sync (EOL moves): lists refreshed
     _classification: Classification | None = field(default=None, init=False, repr=False)
 
     def classification(self) -> Classification:
@@ -345,16 +346,21 @@ class MirrorSync:
             stats, replace = fs.walk(""), [""]
         elif self.changes is not None:
             touched = {c.path for found in done.values() for c in found}
-            touched |= {p for p in self.classification().classes} | set(self.changes.removed)
+            touched |= {p for p in self.classification().classes} | set(self.changes.removed) | set(self.refreshed)
             touched |= {a for p in list(touched) for a in ancestors(p)}
             stats, replace = fs.stat(touched), []
             stats = {**{p: None for p in touched}, **stats}
         else:
             replace = self._roots()
             tops = {a for r in replace for a in [*ancestors(r), r] if a}
-            stats = {**fs.stat(tops), **{p: s for r in replace for p, s in fs.walk(r).items()}}
+            extra = {p: None for p in self.refreshed}
+            stats = {
+                **extra,
+                **fs.stat([*tops, *self.refreshed]),
+                **{p: s for r in replace for p, s in fs.walk(r).items()},
+            }
         changes = {p: _entry(p, s) for p, s in stats.items() if filelist.listed(p, self.module)}
-        sums = {p: self._digests(p) for p, e in changes.items() if e is not None and filelist.needs_checksum(p)}
+        sums = {p: _digests(fs.read(p)) for p, e in changes.items() if e is not None and filelist.needs_checksum(p)}
         new = filelist.updated(previous or filelist.FileList(), changes, checksums=sums, replace_under=replace)
         texts = {names[0]: filelist.render(new), names[1]: filelist.render_images(new)}
         written = tuple(name for name, text in texts.items() if _write_if_changed(self.staging / name, text))
@@ -370,11 +376,6 @@ class MirrorSync:
             return None
         except filelist.FileListError:
             return None  # rebuilt from the mirror (see _publish_lists)
-
-    def _digests(self, rel: str) -> dict[str, str]:
-        """The checksums a file list gives ``rel``, read from staging (what the sync just copied)."""
-        data = (self.staging / rel).read_bytes()
-        return {algo: hashlib.new(algo.lower(), data).hexdigest() for algo in filelist.CHECKSUM_ALGORITHMS}
 
     # --- verification ----------------------------------------------------------------------------------------
 
@@ -498,6 +499,11 @@ def _entry(path: str, found: Stat | None) -> filelist.FileEntry | None:
     return filelist.entry_of(
         path, mtime=found.mtime, ctime=found.ctime, size=found.size, kind=found.kind, mode=found.mode
     )
+
+
+def _digests(data: bytes) -> dict[str, str]:
+    """The checksums a file list gives a file (repomd.xml: small, read from the mirror)."""
+    return {algo: hashlib.new(algo.lower(), data).hexdigest() for algo in filelist.CHECKSUM_ALGORITHMS}
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
