@@ -35,8 +35,10 @@ Koji and ResultsDB; default 30).
    for their Koji task deferred) → `announce` (`relengotron.artifact.composed`: the test system runs its tests)
    → `tests` (counting only results submitted since this compose; a FAILED test fails it: held back) → `sign`
    → `promote` (the candidate becomes the released artifact in the staging tree).
-6. `sync` — ONE sync of the updates repositories and every released artifact of the release to the master
-   mirror (content, metadata, indexes, deletions, verification), under the staging lock. A failure fails the
+6. `sync` — ONE sync of what the push changed (what the mash wrote and removed, the released artifacts of the
+   release) to the master mirror (content, metadata, indexes, deletions, the downstream file lists
+   `fullfiletimelist-<module>`/`imagelist-<module>`, verification of the touched metadata), under the staging
+   lock: its cost follows the push, not the size of the mirror. A failure fails the
    run (after its retries) and leaves the mirror's metadata as it was.
 7. `report` → `publish_released` (one `relengotron.artifact.released` per artifact released, never twice for
    one push) and `publish_complete` (`relengotron.push.complete`: each update `pushed`, `held-back` with the
@@ -182,6 +184,7 @@ with DAG(
     sync = SyncOperator(
         task_id="sync",
         plan=plan.output,
+        mash=mash.output,
         promoted=promoted,
         dry_run="{{ params.dry_run }}",
         trigger_rule=TriggerRule.ALL_DONE,  # held-back artifacts do not stop the rest of the push

@@ -131,6 +131,9 @@ class MirrorLayout:
     images: str
     ostree: str
     website: str
+    # The rsync module whose top is ``master`` (Fedora: "fedora"): the downstream mirrors' file lists kept there
+    # are ``fullfiletimelist-<module>`` and ``imagelist-<module>`` (relengotron.sync.filelist).
+    module: str = "fedora"
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,17 @@ class ReleaseConfig:
             if tag in release.tags.values():
                 return release
         return None
+
+
+_MODULE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _module(f: Fields) -> str:
+    """The mirror's rsync module name (a file name part: fullfiletimelist-<module>)."""
+    value = f.text("module", "fedora")
+    if not _MODULE.match(value):
+        raise f.error("module", f"{value!r} is not an rsync module name (letters, digits, '.', '_', '-')")
+    return value
 
 
 def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
@@ -214,6 +228,7 @@ def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
         images=_template(mf, "images", {"version", "arch", "kind"}),
         ostree=_template(mf, "ostree", set()),
         website=_template(mf, "website", set()),
+        module=_module(mf),
     )
     mf.done()
     top.done()

@@ -319,7 +319,9 @@ def _move_path(step: MoveMirrorPath, services: EOLServices, _: tuple[Step, ...])
     for planned, tree in ((step.source, trees.master), (step.destination, trees.archive)):
         if _local_part(planned) != _local_part(tree.abs(step.path)):
             raise MirrorError(f"{step.path}: planned as {planned}, but this mirror has it at {tree.where(step.path)}")
-    return _outcome(step, trees.move_to_archive(step.path))
+    moved = trees.move_to_archive(step.path)
+    services.staging.refresh_file_lists([step.path])  # the downstream mirrors' lists no longer name the tree
+    return _outcome(step, moved)
 
 
 def _publish(step: PublishEOL, services: EOLServices, plan_steps: tuple[Step, ...]) -> StepOutcome:

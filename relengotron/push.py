@@ -314,20 +314,7 @@ def split_by_kind(items: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str
     return out
 
 
-# --- the sync and the tests' freshness -----------------------------------------------------------------
-
-
-def sync_roots(push: Push, layout: MirrorLayout, released_paths: Iterable[str]) -> list[str]:
-    """The staging directories one sync of the push carries: the updates repositories of its stream and the
-    directory of each released output (an OSTree repository is its own root). Sorted, without duplicates and
-    without a root inside another. The website is synced by the website step."""
-    roots = {updates_path(layout, push.release, arch, push.stream) for arch in push_arches(push)}
-    ostree = layout.ostree.strip("/")
-    for path in released_paths:
-        path = path.strip("/")
-        roots.add(path if path == ostree or path.startswith(ostree + "/") else posixpath.dirname(path))
-    ordered = sorted(r for r in roots if r)
-    return [r for r in ordered if not any(r != o and r.startswith(o.rstrip("/") + "/") for o in ordered)]
+# --- the tests' freshness ---------------------------------------------------------------------------------
 
 
 def _when(value: Any) -> datetime | None:

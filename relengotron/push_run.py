@@ -26,6 +26,7 @@ from relengotron.adapters.errors import TransientError
 from relengotron.adapters.pdc import PDC
 from relengotron.adapters.resultsdb import ResultsDB
 from relengotron.artifacts import ArtifactKind, ComposeOutput, PromoteContext, PromoteResult, Published, for_target
+from relengotron.artifacts.ostree import OSTreeArtifact
 from relengotron.artifacts.staging import StagingTree
 from relengotron.config import ReleaseConfig
 from relengotron.gating import decide_one, load_policies
@@ -43,12 +44,12 @@ from relengotron.push import (
     group_composes,
     plan_items,
     push_arches,
-    sync_roots,
     tag_moves,
     updates_path,
 )
 from relengotron.push_state import Announced, PushLease
 from relengotron.signing.base import Signer
+from relengotron.sync import Changeset
 
 if TYPE_CHECKING:
     from relengotron.messaging import Publisher
@@ -333,22 +334,58 @@ def sync_push(
     promoted: Iterable[Mapping[str, Any]],
     staging: StagingTree,
     *,
+    mash: Sequence[Mapping[str, Any]],
     dry_run: bool = False,
 ) -> dict[str, Any]:
-    """One sync of the push to the master mirror: the updates repositories of its stream and every released
-    output of the plan's targets in the staging tree (what this run promoted, ``promoted``'s ``paths``, and
-    what was released before) — never a candidate, which is not in the staging tree. Under the staging lock
-    (:meth:`StagingTree.sync`: content, metadata, indexes, deletions, then verification).
+    """One sync of what the push changed to the master mirror, under the staging lock
+    (:meth:`StagingTree.sync` with its changeset: content, metadata, indexes, deletions of what the mash
+    removed, the downstream file lists, then verification of the metadata it touched) — never a candidate,
+    which is not in the staging tree. The changeset is :func:`push_changes`'s; the released OSTree
+    repository's share is found under the lock (:meth:`StagingTree.ostree_changes`).
 
     Idempotent: a second sync transfers and deletes nothing; one after a sync killed half-way completes it.
-    Returns ``{"roots", "dry_run", "changes": {pass: [paths]}}``.
+    Returns ``{"changeset": {"written", "removed"}, "ostree_refs", "dry_run", "changes": {pass: [paths]}}``.
+    """
+    changes, refs = push_changes(config, items, promoted, staging, mash=mash)
+    synced = staging.sync(changes=changes, ostree_refs=refs, dry_run=dry_run)
+    return {"changeset": changes.as_dict(), "ostree_refs": refs, "dry_run": dry_run, "changes": synced}
+
+
+def push_changes(
+    config: ReleaseConfig,
+    items: Sequence[Mapping[str, Any]],
+    promoted: Iterable[Mapping[str, Any]],
+    staging: StagingTree,
+    *,
+    mash: Sequence[Mapping[str, Any]],
+) -> tuple[Changeset, list[str]]:
+    """The push's changeset and the OSTree refs whose new objects go with it. Read-only. From:
+
+    - the mash (each :class:`MashedRepo` dict's ``written`` and ``removed``: RPMs and metadata files, relative
+      to the staging top) — an item without them is a :class:`ValueError` naming it (never a walk instead);
+    - the image artifacts: every released file of the plan's image targets that staging holds (what this run
+      promoted and what an earlier run did: rsync skips what the mirror has, and a promotion whose sync failed
+      is carried by the next push);
+    - the OSTree artifacts: the refs of the plan's OSTree targets (and of what was promoted), whose files
+      :meth:`StagingTree.ostree_changes` finds against the mirror's refs.
     """
     top = staging.top
-    released = [p for result in promoted for p in result.get("paths", ())]
+    changes = Changeset()
+    for index, repo in enumerate(mash):
+        item = f"mash item {index} ({repo.get('path', '?')})"
+        changes = changes | Changeset.from_dict(repo, item=item)
+    refs: list[str] = []
+    for result in promoted:
+        if result.get("kind") != "ostree":  # an OSTree result names the repository: its refs are below
+            changes = changes | Changeset.of(result.get("paths", ()), item=f"promoted {result.get('label', '?')}")
     for item in items:
-        released += [p for p in plugin_for(config, item).mirror_paths(config.mirror) if (top / p).exists()]
-    roots = [r for r in sync_roots(push, config.mirror, released) if (top / r).is_dir()]
-    return {"roots": roots, "dry_run": dry_run, "changes": staging.sync(roots, dry_run=dry_run)}
+        plugin = plugin_for(config, item)
+        if isinstance(plugin, OSTreeArtifact):
+            refs.append(plugin.ref)
+            continue
+        files = [p for p in plugin.mirror_paths(config.mirror) if (top / p).is_file()]
+        changes = changes | Changeset.of(files, item=str(item.get("label", item["id"])))
+    return changes, sorted(set(refs))
 
 
 def publish_website(

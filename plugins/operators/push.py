@@ -26,6 +26,13 @@ def _plan(value: Any, what: str) -> list[dict[str, Any]]:
     return list(value["items"])
 
 
+def _mashed(value: Any) -> list[dict[str, Any]]:
+    """The mash task's repositories; fails at once (nothing synced) when the mash did not finish."""
+    if not isinstance(value, list | tuple) or not all(isinstance(repo, Mapping) for repo in value):
+        raise AirflowFailException("the mash did not finish: nothing is synced")
+    return [dict(repo) for repo in value]
+
+
 class PushUpdatesOperator(BaseOperator):
     """Read the compose's updates from Bodhi (:func:`relengotron.push_run.read_updates`: one query per 100
     builds, checked against the compose) and return them as the later steps take them (alias, builds, type,
@@ -209,24 +216,26 @@ class PromoteArtifactOperator(_ArtifactStepOperator):
 
 
 class SyncOperator(BaseOperator):
-    """One sync of the push to the master mirror (:func:`relengotron.push_run.sync_push`): the updates
-    repositories of its stream and every released artifact of the release in the staging tree — never a
-    candidate (they are not there) — under the staging lock.
+    """One sync of what the push changed to the master mirror (:func:`relengotron.push_run.sync_push`): what
+    the mash wrote and removed, and the released artifacts of the release in the staging tree — never a
+    candidate (they are not there) — under the staging lock. Its cost follows the push, not the mirror.
 
-    ``promoted``: the promote tasks' results, one XCom per task group (a held-back artifact has none).
-    ``dry_run``: only list what would change. Fails at once (nothing synced) when the plan did not finish.
+    ``mash``: the mash task's result (its repositories' ``written`` and ``removed`` paths). ``promoted``: the
+    promote tasks' results, one XCom per task group (a held-back artifact has none). ``dry_run``: only list
+    what would change. Fails at once (nothing synced) when the plan did not finish.
 
     Idempotent: a second sync transfers and deletes nothing; one after a sync killed half-way completes it.
-    Returns ``{"roots", "dry_run", "changes": {pass: [paths]}}``.
+    Returns ``{"changeset", "ostree_refs", "dry_run", "changes": {pass: [paths]}}``.
     """
 
-    template_fields: Sequence[str] = ("plan", "promoted", "dry_run")
+    template_fields: Sequence[str] = ("plan", "mash", "promoted", "dry_run")
     ui_color = "#f3e8fa"
 
     def __init__(
         self,
         *,
         plan: Any,
+        mash: Any,
         promoted: Any = (),
         dry_run: Any = False,
         mirror_ssh_conn_id: str = "mirror_ssh",
@@ -235,6 +244,7 @@ class SyncOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         self.plan = plan
+        self.mash = mash
         self.promoted = promoted
         self.dry_run = dry_run
         self.mirror_ssh_conn_id = mirror_ssh_conn_id
@@ -257,6 +267,7 @@ class SyncOperator(BaseOperator):
                     items,
                     xcom_lists(self.promoted),
                     task.staging(self.bwlimit),
+                    mash=_mashed(self.mash),
                     dry_run=dry_run,
                 )
             except Exception as exc:

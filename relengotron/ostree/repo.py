@@ -205,6 +205,46 @@ class OSTreeRepo:
         """Whether the commit object is present (read-only)."""
         return is_checksum(checksum) and self.commit_path(checksum).is_file()
 
+    def reachable_objects(self, commit: str) -> set[str]:
+        """The object files (relative to the repository) of ``commit`` in an archive repository: the commit,
+        and every dirtree, dirmeta and file object of its tree (``ostree ls -R -C``). Read-only."""
+        text = self._ostree("ls", "-R", "-C", commit, item=self._item(f"commit {commit}"))
+        found = {commit_object(commit)}
+        for line in text.splitlines():
+            fields = line.split()
+            if len(fields) < 5 or not fields[0]:
+                continue
+            if fields[0].startswith("d") and len(fields) >= 6:
+                found |= {_object(fields[4], "dirtree"), _object(fields[5], "dirmeta")}
+            elif is_checksum(fields[4]):
+                found.add(_object(fields[4], "filez"))
+        return found
+
+    def release_files(self, commit: str, since: str | None) -> list[str]:
+        """The files (relative to the repository) that a copy of it holding everything of commit ``since``
+        (None: nothing) lacks to serve ``commit``: the objects reachable from ``commit`` and not from
+        ``since``, the detached metadata, the static deltas to ``commit`` and its delta index.
+
+        Read-only; the cost is one ``ostree ls -R`` of each commit (their trees), never the whole repository.
+        """
+        objects = self.reachable_objects(commit)
+        if since and since != commit and self.has_commit(since):
+            objects -= self.reachable_objects(since)
+        elif since == commit:
+            objects = {commit_object(commit)}
+        files = set(objects)
+        if self.commitmeta_path(commit).is_file():
+            files.add(str(self.commitmeta_path(commit).relative_to(self.path)))
+        for name in self.static_deltas():
+            if name.split("-")[-1] == commit:
+                folder = self.path / delta_superblock(name).rsplit("/", 1)[0]
+                files |= {str(p.relative_to(self.path)) for p in folder.iterdir() if p.is_file()}
+        head = delta_superblock(commit).split("/")  # deltas/XX/REST/superblock: XX/REST is the commit in base64
+        index = f"delta-indexes/{head[1]}/{head[2]}.index"
+        if (self.path / index).is_file():
+            files.add(index)
+        return sorted(files)
+
     def show(self, rev: str) -> CommitInfo:
         """Everything about one commit (read-only); RepoError naming ``rev`` when it does not exist."""
         checksum = rev if is_checksum(rev) else self.rev_parse(rev)
@@ -422,6 +462,10 @@ class OSTreeRepo:
     def prune_unreachable(self) -> int:
         """Delete every object no ref reaches (``prune --refs-only``); how many. Idempotent."""
         return _deleted(self._ostree("prune", "--refs-only", item=self._item("prune")))
+
+
+def _object(checksum: str, kind: str) -> str:
+    return f"objects/{checksum[:2]}/{checksum[2:]}.{kind}"
 
 
 def _deleted(output: str) -> int:

@@ -13,7 +13,8 @@ index       ``repodata/repomd.xml{,.asc,.key}``, OSTree ``refs/``, ``summary``, 
 link        symbolic links ("latest"): switched one by one, atomically, after the indexes
 skip        what is inside OSTree ``tmp/`` and ``state/``, ``.lock``; rsync's ``.~tmp~``; the staging
             tree's private area ``.relengotron/`` (artifact candidates awaiting their tests, locks) —
-            never synced
+            never synced; the downstream file lists at the top (``fullfiletimelist-*``, ``imagelist-*``,
+            ``fullfilelist``): published on their own, after everything else (:mod:`relengotron.sync.filelist`)
 ==========  =====================================================================================
 
 Directories are content: the tree's skeleton (including an OSTree repository's empty ``refs/remotes`` or
@@ -41,6 +42,12 @@ OSTREE_INDEX_FILES = frozenset({"summary", "summary.sig", "config"})
 OSTREE_SKIP = frozenset({"tmp", "state", ".lock"})
 RSYNC_TEMP = ".~tmp~"
 STAGING_PRIVATE = ".relengotron"  # top-level directory of the staging tree that is never published
+FILE_LIST_PREFIXES = ("fullfiletimelist-", "imagelist-")
+
+
+def is_file_list(path: str) -> bool:
+    """A downstream file list at the top (published last, by the file-list step, never by the passes)."""
+    return "/" not in path and (path == "fullfilelist" or path.startswith(FILE_LIST_PREFIXES))
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ def classify(path: str, *, kind: Kind = "file", roots: frozenset[str], website: 
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if not parts:
         raise ValueError(f"{path!r} is not a relative path")
-    if RSYNC_TEMP in parts or parts[0] == STAGING_PRIVATE:
+    if RSYNC_TEMP in parts or parts[0] == STAGING_PRIVATE or (len(parts) == 1 and is_file_list(parts[0])):
         return "skip"
     for i in range(len(parts) - 1, -1, -1):
         if "/".join(parts[:i]) in roots:
@@ -109,9 +116,12 @@ def _in_ostree(rel: list[str]) -> PathClass:
     return "metadata"  # delta-indexes/ and anything unknown: after the content it may name
 
 
-def classify_tree(entries: Iterable[tuple[str, Kind]], *, website: str | None = None) -> Classification:
-    """Classify ``(path, kind)`` entries of a tree; OSTree repositories are found among the files first."""
+def classify_tree(
+    entries: Iterable[tuple[str, Kind]], *, website: str | None = None, roots: Iterable[str] | None = None
+) -> Classification:
+    """Classify ``(path, kind)`` entries of a tree. OSTree repositories are ``roots`` when given (the entries
+    of a changeset need not name a repository's ``config``), else found among the files first."""
     items = list(entries)
-    roots = ostree_roots(p for p, kind in items if kind == "file")
+    roots = frozenset(roots) if roots is not None else ostree_roots(p for p, kind in items if kind == "file")
     classes = {path: classify(path, kind=kind, roots=roots, website=website) for path, kind in items}
     return Classification(classes=classes, kinds={path: kind for path, kind in items}, ostree_roots=roots)

@@ -8,6 +8,7 @@ symlink, ``D`` device, ``S`` special file. Attribute flags are all ``+`` for a n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -116,3 +117,20 @@ def _join(prefix: str, name: str) -> str:
     if name in ("", "."):
         return prefix.strip("/")
     return f"{prefix.strip('/')}/{name}" if prefix.strip("/") else name
+
+
+_FILES = re.compile(r"^Number of files: ([\d,]+)(?: \((.*)\))?")
+_DIRS = re.compile(r"\bdir: ([\d,]+)")
+
+
+def examined(text: str) -> int:
+    """How many files and symlinks (not directories) rsync's ``--stats`` says it considered; 0 without stats.
+
+    ``Number of files: 11,140 (reg: 9,344, dir: 1,796)``: the total less the directories.
+    """
+    for line in text.splitlines():
+        found = _FILES.match(line)
+        if found:
+            dirs = _DIRS.search(found.group(2) or "")
+            return int(found.group(1).replace(",", "")) - (int(dirs.group(1).replace(",", "")) if dirs else 0)
+    return 0

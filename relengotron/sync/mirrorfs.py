@@ -10,10 +10,23 @@ from __future__ import annotations
 import posixpath
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from relengotron.tools.remote import CommandRunner, LocalRunner, run_checked
 
 _BATCH = 200  # paths per command line
+_KINDS = {"regular file": "f", "regular empty file": "f", "directory": "d", "symbolic link": "l"}
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One entry as ``lstat`` sees it (what the downstream file lists describe)."""
+
+    mtime: int
+    ctime: int
+    size: int
+    kind: str  # f, d, l, or o (anything else)
+    mode: int  # permission bits
 
 
 class MirrorFS:
@@ -52,6 +65,57 @@ class MirrorFS:
                 kind, path = record.split(" ", 1)
                 entries.append((kind, f"{prefix}/{path}" if prefix and prefix != "." else path))
         return entries
+
+    def stat(self, rels: Iterable[str]) -> dict[str, Stat]:
+        """path → :class:`Stat` (symlinks not followed) of those of ``rels`` that exist, a batch per command."""
+        paths = sorted(set(rels))
+        out: dict[str, Stat] = {}
+        for start in range(0, len(paths), _BATCH):
+            batch = paths[start : start + _BATCH]
+            fmt = "%Y\\t%Z\\t%s\\t%F\\t%a\\t%n\\0"
+            _, stdout, _ = self.runner.run(["stat", "--printf", fmt, "--", *(self.abs(p) for p in batch)])
+            by_abs = {self.abs(p): p for p in batch}
+            for record in stdout.decode(errors="surrogateescape").split("\0"):
+                fields = record.split("\t", 5)
+                if len(fields) == 6 and fields[5] in by_abs:
+                    kind = _KINDS.get(fields[3], "o")
+                    out[by_abs[fields[5]]] = Stat(
+                        int(fields[0]), int(fields[1]), int(fields[2]), kind, int(fields[4], 8)
+                    )
+        return out
+
+    def walk(self, rel: str = "") -> dict[str, Stat]:
+        """path → :class:`Stat` of everything under ``rel`` (not ``rel`` itself); {} if it is missing. One
+        ``find``: as costly as the tree is big — for a first file list or a whole-root sync only."""
+        if not self.exists(rel):
+            return {}
+        out = run_checked(
+            self.runner,
+            ["find", self.abs(rel), "-mindepth", "1", "-printf", "%T@\\t%C@\\t%s\\t%y\\t%m\\t%P\\0"],
+            item=self.where(rel),
+        )
+        prefix = rel.strip("/")
+        found: dict[str, Stat] = {}
+        for record in out.decode(errors="surrogateescape").split("\0"):
+            fields = record.split("\t", 5)
+            if len(fields) == 6:
+                path = f"{prefix}/{fields[5]}" if prefix and prefix != "." else fields[5]
+                kind = fields[3] if fields[3] in ("f", "d", "l") else "o"
+                found[path] = Stat(
+                    int(float(fields[0])), int(float(fields[1])), int(fields[2]), kind, int(fields[4], 8)
+                )
+        return found
+
+    def remove(self, rels: Iterable[str]) -> list[str]:
+        """Remove the files and symlinks ``rels`` (a directory is left alone); those that were there.
+
+        Idempotent: a second call removes nothing and returns [].
+        """
+        there = sorted(p for p, s in self.stat(rels).items() if s.kind != "d")
+        for start in range(0, len(there), _BATCH):
+            batch = there[start : start + _BATCH]
+            run_checked(self.runner, ["rm", "-f", "--", *(self.abs(p) for p in batch)], item=self.where(batch[0]))
+        return there
 
     def read(self, rel: str) -> bytes:
         return run_checked(self.runner, ["cat", "--", self.abs(rel)], item=self.where(rel))

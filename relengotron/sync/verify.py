@@ -7,13 +7,17 @@
 - image directories: each file a ``*CHECKSUM`` file lists exists with that SHA256;
 - symlinks resolve.
 
+:func:`verify_tree` checks everything under some roots (it lists them); :func:`verify_paths` checks only the
+metadata a sync's changeset touched and asks the mirror about exactly the files that metadata names, so its
+cost follows the touched repositories, not the mirror.
+
 Read-only. Files rsync is still writing (``.~tmp~``) are ignored: they are not published yet.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from relengotron.ostree import gvariant_binary
@@ -53,24 +57,71 @@ def verify_tree(fs: MirrorFS, roots: Sequence[str] = ("",), *, ostree_fsck: bool
             if RSYNC_TEMP in path.split("/"):
                 continue
             (links if kind == "l" else files).add(path)
-    checker = _Checker(fs, files)
+    checker = _Checker(fs, lambda paths: files.intersection(paths))
     for path in sorted(files):
-        if path == "repodata/repomd.xml" or path.endswith("/repodata/repomd.xml"):
+        if is_repomd(path):
             checker.repomd(path)
-        elif posixpath.basename(path).endswith("CHECKSUM"):
+        elif is_checksum_file(path):
             checker.checksum_file(path)
     for root in sorted(ostree_roots(files)):
-        checker.ostree(root, ostree_fsck)
+        heads = _join(root, "refs/heads") + "/"
+        refs = {p[len(heads) :]: p for p in files if p.startswith(heads)}
+        checker.ostree(root, refs, _join(root, "summary") in files, ostree_fsck)
     for link in sorted(links - fs.resolvable(links)):
         checker.problem(link, f"symlink to {fs.readlink(link)!r} does not resolve")
     checker.digests()
     return VerifyReport(checked=checker.checked, problems=tuple(checker.problems))
 
 
+def verify_paths(
+    fs: MirrorFS,
+    metadata: Iterable[str],
+    *,
+    ostree_repos: Iterable[str] = (),
+    links: Iterable[str] = (),
+    ostree_fsck: bool = False,
+) -> VerifyReport:
+    """Check the given ``metadata`` files (repomd.xml and ``*CHECKSUM``; others are ignored), every ref and
+    the summary of the OSTree repositories ``ostree_repos`` and the symlinks ``links``: each file they name
+    exists (and has the digest they promise) — asking ``fs`` about those files only, never listing a tree
+    but a repository's ``refs/heads``."""
+    checker = _Checker(fs, fs.resolvable)
+    wanted = sorted(set(metadata))
+    present = fs.resolvable(wanted)
+    for path in wanted:
+        if not (is_repomd(path) or is_checksum_file(path)):
+            continue
+        if path not in present:
+            checker.problem(path, "is not there")
+        elif is_repomd(path):
+            checker.repomd(path)
+        else:
+            checker.checksum_file(path)
+    for root in sorted(set(ostree_repos)):
+        listed = [p for kind, p in fs.list_tree(_join(root, "refs/heads")) if kind == "f"]
+        heads = _join(root, "refs/heads") + "/"
+        refs = {p[len(heads) :]: p for p in listed if RSYNC_TEMP not in p.split("/")}
+        summary = _join(root, "summary")
+        checker.ostree(root, refs, bool(fs.resolvable([summary])), ostree_fsck)
+    wanted_links = sorted(set(links))
+    for link in sorted(set(wanted_links) - fs.resolvable(wanted_links)):
+        checker.problem(link, f"symlink to {fs.readlink(link)!r} does not resolve")
+    checker.digests()
+    return VerifyReport(checked=checker.checked, problems=tuple(checker.problems))
+
+
+def is_repomd(path: str) -> bool:
+    return path == "repodata/repomd.xml" or path.endswith("/repodata/repomd.xml")
+
+
+def is_checksum_file(path: str) -> bool:
+    return posixpath.basename(path).endswith("CHECKSUM")
+
+
 class _Checker:
-    def __init__(self, fs: MirrorFS, files: set[str]) -> None:
+    def __init__(self, fs: MirrorFS, present: Callable[[Iterable[str]], set[str]]) -> None:
         self.fs = fs
-        self.files = files
+        self.present = present  # which of some paths exist
         self.checked = 0
         self.problems: list[Problem] = []
         self.wanted: list[tuple[str, str, str]] = []  # (metadata item, file, expected sha256)
@@ -79,9 +130,11 @@ class _Checker:
         self.problems.append(Problem(item, message))
 
     def need(self, item: str, paths: Iterable[str], what: str) -> None:
-        for path in paths:
+        wanted = list(paths)
+        found = self.present(wanted)
+        for path in wanted:
             self.checked += 1
-            if path not in self.files:
+            if path not in found:
                 self.problem(item, f"names {what} {path}, which is not on the mirror")
 
     def repomd(self, path: str) -> None:
@@ -91,9 +144,10 @@ class _Checker:
         except (RepodataError, ToolError) as exc:
             self.problem(path, str(exc))
             return
+        found = self.present([_join(top, entry.href) for entry in entries])
         for entry in entries:
             target = _join(top, entry.href)
-            if target not in self.files:
+            if target not in found:
                 self.checked += 1
                 self.problem(path, f"names {entry.type} data {target}, which is not on the mirror")
                 continue
@@ -114,22 +168,22 @@ class _Checker:
         except (ChecksumFormatError, ToolError) as exc:
             self.problem(path, str(exc))
             return
+        found = self.present([_join(directory, entry.name) for entry in entries.values()])
         for entry in entries.values():
             target = _join(directory, entry.name)
-            if target not in self.files:
+            if target not in found:
                 self.checked += 1
                 self.problem(path, f"names image {target}, which is not on the mirror")
             elif entry.algo == "SHA256":
                 self.wanted.append((path, target, entry.digest))
 
-    def ostree(self, root: str, fsck: bool) -> None:
-        heads = _join(root, "refs/heads") + "/"
-        refs = {p[len(heads) :]: p for p in self.files if p.startswith(heads)}
+    def ostree(self, root: str, refs: dict[str, str], has_summary: bool, fsck: bool) -> None:
+        """``refs``: ref → its file (relative to the top)."""
         for ref, ref_path in sorted(refs.items()):
             commit = self.fs.read(ref_path).decode(errors="replace").strip()
             self.need(ref_path, [_commit_object(root, commit)], f"commit {commit} of ref {ref}: object")
         summary = _join(root, "summary")
-        if summary in self.files:
+        if has_summary:
             try:
                 data = self.fs.read(summary)
                 listed, deltas = gvariant_binary.summary_refs(data), gvariant_binary.summary_deltas(data)

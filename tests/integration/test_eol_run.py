@@ -231,8 +231,11 @@ def test_eol_of_f23_for_real_then_nothing_more(setup: Setup) -> None:
     moved = {p: h for p, h in before["master"].items() if p.startswith(F23_TREES)}
     assert {p: h for p, h in after["archive"].items() if p in moved} == moved
     ostree = f"{config.mirror.ostree}/"  # the shared repository, checked above
-    kept = {p: h for p, h in after["master"].items() if not p.startswith(ostree)}
-    assert kept == {p: h for p, h in before["master"].items() if not p.startswith((*F23_TREES, ostree))}
+    lists = ("fullfiletimelist-fedora", "imagelist-fedora")  # the downstream mirrors' file lists, kept by the syncs
+    kept = {p: h for p, h in after["master"].items() if not p.startswith((ostree, *lists))}
+    assert kept == {p: h for p, h in before["master"].items() if not p.startswith((*F23_TREES, ostree, *lists))}
+    listed = (setup.master / lists[0]).read_text()
+    assert not any(f"\t{tree}/" in listed or listed.count(f"\t{tree}\n") for tree in F23_TREES)
 
     # the bus: one EOL message, saying what was done; the marker on the archive tree holds it
     eol = bus_messages(ctx, EOL_TOPIC)

@@ -233,23 +233,40 @@ def test_sync_carries_the_updates_and_what_was_released_never_a_candidate(config
     (staging / "updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm").write_bytes(b"RPM")
     put_image(staging, GCE)
     put_image(staging / ".relengotron/candidates", "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz")
+    (staging / "updates/24/x86_64/Packages/g/unrelated-1-1.fc24.noarch.rpm").write_bytes(b"RPM")  # not changed
     plan = {"items": [gce_item()]}
     promoted = [[], [{"target": GCE_ID, "paths": [GCE, f"{GCE}-CHECKSUM", f"{GCE}.manifest.json"]}]]
+    rpm = "updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm"
+    mash = [{"arch": "x86_64", "path": "updates/24/x86_64", "written": [rpm], "removed": []}]
 
-    rehearsal = SyncOperator(task_id="sync", plan=plan, promoted=promoted, dry_run=True).execute(context())
+    rehearsal = SyncOperator(task_id="sync", plan=plan, mash=mash, promoted=promoted, dry_run=True).execute(context())
     assert rehearsal["dry_run"] and rehearsal["changes"]["planned"] and not any(master.iterdir())
 
-    done = SyncOperator(task_id="sync", plan=plan, promoted=promoted).execute(context())
-    assert done["roots"] == ["releases/24/gce/x86_64", "updates/24/x86_64"]
+    done = SyncOperator(task_id="sync", plan=plan, mash=mash, promoted=promoted).execute(context())
+    assert done["changeset"]["written"] == sorted([rpm, GCE, f"{GCE}-CHECKSUM", f"{GCE}.manifest.json"])
     synced = {p.relative_to(master).as_posix() for p in master.rglob("*") if p.is_file()}
     assert synced == {
-        "updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm",
+        rpm,
         GCE,
         f"{GCE}-CHECKSUM",
         f"{GCE}.manifest.json",
+        "fullfiletimelist-fedora",
+        "imagelist-fedora",
     }
-    again = SyncOperator(task_id="sync", plan=plan, promoted=promoted).execute(context())
+    assert (master / "imagelist-fedora").read_text() == f"./{GCE}\n"  # productmd's tar.gz is an image format
+    again = SyncOperator(task_id="sync", plan=plan, mash=mash, promoted=promoted).execute(context())
     assert not any(again["changes"].values())  # rerun: nothing transferred or deleted
+
+
+def test_sync_refuses_a_mash_result_without_its_paths(config: ReleaseConfig) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from operators.push import SyncOperator
+
+    put_image(Path(config.mirror.staging), GCE)
+    mash = [{"arch": "x86_64", "path": "updates/24/x86_64", "changed": True}]  # no written/removed: never a walk
+    with pytest.raises(AirflowFailException, match=r"mash item 0 \(updates/24/x86_64\): no written and no removed"):
+        SyncOperator(task_id="sync", plan={"items": [gce_item()]}, mash=mash).execute(context(ti=FakeTI()))
+    assert not Path(config.mirror.master).exists() or not any(Path(config.mirror.master).iterdir())
 
 
 def test_sync_refuses_without_a_plan(config: ReleaseConfig) -> None:
@@ -257,7 +274,7 @@ def test_sync_refuses_without_a_plan(config: ReleaseConfig) -> None:
     from operators.push import SyncOperator
 
     with pytest.raises(AirflowFailException, match="the plan did not finish"):
-        SyncOperator(task_id="sync", plan=None).execute(context())
+        SyncOperator(task_id="sync", plan=None, mash=[]).execute(context())
 
 
 def test_report_says_which_update_is_held_back_and_check_fails_naming_it(config: ReleaseConfig) -> None:
@@ -273,7 +290,7 @@ def test_report_says_which_update_is_held_back_and_check_fails_naming_it(config:
     ti = FakeTI(
         task_states={"images.compose_0": "success", "images.tests_0": "failed", "images.promote_0": "upstream_failed"}
     )
-    sync = {"roots": [], "dry_run": False, "changes": {}}
+    sync = {"changeset": {"written": [], "removed": []}, "dry_run": False, "changes": {}}
     mash = [{"path": "updates/24/x86_64"}]
     task = PushReportOperator(
         task_id="report", updates=UPDATES, plan={"items": items}, promoted=promoted, mash=mash, sync=sync

@@ -345,10 +345,13 @@ def test_website_is_written_from_what_is_released_and_synced(config: ReleaseConf
     first = WebsiteOperator(task_id="website").execute(context())
     assert first["written"] == ["website/24/images.json", "website/24/index.html", "website/index.html"]
     assert sorted(p.relative_to(master).as_posix() for p in master.rglob("*") if p.is_file()) == [
+        "fullfiletimelist-fedora",  # every sync keeps the downstream mirrors' file lists
+        "imagelist-fedora",
         "website/24/images.json",
         "website/24/index.html",
         "website/index.html",
     ]
+    assert "website/24/images.json" in (master / "fullfiletimelist-fedora").read_text()
     assert "Fedora-Cloud-Base-GCE-24" in (master / "website/24/index.html").read_text()
     assert "Fedora-Cloud-Base-24.x86_64" not in (master / "website/24/index.html").read_text()
     again = WebsiteOperator(task_id="website").execute(context())

@@ -22,7 +22,6 @@ from relengotron.push import (
     fresh_results,
     plan_items,
     split_by_kind,
-    sync_roots,
     tag_moves,
     updates_path,
 )
@@ -262,15 +261,6 @@ def test_held_back_reasons() -> None:
         "its promote step failed"
     )
     assert held_back_reason({}) == "its steps did not finish"
-
-
-def test_sync_roots(config: ReleaseConfig) -> None:
-    push = push_of(config)
-    released = ["atomic/repo", "releases/24/ami/x86_64/A.raw.xz", "releases/24/ami/x86_64/A.raw.xz-CHECKSUM"]
-    roots = ["atomic/repo", "releases/24/ami/x86_64", "updates/24/SRPMS", "updates/24/x86_64"]
-    assert sync_roots(push, config.mirror, released) == roots
-    testing = ["updates/testing/24/SRPMS", "updates/testing/24/x86_64"]
-    assert sync_roots(push_of(config, "testing"), config.mirror, []) == testing
 
 
 def test_only_results_of_this_compose_count() -> None:
