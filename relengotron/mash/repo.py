@@ -110,23 +110,25 @@ def reuse_rpms(planned: Sequence[PlannedRPM], previous: Path, repo_dir: Path) ->
         return {}
     known = {e.get("relpath"): e for e in record.get("rpms", []) if isinstance(e, dict) and "sighash" in e}
     out: dict[str, Reused] = {}
-    made: set[Path] = set()
+    made: set[str] = set()
+    source, target_top = str(previous), str(repo_dir)  # plain strings: thousands of files, pathlib is slow here
     for item in planned:
-        entry = known.get(item.relpath)
-        old = previous / item.relpath
+        relpath = item.relpath
+        entry = known.get(relpath)
         if entry is None or (entry["nvr"], entry["payloadhash"], entry["sighash"]) != (
             item.build.nvr,
             item.rpm.payloadhash,
             item.sighash,
         ):
             continue
+        old, target = f"{source}/{relpath}", f"{target_top}/{relpath}"
         try:
-            if old.stat().st_size != entry["size"]:
+            if os.stat(old).st_size != entry["size"]:
                 continue
-            target = repo_dir / item.relpath
-            if target.parent not in made:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                made.add(target.parent)
+            parent = os.path.dirname(target)
+            if parent not in made:
+                os.makedirs(parent, exist_ok=True)
+                made.add(parent)
             try:
                 os.link(old, target)
             except OSError:
