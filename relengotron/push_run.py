@@ -361,8 +361,11 @@ def push_changes(
 ) -> tuple[Changeset, list[str]]:
     """The push's changeset and the OSTree refs whose new objects go with it. Read-only. From:
 
-    - the mash (each :class:`MashedRepo` dict's ``written`` and ``removed``: RPMs and metadata files, relative
-      to the staging top) — an item without them is a :class:`ValueError` naming it (never a walk instead);
+    - the mashed repositories (each :class:`MashedRepo` dict's ``path``): what turns the mirror's copy into
+      staging's, from their mash records (:func:`relengotron.mash.record_changes`: the RPMs and metadata that
+      differ, what the mirror has that staging no longer does) and the repomd signatures — against the
+      mirror, not the mash's own ``written``, so that a push whose sync failed is carried by its rerun, whose
+      mash changes nothing. A repository staging holds no record of is a :class:`ValueError` naming it;
     - the image artifacts: every released file of the plan's image targets that staging holds (what this run
       promoted and what an earlier run did: rsync skips what the mirror has, and a promotion whose sync failed
       is carried by the next push);
@@ -371,9 +374,19 @@ def push_changes(
     """
     top = staging.top
     changes = Changeset()
+    fs = staging.mirror.fs()
     for index, repo in enumerate(mash):
-        item = f"mash item {index} ({repo.get('path', '?')})"
-        changes = changes | Changeset.from_dict(repo, item=item)
+        rel = str(repo.get("path") or "")
+        item = f"mash item {index} ({rel or '?'})"
+        mine = masher.read_record(top / rel) if rel else None
+        if mine is None:
+            raise ValueError(f"{item}: staging holds no mashed repository there")
+        record = f"{rel}/{masher.RECORD}"
+        theirs = masher.parse_record(fs.read(record)) if fs.exists(record) else None
+        written, removed = masher.record_changes(theirs, mine)
+        signed = (f"{rel}/repodata/repomd.xml.asc", f"{rel}/debug/repodata/repomd.xml.asc")
+        written = [posixpath.join(rel, p) for p in written] + [p for p in signed if (top / p).is_file()]
+        changes = changes | Changeset.of(written, [posixpath.join(rel, p) for p in removed], item=item)
     refs: list[str] = []
     for result in promoted:
         if result.get("kind") != "ostree":  # an OSTree result names the repository: its refs are below

@@ -391,22 +391,38 @@ def write_record(repo_dir: Path, record: dict) -> None:
 
 
 def changes(dest: Path, built: Path) -> tuple[list[str], list[str]]:
-    """What replacing ``dest`` by ``built`` writes and removes (paths relative to the repository, sorted),
-    from their records: the RPMs new or different, the metadata files new, repomd.xml and the record;
-    what ``dest`` held that ``built`` does not. Read-only."""
-    new = read_record(built) or {}
+    """What replacing ``dest`` by ``built`` writes and removes (paths relative to the repository, sorted):
+    :func:`record_changes` of their records; for a ``dest`` without record, a comparison of the files.
+    Read-only."""
     old = read_record(dest)
     if old is None:
         before = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if not p.is_dir()} if dest.is_dir() else set()
         after = {p.relative_to(built).as_posix() for p in built.rglob("*") if not p.is_dir()}
         changed = {p for p in after if p not in before or not _same_file(dest / p, built / p)}
         return sorted(changed | {RECORD}), sorted(before - after)
+    return record_changes(old, read_record(built) or {})
+
+
+def record_changes(old: dict | None, new: dict) -> tuple[list[str], list[str]]:
+    """What turns the repository of record ``old`` into that of ``new`` (paths relative to the repository,
+    sorted): the RPMs new or different, the metadata files new, every repomd.xml and the record itself; and
+    what ``old`` names that ``new`` does not. ``old`` None: everything ``new`` names. Pure."""
+    old = old or {}
     sums_old = {e["relpath"]: e.get("sha256") for e in old.get("rpms", [])}
     sums_new = {e["relpath"]: e.get("sha256") for e in new.get("rpms", [])}
     meta_old, meta_new = _metadata_paths(old), _metadata_paths(new)
     written = {p for p, digest in sums_new.items() if sums_old.get(p) != digest} | (meta_new - meta_old)
     written |= {p for p in meta_new if p.endswith("/repomd.xml")} | {RECORD}
     return sorted(written), sorted((set(sums_old) - set(sums_new)) | (meta_old - meta_new))
+
+
+def parse_record(data: bytes) -> dict | None:
+    """A mash record from its bytes (as :func:`read_record` reads it from a directory); None if unreadable."""
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -418,10 +434,9 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def read_record(dest: Path) -> dict | None:
     try:
-        data = json.loads((dest / RECORD).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return parse_record((dest / RECORD).read_bytes())
+    except OSError:
         return None
-    return data if isinstance(data, dict) else None
 
 
 def is_current(dest: Path, digest: str) -> bool:

@@ -204,3 +204,33 @@ def test_debuginfo_and_debugsource_go_to_the_arch_debug_repository() -> None:
         "curl-7.47.1-5.fc24.noarch.rpm": "Packages/c/curl-7.47.1-5.fc24.noarch.rpm",
     }
     assert plan.repos == ("", "debug") and _plan(arches=repo_arches("SRPMS")).repos == ("",)
+
+
+def test_what_turns_one_mashed_repository_into_another_from_their_records() -> None:
+    from relengotron.mash import record_changes
+
+    old = {
+        "rpms": [{"relpath": "Packages/a/a-1.rpm", "sha256": "1"}, {"relpath": "Packages/b/b-1.rpm", "sha256": "2"}],
+        "repodata": ["repodata/x-primary.xml.gz", "repodata/repomd.xml", "debug/repodata/repomd.xml"],
+    }
+    new = {
+        "rpms": [{"relpath": "Packages/a/a-1.rpm", "sha256": "1"}, {"relpath": "Packages/b/b-2.rpm", "sha256": "3"}],
+        "repodata": ["repodata/y-primary.xml.gz", "repodata/repomd.xml", "debug/repodata/repomd.xml"],
+    }
+    written, removed = record_changes(old, new)
+    assert written == [
+        ".mash.json",
+        "Packages/b/b-2.rpm",
+        "debug/repodata/repomd.xml",
+        "repodata/repomd.xml",
+        "repodata/y-primary.xml.gz",
+    ]
+    assert removed == ["Packages/b/b-1.rpm", "repodata/x-primary.xml.gz"]
+    # nothing there yet (a first sync): everything the record names; a plan-1 record's bare metadata names
+    assert record_changes(None, new)[0] == sorted(
+        [".mash.json", *(r["relpath"] for r in new["rpms"]), *new["repodata"]]
+    )
+    assert record_changes({"repodata": ["repomd.xml"]}, {"repodata": ["repomd.xml"]}) == (
+        [".mash.json", "repodata/repomd.xml"],
+        [],
+    )

@@ -6,6 +6,7 @@ that running the task again changes nothing."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -237,16 +238,21 @@ def test_sync_carries_the_updates_and_what_was_released_never_a_candidate(config
     plan = {"items": [gce_item()]}
     promoted = [[], [{"target": GCE_ID, "paths": [GCE, f"{GCE}-CHECKSUM", f"{GCE}.manifest.json"]}]]
     rpm = "updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm"
+    # the mash's record of the repository: what the sync compares with the mirror's copy (none yet)
+    record = {"rpms": [{"relpath": "Packages/g/glibc-2.23.1-8.fc24.noarch.rpm", "sha256": "1"}], "repodata": []}
+    (staging / "updates/24/x86_64/.mash.json").write_text(json.dumps(record))
     mash = [{"arch": "x86_64", "path": "updates/24/x86_64", "written": [rpm], "removed": []}]
 
     rehearsal = SyncOperator(task_id="sync", plan=plan, mash=mash, promoted=promoted, dry_run=True).execute(context())
     assert rehearsal["dry_run"] and rehearsal["changes"]["planned"] and not any(master.iterdir())
 
     done = SyncOperator(task_id="sync", plan=plan, mash=mash, promoted=promoted).execute(context())
-    assert done["changeset"]["written"] == sorted([rpm, GCE, f"{GCE}-CHECKSUM", f"{GCE}.manifest.json"])
+    record_path = "updates/24/x86_64/.mash.json"
+    assert done["changeset"]["written"] == sorted([rpm, record_path, GCE, f"{GCE}-CHECKSUM", f"{GCE}.manifest.json"])
     synced = {p.relative_to(master).as_posix() for p in master.rglob("*") if p.is_file()}
     assert synced == {
         rpm,
+        record_path,
         GCE,
         f"{GCE}-CHECKSUM",
         f"{GCE}.manifest.json",
@@ -258,13 +264,13 @@ def test_sync_carries_the_updates_and_what_was_released_never_a_candidate(config
     assert not any(again["changes"].values())  # rerun: nothing transferred or deleted
 
 
-def test_sync_refuses_a_mash_result_without_its_paths(config: ReleaseConfig) -> None:
+def test_sync_refuses_a_mashed_repository_staging_has_no_record_of(config: ReleaseConfig) -> None:
     from airflow.sdk.exceptions import AirflowFailException
     from operators.push import SyncOperator
 
     put_image(Path(config.mirror.staging), GCE)
-    mash = [{"arch": "x86_64", "path": "updates/24/x86_64", "changed": True}]  # no written/removed: never a walk
-    with pytest.raises(AirflowFailException, match=r"mash item 0 \(updates/24/x86_64\): no written and no removed"):
+    mash = [{"arch": "x86_64", "path": "updates/24/x86_64", "changed": True}]  # no record there: never a walk
+    with pytest.raises(AirflowFailException, match=r"mash item 0 \(updates/24/x86_64\): staging holds no mashed"):
         SyncOperator(task_id="sync", plan={"items": [gce_item()]}, mash=mash).execute(context(ti=FakeTI()))
     assert not Path(config.mirror.master).exists() or not any(Path(config.mirror.master).iterdir())
 
