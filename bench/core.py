@@ -41,6 +41,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("6", "parse", "DAG parse time", "parse"),
     FigureSpec("7", "ostree", "OSTree compose + merge-if-changed", "ostree"),
     FigureSpec("8", "gating", "Gating: pending builds decided", "gating"),
+    FigureSpec("9", "scheduler-push", "updates_push on the real scheduler against its critical path", "scheduler"),
 )
 # Cheap and self-contained first; Airflow-heavy last (the listener figures share one Airflow).
 RUN_ORDER = (
@@ -50,6 +51,7 @@ RUN_ORDER = (
     "gating",
     "selective",
     "critical-path",
+    "scheduler-push",
     "listener-latency",
     "listener-throughput",
 )
