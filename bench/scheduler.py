@@ -220,6 +220,15 @@ def measure(ctx: RunContext) -> Figure:
         gaps.append(latency.gaps)
         states.append(run.state)
         names = [instance_name(i) for i in chain]
+        fig.params["last_path"] = [
+            {
+                "instance": instance_name(i),
+                "start": round(i["start"] - run.start, 2),
+                "seconds": round(i["end"] - i["start"], 2),
+            }
+            for i in chain
+            if i["start"] is not None and i["end"] is not None
+        ]
         unknown = latency.unknown
         retried = sum(1 for i in run.instances if i["try_number"] > 1)
         ctx.log(f"scheduler: run {index + 1}: {run.elapsed:.1f} s (critical path {length:.1f} s), state {run.state}")
