@@ -42,6 +42,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("7", "ostree", "OSTree compose + merge-if-changed", "ostree"),
     FigureSpec("8", "gating", "Gating: pending builds decided", "gating"),
     FigureSpec("9", "mash", "Incremental mash: a push into a repository of 5,000 packages", "mash_scale"),
+    FigureSpec("10", "scheduler-push", "updates_push on the real scheduler against its critical path", "scheduler"),
 )
 # Cheap and self-contained first; Airflow-heavy last (the listener figures share one Airflow).
 RUN_ORDER = (
@@ -52,6 +53,7 @@ RUN_ORDER = (
     "mash",
     "selective",
     "critical-path",
+    "scheduler-push",
     "listener-latency",
     "listener-throughput",
 )

@@ -49,9 +49,15 @@ def _duration(instance: Mapping[str, Any]) -> float:
     return max(0.0, float(instance["end"]) - float(instance["start"]))
 
 
-def critical_path(
+def instance_name(instance: Mapping[str, Any]) -> str:
+    """How a task instance is shown: its task id, and for a mapped one its label (or map index). Pure."""
+    index = int(instance["map_index"])
+    return str(instance["task_id"]) if index < 0 else f"{instance['task_id']}[{instance.get('label') or index}]"
+
+
+def critical_chain(
     tasks: Mapping[str, Mapping[str, Any]], instances: Sequence[Mapping[str, Any]]
-) -> tuple[float, list[str]]:
+) -> tuple[float, list[Mapping[str, Any]]]:
     """The longest dependency path through the run's task instances (seconds) and its instances, in order.
 
     An instance of a mapped task depends on the instance of the same map index of an upstream task of the same
@@ -60,7 +66,7 @@ def critical_path(
     by_task: dict[str, list[Mapping[str, Any]]] = {}
     for instance in instances:
         by_task.setdefault(str(instance["task_id"]), []).append(instance)
-    memo: dict[tuple[str, int], tuple[float, list[str]]] = {}
+    memo: dict[tuple[str, int], tuple[float, list[Mapping[str, Any]]]] = {}
 
     def deps(task_id: str, index: int) -> list[tuple[str, int]]:
         out = []
@@ -74,21 +80,28 @@ def critical_path(
                 out += [(up, int(u["map_index"])) for u in ups]
         return out
 
-    def finish(task_id: str, index: int) -> tuple[float, list[str]]:
+    def finish(task_id: str, index: int) -> tuple[float, list[Mapping[str, Any]]]:
         key = (task_id, index)
         if key not in memo:
             [me] = [i for i in by_task[task_id] if i["map_index"] == index]
-            best: tuple[float, list[str]] = (0.0, [])
+            best: tuple[float, list[Mapping[str, Any]]] = (0.0, [])
             for dep in deps(task_id, index):
                 got = finish(*dep)
                 if got[0] > best[0]:
                     best = got
-            name = task_id if index < 0 else f"{task_id}[{me.get('label') or index}]"
-            memo[key] = (best[0] + _duration(me), [*best[1], name])
+            memo[key] = (best[0] + _duration(me), [*best[1], me])
         return memo[key]
 
     ends = [finish(str(i["task_id"]), int(i["map_index"])) for i in instances]
     return max(ends, key=lambda e: e[0]) if ends else (0.0, [])
+
+
+def critical_path(
+    tasks: Mapping[str, Mapping[str, Any]], instances: Sequence[Mapping[str, Any]]
+) -> tuple[float, list[str]]:
+    """:func:`critical_chain` with its instances named (:func:`instance_name`). Pure."""
+    length, chain = critical_chain(tasks, instances)
+    return length, [instance_name(i) for i in chain]
 
 
 def longest_chain(instances: Sequence[Mapping[str, Any]]) -> tuple[float, str]:

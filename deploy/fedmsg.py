@@ -20,5 +20,7 @@ config = {
     "ssldir": os.environ.get("FEDMSG_SSLDIR", "/run/secrets/fedmsg-certs"),
     "certname": os.environ.get("FEDMSG_CERTNAME", "releng-relengotron"),
     "high_water_mark": 0,
+    # fedmsg's wait after binding a publisher; releng-o-tron's connect to the relay and wait for its
+    # subscription instead (relengotron.messaging), so only a bound publisher would sleep this long
     "post_init_sleep": 0.5,
 }

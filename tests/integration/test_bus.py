@@ -98,6 +98,26 @@ def test_publish_relay_tail_archive_and_raw_paging(bus) -> None:
     assert found.status_code == 200 and found.json() == one
 
 
+def test_a_new_publisher_s_first_message_reaches_the_relay(bus) -> None:
+    # what a publishing task does: build a publisher, publish once, close. A PUB socket drops messages until
+    # the relay's subscription has reached it; the publisher waits for that subscription (no fixed sleep)
+    _service, endpoints = bus
+    config = load_fedmsg_config(endpoints["fedmsg_config"])
+    for n in range(20):
+        publisher = FedmsgPublisher(config)
+        publisher.publish("test", "first", {"n": n})
+        publisher.close()
+    url = endpoints["datagrepper"] + "raw"
+    topic = "org.fedoraproject.dev.test.first"
+
+    def archived() -> list[int] | None:
+        answer = requests.get(url, params={"topic": topic, "rows_per_page": 100, "order": "asc"}, timeout=10)
+        found = [m["msg"]["n"] for m in answer.json()["raw_messages"]]
+        return found if len(found) >= 20 else None
+
+    assert wait_for("the 20 first messages archived", archived, 10) == list(range(20))
+
+
 def test_raw_time_window_and_topic_filters(bus) -> None:
     _service, endpoints = bus
     config = load_fedmsg_config(endpoints["fedmsg_config"])

@@ -126,13 +126,17 @@ def write_local_settings(home: Path) -> Path:
     return write_atomic(home / "config" / "airflow_local_settings.py", text.encode())
 
 
-def start(home: Path, repo: Path, endpoints: Mapping[str, Any], log: Path) -> tuple[testing.Process, str]:
+def start(
+    home: Path, repo: Path, endpoints: Mapping[str, Any], log: Path, *, base: Mapping[str, str] | None = None
+) -> tuple[testing.Process, str]:
     """Start the embedded Airflow (:mod:`relengotron_sandbox.demo.airflow_local`) with its API server on a free
-    port of 127.0.0.1; the process and the API server's URL. Not idempotent."""
+    port of 127.0.0.1; the process and the API server's URL. ``base``: the environment underneath (default
+    :func:`relengotron_sandbox.testing.child_env`; the bench adds the checkout it measures). Not idempotent."""
     home.mkdir(parents=True, exist_ok=True)
     write_local_settings(home)
     port = testing.free_port()
-    env = airflow_env(home, repo, port, endpoints, base=testing.child_env(), jwt_secret=secrets.token_urlsafe(32))
+    base = testing.child_env() if base is None else base
+    env = airflow_env(home, repo, port, endpoints, base=base, jwt_secret=secrets.token_urlsafe(32))
     process = testing.start("airflow", [sys.executable, "-m", MARKER], log=log, env=env, cwd=home, marker=MARKER)
     return process, f"http://127.0.0.1:{port}"
 
