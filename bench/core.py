@@ -42,6 +42,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("7", "ostree", "OSTree compose + merge-if-changed", "ostree"),
     FigureSpec("8", "gating", "Gating: pending builds decided", "gating"),
     FigureSpec("9", "mash", "Incremental mash: a push into a repository of 5,000 packages", "mash_scale"),
+    FigureSpec("11", "sync", "Mirror sync of that push: files examined and transferred", "mash_scale", "sync"),
     FigureSpec("10", "scheduler-push", "updates_push on the real scheduler against its critical path", "scheduler"),
 )
 # Cheap and self-contained first; Airflow-heavy last (the listener figures share one Airflow).
@@ -51,6 +52,7 @@ RUN_ORDER = (
     "ostree",
     "gating",
     "mash",
+    "sync",
     "selective",
     "critical-path",
     "scheduler-push",

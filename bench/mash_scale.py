@@ -213,3 +213,61 @@ def measure(ctx: RunContext) -> Figure:
         )
     )
     return fig
+
+
+def sync(ctx: RunContext) -> Figure:
+    """Figure 11 — the mirror sync of that push: files examined and transferred by the sync of the push's
+    changes (the repository's difference with the mirror's copy, as ``updates_push`` syncs it) against a
+    whole-tree sync of the same repository (every file of the tree listed and compared)."""
+    from relengotron.mash import mash
+    from relengotron.push_run import repository_changes
+    from relengotron.sync import Mirror, MirrorSync
+    from relengotron_sandbox import testing
+
+    size = ctx.size(5000, 300)
+    fig = Figure("11", "sync", f"Mirror sync of a push of {PUSHED} updates into a repository of {size} packages")
+    fig.params = {"packages": size, "updates": PUSHED}
+    topdir, rpms = pool(size)
+    release = testing.release("f24", signing_key=None, tags={"build": "f24", "stable": TAG})
+    work = ctx.scratch("sync")
+    staging, rel = work / "staging", "updates/24/x86_64"
+    mash(PoolKoji(topdir, rpms, pushed=False), release, TAG, staging / rel, arch="x86_64", issued=ISSUED)
+    first = work / "mirror"
+    MirrorSync(staging, Mirror(str(first)), roots=[rel]).sync()  # the mirror before the push (untimed)
+    mash(PoolKoji(topdir, rpms, pushed=True), release, TAG, staging / rel, updates(), arch="x86_64", issued=ISSUED)
+    whole = work / "mirror-whole"
+    subprocess.run(["cp", "-a", str(first), str(whole)], check=True)  # the same mirror, for the baseline
+    mirror = Mirror(str(first))
+    changes = repository_changes(staging, mirror.fs(), rel, item=rel)
+    start = time.perf_counter()
+    pushed = MirrorSync(staging, mirror, changes=changes).sync()
+    pushed_s = time.perf_counter() - start
+    start = time.perf_counter()
+    walked = MirrorSync(staging, Mirror(str(whole)), roots=[rel]).sync()
+    walked_s = time.perf_counter() - start
+    assert sorted(pushed.transferred_paths) == sorted(walked.transferred_paths), "the two syncs differ"
+    fig.add(
+        Metric(
+            "files examined by the sync of the push",
+            float(pushed.examined),
+            "files",
+            baseline="a whole-tree sync of the repository",
+            baseline_value=float(walked.examined),
+            kind="naive",
+            ok=pushed.examined <= 4 * len(changes.paths),
+            note=f"goal: proportional to the push ({len(changes.paths)} paths changed), not the tree",
+        )
+    )
+    fig.add(
+        Metric(
+            "files transferred",
+            float(len(pushed.transferred_paths)),
+            "files",
+            baseline="changed paths",
+            baseline_value=float(len(changes.written)),
+            kind="limit",
+            ok=len(pushed.transferred_paths) <= len(changes.written),
+        )
+    )
+    fig.add(Metric("sync time", pushed_s, "s", baseline="whole-tree sync", baseline_value=walked_s, kind="naive"))
+    return fig

@@ -49,7 +49,7 @@ from relengotron.push import (
 )
 from relengotron.push_state import Announced, PushLease
 from relengotron.signing.base import Signer
-from relengotron.sync import Changeset
+from relengotron.sync import Changeset, MirrorFS
 
 if TYPE_CHECKING:
     from relengotron.messaging import Publisher
@@ -351,6 +351,21 @@ def sync_push(
     return {"changeset": changes.as_dict(), "ostree_refs": refs, "dry_run": dry_run, "changes": synced}
 
 
+def repository_changes(top: Path, fs: MirrorFS, rel: str, *, item: str) -> Changeset:
+    """What turns the mirror's copy of the mashed repository ``rel`` into staging's (``top``): the difference
+    of their mash records (:func:`relengotron.mash.record_changes`) and the repomd signatures. Read-only; a
+    repository staging holds no record of is a :class:`ValueError` naming ``item``."""
+    mine = masher.read_record(top / rel) if rel else None
+    if mine is None:
+        raise ValueError(f"{item}: staging holds no mashed repository there")
+    record = f"{rel}/{masher.RECORD}"
+    theirs = masher.parse_record(fs.read(record)) if fs.exists(record) else None
+    written, removed = masher.record_changes(theirs, mine)
+    signed = (f"{rel}/repodata/repomd.xml.asc", f"{rel}/{masher.DEBUG_REPO}/repodata/repomd.xml.asc")
+    written = [posixpath.join(rel, p) for p in written] + [p for p in signed if (top / p).is_file()]
+    return Changeset.of(written, [posixpath.join(rel, p) for p in removed], item=item)
+
+
 def push_changes(
     config: ReleaseConfig,
     items: Sequence[Mapping[str, Any]],
@@ -377,16 +392,7 @@ def push_changes(
     fs = staging.mirror.fs()
     for index, repo in enumerate(mash):
         rel = str(repo.get("path") or "")
-        item = f"mash item {index} ({rel or '?'})"
-        mine = masher.read_record(top / rel) if rel else None
-        if mine is None:
-            raise ValueError(f"{item}: staging holds no mashed repository there")
-        record = f"{rel}/{masher.RECORD}"
-        theirs = masher.parse_record(fs.read(record)) if fs.exists(record) else None
-        written, removed = masher.record_changes(theirs, mine)
-        signed = (f"{rel}/repodata/repomd.xml.asc", f"{rel}/debug/repodata/repomd.xml.asc")
-        written = [posixpath.join(rel, p) for p in written] + [p for p in signed if (top / p).is_file()]
-        changes = changes | Changeset.of(written, [posixpath.join(rel, p) for p in removed], item=item)
+        changes = changes | repository_changes(top, fs, rel, item=f"mash item {index} ({rel or '?'})")
     refs: list[str] = []
     for result in promoted:
         if result.get("kind") != "ostree":  # an OSTree result names the repository: its refs are below

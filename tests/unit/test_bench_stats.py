@@ -145,7 +145,7 @@ def test_a_file_that_is_not_a_result_is_refused_by_name(tmp_path: Path) -> None:
 
 def test_every_figure_runs_by_default_in_run_order() -> None:
     options = cli.parse_args([])
-    assert [f.id for f in options.figures] == ["5", "6", "7", "8", "9", "3", "4", "10", "1", "2"]
+    assert [f.id for f in options.figures] == ["5", "6", "7", "8", "9", "11", "3", "4", "10", "1", "2"]
     assert not options.quick and options.repeats is None
     assert options.out == cli.DEFAULT_OUT
 
