@@ -26,8 +26,10 @@ Koji and ResultsDB; default 30).
 2. `updates` — the compose's updates as Bodhi describes them (`bodhi_default`, read only), checked against the
    compose. `tag_updates` — Bodhi's tag moves: each build from the release's candidate (or testing) tag into the
    request's tag, pending tags removed (one Koji multicall; nothing sent when done already).
-3. `mash` — the request's Koji tag (signed RPMs only) into `updates/[testing/]<version>/<arch>` in staging,
-   with updateinfo; repomd.xml signed.
+3. `mash` — the request's Koji tag (signed RPMs only) into the updates repositories in staging, as Fedora's
+   mirrors serve them: `updates/[testing/]<version>/<arch>` with its `debug/` repository, and `…/SRPMS`;
+   incremental (only RPMs new to the repository are fetched); updateinfo is the repository's (every advisory
+   with a build in it: earlier pushes' carried); the release's comps as group metadata; each repomd.xml signed.
 4. `plan` — ONE task: which artifact targets the push changes (PDC's package lists in pages, Koji's latest
    builds, what was released), and why the others are skipped. Testing pushes compose no artifacts.
 5. `ostree` and `images` — a mapped task group each, one map index per artifact target, named by the target:
@@ -35,8 +37,8 @@ Koji and ResultsDB; default 30).
    for their Koji task deferred) → `announce` (`relengotron.artifact.composed`: the test system runs its tests)
    → `tests` (counting only results submitted since this compose; a FAILED test fails it: held back) → `sign`
    → `promote` (the candidate becomes the released artifact in the staging tree).
-6. `sync` — ONE sync of what the push changed (what the mash wrote and removed, the released artifacts of the
-   release) to the master mirror (content, metadata, indexes, deletions, the downstream file lists
+6. `sync` — ONE sync of what the push changed (each repository's difference with the mirror's copy, from
+   their mash records; the released artifacts of the release) to the master mirror (content, metadata, indexes, deletions, the downstream file lists
    `fullfiletimelist-<module>`/`imagelist-<module>`, verification of the touched metadata), under the staging
    lock: its cost follows the push, not the size of the mirror. A failure fails the
    run (after its retries) and leaves the mirror's metadata as it was.
