@@ -143,23 +143,30 @@ class StagingTree:
         mirror's ref file) — not the head before the promotion: so a promotion whose sync failed, or one
         made by an earlier push, is carried too. The head's detached metadata, static deltas and delta index,
         every ref file (``refs/``: a few files), ``summary``, ``summary.sig`` and ``config`` go along
-        (rsync skips what is already there). A mirror ref missing, or naming a commit staging no longer has,
-        means every object of the head. Read-only.
+        (rsync skips what is already there). Since every ref file and the summary go, so do the new objects of
+        EVERY ref of the repository whose head the mirror lacks, not only of ``refs``: another push may have
+        promoted its ref without having synced yet, and the summary published here names that head. A mirror
+        ref missing, or naming a commit staging no longer has, means every object of the head. Read-only.
         """
         repo, root = self.ostree_repo, self.ostree_root
         if not repo.exists():
             return Changeset()
         fs = self.mirror.fs()
         written: set[str] = set()
-        for ref in dict.fromkeys(refs):
+        top = repo.path
+        heads = top / "refs" / "heads"
+        every = [p.relative_to(heads).as_posix() for p in heads.rglob("*") if p.is_file()] if heads.is_dir() else []
+        for ref in dict.fromkeys([*refs, *sorted(every)]):
             head = repo.rev_parse(ref)
             if head is None:
                 continue
             mirrored = None
             if fs.exists(f"{root}/refs/heads/{ref}"):
                 mirrored = fs.read(f"{root}/refs/heads/{ref}").decode(errors="replace").strip() or None
-            written.update(repo.release_files(head, mirrored))
-        top = repo.path
+            if mirrored != head:
+                written.update(repo.release_files(head, mirrored))
+        # every ref (a few files) and the refs/ skeleton the ostree tools expect (an empty refs/remotes …)
+        written.update(str(p.relative_to(top)) for p in (top / "refs").iterdir() if p.is_dir())
         written.update(str(p.relative_to(top)) for p in (top / "refs").rglob("*") if p.is_file() or p.is_symlink())
         written.update(name for name in ("summary", "summary.sig", "config") if (top / name).is_file())
         return Changeset.of(f"{root}/{p}" for p in written)

@@ -131,3 +131,40 @@ def test_roots_and_changes_keep_one_list(trees: tuple[Path, Path]) -> None:
     MirrorSync(staging, Mirror(str(mirror)), roots=[PACKAGES, "releases"], website=None, module="fedora").sync()
     assert listed(mirror) == mirror_files(mirror)
     assert listed(mirror)["releases/latest"][1] == "l"
+
+
+def test_a_push_syncing_its_ostree_ref_carries_another_refs_unsynced_promotion(tmp_path: Path) -> None:
+    """Two pushes share the released OSTree repository: f24's promoted its ref and has not synced yet when
+    f23's sync runs. f23's sync publishes every ref file and the summary, which name f24's new head, so it
+    must carry that head's objects too — the mirror verifies, and pulls of either ref work."""
+    from relengotron.artifacts.staging import StagingTree
+    from relengotron.ostree.repo import OSTreeRepo
+    from relengotron_sandbox import testing
+
+    config = testing.release_config(root=tmp_path)
+    staging = StagingTree.from_layout(config.mirror)
+    repo = OSTreeRepo(Path(config.mirror.staging) / "atomic/repo")
+    repo.init()
+    refs = {"23": "fedora/23/x86_64/atomic-host", "24": "fedora/24/x86_64/atomic-host"}
+
+    def release(version: str, content: str) -> str:
+        tree = tmp_path / f"tree-{version}-{content}"
+        (tree / "usr/share").mkdir(parents=True, exist_ok=True)
+        (tree / "usr/share/release").write_text(f"{version} {content}\n")
+        commit = repo.commit(trees=[f"dir={tree}"], subject=content, branch=refs[version])
+        repo.update_summary(None)
+        return commit
+
+    release("23", "one"), release("24", "one")
+    first = staging.ostree_changes(refs.values())
+    assert MirrorSync(Path(config.mirror.staging), staging.mirror, changes=first, website=None).sync().report.ok
+    f24 = release("24", "two")  # f24's push promoted, its sync not run yet
+    f23 = release("23", "two")  # f23's push promoted too, and syncs first
+    changes = staging.ostree_changes([refs["23"]])
+    assert f"atomic/repo/objects/{f24[:2]}/{f24[2:]}.commit" in changes.written
+    result = MirrorSync(Path(config.mirror.staging), staging.mirror, changes=changes, website=None).sync()
+    assert result.report.ok, result.report.problems
+    mirror = OSTreeRepo(Path(config.mirror.master) / "atomic/repo")
+    assert (mirror.rev_parse(refs["23"]), mirror.rev_parse(refs["24"])) == (f23, f24)
+    run = subprocess.run(["ostree", "fsck", f"--repo={mirror.path}"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
