@@ -38,10 +38,11 @@ Koji and ResultsDB; default 30).
    → `tests` (counting only results submitted since this compose; a FAILED test fails it: held back) → `sign`
    → `promote` (the candidate becomes the released artifact in the staging tree).
 6. `sync` — ONE sync of what the push changed (each repository's difference with the mirror's copy, from
-   their mash records; the released artifacts of the release) to the master mirror (content, metadata, indexes, deletions, the downstream file lists
+   their mash records; the released artifacts of the release, the new objects of every OSTree ref the mirror
+   lacks) to the master mirror (content, metadata, indexes, deletions, the downstream file lists
    `fullfiletimelist-<module>`/`imagelist-<module>`, verification of the touched metadata), under the staging
-   lock: its cost follows the push, not the size of the mirror. A failure fails the
-   run (after its retries) and leaves the mirror's metadata as it was.
+   lock: its cost follows the push, not the size of the mirror. A failure fails the run (after its retries)
+   and leaves the mirror's metadata as it was.
 7. `report` → `publish_released` (one `relengotron.artifact.released` per artifact released, never twice for
    one push) and `publish_complete` (`relengotron.push.complete`: each update `pushed`, `held-back` with the
    artifacts that hold it back and why, or `failed` with the reason — Bodhi finishes its push with it). The
