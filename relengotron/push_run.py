@@ -94,7 +94,9 @@ class PushPlan:
 class MashedRepo:
     """One arch's updates repository after the mash (``path`` relative to the staging top): its packages and
     advisories (the repository's, carried from earlier pushes); ``written`` and ``removed``, the paths
-    (relative to the staging top) the mash changed — what the sync carries to the mirror."""
+    (relative to the staging top) this mash changed in staging — for the record: the sync carries the
+    repository's difference with the mirror's copy (:func:`repository_changes`), which also covers a push
+    whose earlier sync failed."""
 
     arch: str
     path: str
