@@ -49,7 +49,7 @@ from relengotron.config import MirrorLayout
 from relengotron.kojiclient import KojiTransientError, rpm_url
 from relengotron.manifest import Manifest
 from relengotron.mash.errors import MashError, MashTransientError
-from relengotron.mash.plan import PlannedRPM
+from relengotron.mash.plan import PlannedRPM, is_debug
 from relengotron.mash.repo import fetch_rpms
 from relengotron.ostree import publish
 from relengotron.ostree.compose import ComposeRequest, ComposeResult, LocalBackend
@@ -159,13 +159,17 @@ class OSTreeArtifact(ArtifactKind):
             shutil.rmtree(rpm_dir, ignore_errors=True)
 
     def _fetch(self, ctx: ComposeContext, manifest: Manifest, rpm_dir: Path) -> tuple[Path, ...]:
-        """Download the binary RPMs (this arch and noarch) of the manifest's builds: the copies signed with
-        the release's key, refusing — before any download — an RPM Koji has no such signature of."""
+        """Download the binary RPMs (this arch and noarch) of the manifest's builds but their debuginfo and
+        debugsource (a tree installs packages, as rpm-ostree does, never their debugging data): the copies
+        signed with the release's key, refusing — before any download — an RPM Koji has no such signature of."""
         koji = ctx.koji
         builds = koji.builds(manifest.nvrs)
         rpms = koji.rpms_of(builds.values())
         sigkey = self.release.signing_key
-        chosen = {nvr: [r for r in rpms[builds[nvr].id] if r.arch in (self.arch, "noarch")] for nvr in manifest.nvrs}
+        chosen = {
+            nvr: [r for r in rpms[builds[nvr].id] if r.arch in (self.arch, "noarch") and not is_debug(r.name)]
+            for nvr in manifest.nvrs
+        }
         for nvr, found in chosen.items():
             if not found:
                 raise ArtifactError(self.label, f"build {nvr} has no {self.arch} or noarch RPM")

@@ -24,6 +24,7 @@ RELEASE_STATES = ("active", "rawhide", "eol")
 # The release configuration's tag roles; the build tag first (Koji seeds tags in this order).
 TAG_ROLES = ("build", *(role for role in CONFIG_TAG_ROLES if role != "build"))
 ARTIFACT_KINDS = ("ostree", "installer-iso", "pxe2live", "ami", "gce")
+BUILD_ARCHES = ("noarch", "x86_64")  # what the sandbox builds: noarch, or x86_64 with debug subpackages
 # PDC component-group type per artifact kind (the group that lists which packages an artifact contains).
 GROUP_TYPES = {
     "ostree": "atomic-host",
@@ -69,10 +70,18 @@ class Build:
     signed: bool
     owner: str
     summary: str
+    arch: str = "noarch"  # x86_64: an arch build, with -debuginfo and -debugsource subpackages as rpm makes them
 
     @property
     def nvr(self) -> str:
         return f"{self.package}-{self.version}-{self.release}"
+
+    @property
+    def rpm_names(self) -> tuple[str, ...]:
+        """The binary packages it makes: the package, and for an arch build its debuginfo and debugsource."""
+        if self.arch == "noarch":
+            return (self.package,)
+        return (self.package, f"{self.package}-debuginfo", f"{self.package}-debugsource")
 
 
 @dataclass(frozen=True)
@@ -291,6 +300,9 @@ def _package(pf: Fields, tag_owner: dict[str, str], seen_nvrs: dict[str, str], p
     owner = pf.text("owner")
     requires = _deps(pf, "requires", [])
     provides = _deps(pf, "provides", [])
+    arch = pf.text("arch", "noarch")
+    if arch not in BUILD_ARCHES:
+        raise pf.error("arch", f"must be one of {', '.join(BUILD_ARCHES)}, not {arch!r}")
     builds: list[Build] = []
     for _, bf in pf.items("builds"):
         version = bf.text("version")
@@ -315,6 +327,7 @@ def _package(pf: Fields, tag_owner: dict[str, str], seen_nvrs: dict[str, str], p
             signed=bf.get("signed", bool, True),
             owner=owner,
             summary=summary,
+            arch=arch,
         )
         bf.done()
         if build.nvr in seen_nvrs:

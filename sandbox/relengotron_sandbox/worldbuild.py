@@ -1,4 +1,5 @@
-"""Build a world: real tiny noarch RPMs with rpmbuild, signed with a key generated at build time.
+"""Build a world: real tiny RPMs with rpmbuild, signed with a key generated at build time — noarch, or x86_64
+with the -debuginfo and -debugsource subpackages rpm makes of an arch build.
 
 ``build_world(world, cache_dir)`` returns a :class:`BuiltWorld`, building it only when
 ``cache_dir/<world.digest>`` holds no complete build. A build happens in a temporary directory next to its
@@ -34,7 +35,7 @@ import koji
 from relengotron.tools import gpg, rpmsign
 from relengotron_sandbox.world import Build, World
 
-BUILDER_VERSION = 1  # bump when the layout or the RPM content changes: cached worlds are then rebuilt
+BUILDER_VERSION = 2  # bump when the layout or the RPM content changes: cached worlds are then rebuilt
 MANIFEST = "manifest.json"
 PUBLIC_KEY = "RPM-GPG-KEY-sandbox"
 RPMBUILD = "rpmbuild"
@@ -183,7 +184,7 @@ def _build_into(world: World, out: Path, jobs: int) -> None:
     gnupghome = out / "gnupg"
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         key_job = pool.submit(gpg.generate_key, gnupghome, world.key_name, world.key_email)
-        jobs_by_build: dict[Future[dict[str, str]], Build] = {
+        jobs_by_build: dict[Future[list[tuple[str, str, str]]], Build] = {
             pool.submit(_rpmbuild, world, build, spec_text(build, dirs), work, topdir): build for build in builds
         }
         done, _ = wait([key_job, *jobs_by_build], return_when=FIRST_EXCEPTION)
@@ -195,17 +196,17 @@ def _build_into(world: World, out: Path, jobs: int) -> None:
     key = key_job.result()
     public_key = gpg.export_public_key(gnupghome, key.fingerprint, out / PUBLIC_KEY)
     relpaths = {build.nvr: future.result() for future, build in jobs_by_build.items()}
-    headers = _query_headers(world, topdir, [(b, arch, rel) for b in builds for arch, rel in relpaths[b.nvr].items()])
+    headers = _query_headers(world, topdir, [(b, n, arch, rel) for b in builds for n, arch, rel in relpaths[b.nvr]])
     signed = _sign(world, [b for b in builds if b.signed], relpaths, topdir, gnupghome, key, jobs)
 
     rpms: dict[str, list[dict]] = {}
     for build in builds:
         entries = []
-        for arch, rel in relpaths[build.nvr].items():
+        for name, arch, rel in relpaths[build.nvr]:
             head = headers[rel]
             rpm = BuiltRPM(
                 build=build.nvr,
-                name=build.package,
+                name=name,
                 version=build.version,
                 release=build.release,
                 epoch=None,
@@ -270,7 +271,7 @@ def spec_text(build: Build, dirs: frozenset[str]) -> str:
         f"Release: {build.release}",
         f"Summary: {summary}",
         "License: MIT",
-        "BuildArch: noarch",
+        *(["BuildArch: noarch"] if build.arch == "noarch" else []),
         "AutoReqProv: no",
     ]
     lines += [f"Requires: {dep}" for dep in build.requires]
@@ -293,6 +294,7 @@ def spec_text(build: Build, dirs: frozenset[str]) -> str:
         install.append(f"printf \"{body}\" > '%{{buildroot}}{path}'")
         files.append(f'%attr({"0755" if executable else "0644"},root,root) "{path}"')
     description = f"{summary}.\n\nA sandbox build of {build.nvr} for releng-o-tron: small real files only."
+    debug = _debug_subpackages(build) if build.arch != "noarch" else ([], [], [])
     return "\n".join(
         [
             *lines,
@@ -300,20 +302,53 @@ def spec_text(build: Build, dirs: frozenset[str]) -> str:
             "%description",
             description,
             "",
+            *debug[0],
             "%prep",
             "%build",
             "%install",
             *install,
+            *debug[1],
             "",
             "%files",
             *files,
             "",
+            *debug[2],
         ]
     )
 
 
-def _rpmbuild(world: World, build: Build, spec: str, work: Path, topdir: Path) -> dict[str, str]:
-    """rpmbuild -ba one build in its own _topdir; move the results into Koji's layout. Arch → relpath."""
+def _debug_subpackages(build: Build) -> tuple[list[str], list[str], list[str]]:
+    """What rpm's ``%debug_package`` adds to an arch build — ``-debuginfo`` and ``-debugsource``, with rpm's own
+    summaries and descriptions — written out (the sandbox's files are not ELF: find-debuginfo has nothing to
+    split): (preamble, install lines, files sections)."""
+    name = build.package
+    info, sources = f"/usr/lib/debug/usr/share/{name}/README.debug", f"/usr/src/debug/{build.nvr}/README"
+    preamble = [
+        "%package debuginfo",
+        f"Summary: Debug information for package {name}",
+        "AutoReqProv: no",
+        "%description debuginfo",
+        f"This package provides debug information for package {name}.",
+        "",
+        "%package debugsource",
+        f"Summary: Debug sources for package {name}",
+        "AutoReqProv: no",
+        "%description debugsource",
+        f"This package provides debug sources for package {name}.",
+        "",
+    ]
+    install = [
+        f"mkdir -p '%{{buildroot}}{info.rsplit('/', 1)[0]}' '%{{buildroot}}{sources.rsplit('/', 1)[0]}'",
+        f"echo '{build.nvr} debuginfo' > '%{{buildroot}}{info}'",
+        f"echo '{build.nvr} sources' > '%{{buildroot}}{sources}'",
+    ]
+    files = ["%files debuginfo", f'"{info}"', "", "%files debugsource", f'"{sources}"', ""]
+    return preamble, install, files
+
+
+def _rpmbuild(world: World, build: Build, spec: str, work: Path, topdir: Path) -> list[tuple[str, str, str]]:
+    """rpmbuild -ba one build in its own _topdir; move the results into Koji's layout. (name, arch, relpath) of
+    the source RPM and each binary RPM."""
     top = work / build.nvr
     (top / "tmp").mkdir(parents=True)
     spec_path = top / f"{build.package}.spec"
@@ -331,6 +366,7 @@ def _rpmbuild(world: World, build: Build, spec: str, work: Path, topdir: Path) -
             "__os_install_post %{nil}",
             "--define",
             "debug_package %{nil}",
+            *(["--target", build.arch] if build.arch != "noarch" else []),
             str(spec_path),
         ],
         stdin=subprocess.DEVNULL,
@@ -340,15 +376,18 @@ def _rpmbuild(world: World, build: Build, spec: str, work: Path, topdir: Path) -
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.decode(errors="replace").splitlines()[-_STDERR_LINES:])
         raise WorldBuildError(f"{world.path}: build {build.nvr} failed: rpmbuild exited {proc.returncode}:\n{tail}")
-    out: dict[str, str] = {}
-    for arch, built in (("src", top / "SRPMS"), ("noarch", top / "RPMS" / "noarch")):
-        filename = f"{build.nvr}.{arch}.rpm"
+    out: list[tuple[str, str, str]] = []
+    made = [(build.package, "src", top / "SRPMS")] + [
+        (n, build.arch, top / "RPMS" / build.arch) for n in build.rpm_names
+    ]
+    for name, arch, built in made:
+        filename = f"{name}-{build.version}-{build.release}.{arch}.rpm"
         if not (built / filename).is_file():
             raise WorldBuildError(f"{world.path}: build {build.nvr} failed: rpmbuild made no {filename}")
         rel = f"packages/{build.package}/{build.version}/{build.release}/{arch}/{filename}"
         (topdir / rel).parent.mkdir(parents=True, exist_ok=True)
         os.replace(built / filename, topdir / rel)
-        out[arch] = rel
+        out.append((name, arch, rel))
     return out
 
 
@@ -358,10 +397,10 @@ _QF = (
 )
 
 
-def _query_headers(world: World, topdir: Path, files: list[tuple[Build, str, str]]) -> dict[str, dict]:
+def _query_headers(world: World, topdir: Path, files: list[tuple[Build, str, str, str]]) -> dict[str, dict]:
     """One ``rpm -qp`` for all files: payloadhash, buildtime, requires (no rpmlib()) and provides, by relpath."""
     proc = subprocess.run(
-        [RPM, "-qp", "--nosignature", "--nodigest", "--qf", _QF, *(str(topdir / rel) for _, _, rel in files)],
+        [RPM, "-qp", "--nosignature", "--nodigest", "--qf", _QF, *(str(topdir / rel) for *_, rel in files)],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         check=False,
@@ -387,9 +426,10 @@ def _query_headers(world: World, topdir: Path, files: list[tuple[Build, str, str
             elif not dep.startswith("rpmlib("):
                 records[-1]["requires"].append(dep)
     out: dict[str, dict] = {}
-    for index, (build, arch, rel) in enumerate(files):
+    for index, (build, name, arch, rel) in enumerate(files):
         record = records[index] if index < len(records) and proc.returncode == 0 else None
-        if record is None or record["nvr"] != build.nvr or record["src"] != (arch == "src"):
+        nvr = f"{name}-{build.version}-{build.release}"
+        if record is None or record["nvr"] != nvr or record["src"] != (arch == "src"):
             err = proc.stderr.decode(errors="replace").strip()
             raise WorldBuildError(f"{world.path}: build {build.nvr}: rpm -qp cannot read {rel}: {err}")
         out[rel] = record
@@ -404,7 +444,7 @@ def _sigcache_relpath(rpm: BuiltRPM, key_id: str) -> str:
 def _sign(
     world: World,
     builds: list[Build],
-    relpaths: dict[str, dict[str, str]],
+    relpaths: dict[str, list[tuple[str, str, str]]],
     topdir: Path,
     gnupghome: Path,
     key: gpg.GpgKey,
@@ -414,7 +454,7 @@ def _sign(
     signed: dict[str, str] = {}
     owner: dict[Path, str] = {}
     for build in builds:
-        for arch, rel in relpaths[build.nvr].items():
+        for _, arch, rel in relpaths[build.nvr]:
             base = rel.rsplit("/", 2)[0]
             filename = Path(rel).name
             signed_rel = f"{base}/data/signed/{key.key_id}/{arch}/{filename}"

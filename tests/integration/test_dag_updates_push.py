@@ -181,7 +181,7 @@ def test_a_failed_sync_fails_the_run_claims_nothing_and_a_rerun_completes(push_w
     assert not (world.master / "updates" / "23").exists()  # a fresh sandbox's mirror has no f23 updates yet
     # a non-empty directory on the mirror where the push's sudo RPM goes: rsync will not replace it, so the
     # first pass (content) fails
-    blocker = world.master / "updates/23/x86_64/Packages/s/sudo-1.8.15-2.fc23.noarch.rpm"
+    blocker = world.master / "updates/23/x86_64/Packages/s/sudo-1.8.15-2.fc23.x86_64.rpm"
     (blocker / "in-the-way").mkdir(parents=True)
     before = snapshot(world)["master"]
     failed, tis = run(sudo)

@@ -66,6 +66,9 @@ def test_password_login_and_latest_tagged(releng: KojiClient) -> None:
     assert "glibc-2.23.1-7.fc24" not in inherited
 
 
+DEBUG = ("", "-debuginfo", "-debugsource")
+
+
 def test_rpms_and_signatures_of_all_builds_in_one_request_each(releng: KojiClient, built_world) -> None:
     builds = releng.latest_tagged("f24")
     assert len(builds) > 20
@@ -73,7 +76,10 @@ def test_rpms_and_signatures_of_all_builds_in_one_request_each(releng: KojiClien
     rpms = releng.rpms_of(builds)
     sigs = releng.rpm_sigkeys([r for found in rpms.values() for r in found])
     assert sent == ["multiCall", "multiCall"]
-    assert all({r.arch for r in rpms[b.id]} == {"src", "noarch"} for b in builds)
+    # each build's source and binary RPMs: noarch, or sudo's x86_64 ones with its debuginfo and debugsource
+    arches = {b.name: {(r.name, r.arch) for r in rpms[b.id]} for b in builds}
+    assert arches["sudo"] == {(n, a) for n, a in [("sudo", "src"), *((f"sudo{s}", "x86_64") for s in DEBUG)]}
+    assert all(found == {(name, "src"), (name, "noarch")} for name, found in arches.items() if name != "sudo")
     assert all(built_world.key_id in keys for keys in sigs.values())
     releng.batch = 10
     releng.rpms_of(builds)

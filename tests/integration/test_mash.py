@@ -452,3 +452,26 @@ def test_the_binary_repository_carries_the_releases_comps_groups(client, f24, tm
             mash(client, dataclasses.replace(f24, comps=bad), "f24-updates", dest, arch="x86_64", issued=ISSUED)
         assert str(raised.value).startswith(f"{bad}: the release's comps file") and named in str(raised.value)
     assert _snapshot(dest) == before
+
+
+def test_an_arch_builds_debuginfo_and_debugsource_go_to_the_debug_repository(
+    client, built_world, tmp_path: Path
+) -> None:
+    """sudo is an x86_64 build: its -debuginfo and -debugsource land in x86_64/debug, a repository of their own
+    with the same advisories, and the binary repository holds neither (dnf reads both)."""
+    f23 = testing.release("f23", signing_key=built_world.key_id, tags={"build": "f23", "stable": "f23-updates"})
+    sudo = {"alias": "FEDORA-2016-f976b705cc", "builds": ["sudo-1.8.15-2.fc23"], "type": "security"}
+    dest = tmp_path / "updates" / "23" / "x86_64"
+    result = mash(client, f23, "f23-updates", dest, [sudo], arch="x86_64", issued=ISSUED)
+    nvra = "%{name}-%{version}-%{release}.%{arch}"
+    binary = dnf(dest, tmp_path / "c1", "repoquery", "--qf", nvra).split()
+    debug = dnf(dest / "debug", tmp_path / "c2", "repoquery", "--qf", nvra).split()
+    assert "sudo-1.8.15-2.fc23.x86_64" in binary and not [p for p in binary if "debug" in p]
+    assert sorted(debug) == ["sudo-debuginfo-1.8.15-2.fc23.x86_64", "sudo-debugsource-1.8.15-2.fc23.x86_64"]
+    assert dnf(dest / "debug", tmp_path / "c3", "repoquery", "--advisory=FEDORA-2016-f976b705cc").split() == [
+        "sudo-debuginfo-0:1.8.15-2.fc23.x86_64",
+        "sudo-debugsource-0:1.8.15-2.fc23.x86_64",
+    ]
+    assert "debug/Packages/s/sudo-debuginfo-1.8.15-2.fc23.x86_64.rpm" in result.written
+    rpms = sorted((dest / "debug").rglob("*.rpm"))
+    assert set(rpmsign.verify_rpms(rpms, [built_world.public_key]).values()) == {built_world.key_id}

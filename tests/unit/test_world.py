@@ -161,3 +161,26 @@ def test_duplicate_build(tmp_path: Path) -> None:
     err = load_bad(tmp_path, text)
     assert err.line == line_of(text, "f24-updates]")
     assert "duplicate build bash-4.3-1.fc24" in str(err)
+
+
+def test_an_arch_package_builds_its_debuginfo_and_debugsource(tmp_path: Path) -> None:
+    from relengotron_sandbox.worldbuild import spec_text
+
+    world = load_world(
+        write(tmp_path, GOOD.replace("    summary: Utilities\n", "    summary: Utilities\n    arch: x86_64\n"))
+    )
+    [coreutils] = world.packages["coreutils"].builds
+    [bash] = world.packages["bash"].builds
+    assert (coreutils.arch, bash.arch) == ("x86_64", "noarch")
+    assert coreutils.rpm_names == ("coreutils", "coreutils-debuginfo", "coreutils-debugsource")
+    spec = spec_text(coreutils, frozenset())
+    assert "BuildArch" not in spec and "BuildArch: noarch" in spec_text(bash, frozenset())
+    for sub in ("debuginfo", "debugsource"):  # rpm's %debug_package subpackages, with its summaries
+        assert f"%package {sub}" in spec and f"%files {sub}" in spec
+    assert "Summary: Debug information for package coreutils" in spec
+
+
+def test_an_unknown_build_arch_is_refused_naming_it(tmp_path: Path) -> None:
+    text = GOOD.replace("    summary: Utilities\n", "    summary: Utilities\n    arch: ppc64le\n")
+    err = load_bad(tmp_path, text)
+    assert err.key == "packages[1].arch" and "must be one of noarch, x86_64, not 'ppc64le'" in str(err)

@@ -30,6 +30,7 @@ from typing import Any
 import koji
 from koji.xmlrpcplus import Fault
 
+from relengotron.mash import is_debug
 from relengotron_sandbox.koji import imagefile
 from relengotron_sandbox.koji.builds import BuildExports
 from relengotron_sandbox.koji.hub import Hub
@@ -314,6 +315,8 @@ class ImageBuilder:
                     f"{hub.RPM_SQL} WHERE build_id = ? AND arch IN ('noarch', ?) ORDER BY id", (build["id"], arch)
                 ):
                     rinfo = hub.rpm_dict(row)
+                    if is_debug(rinfo["name"]):  # an installer installs packages, never their debuginfo
+                        continue
                     out.append((rinfo, builddir / hub.pathinfo.rpm(rinfo)))
         return out
 
