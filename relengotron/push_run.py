@@ -92,11 +92,9 @@ class PushPlan:
 
 @dataclass(frozen=True)
 class MashedRepo:
-    """One arch's updates repository after the mash (``path`` relative to the staging top): its packages and
-    advisories (the repository's, carried from earlier pushes); ``written`` and ``removed``, the paths
-    (relative to the staging top) this mash changed in staging — for the record: the sync carries the
-    repository's difference with the mirror's copy (:func:`repository_changes`), which also covers a push
-    whose earlier sync failed."""
+    """One repository after the mash (``path`` relative to the staging top): its packages and advisories (the
+    repository's, carried from earlier pushes). What the sync carries of it is its difference with the
+    mirror's copy (:func:`repository_changes`), which also covers a push whose earlier sync failed."""
 
     arch: str
     path: str
@@ -104,8 +102,6 @@ class MashedRepo:
     packages: list[str]
     updates: list[str]
     revision: int
-    written: list[str]
-    removed: list[str]
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -246,22 +242,11 @@ def mash_push(
                 )
             except masher.MashTransientError as exc:
                 raise TransientError("koji", exc.item, exc.reason) from exc
-            written = [posixpath.join(rel, p) for p in result.written]
             if signer is not None:
                 for sub in [""] if arch == SOURCES else ["", masher.DEBUG_REPO]:
-                    if signer.sign_repomd(result.dest / sub).action != "already-signed":
-                        written.append(posixpath.join(rel, sub, "repodata", "repomd.xml.asc"))
+                    signer.sign_repomd(result.dest / sub)
             out.append(
-                MashedRepo(
-                    arch,
-                    rel,
-                    result.changed,
-                    list(result.packages),
-                    list(result.updates),
-                    result.revision,
-                    sorted(set(written)),
-                    [posixpath.join(rel, p) for p in result.removed],
-                )
+                MashedRepo(arch, rel, result.changed, list(result.packages), list(result.updates), result.revision)
             )
     return out
 

@@ -36,8 +36,8 @@ class MashResult:
     packages: tuple[str, ...]  # file names, sorted
     updates: tuple[str, ...]  # the repository's advisories (aliases, sorted): the push's and those carried
     checksums: dict[str, str]  # repomd data type → checksum (primary, filelists, other, updateinfo)
-    written: tuple[str, ...] = ()  # paths (relative to dest) this mash wrote or replaced, sorted
-    removed: tuple[str, ...] = ()  # paths (relative to dest) it removed, sorted
+    written: tuple[str, ...] = ()  # paths (relative to dest) this mash wrote or replaced (per the records), sorted
+    removed: tuple[str, ...] = ()  # paths (relative to dest) of the previous compose's record it removed, sorted
     fetched: int = 0  # bytes fetched from Koji (RPMs new to the repository)
     reused: int = 0  # RPMs taken from the previous compose (hard links)
 
@@ -115,7 +115,7 @@ def mash(
             fetched, reused = _build(
                 plan, built, staging, dest, groupfile, public_keys=public_keys, workers=workers, item=item
             )
-            written, removed = repo.changes(dest, built)
+            written, removed = repo.record_changes(repo.read_record(dest), repo.read_record(built) or {})
             repo.swap_into_place(built, dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -100,27 +100,39 @@ def comps_digest(path: Path) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def reuse_rpms(planned: Sequence[PlannedRPM], previous: Path, repo_dir: Path) -> dict[str, Reused]:
-    """Hard-link into ``repo_dir`` every planned RPM the previous compose in ``previous`` holds as the same
-    file (same build, Koji payload hash and signature, per its record, and the size recorded); a copy where
-    a link cannot be made. File name → what was reused. Changes nothing in ``previous``.
+def reusable(planned: Sequence[PlannedRPM], record: dict | None) -> dict[str, dict]:
+    """Which planned RPMs the compose of ``record`` holds as the same file: same place, build, Koji payload
+    hash and signature. File name → the record's entry. Pure (a record of plan 1 has no signatures: nothing).
     """
-    record = read_record(previous)
     if record is None or record.get("digest") is None:
         return {}
     known = {e.get("relpath"): e for e in record.get("rpms", []) if isinstance(e, dict) and "sighash" in e}
-    out: dict[str, Reused] = {}
-    made: set[str] = set()
-    source, target_top = str(previous), str(repo_dir)  # plain strings: thousands of files, pathlib is slow here
+    out: dict[str, dict] = {}
     for item in planned:
-        relpath = item.relpath
-        entry = known.get(relpath)
-        if entry is None or (entry["nvr"], entry["payloadhash"], entry["sighash"]) != (
+        entry = known.get(item.relpath)
+        if entry is not None and (entry["nvr"], entry["payloadhash"], entry["sighash"]) == (
             item.build.nvr,
             item.rpm.payloadhash,
             item.sighash,
         ):
+            out[item.rpm.filename] = entry
+    return out
+
+
+def reuse_rpms(planned: Sequence[PlannedRPM], previous: Path, repo_dir: Path) -> dict[str, Reused]:
+    """Hard-link into ``repo_dir`` every planned RPM the previous compose in ``previous`` holds as the same
+    file (:func:`reusable`, and the size recorded); a copy where a link cannot be made. File name → what was
+    reused. Changes nothing in ``previous``.
+    """
+    same = reusable(planned, read_record(previous))
+    out: dict[str, Reused] = {}
+    made: set[str] = set()
+    source, target_top = str(previous), str(repo_dir)  # plain strings: thousands of files, pathlib is slow here
+    for item in planned:
+        entry = same.get(item.rpm.filename)
+        if entry is None:
             continue
+        relpath = item.relpath
         old, target = f"{source}/{relpath}", f"{target_top}/{relpath}"
         try:
             if os.stat(old).st_size != entry["size"]:
@@ -390,19 +402,6 @@ def write_record(repo_dir: Path, record: dict) -> None:
     path.write_text(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n", encoding="utf-8")
 
 
-def changes(dest: Path, built: Path) -> tuple[list[str], list[str]]:
-    """What replacing ``dest`` by ``built`` writes and removes (paths relative to the repository, sorted):
-    :func:`record_changes` of their records; for a ``dest`` without record, a comparison of the files.
-    Read-only."""
-    old = read_record(dest)
-    if old is None:
-        before = {p.relative_to(dest).as_posix() for p in dest.rglob("*") if not p.is_dir()} if dest.is_dir() else set()
-        after = {p.relative_to(built).as_posix() for p in built.rglob("*") if not p.is_dir()}
-        changed = {p for p in after if p not in before or not _same_file(dest / p, built / p)}
-        return sorted(changed | {RECORD}), sorted(before - after)
-    return record_changes(old, read_record(built) or {})
-
-
 def record_changes(old: dict | None, new: dict) -> tuple[list[str], list[str]]:
     """What turns the repository of record ``old`` into that of ``new`` (paths relative to the repository,
     sorted): the RPMs new or different, the metadata files new, every repomd.xml and the record itself; and
@@ -423,13 +422,6 @@ def parse_record(data: bytes) -> dict | None:
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
-    except OSError:
-        return False
 
 
 def read_record(dest: Path) -> dict | None:

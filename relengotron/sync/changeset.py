@@ -8,9 +8,8 @@ Paths are relative to the staging top, '/'-separated.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 
 class ChangesetError(ValueError):
@@ -60,14 +59,6 @@ class Changeset:
 
     def as_dict(self) -> dict[str, list[str]]:
         return {"written": list(self.written), "removed": list(self.removed)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, item: str = "changeset") -> Changeset:
-        """From ``{"written": [...], "removed": [...]}``; a missing key is a :class:`ChangesetError` naming ``item``."""
-        missing = [key for key in ("written", "removed") if not isinstance(data.get(key), list | tuple)]
-        if missing:
-            raise ChangesetError(f"{item}: no {' and no '.join(missing)} list of paths")
-        return cls.of(data["written"], data["removed"], item=item)
 
 
 def ancestors(path: str) -> list[str]:

@@ -4,7 +4,6 @@ push on ``relengotron.push.complete`` (docs/bodhi-handshake.md), done once."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -20,6 +19,7 @@ import koji
 import pytest
 import requests
 from bodhi.client.bindings import BodhiClient, BodhiClientException
+from bodhicli import run_bodhi
 from conftest import bus_messages
 
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
@@ -40,7 +40,6 @@ GLIBC, CURL, ANACONDA, DOCKER = (
 KERNEL, OPENSSH, BASH = "FEDORA-2016-e26aae6802", "FEDORA-2016-87932e2a7b", "FEDORA-2016-64219a5b28"
 SUDO, VIM = "FEDORA-2016-f976b705cc", "FEDORA-2016-ae02ecfbd5"
 F24_STABLE = ["glibc-2.23.1-8.fc24", "curl-7.47.1-5.fc24", "anaconda-24.13.8-1.fc24", "docker-1.10.3-26.fc24"]
-BODHI_CLI = Path(sys.executable).parents[1] / "bodhi-cli"  # bodhi-client 8.2.0's CLI (see the Makefile)
 
 
 @dataclass
@@ -113,18 +112,8 @@ def client(setup: Setup) -> BodhiClient:
 
 def cli(setup: Setup, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real ``bodhi`` command, its URL and provider from the environment, its tokens under ``home``."""
-    if not (BODHI_CLI / "bodhi" / "client" / "cli.py").exists():
-        pytest.skip(f"the bodhi CLI is not installed in {BODHI_CLI} (make install)")
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "PYTHONPATH": str(BODHI_CLI),
-        "BODHI_URL": setup.endpoint["url"],
-        "BODHI_OPENID_PROVIDER": setup.endpoint["id_provider"],
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "bodhi.client.cli", *args], capture_output=True, text=True, env=env, timeout=120
-    )
+    environment = {"BODHI_URL": setup.endpoint["url"], "BODHI_OPENID_PROVIDER": setup.endpoint["id_provider"]}
+    return run_bodhi(home, environment, *args)
 
 
 def test_the_client_and_the_cli_read_what_the_world_holds(bodhi: Setup, tmp_path: Path) -> None:

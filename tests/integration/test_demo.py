@@ -9,7 +9,6 @@ stopped even when the demo fails or hangs.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 import requests
+from bodhicli import run_bodhi
 from dnfcheck import advisories, dnf
 
 from relengotron_sandbox.demo.processes import read_record
@@ -31,7 +31,6 @@ DEMO_TIMEOUT = 330  # seconds for the whole `relengotron-sandbox demo`
 ATOMIC_23, ATOMIC_24 = "fedora/23/x86_64/atomic-host", "fedora/24/x86_64/atomic-host"
 ISO_24 = "releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso"
 AMI_24 = "Fedora-Cloud-Base-24.x86_64.raw.xz"
-BODHI_CLI = Path(sys.executable).parents[1] / "bodhi-cli"  # bodhi-client 8.2.0's CLI (see the Makefile)
 
 
 def cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -100,24 +99,16 @@ class BodhiCLI:
     what ``relengotron-sandbox bodhi login`` prints, its token where the CLI reads it (``HOME``)."""
 
     def __init__(self, state: Path, home: Path) -> None:
-        if not (BODHI_CLI / "bodhi" / "client" / "cli.py").exists():
-            pytest.fail(f"the bodhi CLI is not installed in {BODHI_CLI} (make install)")
+        self.home = home
         storage = home / ".config" / "bodhi" / "client.json"
         login = cli("bodhi", "login", "--state", str(state / "sandbox"), "--storage", str(storage), timeout=60)
         assert login.returncode == 0, login.stdout + login.stderr
         [export] = [line for line in login.stdout.splitlines() if line.startswith("export ")]
-        self.env = {**os.environ, **dict(kv.split("=", 1) for kv in export.split()[1:])}
-        self.env.update(HOME=str(home), PYTHONPATH=str(BODHI_CLI))
-        assert set(self.env) >= {"BODHI_URL", "BODHI_OPENID_PROVIDER"} and storage.is_file()
+        self.env = dict(kv.split("=", 1) for kv in export.split()[1:])
+        assert set(self.env) == {"BODHI_URL", "BODHI_OPENID_PROVIDER"} and storage.is_file()
 
     def __call__(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "bodhi.client.cli", *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=120,
-        )
+        done = run_bodhi(self.home, self.env, *args)
         assert done.returncode == 0, done.stdout + done.stderr
         return done.stdout
 

@@ -234,3 +234,23 @@ def test_what_turns_one_mashed_repository_into_another_from_their_records() -> N
         [".mash.json", "repodata/repomd.xml"],
         [],
     )
+
+
+def test_an_rpm_is_reused_only_as_the_same_file_of_the_same_build_and_signature() -> None:
+    from relengotron.mash.repo import reusable
+
+    plan = _plan()
+    record = {
+        "digest": "d",
+        "rpms": [
+            {"relpath": p.relpath, "nvr": p.build.nvr, "payloadhash": p.rpm.payloadhash, "sighash": p.sighash}
+            for p in plan.rpms
+        ],
+    }
+    [glibc, curl] = sorted(plan.rpms, key=lambda p: p.build.name, reverse=True)
+    assert set(reusable(plan.rpms, record)) == {glibc.rpm.filename, curl.rpm.filename}
+    resigned = {**record, "rpms": [{**record["rpms"][0], "sighash": "other"}, record["rpms"][1]]}
+    assert len(reusable(plan.rpms, resigned)) == 1  # signed again: fetched again
+    unsigned_record = {**record, "rpms": [{k: v for k, v in e.items() if k != "sighash"} for e in record["rpms"]]}
+    assert reusable(plan.rpms, unsigned_record) == {}  # a plan-1 record knows no signatures
+    assert reusable(plan.rpms, None) == {} and reusable(plan.rpms, {**record, "digest": None}) == {}

@@ -241,7 +241,7 @@ def test_sync_carries_the_updates_and_what_was_released_never_a_candidate(config
     # the mash's record of the repository: what the sync compares with the mirror's copy (none yet)
     record = {"rpms": [{"relpath": "Packages/g/glibc-2.23.1-8.fc24.noarch.rpm", "sha256": "1"}], "repodata": []}
     (staging / "updates/24/x86_64/.mash.json").write_text(json.dumps(record))
-    mash = [{"arch": "x86_64", "path": "updates/24/x86_64", "written": [rpm], "removed": []}]
+    mash = [{"arch": "x86_64", "path": "updates/24/x86_64", "changed": True}]
 
     rehearsal = SyncOperator(task_id="sync", plan=plan, mash=mash, promoted=promoted, dry_run=True).execute(context())
     assert rehearsal["dry_run"] and rehearsal["changes"]["planned"] and not any(master.iterdir())
