@@ -2,9 +2,11 @@
 against a full mash of the same repository from nothing.
 
 The repository's RPMs are real (noarch packages made by rpmbuild, many subpackages per spec, so that 5,000
-take a couple of minutes to build), each carrying :data:`PAYLOAD` bytes of incompressible data — a modest
-size for a Fedora package (an F24 updates repository averaged well over 1 MB per RPM): with a few hundred
-bytes each the "full mash" would be a mash of nothing. Generated once and cached under ``var/cache/bench-mash``. Koji's
+take a few minutes to build), each carrying :data:`PAYLOAD` bytes of incompressible data: Fedora's binary
+packages average about 1 MB (Florian Festi's "Fedora in Numbers", 2011, counts packages and gigabytes at
+about one to one, and xz-compressed payloads do not compress further); with a few hundred bytes each the
+"full mash" would be a mash of nothing. Generated once (5 GB) and cached under ``var/cache/bench-mash``; a
+pool of another :data:`POOL_VERSION` is removed. Koji's
 answers for the tag are given by :class:`PoolKoji` — the few calls a mash makes (the latest builds of the tag,
 their RPMs) answered from the pool's manifest — and the RPMs are read from the pool's directory laid out as
 Koji's volume (``file://`` topurl: a compose host with Koji's volume mounted). The release is unsigned here:
@@ -35,8 +37,8 @@ from bench.core import REPO, RunContext
 from bench.stats import Figure, Metric, timed_metric
 
 CACHE = REPO / "var" / "cache" / "bench-mash"
-POOL_VERSION = 2  # bump when the generated RPMs change
-PAYLOAD = 100 * 1024  # bytes of random data in each package
+POOL_VERSION = 3  # bump when the generated RPMs change
+PAYLOAD = 1 << 20  # bytes of random data in each package: Fedora's mean RPM size (see above)
 PER_SPEC = 1000  # subpackages per rpmbuild
 PUSHED = 10  # updates in the push
 TAG = "f24-updates"
@@ -101,7 +103,8 @@ def pool(size: int) -> tuple[Path, list[PoolRPM]]:
     manifest = root / "manifest.json"
     if manifest.is_file():
         return root / "topdir", [PoolRPM(**r) for r in json.loads(manifest.read_text())]
-    shutil.rmtree(root, ignore_errors=True)
+    for stale in CACHE.glob(f"v*-{size}"):  # this pool half-built, or another version's
+        shutil.rmtree(stale, ignore_errors=True)
     work, topdir = root / "work", root / "topdir"
     names = [package(i) for i in range(size)]
     chunks = [(names[i : i + PER_SPEC], "1.fc24") for i in range(0, size, PER_SPEC)] + [(names[:PUSHED], "2.fc24")]
@@ -189,6 +192,8 @@ def measure(ctx: RunContext) -> Figure:
         scratch = mash(after, release, TAG, work / f"full-{index}" / "x86_64", updates(), arch="x86_64", issued=ISSUED)
         full.append(time.perf_counter() - start)
         assert scratch.checksums == result.checksums, "the incremental mash differs from a mash from nothing"
+        shutil.rmtree(scratch.dest.parent)  # untimed: 5 GB per repeat
+        shutil.rmtree(dest.parent)
     fig.add(
         timed_metric(
             f"mash of a push of {PUSHED} updates into {size} packages",
@@ -236,7 +241,8 @@ def sync(ctx: RunContext) -> Figure:
     MirrorSync(staging, Mirror(str(first)), roots=[rel]).sync()  # the mirror before the push (untimed)
     mash(PoolKoji(topdir, rpms, pushed=True), release, TAG, staging / rel, updates(), arch="x86_64", issued=ISSUED)
     whole = work / "mirror-whole"
-    subprocess.run(["cp", "-a", str(first), str(whole)], check=True)  # the same mirror, for the baseline
+    # the same mirror for the baseline, hard-linked: rsync replaces a file by renaming a new one over it
+    subprocess.run(["cp", "-al", str(first), str(whole)], check=True)
     mirror = Mirror(str(first))
     changes = repository_changes(staging, mirror.fs(), rel, item=rel)
     start = time.perf_counter()

@@ -98,11 +98,12 @@ def mash(
         previous=previous,
         groups=comps,
     )
-    if repo.is_current(dest, plan.digest):
+    if repo.is_current(dest, plan.digest, repo.read_record(dest)):
         return _result(dest, plan, changed=False)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with repo.locked(dest.parent):
-        if repo.is_current(dest, plan.digest):  # another mash finished it while we waited
+        record = repo.read_record(dest)  # again: another mash may have swapped a compose in while we waited
+        if repo.is_current(dest, plan.digest, record):
             return _result(dest, plan, changed=False)
         for leftover in repo.remove_leftovers(dest):
             log.info("removed %s left by an interrupted mash", leftover)
@@ -112,10 +113,10 @@ def mash(
             built.mkdir()
             item = f"mash of {tag} for {arch}"
             groupfile = release.comps if plan.groups else None
-            fetched, reused = _build(
-                plan, built, staging, dest, groupfile, public_keys=public_keys, workers=workers, item=item
+            fetched, reused, new_record = _build(
+                plan, built, staging, dest, record, groupfile, public_keys=public_keys, workers=workers, item=item
             )
-            written, removed = repo.record_changes(repo.read_record(dest), repo.read_record(built) or {})
+            written, removed = repo.record_changes(record, new_record)
             repo.swap_into_place(built, dest)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -169,16 +170,18 @@ def _build(
     built: Path,
     staging: Path,
     previous: Path,
+    record: dict | None,
     groupfile: Path | None,
     *,
     public_keys: Iterable[str | Path],
     workers: int,
     item: str,
-) -> tuple[tuple[int, int], int]:
+) -> tuple[tuple[int, int], int, dict]:
     """Reuse, fetch, check, createrepo, updateinfo and the record, all inside ``built`` (not yet visible).
 
-    Returns ((RPMs fetched, bytes fetched), RPMs reused from ``previous``)."""
-    reused = repo.reuse_rpms(plan.rpms, previous, built)
+    ``record`` is the previous compose's (in ``previous``). Returns ((RPMs fetched, bytes fetched), RPMs
+    reused from ``previous``, the new compose's record)."""
+    reused = repo.reuse_rpms(plan.rpms, previous, record, built)
     fetched = repo.fetch_rpms([p for p in plan.rpms if p.rpm.filename not in reused], built, workers=workers)
     entries = {**{name: r.entry for name, r in reused.items()}, **repo.check_rpms(fetched, public_keys)}
     for sub in sorted(plan.repos, reverse=True):  # debug/ first: the binary repository excludes it
@@ -204,21 +207,19 @@ def _build(
         repo.add_updateinfo(root, updateinfo, plan.revision, staging, item=where)
     files = {f.planned.rpm.filename: (f.sha256, f.size) for f in fetched}
     files.update({name: (r.entry.sha256, r.size) for name, r in reused.items()})
-    repo.write_record(
-        built,
-        {
-            "digest": plan.digest,
-            "tag": plan.tag,
-            "sigkey": plan.sigkey,
-            "arches": list(plan.arches),
-            "revision": plan.revision,
-            "rpms": [repo.record_entry(p, entries[p.rpm.filename], files[p.rpm.filename][1]) for p in plan.rpms],
-            "updates": [u.alias for u in plan.advisories],
-            "repodata": repo.metadata_files(built, plan.repos),
-            "checksums": repo.repomd_checksums(built),
-        },
-    )
-    return (len(fetched), sum(f.size for f in fetched)), len(reused)
+    new_record = {
+        "digest": plan.digest,
+        "tag": plan.tag,
+        "sigkey": plan.sigkey,
+        "arches": list(plan.arches),
+        "revision": plan.revision,
+        "rpms": [repo.record_entry(p, entries[p.rpm.filename], files[p.rpm.filename][1]) for p in plan.rpms],
+        "updates": [u.alias for u in plan.advisories],
+        "repodata": repo.metadata_files(built, plan.repos),
+        "checksums": repo.repomd_checksums(built),
+    }
+    repo.write_record(built, new_record)
+    return (len(fetched), sum(f.size for f in fetched)), len(reused), new_record
 
 
 def _result(

@@ -119,12 +119,12 @@ def reusable(planned: Sequence[PlannedRPM], record: dict | None) -> dict[str, di
     return out
 
 
-def reuse_rpms(planned: Sequence[PlannedRPM], previous: Path, repo_dir: Path) -> dict[str, Reused]:
-    """Hard-link into ``repo_dir`` every planned RPM the previous compose in ``previous`` holds as the same
-    file (:func:`reusable`, and the size recorded); a copy where a link cannot be made. File name → what was
-    reused. Changes nothing in ``previous``.
+def reuse_rpms(planned: Sequence[PlannedRPM], previous: Path, record: dict | None, repo_dir: Path) -> dict[str, Reused]:
+    """Hard-link into ``repo_dir`` every planned RPM the previous compose in ``previous`` (whose record is
+    ``record``) holds as the same file (:func:`reusable`, and the size recorded); a copy where a link cannot
+    be made. File name → what was reused. Changes nothing in ``previous``.
     """
-    same = reusable(planned, read_record(previous))
+    same = reusable(planned, record)
     out: dict[str, Reused] = {}
     made: set[str] = set()
     source, target_top = str(previous), str(repo_dir)  # plain strings: thousands of files, pathlib is slow here
@@ -431,9 +431,9 @@ def read_record(dest: Path) -> dict | None:
         return None
 
 
-def is_current(dest: Path, digest: str) -> bool:
-    """Does ``dest`` hold the complete result of the plan ``digest``? (record, repomd and every RPM present)"""
-    record = read_record(dest)
+def is_current(dest: Path, digest: str, record: dict | None) -> bool:
+    """Does ``dest``, whose record is ``record``, hold the complete result of the plan ``digest``? (repomd
+    and every RPM and metadata file the record names present). Read-only."""
     if record is None or record.get("digest") != digest:
         return False
     if not (dest / "repodata" / "repomd.xml").is_file():
