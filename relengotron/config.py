@@ -131,8 +131,9 @@ class MirrorLayout:
     images: str
     ostree: str
     website: str
-    # The rsync module whose top is ``master`` (Fedora: "fedora"): the downstream mirrors' file lists kept there
-    # are ``fullfiletimelist-<module>`` and ``imagelist-<module>`` (relengotron.sync.filelist).
+    # quick-fedora-mirror's name of the rsync module whose top is ``master`` (Fedora's fedora-enchilada, whose
+    # directory is /pub/fedora: "fedora"): the downstream mirrors' file lists kept there are
+    # ``fullfiletimelist-<module>`` and ``imagelist-<module>`` (relengotron.sync.filelist).
     module: str = "fedora"
 
 

@@ -434,8 +434,10 @@ def release_config(
 ) -> ReleaseConfig:
     """A :class:`ReleaseConfig` of ``releases`` and ``artifacts`` whose files and trees lie under ``root``
     (``releng.yaml``, ``policies.yaml``, the OSTree repository ``repo``, the mirror's ``staging``, ``master`` and
-    ``archive``), with Fedora's mirror layout and a 30-day, 3-commit OSTree retention. ``mirror`` and ``ostree``
-    overrides may be given as keyword dicts of their fields; any other field as itself (pure)."""
+    ``archive``), with Fedora's mirror layout below ``linux/`` (at the top here: ``master`` stands for
+    /pub/fedora/linux, where config/fedora.yaml's is the module top /pub/fedora) and a 30-day, 3-commit OSTree
+    retention. ``mirror`` and ``ostree`` overrides may be given as keyword dicts of their fields; any other
+    field as itself (pure)."""
     mirror = MirrorLayout(
         staging=root / "staging",
         master=str(root / "master"),

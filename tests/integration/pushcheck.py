@@ -33,9 +33,9 @@ SENTINEL = "org.fedoraproject.dev.test.sentinel"
 ATOMIC = "fedora/24/x86_64/atomic-host"
 AMI = "Fedora-Cloud-Base-24.x86_64.raw.xz"
 F24_IMAGES = {
-    "installer-iso": "releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso",
-    "pxe2live": "releases/24/pxe2live/x86_64/Fedora-Atomic-pxe2live-x86_64-24.tar.gz",
-    "cloud-base-gce": "releases/24/gce/x86_64/Fedora-Cloud-Base-GCE-24.x86_64.tar.gz",
+    "installer-iso": "linux/releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso",
+    "pxe2live": "linux/releases/24/pxe2live/x86_64/Fedora-Atomic-pxe2live-x86_64-24.tar.gz",
+    "cloud-base-gce": "linux/releases/24/gce/x86_64/Fedora-Cloud-Base-GCE-24.x86_64.tar.gz",
 }
 # The sandbox Bodhi's f24 glibc update (worlds/fedora.yaml), requested for stable: a compose names it by its build.
 GLIBC = {"alias": "FEDORA-2016-1d1d97e08f", "builds": ["glibc-2.23.1-8.fc24"]}
@@ -222,18 +222,18 @@ def assert_held_back_push(
 
     # the mirror: the updates repository, the Atomic Host ref, three images — and nothing of the AMI
     master = tree(world.master)
-    assert "updates/24/x86_64/repodata/repomd.xml.asc" in master
-    assert "updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm" in master
+    assert "linux/updates/24/x86_64/repodata/repomd.xml.asc" in master
+    assert "linux/updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm" in master
     for path in F24_IMAGES.values():
         assert {path, f"{path}-CHECKSUM", f"{path}.manifest.json"} <= set(master)
     assert not [p for p in master if AMI in p or ".relengotron" in p]
-    assert (world.staging / ".relengotron/candidates/releases/24/ami/x86_64" / AMI).is_file()  # held back here
-    mirror_repo = OSTreeRepo(world.master / "atomic/repo")
+    assert (world.staging / ".relengotron/candidates/linux/releases/24/ami/x86_64" / AMI).is_file()  # held back here
+    mirror_repo = OSTreeRepo(world.master / "linux/atomic/repo")
     commit = mirror_repo.rev_parse(ATOMIC)
     assert commit is not None
     assert not (world.staging / ".relengotron/locks/updates_push-f24-stable.json").exists()  # the turn given back
     key = Path(world.endpoints["signing"]["public_key"])
-    assert pull_over_http(world.master / "atomic/repo", ATOMIC, key, work) == commit
+    assert pull_over_http(world.master / "linux/atomic/repo", ATOMIC, key, work) == commit
 
     # the bus: five composed, four released (not the AMI), one push-complete naming the held-back update
     messages = bus(world)
@@ -249,7 +249,10 @@ def assert_held_back_push(
     assert update["held_back"] == [{"label": AMI, "reason": "its tests failed"}]
     assert sorted(update["artifacts"]) == sorted(released)
     assert complete["artifacts"]["held_back"] == [{"label": AMI, "reason": "its tests failed"}]
-    assert complete["repos"] == ["updates/24/x86_64", "updates/24/SRPMS"]  # the arch (with debug/), the sources
+    assert complete["repos"] == [
+        "linux/updates/24/x86_64",
+        "linux/updates/24/SRPMS",
+    ]  # the arch (with debug/), the sources
 
     # the website: productmd images.json and the page, from what was released only
     images = read_images_json(world.master / "website/24/images.json")

@@ -50,7 +50,7 @@ def test_released_manifests_feed_the_plan(tmp_path: Path, world: World, built_wo
     (staging / Path(image_path(config.mirror, iso, f24, "x86_64")).parent).mkdir(parents=True)
     (staging / image_path(config.mirror, iso, f24, "x86_64")).write_bytes(b"ISO" * 100)
     written = write_image_manifest(staging, config.mirror, iso, f24, "x86_64", OLD)
-    assert written == staging / "releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso.manifest.json"
+    assert written == staging / "linux/releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso.manifest.json"
     stamp = written.stat().st_mtime_ns
     assert write_image_manifest(staging, config.mirror, iso, f24, "x86_64", OLD) == written
     assert written.stat().st_mtime_ns == stamp  # the same manifest again: untouched

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.integration
 
 TOPIC = f"org.fedoraproject.dev.{COMPOSED_TOPIC}"
 REF = "fedora/24/x86_64/atomic-host"
-AMI = "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz"
+AMI = "linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz"
 
 
 @dataclass
@@ -204,7 +204,7 @@ def test_image_candidate_is_never_synced_until_promoted(setup: Setup) -> None:
     assert sorted(done.paths) == sorted(
         str(p.relative_to(setup.staging)) for p in (setup.staging / AMI).parent.iterdir()
     )
-    assert not (setup.staging / ".relengotron/candidates/releases").exists()
+    assert not (setup.staging / ".relengotron/candidates/linux").exists()
     assert not plugin.promote(setup.promote, out).changed  # a rerun moves nothing
     setup.sync_all()
     assert mirror_files(setup.master) == set(done.paths)
@@ -266,7 +266,7 @@ def test_failed_composes_name_the_artifact_and_leave_the_trees_alone(setup: Setu
     ) as failed:
         aarch64.compose(setup.compose, manifest)
     assert "Invalid arch for build tag: aarch64" in str(failed.value)
-    assert not (setup.staging / "releases").exists()
+    assert not (setup.staging / "linux").exists()
     assert not list((setup.staging / ".relengotron/candidates").rglob("*.tar.gz"))
 
     atomic = setup.plugin("atomic-host")

@@ -264,7 +264,7 @@ def report(repo: str, request: str, status: str, updates: list[dict[str, Any]]) 
         "agent": "bowlofeggs",
         "status": status,
         "synced": status != "failed",
-        "repos": [f"updates/{release[1:]}/x86_64"],
+        "repos": [f"linux/updates/{release[1:]}/x86_64"],
         "updates": [
             {"builds": [], "status": "pushed", "artifacts": [], "held_back": [], "reason": None, **u} for u in updates
         ],

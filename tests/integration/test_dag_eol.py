@@ -29,16 +29,16 @@ EOL_TOPIC = "org.fedoraproject.dev.relengotron.release.eol"
 F23_REFS = ("fedora/23/x86_64/atomic-host", "fedora/23/x86_64/updates/atomic-host")
 F24_REF = "fedora/24/x86_64/atomic-host"
 MIRROR_FILES = (
-    "updates/23/x86_64/Packages/b/bash-4.3.42-1.fc23.noarch.rpm",
-    "updates/23/x86_64/repodata/repomd.xml",
-    "updates/testing/23/x86_64/repodata/repomd.xml",
-    "releases/23/installer-iso/x86_64/Fedora-Server-dvd-x86_64-23.iso",
-    "updates/24/x86_64/repodata/repomd.xml",
-    "updates/testing/24/x86_64/repodata/repomd.xml",
-    "releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso",
+    "linux/updates/23/x86_64/Packages/b/bash-4.3.42-1.fc23.noarch.rpm",
+    "linux/updates/23/x86_64/repodata/repomd.xml",
+    "linux/updates/testing/23/x86_64/repodata/repomd.xml",
+    "linux/releases/23/installer-iso/x86_64/Fedora-Server-dvd-x86_64-23.iso",
+    "linux/updates/24/x86_64/repodata/repomd.xml",
+    "linux/updates/testing/24/x86_64/repodata/repomd.xml",
+    "linux/releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso",
     "website/index.html",
 )
-F23_TREES = ("releases/23", "updates/23", "updates/testing/23")
+F23_TREES = ("linux/releases/23", "linux/updates/23", "linux/updates/testing/23")
 F23_BUGS = (1300101, 1300102, 1300103)
 
 
@@ -112,7 +112,7 @@ def f24_part(snap: dict[str, Any]) -> dict[str, Any]:
         "bugs": {i: s for i, s in snap["bugs"].items() if i in (1300105, 1300106)},
         "ref": snap["refs"][F24_REF],
         # the OSTree repository on the mirror is shared by every release: its f24 ref is "ref" above
-        "mirror": {p: h for p, h in snap["master"].items() if "24" in p and not p.startswith("atomic/")},
+        "mirror": {p: h for p, h in snap["master"].items() if "24" in p and not p.startswith("linux/atomic/")},
     }
 
 
@@ -217,7 +217,7 @@ def test_eol_for_real_does_every_step_then_a_second_run_changes_nothing(eol_worl
         assert not (world.master / path).exists()
     moved = {p: h for p, h in before["master"].items() if p.startswith(F23_TREES)}
     assert {p: h for p, h in after["archive"].items() if p in moved} == moved
-    ostree = ("atomic", f"{config.mirror.ostree}")  # the shared repository (checked below) and its parent
+    ostree = ("linux/atomic", f"{config.mirror.ostree}")  # the shared repository (checked below) and its parent
     lists = ("fullfiletimelist-fedora", "imagelist-fedora")  # the downstream mirrors' file lists, kept by the syncs
     assert {p: h for p, h in after["master"].items() if not p.startswith((*ostree, *lists))} == {
         p: h for p, h in before["master"].items() if not p.startswith((*F23_TREES, *lists))

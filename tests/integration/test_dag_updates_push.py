@@ -158,7 +158,7 @@ def test_a_push_that_changes_no_artifact_composes_nothing(push_world: PushWorld)
         p for p in set(before["master"]) | set(after["master"]) if before["master"].get(p) != after["master"].get(p)
     }
     # the f23 repositories (the arch's, its debug/, the sources) and the downstream mirrors' time list naming them
-    mine = ("updates/23/x86_64/", "updates/23/SRPMS/", "fullfiletimelist-fedora")
+    mine = ("linux/updates/23/x86_64/", "linux/updates/23/SRPMS/", "fullfiletimelist-fedora")
     assert changed and all(p.startswith(mine) for p in changed), sorted(changed)
     messages = bus(world)
     [complete] = [
@@ -178,10 +178,10 @@ def test_a_push_that_changes_no_artifact_composes_nothing(push_world: PushWorld)
 def test_a_failed_sync_fails_the_run_claims_nothing_and_a_rerun_completes(push_world: PushWorld) -> None:
     world = push_world
     sudo = conf("2016-06-03.0", "f23-updates", ["sudo-1.8.15-2.fc23"])
-    assert not (world.master / "updates" / "23").exists()  # a fresh sandbox's mirror has no f23 updates yet
+    assert not (world.master / "linux/updates/23").exists()  # a fresh sandbox's mirror has no f23 updates yet
     # a non-empty directory on the mirror where the push's sudo RPM goes: rsync will not replace it, so the
     # first pass (content) fails
-    blocker = world.master / "updates/23/x86_64/Packages/s/sudo-1.8.15-2.fc23.x86_64.rpm"
+    blocker = world.master / "linux/updates/23/x86_64/Packages/s/sudo-1.8.15-2.fc23.x86_64.rpm"
     (blocker / "in-the-way").mkdir(parents=True)
     before = snapshot(world)["master"]
     failed, tis = run(sudo)
@@ -195,7 +195,7 @@ def test_a_failed_sync_fails_the_run_claims_nothing_and_a_rerun_completes(push_w
     entries = [(path, "dir" if after.get(path) == "dir" else "file") for path in changed]
     classes = classify_tree(entries, website=world.config.mirror.website).classes
     assert changed and {classes[path] for path in changed} == {"content"}, sorted(changed)
-    assert blocker.is_dir() and not [p for p in after if p.startswith("updates/23/") and "/repodata" in p]
+    assert blocker.is_dir() and not [p for p in after if p.startswith("linux/updates/23/") and "/repodata" in p]
     [told] = [
         m["msg"] for m in bus(world) if m["topic"] == TOPIC + "push.complete" and m["msg"]["push_id"] == "2016-06-03.0"
     ]
@@ -211,7 +211,7 @@ def test_a_failed_sync_fails_the_run_claims_nothing_and_a_rerun_completes(push_w
     shutil.rmtree(blocker)  # the fault fixed: the same push again
     done, tis = run(sudo)
     assert str(done.state) == "success", states(tis)
-    assert (world.master / "updates/23/x86_64/repodata/repomd.xml").is_file()
+    assert (world.master / "linux/updates/23/x86_64/repodata/repomd.xml").is_file()
     completes = [
         m["msg"] for m in bus(world) if m["topic"] == TOPIC + "push.complete" and m["msg"]["push_id"] == "2016-06-03.0"
     ]

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT = 330  # seconds for the whole `relengotron-sandbox demo`
 ATOMIC_23, ATOMIC_24 = "fedora/23/x86_64/atomic-host", "fedora/24/x86_64/atomic-host"
-ISO_24 = "releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso"
+ISO_24 = "linux/releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso"
 AMI_24 = "Fedora-Cloud-Base-24.x86_64.raw.xz"
 
 
@@ -191,7 +191,7 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
 
     # the master mirror: both Atomic Hosts (f24's with docker), the installer ISO, never the AMI
     master = Path(load_release_config(endpoints["releng"]["config"]).mirror.master)
-    repo = OSTreeRepo(master / "atomic" / "repo")
+    repo = OSTreeRepo(master / "linux/atomic/repo")
     assert repo.rev_parse(ATOMIC_23) and repo.rev_parse(ATOMIC_24)
     assert (master / ISO_24).is_file()
     assert not [p for p in master.rglob("*") if AMI_24 in p.name]
@@ -199,7 +199,7 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     # earlier pushes' advisories carried); the debug repository beside each holds the pushed arch builds'
     # debuginfo and debugsource (sudo's, in f23), the sources repository the pushed builds
     for version, pushed_here in {"23": (SUDO, VIM), "24": (GLIBC, CURL, ANACONDA, DOCKER)}.items():
-        top = master / "updates" / version
+        top = master / "linux/updates" / version
         found = advisories(top / "x86_64", tmp_path / f"dnf-{version}")
         assert set(found) == {u.alias for u in pushed_here}, found
         debug = dnf(top / "x86_64" / "debug", tmp_path / f"dnf-{version}-debug", "repoquery", "--qf", "%{name}")

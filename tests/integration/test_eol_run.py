@@ -40,17 +40,17 @@ REFS = {
     "fedora/rawhide/x86_64/atomic-host": ["bash-4.4.5-1.fc26", "glibc-2.24.90-1.fc26"],
 }
 MIRROR_FILES = (
-    "updates/23/x86_64/Packages/b/bash-4.3.42-1.fc23.noarch.rpm",
-    "updates/23/x86_64/repodata/repomd.xml",
-    "updates/testing/23/x86_64/repodata/repomd.xml",
-    "updates/24/x86_64/repodata/repomd.xml",
-    "updates/testing/24/x86_64/repodata/repomd.xml",
-    "releases/23/installer-iso/x86_64/Fedora-Server-dvd-x86_64-23.iso",
-    "releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso",
-    "atomic/repo/config",
+    "linux/updates/23/x86_64/Packages/b/bash-4.3.42-1.fc23.noarch.rpm",
+    "linux/updates/23/x86_64/repodata/repomd.xml",
+    "linux/updates/testing/23/x86_64/repodata/repomd.xml",
+    "linux/updates/24/x86_64/repodata/repomd.xml",
+    "linux/updates/testing/24/x86_64/repodata/repomd.xml",
+    "linux/releases/23/installer-iso/x86_64/Fedora-Server-dvd-x86_64-23.iso",
+    "linux/releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso",
+    "linux/atomic/repo/config",
     "website/index.html",
 )
-F23_TREES = ("releases/23", "updates/23", "updates/testing/23")
+F23_TREES = ("linux/releases/23", "linux/updates/23", "linux/updates/testing/23")
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def f24_part(snap: dict[str, Any]) -> dict[str, Any]:
         "mirror": {
             p: h
             for p, h in snap["master"].items()
-            if ("/24" in p or p.startswith("website")) and not p.startswith("atomic/")
+            if ("/24" in p or p.startswith("website")) and not p.startswith("linux/atomic/")
         },
     }
 
@@ -170,7 +170,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(setup: Setup) -> None:
     text = run.render()
     assert text.startswith("EOL plan for Fedora 23 (f23), end of life on 2016-12-20: 18 steps")
     assert "set PDC release fedora-23 inactive" in text and "Dry run: nothing was changed." in text
-    assert f"move {setup.master}/updates/testing/23 to {setup.archive}/updates/testing/23" in text
+    assert f"move {setup.master}/linux/updates/testing/23 to {setup.archive}/linux/updates/testing/23" in text
     assert snapshot(setup) == before
 
 
@@ -274,15 +274,15 @@ def test_a_run_cut_short_is_finished_by_the_next(setup: Setup) -> None:
     assert [s.key for s in half.steps] == [s.key for s in plan.steps[first_carve + 1 :]]
     assert not any(isinstance(s, CloseBug) for s in half.steps)
 
-    (setup.archive / "updates").mkdir(parents=True)  # a copy across filesystems killed half-way
-    (setup.archive / "updates" / "23").mkdir()
-    (setup.archive / "updates" / "23" / "partial").write_text("half\n")
+    (setup.archive / "linux/updates").mkdir(parents=True)  # a copy across filesystems killed half-way
+    (setup.archive / "linux/updates/23").mkdir()
+    (setup.archive / "linux/updates/23/partial").write_text("half\n")
     run = run_eol("f23", config, svc, eol_date=EOL_DAY, dry_run=False)
     assert [o.key for o in run.outcomes] == [s.key for s in half.steps] and all(o.changed for o in run.outcomes)
     assert run.after is not None and run.after.empty
-    assert not (setup.master / "updates" / "23").exists()
-    assert (setup.archive / "updates/23/x86_64/repodata/repomd.xml").read_text() == (
-        "updates/23/x86_64/repodata/repomd.xml\n"
+    assert not (setup.master / "linux/updates/23").exists()
+    assert (setup.archive / "linux/updates/23/x86_64/repodata/repomd.xml").read_text() == (
+        "linux/updates/23/x86_64/repodata/repomd.xml\n"
     )
     assert sum(isinstance(s, MoveMirrorPath) for s in half.steps) == 3
     assert len(bus_messages(setup.ctx, EOL_TOPIC)) == 1

@@ -18,7 +18,7 @@ PLUGINS = Path(__file__).resolve().parents[2] / "plugins"
 if str(PLUGINS) not in sys.path:
     sys.path.insert(0, str(PLUGINS))  # as Airflow puts plugins/ on sys.path
 
-GCE = "releases/24/gce/x86_64/Fedora-Cloud-Base-GCE-24.x86_64.tar.gz"
+GCE = "linux/releases/24/gce/x86_64/Fedora-Cloud-Base-GCE-24.x86_64.tar.gz"
 GCE_MANIFEST = Manifest.of(["bash-4.3.42-5.fc24", "glibc-2.23.1-8.fc24"])
 GLIBC = {"alias": "FEDORA-2016-aaaa", "builds": ["glibc-2.23.1-8.fc24"], "type": "bugfix", "bugs": [1]}
 UPDATES = [GLIBC]  # the updates task's XCom: the compose's updates as Bodhi describes them

@@ -125,7 +125,11 @@ def config(tmp_path: Path) -> ReleaseConfig:
         archive=str(tmp_path / "archive"),
         staging=tmp_path / "staging",
     )
-    for rel in ("updates/24/x86_64/repomd.xml", "updates/testing/24/x86_64/repomd.xml", "updates/25/x86_64/repomd.xml"):
+    for rel in (
+        "linux/updates/24/x86_64/repomd.xml",
+        "linux/updates/testing/24/x86_64/repomd.xml",
+        "linux/updates/25/x86_64/repomd.xml",
+    ):
         (tmp_path / "master" / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "master" / rel).write_text(rel)
     return dataclasses.replace(fedora, mirror=mirror)
@@ -150,7 +154,7 @@ def test_facts_plan_execute_and_nothing_left(config: ReleaseConfig, services: EO
     assert facts.pdc_active == {"fedora-24": True}
     assert {t.name for t in facts.tags} == {"f24", "f24-updates", "f24-updates-candidate"}  # those that exist
     assert [b.id for b in facts.bugs] == [1, 2] and facts.refs == () and facts.announced == frozenset()
-    assert "updates/24" in facts.mirror_paths and "updates/25" in facts.mirror_paths
+    assert "linux/updates/24" in facts.mirror_paths and "linux/updates/25" in facts.mirror_paths
 
     plan = plan_for("f24", config, services, DAY)
     assert [s.key for s in plan.steps] == [
@@ -160,8 +164,8 @@ def test_facts_plan_execute_and_nothing_left(config: ReleaseConfig, services: EO
         "koji-lock-tag:f24-updates-candidate",
         "bugzilla-close:1",
         "bugzilla-close:2",
-        "mirror-archive:updates/24",
-        "mirror-archive:updates/testing/24",
+        "mirror-archive:linux/updates/24",
+        "mirror-archive:linux/updates/testing/24",
         "publish-eol:f24",
     ]
     outcomes = execute_plan(plan, services)
@@ -178,8 +182,8 @@ def test_facts_plan_execute_and_nothing_left(config: ReleaseConfig, services: EO
     assert (modname, topic, body["release"], body["date"]) == ("relengotron", "release.eol", "f24", "2017-08-08")
     assert body["steps"] == [s.key for s in plan.steps[:-1]] and len(body["done"]) == 8
     assert services.mirror.read_marker("f24")["topic"] == "relengotron.release.eol"
-    assert (tmp_path / "archive/updates/testing/24/x86_64/repomd.xml").is_file()
-    assert (tmp_path / "master/updates/25/x86_64/repomd.xml").is_file()
+    assert (tmp_path / "archive/linux/updates/testing/24/x86_64/repomd.xml").is_file()
+    assert (tmp_path / "master/linux/updates/25/x86_64/repomd.xml").is_file()
 
     assert plan_for("f24", config, services, DAY).empty
     again = [execute_step(s, services, plan_steps=plan.steps) for s in plan.steps]
@@ -209,7 +213,7 @@ def test_steps_refuse_what_no_longer_matches_the_plan(services: EOLServices, tmp
     with pytest.raises(KojiError, match="build target f24-candidate: now builds from f24 into f25-updates-candidate"):
         execute_step(step, services)
     assert services.koji.writes == []
-    elsewhere = MoveMirrorPath("updates/24", "/srv/other/updates/24", f"{tmp_path}/archive/updates/24")
+    elsewhere = MoveMirrorPath("linux/updates/24", "/srv/other/updates/24", f"{tmp_path}/archive/linux/updates/24")
     with pytest.raises(MirrorError, match="planned as /srv/other/updates/24"):
         execute_step(elsewhere, services)
     with pytest.raises(KojiNotFoundError, match="tag f26"):

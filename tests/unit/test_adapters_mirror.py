@@ -24,11 +24,11 @@ from relengotron.tools.remote import LocalRunner
 REPO = Path(__file__).resolve().parents[2]
 FEDORA = load_release_config(REPO / "config" / "fedora.yaml")
 FILES = (
-    "updates/23/x86_64/repodata/repomd.xml",
-    "updates/testing/23/x86_64/repodata/repomd.xml",
-    "updates/24/x86_64/repodata/repomd.xml",
-    "releases/23/Server/x86_64/iso/Fedora-Server-dvd-x86_64-23.iso",
-    "atomic/repo/config",
+    "linux/updates/23/x86_64/repodata/repomd.xml",
+    "linux/updates/testing/23/x86_64/repodata/repomd.xml",
+    "linux/updates/24/x86_64/repodata/repomd.xml",
+    "linux/releases/23/Server/x86_64/iso/Fedora-Server-dvd-x86_64-23.iso",
+    "linux/atomic/repo/config",
 )
 
 
@@ -47,29 +47,32 @@ def files(top: Path) -> set[str]:
 def test_paths_are_listed_down_to_the_version_part(trees: MirrorTrees) -> None:
     layout = FEDORA.mirror
     assert trees.present_paths([layout.updates, layout.images, layout.ostree, layout.website]) == [
-        "releases/23",
-        "updates/23",
-        "updates/23/x86_64",
-        "updates/24",
-        "updates/24/x86_64",
-        "updates/testing",
-        "updates/testing/23",
+        "linux/releases/23",
+        "linux/updates/23",
+        "linux/updates/23/x86_64",
+        "linux/updates/24",
+        "linux/updates/24/x86_64",
+        "linux/updates/testing",
+        "linux/updates/testing/23",
     ]
     assert trees.present_paths(["pub/{version}"]) == []  # a template whose top is absent
 
 
 def test_move_is_a_rename_and_idempotent(trees: MirrorTrees, tmp_path: Path) -> None:
     master, archive = tmp_path / "master", tmp_path / "archive"
-    inode = (master / "updates/23").stat().st_ino
-    assert trees.move_to_archive("updates/23") is True
-    assert (archive / "updates/23").stat().st_ino == inode  # renamed, not copied
-    assert not (master / "updates/23").exists() and (master / "updates/24").exists()
-    assert trees.move_to_archive("updates/23") is False  # already done
-    assert trees.move_to_archive("/updates/testing/23/") is True
-    assert files(archive) == {"updates/23/x86_64/repodata/repomd.xml", "updates/testing/23/x86_64/repodata/repomd.xml"}
-    with pytest.raises(MirrorError, match="updates/25: not on the master mirror and not in the archive"):
-        trees.move_to_archive("updates/25")
-    for bad in ("", "/", "..", "../etc", "updates/../.."):
+    inode = (master / "linux/updates/23").stat().st_ino
+    assert trees.move_to_archive("linux/updates/23") is True
+    assert (archive / "linux/updates/23").stat().st_ino == inode  # renamed, not copied
+    assert not (master / "linux/updates/23").exists() and (master / "linux/updates/24").exists()
+    assert trees.move_to_archive("linux/updates/23") is False  # already done
+    assert trees.move_to_archive("/linux/updates/testing/23/") is True
+    assert files(archive) == {
+        "linux/updates/23/x86_64/repodata/repomd.xml",
+        "linux/updates/testing/23/x86_64/repodata/repomd.xml",
+    }
+    with pytest.raises(MirrorError, match="linux/updates/25: not on the master mirror and not in the archive"):
+        trees.move_to_archive("linux/updates/25")
+    for bad in ("", "/", "..", "../etc", "linux/updates/../.."):
         with pytest.raises(MirrorError, match="not a path inside"):
             trees.move_to_archive(bad)
 
@@ -80,18 +83,20 @@ def test_across_filesystems_copy_then_delete_and_a_half_copy_is_completed(
     master, archive = tmp_path / "master", tmp_path / "archive"
     devices = iter(["1", "2"])
     monkeypatch.setattr(MirrorTrees, "_device", lambda self, path: next(devices))
-    assert trees.move_to_archive("releases/23") is True
-    assert files(archive) == {"releases/23/Server/x86_64/iso/Fedora-Server-dvd-x86_64-23.iso"}
-    assert not (master / "releases/23").exists()
-    (archive / "updates/23/x86_64").mkdir(parents=True)  # a copy killed half-way: both sides present
-    (archive / "updates/23/x86_64/partial").write_text("half")
-    assert trees.move_to_archive("updates/23") is True
-    assert (archive / "updates/23/x86_64/repodata/repomd.xml").read_text() == "updates/23/x86_64/repodata/repomd.xml"
-    assert not (master / "updates/23").exists()
+    assert trees.move_to_archive("linux/releases/23") is True
+    assert files(archive) == {"linux/releases/23/Server/x86_64/iso/Fedora-Server-dvd-x86_64-23.iso"}
+    assert not (master / "linux/releases/23").exists()
+    (archive / "linux/updates/23/x86_64").mkdir(parents=True)  # a copy killed half-way: both sides present
+    (archive / "linux/updates/23/x86_64/partial").write_text("half")
+    assert trees.move_to_archive("linux/updates/23") is True
+    assert (
+        archive / "linux/updates/23/x86_64/repodata/repomd.xml"
+    ).read_text() == "linux/updates/23/x86_64/repodata/repomd.xml"
+    assert not (master / "linux/updates/23").exists()
 
 
 def test_a_single_file_moves_too(trees: MirrorTrees, tmp_path: Path) -> None:
-    rel = "releases/23/Server/x86_64/iso/Fedora-Server-dvd-x86_64-23.iso"
+    rel = "linux/releases/23/Server/x86_64/iso/Fedora-Server-dvd-x86_64-23.iso"
     assert trees.move_to_archive(rel) is True
     assert (tmp_path / "archive" / rel).read_text() == rel
 
@@ -119,9 +124,9 @@ def test_both_trees_must_be_on_one_host(tmp_path: Path) -> None:
 def test_the_image_manifest_beside_the_image(tmp_path: Path) -> None:
     f24 = FEDORA.releases["f24"]
     ami = next(a for a in FEDORA.artifacts_of("f24") if a.name == "cloud-base-ami")
-    assert image_dir(FEDORA.mirror, ami, f24, "x86_64") == "releases/24/ami/x86_64"
+    assert image_dir(FEDORA.mirror, ami, f24, "x86_64") == "linux/releases/24/ami/x86_64"
     rel = image_manifest_path(FEDORA.mirror, ami, f24, "x86_64")
-    assert rel == "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz.manifest.json"
+    assert rel == "linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz.manifest.json"
     mirror = MirrorFS(str(tmp_path))
     assert read_image_manifest(mirror, rel) is None
     manifest = Manifest.of(["glibc-2.23.1-8.fc24", "bash-4.3.42-5.fc24"])

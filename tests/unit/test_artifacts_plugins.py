@@ -45,19 +45,19 @@ def plugin(config: ReleaseConfig, name: str, arch: str = "x86_64") -> Any:
 
 def test_mirror_paths_of_each_kind(config: ReleaseConfig) -> None:
     layout = config.mirror
-    assert plugin(config, "atomic-host").mirror_paths(layout) == ["atomic/repo"]
+    assert plugin(config, "atomic-host").mirror_paths(layout) == ["linux/atomic/repo"]
     assert plugin(config, "cloud-base-ami").mirror_paths(layout) == [
-        "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz",
-        "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz.manifest.json",
-        "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz-CHECKSUM",
+        "linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz",
+        "linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz.manifest.json",
+        "linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz-CHECKSUM",
     ]
     assert plugin(config, "installer-iso", "aarch64").mirror_paths(layout)[0] == (
-        "releases/24/installer-iso/aarch64/Fedora-Server-dvd-aarch64-24.iso"
+        "linux/releases/24/installer-iso/aarch64/Fedora-Server-dvd-aarch64-24.iso"
     )
     assert (
         plugin(config, "pxe2live").mirror_paths(layout)[2].endswith("/Fedora-Atomic-pxe2live-x86_64-24.tar.gz-CHECKSUM")
     )
-    assert plugin(config, "cloud-base-gce").mirror_paths(layout)[0].startswith("releases/24/gce/x86_64/")
+    assert plugin(config, "cloud-base-gce").mirror_paths(layout)[0].startswith("linux/releases/24/gce/x86_64/")
 
 
 def test_every_output_goes_in_the_right_sync_pass(config: ReleaseConfig) -> None:
@@ -113,17 +113,23 @@ def test_koji_names_and_image_kinds(config: ReleaseConfig) -> None:
     }
 
 
-def _ostree_output(repo: str = "/srv/staging/atomic/repo") -> ComposeOutput:
+def _ostree_output(repo: str = "/srv/staging/linux/atomic/repo") -> ComposeOutput:
     tree = OSTreeOutput(
         repo, "/srv/ostree/repo", "fedora/24/x86_64/atomic-host", "c" * 64, None, "24.20160614.0", ("commit",)
     )
     return ComposeOutput(
-        "atomic-host-24-x86_64", "ostree", "fedora/24/x86_64/atomic-host", MANIFEST, True, ("atomic/repo",), ostree=tree
+        "atomic-host-24-x86_64",
+        "ostree",
+        "fedora/24/x86_64/atomic-host",
+        MANIFEST,
+        True,
+        ("linux/atomic/repo",),
+        ostree=tree,
     )
 
 
 def _image_output(
-    path: str = "/srv/staging/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz",
+    path: str = "/srv/staging/linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz",
 ) -> ComposeOutput:
     image = ImageOutput(path, "d" * 64, 42, path + "-CHECKSUM", path + ".manifest.json", "Fedora-Cloud-Base-24-1", 7)
     return ComposeOutput("cloud-base-ami-24-x86_64", "ami", Path(path).name, MANIFEST, True, (), image=image)
@@ -139,7 +145,7 @@ def test_announcements_are_what_the_taskotron_stand_in_reads(config: ReleaseConf
         "label": "fedora/24/x86_64/atomic-host",
         "input_hash": MANIFEST.input_hash,
         "ostree": {
-            "repo": "/srv/staging/atomic/repo",
+            "repo": "/srv/staging/linux/atomic/repo",
             "ref": "fedora/24/x86_64/atomic-host",
             "commit": "c" * 64,
             "version": "24.20160614.0",
@@ -153,7 +159,7 @@ def test_announcements_are_what_the_taskotron_stand_in_reads(config: ReleaseConf
         "x86_64",
     )
     assert body["image"] == {
-        "url": "/srv/staging/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz",
+        "url": "/srv/staging/linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz",
         "sha256": "d" * 64,
     }
     with pytest.raises(ValueError, match="is not this artifact's"):
@@ -273,7 +279,7 @@ def test_an_image_that_does_not_hold_its_manifest_is_refused(config: ReleaseConf
         "Fedora-Cloud-Base-24.x86_64.raw.xz: Koji image build Fedora-Cloud-Base-24-1 does not hold its manifest "
         "(did tag f24 change meanwhile?): missing glibc-2.23.1-8.fc24; not in the manifest glibc-2.23.1-9.fc24"
     )
-    assert not (ctx.staging / "releases").exists()  # nothing public
+    assert not (ctx.staging / "linux").exists()  # nothing public
     candidate = ctx.candidates / ami.mirror_paths(ctx.layout)[0]
     assert not candidate.exists() and not candidate.with_name(ami.checksum_name).exists()  # no candidate either
 

@@ -37,8 +37,8 @@ from relengotron_sandbox import testing
 REPO = Path(__file__).resolve().parents[2]
 FEDORA = load_release_config(REPO / "config" / "fedora.yaml")
 DAY = date(2017, 8, 8)
-MASTER = "mirror-master.example.org:/srv/pub/fedora/linux"
-ARCHIVE = "mirror-master.example.org:/srv/pub/archive/fedora/linux"
+MASTER = "mirror-master.example.org:/srv/pub/fedora"
+ARCHIVE = "mirror-master.example.org:/srv/pub/archive/fedora"
 
 FACTS = EOLFacts(
     pdc_active={"fedora-24": True, "fedora-25": True, "fedora-rawhide": True},
@@ -67,14 +67,14 @@ FACTS = EOLFacts(
         RefHead("fedora/rawhide/x86_64/atomic-host", False),
     ),
     mirror_paths=(
-        "updates/24",
-        "updates/24/x86_64",  # moved with its parent
-        "/updates/testing/24/",
-        "releases/24",
-        "updates/25",
-        "releases/rawhide",
+        "linux/updates/24",
+        "linux/updates/24/x86_64",  # moved with its parent
+        "/linux/updates/testing/24/",
+        "linux/releases/24",
+        "linux/updates/25",
+        "linux/releases/rawhide",
         "updates",
-        "atomic/repo",
+        "linux/atomic/repo",
         "website",
     ),
 )
@@ -115,9 +115,9 @@ def test_the_complete_plan_in_order() -> None:
         "bugzilla-close:1300106",
         "ostree-carve-out:fedora/24/x86_64/atomic-host",
         "ostree-carve-out:fedora/24/x86_64/testing/atomic-host",
-        "mirror-archive:releases/24",
-        "mirror-archive:updates/24",
-        "mirror-archive:updates/testing/24",
+        "mirror-archive:linux/releases/24",
+        "mirror-archive:linux/updates/24",
+        "mirror-archive:linux/updates/testing/24",
         "publish-eol:f24",
     ]
     carve, testing = (s for s in plan.steps if isinstance(s, CarveOutRef))
@@ -126,7 +126,7 @@ def test_the_complete_plan_in_order() -> None:
     assert "rpm-ostree rebase fedora/25/x86_64/atomic-host" in carve.endoflife
     assert testing.rebase is None  # f25 has no testing ref
     move = next(s for s in plan.steps if isinstance(s, MoveMirrorPath))
-    assert (move.source, move.destination) == (f"{MASTER}/releases/24", f"{ARCHIVE}/releases/24")
+    assert (move.source, move.destination) == (f"{MASTER}/linux/releases/24", f"{ARCHIVE}/linux/releases/24")
     publish = plan.steps[-1]
     assert isinstance(publish, PublishEOL) and (publish.modname, publish.topic) == ("relengotron", "release.eol")
     assert publish.body == {
@@ -154,7 +154,7 @@ def test_the_dry_run_text() -> None:
     assert lines[1] == "   1. [pdc] set PDC release fedora-24 inactive"
     assert "   4. [koji] lock tag f24" in lines
     assert "   6. [bugzilla] close bug 1300105 (Fedora 24) as CLOSED EOL" in lines
-    assert f"  10. [mirror] move {MASTER}/releases/24 to {ARCHIVE}/releases/24" in lines
+    assert f"  10. [mirror] move {MASTER}/linux/releases/24 to {ARCHIVE}/linux/releases/24" in lines
     assert "  13. [bus] publish relengotron.release.eol for f24" in lines
     assert "  | Thank you for reporting this bug and we are sorry it could not be fixed." in lines
     assert all(line == line.rstrip() for line in lines)
@@ -211,11 +211,14 @@ def test_a_release_without_successor_gets_no_rebase_and_shared_templates_are_nev
     facts = EOLFacts(
         pdc_active={"fedora-25": False},
         refs=(RefHead("fedora/25/x86_64/atomic-host", False), RefHead("fedora/x86_64/atomic-host", False)),
-        mirror_paths=("releases/25", "images/x86_64", "updates/25"),
+        mirror_paths=("linux/releases/25", "images/x86_64", "linux/updates/25"),
         announced=frozenset({"f25"}),
     )
     plan = plan_eol("f25", config, facts, DAY)
-    assert [s.key for s in plan.steps] == ["ostree-carve-out:fedora/25/x86_64/atomic-host", "mirror-archive:updates/25"]
+    assert [s.key for s in plan.steps] == [
+        "ostree-carve-out:fedora/25/x86_64/atomic-host",
+        "mirror-archive:linux/updates/25",
+    ]
     carve = plan.steps[0]
     assert isinstance(carve, CarveOutRef) and carve.rebase is None and "rebase" not in carve.endoflife.lower()
 
@@ -296,11 +299,13 @@ def worlds(draw: st.DrawFn) -> tuple[ReleaseConfig, EOLFacts, dict[str, str | No
         )
     ):
         if rid is None:
-            path = draw(st.sampled_from(["updates", "updates/testing", "atomic/repo", "website", "releases"]))
+            path = draw(
+                st.sampled_from(["linux", "linux/updates", "linux/updates/testing", "linux/atomic/repo", "website"])
+            )
         elif kind == "updates":
-            path = f"updates/{stream}/{config.releases[rid].version}" + ("/x86_64" if depth else "")
+            path = f"linux/updates/{stream}/{config.releases[rid].version}" + ("/x86_64" if depth else "")
         else:
-            path = f"releases/{config.releases[rid].version}" + ("/atomic/x86_64" if depth else "")
+            path = f"linux/releases/{config.releases[rid].version}" + ("/atomic/x86_64" if depth else "")
         path = path.replace("//", "/")
         owner[f"path:{path}"] = rid
         paths.append(path)

@@ -75,7 +75,11 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     )
     ostree = dataclasses.replace(fedora.ostree, repo=tmp_path / "ostree" / "repo")
     config = dataclasses.replace(fedora, mirror=mirror, ostree=ostree)
-    for rel in ("updates/24/x86_64/repomd.xml", "updates/testing/24/x86_64/repomd.xml", "updates/25/x86_64/repomd.xml"):
+    for rel in (
+        "linux/updates/24/x86_64/repomd.xml",
+        "linux/updates/testing/24/x86_64/repomd.xml",
+        "linux/updates/25/x86_64/repomd.xml",
+    ):
         (tmp_path / "master" / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "master" / rel).write_text(rel)
     found = World(config, Koji(), PDC(), Bugzilla(), Bus(), tmp_path, [])
@@ -127,7 +131,7 @@ def big_plan(bugs: int) -> list[dict[str, Any]]:
         pdc_active={"fedora-24": True},
         tags=(),
         bugs=tuple(OpenBug(1000 + n, "Fedora", "24") for n in range(bugs)),
-        mirror_paths=("updates/24", "releases/24", "updates/25"),
+        mirror_paths=("linux/updates/24", "linux/releases/24", "linux/updates/25"),
     )
     return [s.as_dict() for s in plan_eol("f24", config, facts, DAY).steps]
 
@@ -154,8 +158,8 @@ def test_bug_closings_share_items_only_when_the_plan_would_map_too_many_tasks() 
         "bugzilla-close:1000..1003 (4 bugs)",
         "bugzilla-close:1004..1007 (4 bugs)",
         "bugzilla-close:1008..1009 (2 bugs)",
-        "mirror-archive:releases/24",
-        "mirror-archive:updates/24",
+        "mirror-archive:linux/releases/24",
+        "mirror-archive:linux/updates/24",
     ]
     assert [s for item in items for s in item["steps"]] == plan[:-1]  # order kept, nothing lost
     with pytest.raises(EOLError, match="3 steps besides bug closings: more than 3 tasks"):
@@ -209,8 +213,8 @@ def test_the_plan_is_shown_and_changes_nothing(world: World, capsys: pytest.Capt
         "koji-lock-tag:f24-updates-candidate",
         "bugzilla-close:1",
         "bugzilla-close:2",
-        "mirror-archive:updates/24",
-        "mirror-archive:updates/testing/24",
+        "mirror-archive:linux/updates/24",
+        "mirror-archive:linux/updates/testing/24",
         "publish-eol:f24",
     ]
     assert plan[4]["comment"] == BUG_COMMENT.format(name="Fedora 24", date="2016-12-20")
@@ -246,8 +250,8 @@ def test_each_step_is_done_once_and_the_message_goes_out_last_once(world: World)
     assert set(world.koji.targets) == {"f25-candidate"}
     assert {n for n, t in world.koji.tags.items() if t["locked"]} == {"f24", "f24-updates", "f24-updates-candidate"}
     assert world.bugzilla.bugs == {1: ("24", "CLOSED"), 2: ("24", "CLOSED"), 3: ("25", "NEW"), 4: ("24", "CLOSED")}
-    assert (world.tmp / "other-archive/updates/testing/24/x86_64/repomd.xml").is_file()  # the overridden archive
-    assert not (world.tmp / "master/updates/24").exists() and (world.tmp / "master/updates/25").exists()
+    assert (world.tmp / "other-archive/linux/updates/testing/24/x86_64/repomd.xml").is_file()  # the overridden archive
+    assert not (world.tmp / "master/linux/updates/24").exists() and (world.tmp / "master/linux/updates/25").exists()
     assert world.bus.sent == []  # the message is not one of the mapped steps
 
     publish = EOLPublishOperator(
@@ -338,6 +342,6 @@ def test_a_step_connects_only_to_the_service_it_needs(tmp_path: Path, monkeypatc
         assert built == ["bugzilla"]
     assert closed == ["bugzilla"]
     with seam.eol_services(config, "rawhide", ostree_archive=tmp_path / "archive-repo") as services:
-        assert services.ostree.path == config.mirror.staging / "atomic/repo"  # the released repository
+        assert services.ostree.path == config.mirror.staging / "linux/atomic/repo"  # the released repository
         assert services.ostree_archive.path == tmp_path / "archive-repo"
     assert built == ["bugzilla"]

@@ -230,24 +230,24 @@ def test_sync_carries_the_updates_and_what_was_released_never_a_candidate(config
     from operators.push import SyncOperator
 
     staging, master = Path(config.mirror.staging), Path(config.mirror.master)
-    (staging / "updates/24/x86_64/Packages/g").mkdir(parents=True)
-    (staging / "updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm").write_bytes(b"RPM")
+    (staging / "linux/updates/24/x86_64/Packages/g").mkdir(parents=True)
+    (staging / "linux/updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm").write_bytes(b"RPM")
     put_image(staging, GCE)
-    put_image(staging / ".relengotron/candidates", "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz")
-    (staging / "updates/24/x86_64/Packages/g/unrelated-1-1.fc24.noarch.rpm").write_bytes(b"RPM")  # not changed
+    put_image(staging / ".relengotron/candidates", "linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz")
+    (staging / "linux/updates/24/x86_64/Packages/g/unrelated-1-1.fc24.noarch.rpm").write_bytes(b"RPM")  # not changed
     plan = {"items": [gce_item()]}
     promoted = [[], [{"target": GCE_ID, "paths": [GCE, f"{GCE}-CHECKSUM", f"{GCE}.manifest.json"]}]]
-    rpm = "updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm"
+    rpm = "linux/updates/24/x86_64/Packages/g/glibc-2.23.1-8.fc24.noarch.rpm"
     # the mash's record of the repository: what the sync compares with the mirror's copy (none yet)
     record = {"rpms": [{"relpath": "Packages/g/glibc-2.23.1-8.fc24.noarch.rpm", "sha256": "1"}], "repodata": []}
-    (staging / "updates/24/x86_64/.mash.json").write_text(json.dumps(record))
-    mash = [{"arch": "x86_64", "path": "updates/24/x86_64", "changed": True}]
+    (staging / "linux/updates/24/x86_64/.mash.json").write_text(json.dumps(record))
+    mash = [{"arch": "x86_64", "path": "linux/updates/24/x86_64", "changed": True}]
 
     rehearsal = SyncOperator(task_id="sync", plan=plan, mash=mash, promoted=promoted, dry_run=True).execute(context())
     assert rehearsal["dry_run"] and rehearsal["changes"]["planned"] and not any(master.iterdir())
 
     done = SyncOperator(task_id="sync", plan=plan, mash=mash, promoted=promoted).execute(context())
-    record_path = "updates/24/x86_64/.mash.json"
+    record_path = "linux/updates/24/x86_64/.mash.json"
     assert done["changeset"]["written"] == sorted([rpm, record_path, GCE, f"{GCE}-CHECKSUM", f"{GCE}.manifest.json"])
     synced = {p.relative_to(master).as_posix() for p in master.rglob("*") if p.is_file()}
     assert synced == {
@@ -269,8 +269,8 @@ def test_sync_refuses_a_mashed_repository_staging_has_no_record_of(config: Relea
     from operators.push import SyncOperator
 
     put_image(Path(config.mirror.staging), GCE)
-    mash = [{"arch": "x86_64", "path": "updates/24/x86_64", "changed": True}]  # no record there: never a walk
-    with pytest.raises(AirflowFailException, match=r"mash item 0 \(updates/24/x86_64\): staging holds no mashed"):
+    mash = [{"arch": "x86_64", "path": "linux/updates/24/x86_64", "changed": True}]  # no record there: never a walk
+    with pytest.raises(AirflowFailException, match=r"mash item 0 \(linux/updates/24/x86_64\): staging holds no mashed"):
         SyncOperator(task_id="sync", plan={"items": [gce_item()]}, mash=mash).execute(context(ti=FakeTI()))
     assert not Path(config.mirror.master).exists() or not any(Path(config.mirror.master).iterdir())
 
@@ -297,14 +297,14 @@ def test_report_says_which_update_is_held_back_and_check_fails_naming_it(config:
         task_states={"images.compose_0": "success", "images.tests_0": "failed", "images.promote_0": "upstream_failed"}
     )
     sync = {"changeset": {"written": [], "removed": []}, "dry_run": False, "changes": {}}
-    mash = [{"path": "updates/24/x86_64"}]
+    mash = [{"path": "linux/updates/24/x86_64"}]
     task = PushReportOperator(
         task_id="report", updates=UPDATES, plan={"items": items}, promoted=promoted, mash=mash, sync=sync
     )
     released = task.execute(context(ti=ti))
     assert [m["label"] for m in released] == [gce_item()["label"]]
     complete = ti.xcoms["complete"]
-    assert complete["status"] == "held-back" and complete["repos"] == ["updates/24/x86_64"]
+    assert complete["status"] == "held-back" and complete["repos"] == ["linux/updates/24/x86_64"]
     assert complete["updates"][0]["held_back"] == [{"label": ami["label"], "reason": "its tests failed"}]
     outcome = ti.xcoms["outcome"]
     with pytest.raises(

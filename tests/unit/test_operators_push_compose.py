@@ -72,7 +72,7 @@ def test_mash_writes_the_stream_repository_and_signs_it(config: ReleaseConfig, m
     def mashed(arch: str, rpm: str) -> dict[str, Any]:
         return {
             "arch": arch,
-            "path": f"updates/24/{arch}",
+            "path": f"linux/updates/24/{arch}",
             "changed": True,
             "packages": [rpm],
             "updates": ["FEDORA-2016-aaaa"],
@@ -84,7 +84,7 @@ def test_mash_writes_the_stream_repository_and_signs_it(config: ReleaseConfig, m
         mashed("x86_64", "glibc-2.23.1-8.fc24.noarch.rpm"),
         mashed("SRPMS", "glibc-2.23.1-8.fc24.src.rpm"),
     ]
-    x86_64, sources = staging / "updates/24/x86_64", staging / "updates/24/SRPMS"
+    x86_64, sources = staging / "linux/updates/24/x86_64", staging / "linux/updates/24/SRPMS"
     assert signer.signed == [("repomd", str(x86_64)), ("repomd", f"{x86_64}/debug"), ("repomd", str(sources))]
     assert koji.closed == 1
     assert (
@@ -94,7 +94,10 @@ def test_mash_writes_the_stream_repository_and_signs_it(config: ReleaseConfig, m
     monkeypatch.setattr(
         "relengotron.mash.mash", lambda c, r, tag, dest, u, **kw: MashResult(dest, True, "d", 1, (), (), {})
     )
-    assert testing.execute(context({**PARAMS, "repo": "f24-updates-testing"}))[0]["path"] == "updates/testing/24/x86_64"
+    assert (
+        testing.execute(context({**PARAMS, "repo": "f24-updates-testing"}))[0]["path"]
+        == "linux/updates/testing/24/x86_64"
+    )
 
     def refuse(*a: Any, **kw: Any) -> None:
         raise MashError("glibc-2.23.1-8.fc24.noarch.rpm", "not signed with key 0123abcd")
@@ -167,9 +170,11 @@ def test_ostree_compose_returns_the_candidate_and_what_the_tests_need(
     def compose(ctx: Any, manifest: Any) -> ComposeOutput:
         assert ctx.tag == "f24-updates" and manifest == GCE_MANIFEST
         commits.append("c" * 64)
-        tree = OSTreeOutput("/srv/ostree/repo", "/srv/staging/atomic/repo", plugin.ref, "c" * 64, None, "24.1", ())
+        tree = OSTreeOutput(
+            "/srv/ostree/repo", "/srv/staging/linux/atomic/repo", plugin.ref, "c" * 64, None, "24.1", ()
+        )
         return ComposeOutput(
-            plugin.id, "ostree", plugin.label, manifest, True, ("atomic/repo",), ostree=tree, composed_at=when
+            plugin.id, "ostree", plugin.label, manifest, True, ("linux/atomic/repo",), ostree=tree, composed_at=when
         )
 
     plugin.compose = compose
@@ -332,7 +337,7 @@ def test_website_is_written_from_what_is_released_and_synced(config: ReleaseConf
 
     staging, master = Path(config.mirror.staging), Path(config.mirror.master)
     put_image(staging, GCE)
-    put_image(staging / ".relengotron/candidates", "releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz")
+    put_image(staging / ".relengotron/candidates", "linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz")
     first = WebsiteOperator(task_id="website").execute(context())
     assert first["written"] == ["website/24/images.json", "website/24/index.html", "website/index.html"]
     assert sorted(p.relative_to(master).as_posix() for p in master.rglob("*") if p.is_file()) == [

@@ -132,8 +132,8 @@ def test_bodhis_tag_moves_and_a_second_look_finds_nothing_to_do(config: ReleaseC
 
 def test_updates_paths_of_each_stream(config: ReleaseConfig) -> None:
     f24 = config.release("f24")
-    assert updates_path(config.mirror, f24, "x86_64", "") == "updates/24/x86_64"
-    assert updates_path(config.mirror, f24, "x86_64", "testing") == "updates/testing/24/x86_64"
+    assert updates_path(config.mirror, f24, "x86_64", "") == "linux/updates/24/x86_64"
+    assert updates_path(config.mirror, f24, "x86_64", "testing") == "linux/updates/testing/24/x86_64"
 
 
 def _target(config: ReleaseConfig, name: str, decision: Decision, reason: Reason, nvrs: list[str]) -> TargetPlan:
@@ -182,7 +182,7 @@ def _promoted(items: list[dict]) -> dict[str, dict]:
             "identity": "c" * 64,
             "input_hash": "h",
             "manifest": atomic["manifest"],
-            "paths": ["atomic/repo"],
+            "paths": ["linux/atomic/repo"],
             "changed": True,
         }
     }
@@ -210,7 +210,7 @@ def test_outcomes_and_messages(config: ReleaseConfig) -> None:
         "c" * 64,
         ["FEDORA-2016-aaaa"],
     )
-    complete = complete_message(push, result, ["updates/24/x86_64"], "run-1", None)
+    complete = complete_message(push, result, ["linux/updates/24/x86_64"], "run-1", None)
     assert (complete["status"], complete["synced"], complete["repo"], complete["agent"]) == (
         HELD_BACK,
         True,
@@ -228,7 +228,9 @@ def test_a_push_that_did_not_reach_the_mirror_claims_nothing(config: ReleaseConf
     push = push_of(config)
     items = _items(config, push)
     why = "the sync to the master mirror failed: rsync exited 23"
-    found = report(push, items, _promoted(items).values(), {}, repos=["updates/24/x86_64"], run_id="r", failure=why)
+    found = report(
+        push, items, _promoted(items).values(), {}, repos=["linux/updates/24/x86_64"], run_id="r", failure=why
+    )
     assert found.released == [] and found.complete is not None
     assert (found.complete["status"], found.complete["synced"], found.complete["reason"]) == (FAILED, False, why)
     assert [u["status"] for u in found.complete["updates"]] == [FAILED, FAILED]

@@ -29,11 +29,11 @@ from relengotron_sandbox.world import World
 
 MANIFEST = Manifest.of(["bash-4.3.42-5.fc24", "glibc-2.23.1-8.fc24"])
 IMAGES = {
-    "releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso": b"ISO" * 10,
-    "releases/24/gce/x86_64/Fedora-Cloud-Base-GCE-24.x86_64.tar.gz": b"GCE" * 10,
-    "releases/24/pxe2live/x86_64/Fedora-Atomic-pxe2live-x86_64-24.tar.gz": b"PXE" * 10,
+    "linux/releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso": b"ISO" * 10,
+    "linux/releases/24/gce/x86_64/Fedora-Cloud-Base-GCE-24.x86_64.tar.gz": b"GCE" * 10,
+    "linux/releases/24/pxe2live/x86_64/Fedora-Atomic-pxe2live-x86_64-24.tar.gz": b"PXE" * 10,
 }
-CANDIDATE = ".relengotron/candidates/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz"
+CANDIDATE = ".relengotron/candidates/linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz"
 
 
 @pytest.fixture
@@ -85,11 +85,11 @@ def test_images_json_and_page_list_what_is_released(config: ReleaseConfig) -> No
 def test_the_page_lists_ostree_refs_with_their_signed_summary(config: ReleaseConfig) -> None:
     site = gather(config, "f24")
     entry = OSTreeEntry(
-        "atomic-host", "x86_64", "fedora/24/x86_64/atomic-host", "c" * 64, "24.1", 0, "atomic/repo", True
+        "atomic-host", "x86_64", "fedora/24/x86_64/atomic-host", "c" * 64, "24.1", 0, "linux/atomic/repo", True
     )
     page = release_page(dataclasses.replace(site, ostree=(entry,)), "website")
     assert "fedora/24/x86_64/atomic-host" in page and "c" * 64 in page and "24.1" in page
-    assert 'href="../../atomic/repo/summary.sig"' in page and "nothing released yet" in page  # no image yet
+    assert 'href="../../linux/atomic/repo/summary.sig"' in page and "nothing released yet" in page  # no image yet
     assert images_json(site)["payload"]["images"] == {}
 
 
