@@ -34,10 +34,13 @@ def tagged_nvrs(world: Any, tag: str, packages: Iterable[str]) -> list[str]:
 
 
 def rpm_files(built: Any, nvrs: Iterable[str], arch: str = "x86_64") -> list[Path]:
-    """The signed binary RPM files (``arch`` and noarch) of ``nvrs`` in the built world."""
+    """The signed binary RPM files (``arch`` and noarch) of ``nvrs`` in the built world: what an image installs,
+    so never their debugging data (as the product's OSTree compose takes them)."""
+    from relengotron.mash import is_debug
+
     out = []
     for nvr in nvrs:
-        rpms = [r for r in built.rpms[nvr] if r.arch in (arch, "noarch")]
+        rpms = [r for r in built.rpms[nvr] if r.arch in (arch, "noarch") and not is_debug(r.name)]
         if not rpms:
             raise ValueError(f"built world: build {nvr} has no {arch} or noarch RPM")
         out += [built.topdir / (r.signed_relpath or r.relpath) for r in rpms]
