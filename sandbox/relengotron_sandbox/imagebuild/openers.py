@@ -260,8 +260,7 @@ def open_image(path: Path, fmt: str, *, gpg_key: Path | None = None) -> Opened:
         try:
             opener = _OPENERS.get(fmt)
             packages = opener(path, scratch, facts) if opener else _open_iso(path, scratch, facts, gpg_key)
-        except _Malformed as exc:
-            return Opened(path, fmt, False, str(exc), None, facts)
-        except ImageBuildError as exc:  # the rpmdb inside could not be read
-            return Opened(path, fmt, False, str(exc), None, facts)
+        except (_Malformed, ImageBuildError) as exc:  # ImageBuildError: the rpmdb inside could not be read
+            message = str(exc) if str(exc).startswith(str(path)) else f"{path} ({fmt}): {exc}"
+            return Opened(path, fmt, False, message, None, facts)
     return Opened(path, fmt, True, f"{path}: well-formed {fmt}, {len(packages)} packages", packages, facts)
