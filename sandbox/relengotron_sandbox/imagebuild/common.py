@@ -59,13 +59,13 @@ def staged(targets: Mapping[str, Path]) -> Iterator[tuple[Path, dict[str, Path]]
     if not targets:
         raise ImageBuildError("no destination given")
     dests = {key: Path(dest).absolute() for key, dest in targets.items()}
-    for dest in dests.values():
-        if dest.exists() or dest.is_symlink():
-            raise ImageBuildError(f"{dest}: destination exists (refusing to replace an image file)")
-        dest.parent.mkdir(parents=True, exist_ok=True)
     first = next(iter(dests.values()))
     if any(dest.parent != first.parent for dest in dests.values()):
         raise ImageBuildError(f"{', '.join(map(str, dests.values()))}: the outputs of one build go in one directory")
+    for dest in dests.values():
+        if dest.exists() or dest.is_symlink():
+            raise ImageBuildError(f"{dest}: destination exists (refusing to replace an image file)")
+    first.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{first.name}.", suffix=".part", dir=first.parent))
     try:
         temps = {key: work / f"out-{index}-{dest.name}" for index, (key, dest) in enumerate(dests.items())}
