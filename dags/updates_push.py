@@ -32,11 +32,13 @@ Koji and ResultsDB; default 30).
    with a build in it: earlier pushes' carried); the release's comps as group metadata; each repomd.xml signed.
 4. `plan` — ONE task: which artifact targets the push changes (PDC's package lists in pages, Koji's latest
    builds, what was released), and why the others are skipped. Testing pushes compose no artifacts.
-5. `ostree` and `images` — a mapped task group each, one map index per artifact target, named by the target:
-   `compose` (skipped when the plan says unchanged; writes a candidate only, never anything synced; images wait
-   for their Koji task deferred) → `announce` (`relengotron.artifact.composed`: the test system runs its tests)
-   → `tests` (counting only results submitted since this compose; a FAILED test fails it: held back) → `sign`
-   → `promote` (the candidate becomes the released artifact in the staging tree).
+5. One mapped task group per registered artifact kind (`ami`, `gce`, `installer-iso`, `ostree`, `pxe2live`;
+   a new kind gets its own: docs/artifact-kinds.md), one map index per artifact target, named by the target
+   (`<kind>_targets` hands each group its own): `compose` (skipped when the plan says unchanged; writes a
+   candidate only, never anything synced; images wait for their Koji task deferred) → `announce`
+   (`relengotron.artifact.composed`: the test system runs its tests) → `tests` (counting only results
+   submitted since this compose; a FAILED test fails it: held back) → `sign` → `promote` (the candidate
+   becomes the released artifact in the staging tree).
 6. `sync` — ONE sync of what the push changed (each repository's difference with the mirror's copy, from
    their mash records; the released artifacts of the release, the new objects of every OSTree ref the mirror
    lacks) to the master mirror (content, metadata, indexes, deletions, the downstream file lists
@@ -55,11 +57,11 @@ Transient failures (Bodhi, Koji, PDC, ResultsDB, the bus, the compose or mirror 
 this compose not in yet) are retried with exponential backoff; anything else fails the task at once naming the
 item.
 - **Rerun one held-back or failed artifact** once it is fixed (a waiver given, a flaky test rerun): in the grid
-  open the group (`ostree` or `images`), pick the map index named by the artifact, and *Clear* the failed task
-  with *Downstream* checked. Its later steps, `sync`, `report`, the messages, `website` and `check` run again.
-  Every task is idempotent: the other artifacts are not redone, an image task is not submitted twice, what was
-  synced is not copied again, an artifact announced before is not announced again; `push.complete` is
-  published again with the new outcome, and Bodhi finishes what it had not.
+  open the artifact's kind's group (`ostree`, `installer-iso`, `ami`…), pick the map index named by the
+  artifact, and *Clear* the failed task with *Downstream* checked. Its later steps, `sync`, `report`, the messages,
+  `website` and `check` run again. Every task is idempotent: the other artifacts are not redone, an image task is
+  not submitted twice, what was synced is not copied again, an artifact announced before is not announced again;
+  `push.complete` is published again with the new outcome, and Bodhi finishes what it had not.
 - **Resume a failed sync** (the mirror host was down, the disk full): once fixed, *Clear* `sync` with
   *Downstream*: the sync completes, the report says `complete`, Bodhi finishes the push.
 - **Rerun the whole push**: trigger a new run with the same conf. It plans again from what is released now, so
@@ -73,7 +75,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import DAG, Param, TriggerRule, XComArg, task, task_group
-from operators.compose import ImageComposeOperator, OSTreeComposeOperator
+from operators.compose import ArtifactComposeOperator
 from operators.fedmsg_publish import FedmsgPublishOperator
 from operators.mash import MashOperator
 from operators.push import (
@@ -92,9 +94,10 @@ from operators.website import WebsiteOperator
 from sensors.push_turn import PushTurnSensor
 from sensors.taskotron import TaskotronResultSensor
 
-from relengotron.airflow.dag_defaults import BODHI_UPDATE, PUSH_ID, RELEASE_ID, retry_defaults
+from relengotron.airflow.dag_defaults import BODHI_UPDATE, PUSH_ID, RELEASE_ID, artifact_kinds, retry_defaults
 
 ITEM_LABEL = "{{ task.item['label'] }}"
+KINDS = artifact_kinds()  # one task group per registered artifact kind (docs/artifact-kinds.md)
 
 with DAG(
     dag_id="updates_push",
@@ -156,33 +159,30 @@ with DAG(
         )
         compose >> announce >> tests >> sign >> promote
 
-    @task_group(group_id="ostree")
-    def ostree(item):
-        artifact_steps(item, OSTreeComposeOperator(task_id="compose", item=item, map_index_template=ITEM_LABEL))
+    def targets_of(kind: str):
+        @task(task_id=f"{kind}_targets", retries=0)
+        def targets(planned: dict) -> list:
+            """The plan's targets of this kind: the map indexes of its task group."""
+            from relengotron.push import targets_by_kind
 
-    @task_group(group_id="images")
-    def images(item):
-        compose = ImageComposeOperator(
-            task_id="compose", item=item, poll_interval="{{ params.poll_interval }}", map_index_template=ITEM_LABEL
+            return targets_by_kind(planned["items"], KINDS)[kind]
+
+        return targets(plan.output)
+
+    def artifact_group(item, kind: str) -> None:
+        compose = ArtifactComposeOperator(
+            task_id="compose",
+            kind=kind,
+            item=item,
+            poll_interval="{{ params.poll_interval }}",
+            map_index_template=ITEM_LABEL,
         )
         artifact_steps(item, compose)
 
-    @task(task_id="ostree_targets", retries=0)
-    def ostree_targets(planned: dict) -> list:
-        """The plan's OSTree targets (the ``ostree`` group's map indexes)."""
-        from relengotron.push import split_by_kind
-
-        return split_by_kind(planned["items"])["ostree"]
-
-    @task(task_id="image_targets", retries=0)
-    def image_targets(planned: dict) -> list:
-        """The plan's image targets (the ``images`` group's map indexes)."""
-        from relengotron.push import split_by_kind
-
-        return split_by_kind(planned["items"])["images"]
-
-    groups = [ostree.expand(item=ostree_targets(plan.output)), images.expand(item=image_targets(plan.output))]
-    promoted = [XComArg(dag.get_task("ostree.promote")), XComArg(dag.get_task("images.promote"))]
+    groups = [
+        task_group(group_id=kind)(artifact_group).partial(kind=kind).expand(item=targets_of(kind)) for kind in KINDS
+    ]
+    promoted = [XComArg(dag.get_task(f"{kind}.promote")) for kind in KINDS]
 
     sync = SyncOperator(
         task_id="sync",

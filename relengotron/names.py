@@ -21,6 +21,10 @@ REMOTE_PATTERN = r"^[A-Za-z0-9_.\-]+@?[A-Za-z0-9_.\-]*:/"
 # A location a run may name: an absolute local path or a remote tree.
 LOCATION_PATTERN = r"^(/|[A-Za-z0-9_.\-]+@?[A-Za-z0-9_.\-]*:/)"
 
+# The entry point group the artifact kinds are registered in (relengotron.artifacts.registry), whose names are the
+# release configuration's `kind:` values and the updates_push DAG's task groups.
+ARTIFACT_KINDS_GROUP = "relengotron.artifacts"
+
 ID = re.compile(ID_PATTERN)
 WORD = re.compile(WORD_PATTERN)
 NVR = re.compile(NVR_PATTERN)

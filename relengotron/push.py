@@ -306,11 +306,16 @@ def plan_items(push: Push, plan: Plan | None, artifacts: Sequence[Any] = ()) -> 
     return [{**t.as_dict(), "updates": _carried(t, push.updates)} for t in plan.targets]
 
 
-def split_by_kind(items: Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The items for the OSTree task group and for the image task group."""
-    out: dict[str, list[dict[str, Any]]] = {"ostree": [], "images": []}
+def targets_by_kind(items: Iterable[Mapping[str, Any]], kinds: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """The plan's items per artifact kind: the map indexes of each kind's task group in ``updates_push``, every
+    kind of ``kinds`` with its list (empty: the group's tasks are skipped). Pure. An item of a kind that is not
+    in ``kinds`` is a :class:`ValueError` naming it: no task group would compose it."""
+    out: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
     for item in items:
-        out["ostree" if item["kind"] == "ostree" else "images"].append(dict(item))
+        if item["kind"] not in out:
+            known = ", ".join(out) or "none"
+            raise ValueError(f"{item['label']}: no task group composes a {item['kind']} artifact (kinds: {known})")
+        out[item["kind"]].append(dict(item))
     return out
 
 

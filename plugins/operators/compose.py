@@ -7,8 +7,9 @@ and pushes three more XComs for the steps after it (:func:`relengotron.airflow.p
 ``subject`` (the ResultsDB subject those tests report on) and ``since`` (when their results start to count).
 
 A target the plan skipped (its manifest did not change) skips the task, and so everything after it in its
-map index. Nothing a compose writes is synced: OSTree candidates go to the shared repository, image
-candidates to the staging tree's private area; only the promotion, after the tests, releases them.
+map index. One operator serves every kind: the DAG has a task group per registered kind. Nothing a compose
+writes is synced: OSTree candidates go to the shared repository, image candidates to the staging tree's private
+area; only the promotion, after the tests, releases them.
 
 Failures: transient ones (Koji or the compose host unreachable) are raised for Airflow's retries; anything
 else fails the task at once naming the artifact.
@@ -29,31 +30,51 @@ if TYPE_CHECKING:
     from relengotron.artifacts import ArtifactKind, ComposeOutput
 
 
-class _ComposeOperator(BaseOperator):
-    """Base: the mapped item, the connection ids and where a remote compose works."""
+class ArtifactComposeOperator(BaseOperator):
+    """Compose one artifact target of kind ``kind`` (the task group's; the item must be of it) into its candidate.
 
-    template_fields: Sequence[str] = ("item",)
+    How depends on the kind (:mod:`relengotron.artifacts`): a kind whose compose waits for a Koji task
+    (``koji_task_compose``: the image kinds) submits that task and waits for it DEFERRED, in the triggerer
+    (:class:`relengotron.airflow.triggers.KojiTaskTrigger`), holding no worker slot, then downloads and checks
+    the image into the candidate area; any other kind composes in this task (OSTree: locally, or on the
+    compose host over the SSH provider's hook — connection ``compose_ssh_conn_id`` — when the artifact says
+    ``compose: remote``, merged into the shared repository only if the tree changed).
+
+    Idempotent, and a retry never builds twice: the same manifest again makes no new OSTree commit and returns
+    the same candidate; a Koji task's id is recorded beside the candidate, so running again (after a crash, a
+    retry, a cleared task) resumes waiting on the same Koji task, and a complete candidate (or a released
+    image) of the manifest is reused without any task. Only a FAILED or canceled Koji task is replaced by a
+    new one when the task is run again. A failed Koji task fails this task at once with Koji's words; the
+    wait running past ``task_timeout`` is retried (the same task is waited on).
+    """
+
+    template_fields: Sequence[str] = ("item", "poll_interval")
     ui_color = "#fff4dd"
-    kind: str = ""
 
     def __init__(
         self,
         *,
+        kind: str,
         item: Any,
         koji_conn_id: str = "koji_default",
         signing_conn_id: str = "signing_default",
         compose_ssh_conn_id: str = "compose_ssh",
         compose_host_workdir: str = "/var/tmp/relengotron-compose",
         compose_fetch_from: str | None = None,
+        poll_interval: float | str = 30.0,
+        task_timeout: float = 3 * 3600.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.kind = kind
         self.item = item
         self.koji_conn_id = koji_conn_id
         self.signing_conn_id = signing_conn_id
         self.compose_ssh_conn_id = compose_ssh_conn_id
         self.compose_host_workdir = compose_host_workdir
         self.compose_fetch_from = compose_fetch_from
+        self.poll_interval = poll_interval
+        self.task_timeout = task_timeout
 
     def remote(self) -> RemoteCompose:
         from relengotron.airflow.push import RemoteCompose
@@ -74,53 +95,6 @@ class _ComposeOperator(BaseOperator):
         )
         return output.as_dict()
 
-
-class OSTreeComposeOperator(_ComposeOperator):
-    """Compose one OSTree target (``fedora/24/x86_64/atomic-host``) into the shared repository — locally, or on
-    the compose host over the SSH provider's hook (connection ``compose_ssh_conn_id``) when the artifact says
-    ``compose: remote`` — merged only if the tree changed.
-
-    Idempotent: the same manifest again makes no commit and returns the same candidate; a rerun after a crash
-    completes the signature, delta and summary of the shared head.
-    """
-
-    kind = "ostree"
-
-    def execute(self, context: Any) -> dict[str, Any]:
-        from relengotron.airflow.connections import Connections
-        from relengotron.airflow.errors import permanent_failures
-        from relengotron.airflow.push import check_item, push_task
-        from relengotron.manifest import Manifest
-        from relengotron.push_run import plugin_for
-
-        item = check_item(self.item, "ostree")
-        with permanent_failures(), push_task(context, Connections.of(self)) as task:
-            plugin = plugin_for(task.config, item)
-            with task.compose_context(plugin, self.remote()) as ctx:
-                output = plugin.compose(ctx, Manifest.of(item["manifest"], item=item["label"]))
-            return self.done(context, plugin, output)
-
-
-class ImageComposeOperator(_ComposeOperator):
-    """Compose one image target: submit its Koji image task and wait for it DEFERRED (in the triggerer:
-    :class:`relengotron.airflow.triggers.KojiTaskTrigger`), then download and check the image into the
-    candidate area.
-
-    Idempotent, and a retry never builds twice: the task id is recorded beside the candidate, so running again
-    (after a crash, a retry, a cleared task) resumes waiting on the same Koji task; a complete candidate (or a
-    released image) of the manifest is reused without any task. Only a FAILED or canceled Koji task is
-    replaced by a new one when the task is run again. A failed Koji task fails this task at once with Koji's
-    words; the wait running past ``task_timeout`` is retried (the same task is waited on).
-    """
-
-    kind = "image"
-    template_fields: Sequence[str] = (*_ComposeOperator.template_fields, "poll_interval")
-
-    def __init__(self, *, poll_interval: float | str = 30.0, task_timeout: float = 3 * 3600.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.poll_interval = poll_interval
-        self.task_timeout = task_timeout
-
     def execute(self, context: Any) -> dict[str, Any]:
         from relengotron.airflow.connections import Connections
         from relengotron.airflow.errors import permanent_failures
@@ -129,11 +103,13 @@ class ImageComposeOperator(_ComposeOperator):
         from relengotron.manifest import Manifest
         from relengotron.push_run import plugin_for
 
-        item = check_item(self.item, "image")
+        item = check_item(self.item, self.kind)
         with permanent_failures(), push_task(context, Connections.of(self)) as task:
             plugin = plugin_for(task.config, item)
             manifest = Manifest.of(item["manifest"], item=item["label"])
             with task.compose_context(plugin, self.remote()) as ctx:
+                if not plugin.koji_task_compose:
+                    return self.done(context, plugin, plugin.compose(ctx, manifest))
                 output = plugin.prepare(ctx, manifest)  # type: ignore[attr-defined]
                 if output is not None:
                     return self.done(context, plugin, output)
@@ -161,7 +137,7 @@ class ImageComposeOperator(_ComposeOperator):
         from relengotron.manifest import Manifest
         from relengotron.push_run import plugin_for
 
-        item = check_item(self.item, "image")
+        item = check_item(self.item, self.kind)
         with permanent_failures():
             end = KojiTaskEnd.of(event, koji_task)
         if end.status == TIMEOUT:

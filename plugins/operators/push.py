@@ -91,7 +91,7 @@ class PushPlanOperator(BaseOperator):
     """Decide which artifact targets of the release the push recomposes, and why the others are skipped
     (:func:`relengotron.push_run.plan_push`: PDC's package lists, Koji's latest builds of the push's tag, what
     was released). Returns ``{"push_id", "release", "request", "items": [...]}`` — one item per target, the
-    mapped groups' input (:func:`relengotron.push.split_by_kind` gives each group its own).
+    mapped groups' input (:func:`relengotron.push.targets_by_kind` gives each kind's group its own).
 
     Read-only: rerunning it plans again from what the services hold now (after a release, the released
     targets come out "unchanged, skipped").

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from relengotron.names import ID_PATTERN, LOCATION_PATTERN, NVR_BODY, NVR_PATTERN, WORD_PATTERN
+from relengotron.names import ARTIFACT_KINDS_GROUP, ID_PATTERN, LOCATION_PATTERN, NVR_BODY, NVR_PATTERN, WORD_PATTERN
 from relengotron.push import REQUESTS
 
 RETRIES = 4
@@ -42,3 +42,13 @@ def retry_defaults(**overrides: Any) -> dict[str, Any]:
         "max_retry_delay": MAX_DELAY,
         **overrides,
     }
+
+
+def artifact_kinds() -> list[str]:
+    """The names of the registered artifact kinds (entry point group ``relengotron.artifacts``), sorted: one task
+    group each in ``updates_push``, so that a new kind is one class and one entry point. Names only: a DAG file
+    does not import the kinds' classes (a quarter of a second per parse); the tasks load them through
+    :mod:`relengotron.artifacts.registry`, which also says what is wrong with a broken entry point."""
+    from importlib import metadata
+
+    return sorted({ep.name for ep in metadata.entry_points(group=ARTIFACT_KINDS_GROUP)})

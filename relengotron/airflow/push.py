@@ -64,16 +64,16 @@ def load_push(params: Mapping[str, Any], updates: Any = None) -> tuple[ReleaseCo
 
 def check_item(item: Any, kind: str | None = None) -> dict[str, Any]:
     """A mapped task's plan item, checked: skips the task (and its map index after it) when the plan skipped
-    the target; fails at once naming the item when it is not a plan item or not of ``kind`` ("ostree" or
-    "image")."""
+    the target; fails at once naming the item when it is not a plan item or not of ``kind`` (its task
+    group's artifact kind)."""
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
     if not isinstance(item, Mapping) or not set(item) >= PLAN_ITEM_KEYS:
         raise AirflowFailException(f"item: not an item of the push plan: {item!r}")
     if item["decision"] == "skip":
         raise AirflowSkipException(f"{item['label']}: {item.get('reason', 'skipped by the plan')}")
-    if (kind == "ostree" and item["kind"] != "ostree") or (kind == "image" and item["kind"] == "ostree"):
-        raise AirflowFailException(f"{item['label']}: a {item['kind']} artifact is not composed by this task")
+    if kind is not None and item["kind"] != kind:
+        raise AirflowFailException(f"{item['label']}: a {item['kind']} artifact is not composed by this {kind} task")
     return dict(item)
 
 
@@ -227,14 +227,14 @@ def failed_step(context: Any) -> str:
 
 
 def step_states(context: Any, items: list[dict[str, Any]], steps: tuple[str, ...]) -> dict[str, dict[str, str | None]]:
-    """Plan target id → step → its task state in this run, for the recomposed targets: the mapped groups
-    ``ostree`` and ``images`` name their tasks ``<group>.<step>`` and map them in the plan's order. Read-only;
-    {} when the states cannot be read (the reasons they give are a courtesy, never worth failing a task)."""
-    from relengotron.push import split_by_kind
+    """Plan target id → step → its task state in this run, for the recomposed targets: each kind's mapped
+    group names its tasks ``<kind>.<step>`` and maps them in the plan's order. Read-only; {} when the states
+    cannot be read (the reasons they give are a courtesy, never worth failing a task)."""
+    from relengotron.push import targets_by_kind
 
     states = _task_states(context)
     out: dict[str, dict[str, str | None]] = {}
-    for group, found in split_by_kind(items).items():
+    for group, found in targets_by_kind(items, {item["kind"] for item in items}).items():
         for index, item in enumerate(found):
             if item["decision"] != "skip":
                 out[item["id"]] = {step: states.get(f"{group}.{step}_{index}") for step in steps}

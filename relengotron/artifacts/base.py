@@ -247,6 +247,10 @@ class ArtifactKind(ABC):
     template_key: ClassVar[Literal["ref", "image"]]
     compose_backends: ClassVar[tuple[str, ...]]
     default_compose: ClassVar[str]
+    # True when composing waits for a Koji task: the kind then composes in three steps — ``prepare`` (None: a
+    # task is needed), ``submit`` (the task's id) and ``finish`` (the candidate, once the task closed) — and the
+    # compose task waits for the Koji task deferred, holding no worker slot (ImageArtifact). False: ``compose``.
+    koji_task_compose: ClassVar[bool] = False
 
     def __init__(self, target: Target) -> None:
         if target.artifact.kind != self.kind:

@@ -88,6 +88,7 @@ class ImageArtifact(ArtifactKind):
     template_key = "image"
     compose_backends = ("koji",)
     default_compose = "koji"
+    koji_task_compose = True  # prepare / submit / finish around the Koji image task
     koji_format: ClassVar[str]  # opts["format"] of the image task: raw | raw-xz | tar-gz | qcow2
     suffix: ClassVar[str]  # how the configured image file name must end
     productmd_type: ClassVar[str]  # productmd's image type (images.json)

@@ -15,9 +15,8 @@ from pathlib import Path
 
 from relengotron.artifacts.base import ArtifactKind
 from relengotron.config import ReleaseConfig, load_config
+from relengotron.names import ARTIFACT_KINDS_GROUP as GROUP
 from relengotron.planning import Target
-
-GROUP = "relengotron.artifacts"
 
 
 class ArtifactKindError(LookupError):

@@ -26,11 +26,13 @@ import pytest
 from pushcheck import (
     GLIBC_PUSH,
     HELD_BACK_PUSH_ID,
+    IMAGE_KINDS,
     TOPIC,
     PushWorld,
     TaskRun,
     assert_held_back_push,
     bus,
+    by_label,
     conf,
     open_push_world,
     runs_of_dag_run,
@@ -95,8 +97,8 @@ def test_a_failed_artifact_is_held_back_and_the_rest_is_released(push_world: Pus
     rerun_context = {"params": conf(HELD_BACK_PUSH_ID, "f24-updates", GLIBC_PUSH), "run_id": dag_run.run_id, "ti": None}
     plan = xcom(dag_run, "plan")
     items = {item["label"]: item for item in plan["items"]}
-    for group, indexes in (("ostree", tis["ostree.promote"]), ("images", tis["images.promote"])):
-        for ti in indexes:
+    for group in ("ostree", *IMAGE_KINDS):
+        for ti in tis.get(f"{group}.promote", []):
             candidate = xcom(dag_run, f"{group}.compose", map_index=ti.map_index)
             if ti.state != "success":
                 continue
@@ -105,7 +107,10 @@ def test_a_failed_artifact_is_held_back_and_the_rest_is_released(push_world: Pus
             )
             assert task.execute(rerun_context)["changed"] is False
     promoted = [xcom(dag_run, "ostree.promote", map_index=0)] + [
-        xcom(dag_run, "images.promote", map_index=ti.map_index) for ti in tis["images.promote"] if ti.state == "success"
+        xcom(dag_run, f"{group}.promote", map_index=ti.map_index)
+        for group in IMAGE_KINDS
+        for ti in tis.get(f"{group}.promote", [])
+        if ti.state == "success"
     ]
     sync = SyncOperator(task_id="rerun_sync", plan=plan, promoted=[promoted], mash=xcom(dag_run, "mash"))
     done = sync.execute(rerun_context)
@@ -137,7 +142,7 @@ def test_a_push_that_changes_no_artifact_composes_nothing(push_world: PushWorld)
     sudo = ["sudo-1.8.15-2.fc23"]
     first, first_tis = run(conf("2016-06-01.0", "f23-updates", sudo))
     assert str(first.state) == "success", states(first_tis)
-    assert set(states(first_tis)["images.promote"]) == {"success"}  # f23's images all pass their tests
+    assert set(by_label(first_tis, IMAGE_KINDS, "promote").values()) == {"success"}  # f23's images pass their tests
     before = snapshot(world)
     koji = koji_of(world.endpoints)
     try:
@@ -148,7 +153,7 @@ def test_a_push_that_changes_no_artifact_composes_nothing(push_world: PushWorld)
         koji.close()
     got = states(tis)
     assert str(again.state) == "success", got
-    for group in ("ostree", "images"):
+    for group in ("ostree", *IMAGE_KINDS):
         for step in ("compose", "announce", "tests", "sign", "promote"):
             assert set(got[f"{group}.{step}"]) == {"skipped"}, (group, step, got)
     plan = xcom(again, "plan")

@@ -149,10 +149,10 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     f24 = [r for release, _, r in pushes if release == "f24"]
     for run in f24:
         tasks = airflow.tasks("updates_push", run["dag_run_id"])
-        assert tasks[("images.tests", AMI_24)] == "failed" and tasks[("check", None)] == "failed"
+        assert tasks[("ami.tests", AMI_24)] == "failed" and tasks[("check", None)] == "failed"
         assert tasks[("sync", None)] == "success" and tasks[("publish_complete", None)] == "success"
     anaconda_push = airflow.tasks("updates_push", f24[1]["dag_run_id"])
-    assert anaconda_push[("images.compose", "Fedora-Server-dvd-x86_64-24.iso")] == "success"
+    assert anaconda_push[("installer-iso.compose", "Fedora-Server-dvd-x86_64-24.iso")] == "success"
     assert anaconda_push[("ostree.compose", ATOMIC_24)] == "skipped"  # unchanged by anaconda
     # the Bodhi 2 push: one masher_start run, which triggered docker's f24 push
     [masher] = by_dag["masher_start"]
@@ -162,7 +162,7 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     assert all(r["dag_run_id"].startswith("bodhi-compose__") for r in by_dag["updates_push"][:4])
     refresh = airflow.tasks("updates_push", f24[2]["dag_run_id"])
     assert refresh[("ostree.promote", ATOMIC_24)] == "success"
-    assert refresh[("images.compose", "Fedora-Server-dvd-x86_64-24.iso")] == "skipped"
+    assert refresh[("installer-iso.compose", "Fedora-Server-dvd-x86_64-24.iso")] == "skipped"
 
     # Koji: gated, quarantined, signed, and the pushed builds in the stable tags
     endpoints = json.loads((state / "sandbox" / "endpoints.json").read_text())

@@ -111,6 +111,27 @@ def test_a_new_kind_is_one_class_and_one_entry_point(tmp_path: Path, register) -
         load_release_config(bad)
 
 
+def test_a_new_kind_gets_its_own_task_group_in_updates_push(register) -> None:
+    """The worked example again, with no other change: updates_push has a mapped group for it, composing,
+    testing, signing and promoting its targets before the sync, like the shipped kinds."""
+    from airflow.models import DagBag
+
+    register(_ep("vagrant", f"{__name__}:Vagrant"))
+    bag = DagBag(dag_folder=str(REPO / "dags" / "updates_push.py"), safe_mode=False)
+    assert bag.import_errors == {}
+    dag = bag.dags["updates_push"]
+    steps = ("compose", "announce", "tests", "sign", "promote")
+    for kind in ("ami", "gce", "installer-iso", "ostree", "pxe2live", "vagrant"):
+        assert {t for t in dag.task_dict if t.startswith(f"{kind}.")} == {f"{kind}.{step}" for step in steps}
+        assert dag.get_task(f"{kind}.compose").upstream_task_ids == {"plan", f"{kind}_targets"}
+        assert dag.get_task(f"{kind}.compose").kind == kind
+        assert {f"{kind}.promote"} <= dag.get_task("sync").upstream_task_ids
+        assert {f"{kind}.promote"} <= dag.get_task("report").upstream_task_ids
+    register()  # the shipped kinds only: no vagrant group
+    bag = DagBag(dag_folder=str(REPO / "dags" / "updates_push.py"), safe_mode=False)
+    assert not [t for t in bag.dags["updates_push"].task_dict if t.startswith("vagrant")]
+
+
 @pytest.mark.parametrize(
     ("entry", "words"),
     [

@@ -293,9 +293,7 @@ def test_report_says_which_update_is_held_back_and_check_fails_naming_it(config:
     promoted = [
         [{"target": GCE_ID, "identity": "d" * 64, "input_hash": "h", "manifest": [], "paths": [], "changed": True}]
     ]
-    ti = FakeTI(
-        task_states={"images.compose_0": "success", "images.tests_0": "failed", "images.promote_0": "upstream_failed"}
-    )
+    ti = FakeTI(task_states={"ami.compose_0": "success", "ami.tests_0": "failed", "ami.promote_0": "upstream_failed"})
     sync = {"changeset": {"written": [], "removed": []}, "dry_run": False, "changes": {}}
     mash = [{"path": "linux/updates/24/x86_64"}]
     task = PushReportOperator(

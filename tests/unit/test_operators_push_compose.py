@@ -161,7 +161,7 @@ def test_ostree_compose_returns_the_candidate_and_what_the_tests_need(
     config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch, fake_context: list[Any]
 ) -> None:
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-    from operators.compose import OSTreeComposeOperator
+    from operators.compose import ArtifactComposeOperator
 
     plugin = plugin_of(config, atomic_item(), monkeypatch)
     commits: list[str] = []
@@ -179,7 +179,7 @@ def test_ostree_compose_returns_the_candidate_and_what_the_tests_need(
 
     plugin.compose = compose
     ti = FakeTI()
-    out = OSTreeComposeOperator(task_id="compose", item=atomic_item()).execute(context(ti=ti))
+    out = ArtifactComposeOperator(task_id="compose", kind="ostree", item=atomic_item()).execute(context(ti=ti))
     assert out["ostree"]["commit"] == "c" * 64 and commits == ["c" * 64]
     assert ti.xcoms["since"] == when  # a new candidate: only results submitted since its compose count
     assert ti.xcoms["announcement"]["ostree"] == {
@@ -196,9 +196,9 @@ def test_ostree_compose_returns_the_candidate_and_what_the_tests_need(
     }
     with pytest.raises(AirflowSkipException, match="atomic-host: unchanged"):
         skipped = {**atomic_item(), "decision": "skip", "reason": "unchanged, skipped: no pushed package is in it"}
-        OSTreeComposeOperator(task_id="compose", item=skipped).execute(context())
-    with pytest.raises(AirflowFailException, match="a gce artifact is not composed by this task"):
-        OSTreeComposeOperator(task_id="compose", item=gce_item()).execute(context())
+        ArtifactComposeOperator(task_id="compose", kind="ostree", item=skipped).execute(context())
+    with pytest.raises(AirflowFailException, match="a gce artifact is not composed by this ostree task"):
+        ArtifactComposeOperator(task_id="compose", kind="ostree", item=gce_item()).execute(context())
     assert commits == ["c" * 64]  # neither of those composed
 
     def broken(ctx: Any, manifest: Any) -> None:
@@ -206,14 +206,14 @@ def test_ostree_compose_returns_the_candidate_and_what_the_tests_need(
 
     plugin.compose = broken
     with pytest.raises(AirflowFailException, match=r"atomic-host: bash-4\.3\.42-6\.fc24\.noarch\.rpm is not signed"):
-        OSTreeComposeOperator(task_id="compose", item=atomic_item()).execute(context())
+        ArtifactComposeOperator(task_id="compose", kind="ostree", item=atomic_item()).execute(context())
 
     def offline(ctx: Any, manifest: Any) -> None:
         raise KojiTransientError(plugin.label, "Koji is unavailable")
 
     plugin.compose = offline
     with pytest.raises(KojiTransientError):  # retried with backoff
-        OSTreeComposeOperator(task_id="compose", item=atomic_item()).execute(context())
+        ArtifactComposeOperator(task_id="compose", kind="ostree", item=atomic_item()).execute(context())
 
 
 class FakeImageKoji:
@@ -247,14 +247,14 @@ def test_image_compose_defers_on_its_koji_task_and_never_submits_twice(
     config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch, fake_context: list[Any]
 ) -> None:
     from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
-    from operators.compose import ImageComposeOperator
+    from operators.compose import ArtifactComposeOperator
 
     from relengotron.airflow.triggers import KojiTaskTrigger
 
     plugin = plugin_of(config, gce_item(), monkeypatch)
     koji = FakeImageKoji(plugin, Path(config.mirror.staging))
     plugin.prepare, plugin.submit, plugin.finish = koji.prepare, koji.submit, koji.finish
-    task = ImageComposeOperator(task_id="compose", item=gce_item(), poll_interval=0.5)
+    task = ArtifactComposeOperator(task_id="compose", kind="gce", item=gce_item(), poll_interval=0.5)
     with pytest.raises(TaskDeferred) as deferred:
         task.execute(context())
     trigger = deferred.value.trigger

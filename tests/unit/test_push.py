@@ -21,8 +21,8 @@ from relengotron.push import (
     PushError,
     fresh_results,
     plan_items,
-    split_by_kind,
     tag_moves,
+    targets_by_kind,
     updates_path,
 )
 from relengotron.push_report import (
@@ -167,8 +167,18 @@ def test_plan_items_say_which_updates_each_artifact_carries(config: ReleaseConfi
     assert items["fedora/24/x86_64/atomic-host"]["updates"] == ["FEDORA-2016-aaaa"]
     assert items["Fedora-Cloud-Base-24.x86_64.raw.xz"]["updates"] == ["FEDORA-2016-aaaa", "FEDORA-2016-bbbb"]
     assert items["Fedora-Atomic-pxe2live-x86_64-24.tar.gz"]["decision"] == "skip"
-    groups = split_by_kind(items.values())
-    assert [i["kind"] for i in groups["ostree"]] == ["ostree"] and len(groups["images"]) == 2
+    kinds = ("ami", "gce", "installer-iso", "ostree", "pxe2live", "vagrant")
+    groups = targets_by_kind(items.values(), kinds)
+    assert {kind: [i["label"] for i in found] for kind, found in groups.items()} == {
+        "ami": ["Fedora-Cloud-Base-24.x86_64.raw.xz"],
+        "gce": [],  # a kind with no artifact in this configuration: its group maps over nothing
+        "installer-iso": [],
+        "ostree": ["fedora/24/x86_64/atomic-host"],
+        "pxe2live": ["Fedora-Atomic-pxe2live-x86_64-24.tar.gz"],
+        "vagrant": [],
+    }
+    with pytest.raises(ValueError, match=r"^fedora/24/x86_64/atomic-host: no task group composes a ostree artifact"):
+        targets_by_kind(items.values(), ("ami",))
 
     testing = plan_items(push_of(config, "testing"), None, config.artifacts_of("f24"))
     assert len(testing) == 5 and {(i["decision"], i["reason"]) for i in testing} == {("skip", TESTING_ONLY)}

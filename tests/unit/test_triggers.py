@@ -266,7 +266,7 @@ def test_koji_task_trigger_round_trip() -> None:
     rebuilt = round_trip(KojiTaskTrigger(task_id=42, deadline=None, poll_interval=5, conn_id="koji_prod"))
     assert (rebuilt.koji_task_id, rebuilt.conn_id, rebuilt.poll_interval) == (42, "koji_prod", 5.0)
     # the triggerer gives a trigger its task instance, which sets BaseTrigger.task_id to the Airflow task's id
-    rebuilt.task_instance = SimpleNamespace(task_id="images.compose")
+    rebuilt.task_instance = SimpleNamespace(task_id="ami.compose")
     assert rebuilt.koji_task_id == 42 and rebuilt.serialize()[1]["task_id"] == 42
     with pytest.raises(ValueError, match="task_id"):
         KojiTaskTrigger(task_id=0)
