@@ -12,6 +12,7 @@ from relengotron.ostree.merge import MergeResult, merge_if_changed
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.signing import LocalGpgSigner
 from relengotron.tools import gpg
+from relengotron.tools.rootfs import YumRepo
 
 REF = "fedora/24/x86_64/atomic-host"
 # A small atomic-host: F24 builds of the world's base packages (all signed by the world's key).
@@ -42,6 +43,19 @@ class Payloads:
         nvrs = {**BASE, **changes}
         manifest = Manifest.of(nvrs.values())
         return ComposeRequest(ref=ref, manifest=manifest, rpms=tuple(self.paths[n] for n in manifest.nvrs))
+
+
+def signed_repo(built, directory: Path, *, repo_id: str = "fedora-24") -> YumRepo:
+    """A yum repository (createrepo_c) at ``directory`` of the world's F24 binary RPMs as Koji keeps them: the
+    signed copy of each signed build, the unsigned RPM of a build Koji has no signature of (a repository may
+    hold one: gpgcheck refuses it when it is chosen); checked against the world's key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for rpms in built.rpms.values():
+        for rpm in rpms:
+            if rpm.arch != "src" and rpm.release.endswith(".fc24"):
+                (directory / rpm.filename).symlink_to(built.topdir / (rpm.signed_relpath or rpm.relpath))
+    subprocess.run(["createrepo_c", "--quiet", str(directory)], check=True, capture_output=True)
+    return YumRepo(repo_id, directory.as_uri(), (built.public_key.as_uri(),))
 
 
 def make_signer(home: Path, name: str = "Releng Test") -> LocalGpgSigner:
