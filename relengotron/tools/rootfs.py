@@ -117,6 +117,7 @@ def install_root(
     *,
     releasever: str,
     item: str,
+    source_date_epoch: int | None = None,
     timeout: float = 3 * 3600.0,
 ) -> tuple[InstalledPackage, ...]:
     """Install exactly ``packages`` from ``repos`` into a new root at ``dest``; the installed set (sorted).
@@ -125,7 +126,9 @@ def install_root(
     ends up installed and nothing else (checked against the rpmdb). Raises :class:`RootfsError` naming ``item``
     and the package: a package no repository has, an unsigned package or one whose signature does not
     verify, a dependency nothing in the set provides; nothing is left behind then. Not idempotent by
-    itself: callers remove ``dest`` to install again.
+    itself: callers remove ``dest`` to install again. With ``source_date_epoch`` rpm records that time (plus
+    one second per package) as the install time (rpm honours ``SOURCE_DATE_EPOCH``): the same packages give
+    a byte-identical rpmdb.
     """
     dest = Path(dest).absolute()
     if dest.exists() or dest.is_symlink():
@@ -140,8 +143,11 @@ def install_root(
         root = work / "root"
         root.mkdir(mode=0o755)
         config = _write_config(work, repos)
-        _dnf_install(work, root, config, packages, releasever=releasever, item=item, timeout=timeout)
-        _tidy_rpmdb(root, item=item)
+        env = {"HOME": str(work / "home"), "LC_ALL": "C.UTF-8"}
+        if source_date_epoch is not None:
+            env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
+        _dnf_install(root, config, packages, env, releasever=releasever, item=item, timeout=timeout)
+        _tidy_rpmdb(root, env, item=item)
         _drop_dnf_state(root, item=item)
         installed = read_rpmdb(root / DBPATH.lstrip("/"), item=item)
         _check_exact(installed, packages, item)
@@ -184,10 +190,10 @@ def _write_config(work: Path, repos: Sequence[YumRepo]) -> Path:
 
 
 def _dnf_install(
-    work: Path,
     root: Path,
     config: Path,
     packages: Sequence[str],
+    env: dict[str, str],
     *,
     releasever: str,
     item: str,
@@ -203,7 +209,7 @@ def _dnf_install(
         "install",
         *packages,
     ]
-    proc = run(args, item=item, env={"HOME": str(work / "home"), "LC_ALL": "C.UTF-8"}, timeout=timeout, check=False)
+    proc = run(args, item=item, env=env, timeout=timeout, check=False)
     if proc.returncode != 0:
         text = (proc.stdout + b"\n" + proc.stderr).decode(errors="replace")
         raise RootfsError(f"{item}: {_explain(text, packages)}") from ToolError(item, args, proc.returncode, text)
@@ -233,7 +239,7 @@ def _more(items: Sequence[str]) -> str:
     return f" (and {len(items) - 1} more: {', '.join(items[1:4])})" if len(items) > 1 else ""
 
 
-def _tidy_rpmdb(root: Path, *, item: str) -> None:
+def _tidy_rpmdb(root: Path, env: dict[str, str], *, item: str) -> None:
     """Erase the gpg-pubkey entries dnf imported, then fold the sqlite rpmdb into its one file.
 
     The keys were the means of checking, not packages of the root. rpm keeps the database in WAL mode; a
@@ -244,7 +250,7 @@ def _tidy_rpmdb(root: Path, *, item: str) -> None:
     keys = run([RPM, "--root", str(root), "--dbpath", DBPATH, "-q", "gpg-pubkey"], item=item, check=False)
     names = [line for line in keys.stdout.decode(errors="replace").split() if line.startswith("gpg-pubkey-")]
     if names:
-        run([RPM, "--root", str(root), "--dbpath", DBPATH, "--erase", "--allmatches", *names], item=item)
+        run([RPM, "--root", str(root), "--dbpath", DBPATH, "--erase", "--allmatches", *names], item=item, env=env)
     sqlite = dbdir / "rpmdb.sqlite"
     if sqlite.is_file():
         db = sqlite3.connect(sqlite)
