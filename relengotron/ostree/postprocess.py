@@ -121,9 +121,17 @@ def _migrate_rpmdb(yumroot: Path, target: Path) -> None:
         if child.name.startswith("__db.") or child.name in (".dbenv.lock", ".rpm.lock"):
             child.unlink()
     dest = target / RPMDB
-    if dest.exists() or dest.is_symlink():
-        raise PostprocessError(f"{dest}: a package ships /{RPMDB}; the rpmdb has no place")
-    os.replace(legacy, dest)
+    if dest.is_symlink() or (dest.exists() and not dest.is_dir()):
+        raise PostprocessError(f"{dest}: a package ships /{RPMDB} as a file; the rpmdb has no place")
+    if not dest.exists():
+        os.replace(legacy, dest)
+        return
+    # A package owns the directory (the sandbox world's `rpm` ships /usr/share/rpm/README; rpm-ostree would fail
+    # to rename onto it): this project's proposal puts the rpmdb files in beside, refusing a name clash.
+    for child in sorted(legacy.iterdir()):
+        if (dest / child.name).exists() or (dest / child.name).is_symlink():
+            raise PostprocessError(f"{dest / child.name}: a package ships it; the rpmdb file has no place")
+        os.replace(child, dest / child.name)
 
 
 def _autovar(yumroot: Path, target: Path) -> None:
