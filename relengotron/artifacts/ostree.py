@@ -150,11 +150,11 @@ class OSTreeArtifact(ArtifactKind):
         )
 
     def _compose_tree(self, ctx: ComposeContext, manifest: Manifest) -> ComposeResult:
-        base = self._base_treefile(manifest)
         releasever = str(self.release.version)
         if self.artifact.compose == "remote":
             if ctx.remote is None:
                 raise ArtifactError(self.label, "compose: remote needs the compose host (ComposeContext.remote)")
+            base = self._base_treefile(manifest)
             return ctx.remote.compose(
                 ComposeRequest(
                     ref=self.ref, manifest=manifest, repos=ctx.yum_repos, releasever=releasever, treefile_base=base
@@ -166,6 +166,7 @@ class OSTreeArtifact(ArtifactKind):
                 "no public key of the release to check the packages against: an OSTree is never "
                 "composed from unchecked packages",
             )
+        base = self._base_treefile(manifest)
         rpm_dir = ctx.workdir / "rpms" / self.id
         try:
             self._fetch(ctx, manifest, rpm_dir)
