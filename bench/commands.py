@@ -1,6 +1,6 @@
 """Time spent in external commands: every ``subprocess.run`` the library makes while a block runs.
 
-relengotron runs its tools (ostree, rpm2cpio, rpmkeys, gpg) through ``subprocess.run`` (``relengotron.tools``);
+relengotron runs its tools (dnf, rpm, ostree, gpg) through ``subprocess.run`` (``relengotron.tools``);
 while :func:`recording` is active each call is timed and counted by tool. The sum is what the bare commands
 cost — the baseline the library's own overhead (Python, file handling, checks) is read against, measured in
 the same run as the library call it belongs to. Not thread-safe: record one block at a time.

@@ -1,7 +1,8 @@
 """Figure 7 — OSTree: compose + merge-if-changed against the raw commands it runs; an unchanged compose.
 
 The f24 Atomic Host of the sandbox world (23 packages, the world's real signed RPMs) is composed with
-:class:`relengotron.ostree.compose.LocalBackend` (signatures checked against the world key) and merged with
+:class:`relengotron.ostree.compose.LocalBackend` from a signed yum repository of them (dnf, gpgcheck against
+the world key; rpm-ostree's layout) and merged with
 :func:`relengotron.ostree.merge.merge_if_changed` (commit signed, static delta, signed summary) into a shared
 repository that already holds the release's first compose:
 
@@ -9,7 +10,7 @@ repository that already holds the release's first compose:
   earlier state before each repeat, untimed);
 - unchanged: the same manifest again — the tree is composed, found equal to the head, nothing is written.
 
-Baseline (the limit): the external commands those calls run (ostree, rpm2cpio, rpmkeys, gpg), timed inside
+Baseline (the limit): the external commands those calls run (dnf, rpm, ostree, gpg), timed inside
 the same calls (:mod:`bench.commands`); the ratio is the library's total over its commands' total.
 """
 
@@ -28,9 +29,11 @@ REF = "fedora/24/x86_64/atomic-host"
 
 def measure(ctx: RunContext) -> Figure:
     from relengotron.manifest import Manifest
+    from relengotron.mash.repo import createrepo
     from relengotron.ostree.compose import ComposeRequest, LocalBackend
     from relengotron.ostree.merge import MERGED, UNCHANGED, merge_if_changed
     from relengotron.ostree.repo import OSTreeRepo
+    from relengotron.ostree.treefile import YumRepo
     from relengotron.signing.local import LocalGpgSigner
 
     repeats = ctx.reps(5, 1)
@@ -46,11 +49,18 @@ def measure(ctx: RunContext) -> Figure:
 
     work = ctx.scratch("ostree")
     shared = OSTreeRepo(work / "shared")
-    backend = LocalBackend(work / "compose", public_keys=[built.public_key])
+    backend = LocalBackend(work / "compose")
     signer = LocalGpgSigner(built.gnupghome, built.key_id)
+    # the signed yum repository the compose installs from (gpgcheck against the world key): base and update RPMs
+    yum = work / "yum"
+    yum.mkdir()
+    for path in dict.fromkeys(rpm_files(built, [*base, *new])):
+        (yum / path.name).symlink_to(path)
+    createrepo(yum, 0, item="bench yum repository")
+    repo = YumRepo("fedora-24", yum.as_uri(), (built.public_key.as_uri(),))
 
     def compose_merge(nvrs: list[str]) -> Any:
-        request = ComposeRequest(ref=REF, manifest=Manifest.of(nvrs), rpms=tuple(rpm_files(built, nvrs)))
+        request = ComposeRequest(ref=REF, manifest=Manifest.of(nvrs), repos=(repo,), releasever="24")
         composed = backend.compose(request)
         try:
             return merge_if_changed(shared, composed, version_prefix="24", signer=signer, static_deltas=True)

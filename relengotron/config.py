@@ -88,6 +88,9 @@ class Artifact:
     image: str | None  # image file name template: {version} {arch}
     tests: tuple[str, ...]  # ResultsDB test cases required before release
     compose: str  # local | koji | remote
+    # An rpm-ostree treefile of the artifact's own (its other keys and the package names it must hold, as Fedora's
+    # fedora-atomic-docker-host.json), relative to the configuration file; ostree artifacts only.
+    treefile: Path | None = None
 
     def ostree_ref(self, release: Release, arch: str, stream: str | None = None) -> str:
         """``fedora/24/x86_64/atomic-host``; with a stream ``fedora/24/x86_64/updates/atomic-host``."""
@@ -197,7 +200,7 @@ def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
     artifacts: list[Artifact] = []
     seen: set[tuple[str, str]] = set()
     for _, af in top.items("artifacts", []):
-        for artifact in _artifacts(af, releases, kinds):
+        for artifact in _artifacts(af, releases, kinds, base):
             if (artifact.release, artifact.name) in seen:
                 raise af.error("name", f"artifact {artifact.name!r} is defined twice for release {artifact.release}")
             seen.add((artifact.release, artifact.name))
@@ -305,7 +308,7 @@ def _release(rf: Fields, rel_id: str, owners: dict[str, str], base: Path) -> Rel
     return release
 
 
-def _artifacts(af: Fields, releases: dict[str, Release], kinds: KindsProvider) -> list[Artifact]:
+def _artifacts(af: Fields, releases: dict[str, Release], kinds: KindsProvider, base: Path) -> list[Artifact]:
     """One definition may cover several releases (``releases: [f23, f24]``)."""
     name = af.text("name")
     if not ID.match(name):
@@ -332,6 +335,9 @@ def _artifacts(af: Fields, releases: dict[str, Release], kinds: KindsProvider) -
     tests = tuple(af.strings("tests", []))
     compose = af.choice("compose", kind_cls.compose_backends, kind_cls.default_compose)
     arches = af.strings("arches", None)
+    treefile = af.text("treefile", None)
+    if treefile is not None and key != "ref":
+        raise af.error("treefile", f"a {kind} artifact has no treefile (only OSTree artifacts do)")
     af.done()
     out = []
     for rel_id in rel_ids:
@@ -346,6 +352,7 @@ def _artifacts(af: Fields, releases: dict[str, Release], kinds: KindsProvider) -
                 image=image,
                 tests=tests,
                 compose=compose,
+                treefile=base / treefile if treefile else None,
             )
         )
     return out

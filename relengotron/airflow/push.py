@@ -156,7 +156,8 @@ class PushTask:
     ) -> Iterator[ComposeContext]:
         """A compose's context: Koji, the release's signer and its public key for checking payload RPMs, a
         scratch directory (removed after), the compose host for ``compose: remote`` (over the SSH provider's
-        connection ``compose_ssh``) with the Koji repository of the push's tag it installs from, and the push's
+        connection ``compose_ssh``) with Koji's signed repository of the push's tag it installs from (gpgcheck
+        against the release key, copied to the host), and the push's
         tag as the tag image tasks install from."""
         from relengotron.artifacts import ComposeContext
         from relengotron.ostree.compose import RemoteBackend
@@ -172,10 +173,22 @@ class PushTask:
             if plugin.artifact.compose == "remote":
                 runner = self.clients.ssh(self.clients.connections.compose_ssh)
                 backend = RemoteBackend(
-                    runner, host_workdir=remote.host_workdir, workdir=workdir / "remote", fetch_from=remote.fetch_from
+                    runner,
+                    host_workdir=remote.host_workdir,
+                    workdir=workdir / "remote",
+                    fetch_from=remote.fetch_from,
+                    keys=keys,
                 )
+                # Koji's signed repository of the tag (`koji dist-repo <tag> <key>`: repos-dist/<tag>/latest/<arch>,
+                # koji.PathInfo.distrepo), never its build repository (repos/<tag>/...: unsigned copies).
                 tag = self.push.tag
-                repos = (YumRepo(id=tag, baseurl=f"{self.koji.topurl}/repos/{tag}/latest/{plugin.arch}/"),)
+                repos = (
+                    YumRepo(
+                        id=tag,
+                        baseurl=f"{self.koji.topurl}/repos-dist/{tag}/latest/{plugin.arch}/",
+                        gpgkey=tuple(backend.key_url(k) for k in keys),
+                    ),
+                )
             yield ComposeContext(
                 koji=self.koji,
                 layout=self.config.mirror,

@@ -7,11 +7,12 @@ from relengotron.kojiclient import KojiError
 from relengotron.manifest import ManifestError
 from relengotron.mash.errors import MashError
 from relengotron.ostree.compose import ComposeError
-from relengotron.ostree.payload import PayloadError
+from relengotron.ostree.postprocess import PostprocessError
 from relengotron.ostree.repo import RepoError
 from relengotron.ostree.treefile import TreefileError
 from relengotron.signing.base import SigningError
 from relengotron.signing.checksum import ChecksumFormatError
+from relengotron.tools.rootfs import RootfsError
 from relengotron.tools.run import ToolError
 
 # Permanent failures of the tools and services a compose drives (KojiTransientError is a KojiError but is
@@ -21,7 +22,8 @@ COMPOSE_FAILURES: tuple[type[BaseException], ...] = (
     ManifestError,
     MashError,
     ComposeError,
-    PayloadError,
+    PostprocessError,
+    RootfsError,
     RepoError,
     TreefileError,
     SigningError,

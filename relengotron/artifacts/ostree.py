@@ -4,11 +4,14 @@ candidate, released into the staging repository only after its tests passed.
 Compose (:meth:`OSTreeArtifact.compose`) — writes only to the shared repository (``OSTreeSettings.repo``),
 which is never synced:
 
-1. the tree is composed from nothing into a scratch repository — ``compose: local``: the manifest's RPMs
-   (the copies Koji signed with the release's key, checked against ``ComposeContext.rpm_keys``) are
-   downloaded from Koji's topurl into the work directory and their payloads committed
+1. the tree is composed from nothing into a scratch repository, from an rpm-ostree treefile (the manifest's
+   NVRs, the artifact's own treefile's other keys — ``Artifact.treefile``, whose package names must all be in
+   the manifest): ``compose: local``: the manifest's RPMs (the copies Koji signed with the release's key)
+   are downloaded from Koji's topurl into the work directory, made a yum repository, and installed from it
+   by dnf with gpgcheck on against ``ComposeContext.rpm_keys``, then committed with rpm-ostree's layout
    (:class:`relengotron.ostree.compose.LocalBackend`); ``compose: remote``: ``rpm-ostree compose tree`` on
-   the compose host (``ComposeContext.remote``);
+   the compose host (``ComposeContext.remote``) from the release's signed repositories
+   (``ComposeContext.yum_repos``). Either way the tree's rpmdb must hold exactly the manifest;
 2. it is merged into the shared repository only if its tree changed
    (:func:`relengotron.ostree.merge.merge_if_changed`: a child of the head carrying the manifest, signed,
    with a static delta and a signed summary) — "unchanged" writes no commit. The shared ref's head is the
@@ -50,11 +53,12 @@ from relengotron.kojiclient import KojiTransientError, rpm_url
 from relengotron.manifest import Manifest
 from relengotron.mash.errors import MashError, MashTransientError
 from relengotron.mash.plan import PlannedRPM, is_debug
-from relengotron.mash.repo import fetch_rpms
+from relengotron.mash.repo import createrepo, fetch_rpms
 from relengotron.ostree import publish
 from relengotron.ostree.compose import ComposeRequest, ComposeResult, LocalBackend
 from relengotron.ostree.merge import merge_if_changed
 from relengotron.ostree.repo import OSTreeRepo
+from relengotron.ostree.treefile import YumRepo, load_base
 from relengotron.signing.base import Signer, SignResult
 
 STEP_REF = "ref"
@@ -146,17 +150,52 @@ class OSTreeArtifact(ArtifactKind):
         )
 
     def _compose_tree(self, ctx: ComposeContext, manifest: Manifest) -> ComposeResult:
+        releasever = str(self.release.version)
         if self.artifact.compose == "remote":
             if ctx.remote is None:
                 raise ArtifactError(self.label, "compose: remote needs the compose host (ComposeContext.remote)")
-            return ctx.remote.compose(ComposeRequest(ref=self.ref, manifest=manifest, repos=ctx.yum_repos))
+            base = self._base_treefile(manifest)
+            return ctx.remote.compose(
+                ComposeRequest(
+                    ref=self.ref, manifest=manifest, repos=ctx.yum_repos, releasever=releasever, treefile_base=base
+                )
+            )
+        if not ctx.rpm_keys:
+            raise ArtifactError(
+                self.label,
+                "no public key of the release to check the packages against: an OSTree is never "
+                "composed from unchecked packages",
+            )
+        base = self._base_treefile(manifest)
         rpm_dir = ctx.workdir / "rpms" / self.id
         try:
-            rpms = self._fetch(ctx, manifest, rpm_dir)
-            backend = LocalBackend(ctx.workdir / "compose", public_keys=ctx.rpm_keys)
-            return backend.compose(ComposeRequest(ref=self.ref, manifest=manifest, rpms=rpms))
+            self._fetch(ctx, manifest, rpm_dir)
+            createrepo(rpm_dir, 0, item=f"{self.label}: yum repository of the manifest")
+            repo = YumRepo(
+                id=self.id, baseurl=rpm_dir.as_uri(), gpgkey=tuple(k.absolute().as_uri() for k in ctx.rpm_keys)
+            )
+            request = ComposeRequest(
+                ref=self.ref, manifest=manifest, repos=(repo,), releasever=releasever, treefile_base=base
+            )
+            return LocalBackend(ctx.workdir / "compose").compose(request)
         finally:
             shutil.rmtree(rpm_dir, ignore_errors=True)
+
+    def _base_treefile(self, manifest: Manifest) -> dict[str, Any]:
+        """The artifact's own treefile (its keys besides the packages), the package names it lists checked
+        against the manifest: each must be a package of it (the manifest is what the planner decided)."""
+        if self.artifact.treefile is None:
+            return {}
+        base, names = load_base(self.artifact.treefile)
+        held = {nvr.rsplit("-", 2)[0] for nvr in manifest.nvrs}
+        missing = [name for name in names if name not in held]
+        if missing:
+            raise ArtifactError(
+                self.label,
+                f"the treefile {self.artifact.treefile} names {missing[0]}, which the manifest does not hold"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
+            )
+        return base
 
     def _fetch(self, ctx: ComposeContext, manifest: Manifest, rpm_dir: Path) -> tuple[Path, ...]:
         """Download the binary RPMs (this arch and noarch) of the manifest's builds but their debuginfo and

@@ -10,7 +10,8 @@ Layout of the shared archive-mode repository (one per installation, ``OSTreeSett
   commit. (Commits are made without ref bindings, so a client can pull a tag as well as the ref.)
 
 Modules: :mod:`.repo` (one repository through the ``ostree`` CLI, and its layout), :mod:`.compose` (local
-and remote backends into a scratch repository; :mod:`.payload`, :mod:`.treefile` behind them, commands on
+and remote backends into a scratch repository from a :mod:`.treefile`; :mod:`.postprocess` (rpm-ostree's layout
+conventions) and :mod:`relengotron.tools.rootfs` (the root installer) behind them, commands on
 the compose host through :mod:`relengotron.tools.remote`), :mod:`.merge` (merge into the shared ref only if
 the tree changed; the last released manifest), :mod:`.publish` (signature, static delta, summary; tags),
 :mod:`.retention` (the pure prune decision) and :mod:`.prune` (carrying it out), :mod:`.eol` (the

@@ -1,17 +1,22 @@
-"""Compose an OSTree from an empty tree into a scratch repository: locally, or on a compose host over SSH.
+"""Compose an OSTree from an rpm-ostree treefile into a scratch repository: locally, or on a compose host over SSH.
 
-Both backends take a :class:`ComposeRequest` (the ref, the manifest, and where the packages are) and return
-a :class:`ComposeResult`: a commit in a fresh scratch repository under the backend's work directory. Nothing
-here touches the shared repository; :mod:`relengotron.ostree.merge` decides whether the result goes there.
+Both backends take a :class:`ComposeRequest` (the ref, the manifest, the signed yum repositories to install
+from and the release version) and return a :class:`ComposeResult`: a commit in a fresh scratch repository
+under the backend's work directory. Nothing here touches the shared repository;
+:mod:`relengotron.ostree.merge` decides whether the result goes there. Both write the same treefile
+(:class:`relengotron.ostree.treefile.Treefile`: the manifest's NVRs as packages, ``recommends: false``, the
+base treefile's other keys) and both check that the tree holds exactly the manifest.
 
-- :class:`LocalBackend` assembles the root filesystem from the manifest's RPM files (the caller downloaded
-  them) with rpm2cpio and commits it (:mod:`relengotron.ostree.payload`).
-- :class:`RemoteBackend` writes a treefile into a per-compose directory on the compose host, runs
-  ``rpm-ostree compose tree --write-commitid-to`` there and pulls exactly that commit into the scratch
-  repository. The host's result is reached either through a shared filesystem (``fetch_from`` a local
-  path: ``ostree pull-local``, Fedora's /mnt/koji arrangement) or over HTTP (``fetch_from`` an http(s) URL
-  under which the host serves its compose directories: ``ostree pull``). Either way the pull asks for the
-  commit checksum learned over the authenticated SSH channel and ostree checks every object against it.
+- :class:`LocalBackend` composes the treefile on this machine (:func:`compose_treefile`): the root installed
+  by dnf with gpgcheck on (:func:`relengotron.tools.rootfs.install_root`), rpm-ostree's layout conventions
+  applied (:mod:`relengotron.ostree.postprocess`) and committed with rpm-ostree's package list metadata.
+- :class:`RemoteBackend` writes the treefile, its ``.repo`` files and the release's public keys into a
+  per-compose directory on the compose host, runs ``rpm-ostree compose tree --write-commitid-to`` there and
+  pulls exactly that commit into the scratch repository. The host's result is reached either through a shared
+  filesystem (``fetch_from`` a local path: ``ostree pull-local``, Fedora's /mnt/koji arrangement) or over HTTP
+  (``fetch_from`` an http(s) URL under which the host serves its compose directories: ``ostree pull``). Either
+  way the pull asks for the commit checksum learned over the authenticated SSH channel and ostree checks every
+  object against it; then the commit's rpmdb is read to check it holds the manifest.
 
 Idempotency: composing the same request again replaces the scratch repository with an identical tree (same
 content checksum); on the compose host the per-compose directory is recreated and removed after the pull.
@@ -25,16 +30,17 @@ import shlex
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from relengotron.manifest import Manifest
-from relengotron.ostree import payload
+from relengotron.ostree.postprocess import KEY_PKGLIST, RPMDB, pkglist, prepare_rootfs
 from relengotron.ostree.repo import OSTreeRepo, check_ref, is_checksum
-from relengotron.ostree.treefile import TREEFILE, Treefile, YumRepo
+from relengotron.ostree.treefile import TREEFILE, Treefile, TreefileError, YumRepo
 from relengotron.tools.remote import CommandRunner, run_checked
-from relengotron.tools.run import ToolError
+from relengotron.tools.rootfs import InstalledPackage, install_root, read_rpmdb
+from relengotron.tools.run import ToolError, run
 
 
 class ComposeError(RuntimeError):
@@ -45,11 +51,20 @@ class ComposeError(RuntimeError):
 class ComposeRequest:
     ref: str  # e.g. fedora/24/x86_64/atomic-host
     manifest: Manifest
-    rpms: tuple[Path, ...] = ()  # local backend: the payload RPM files, one or more per manifest NVR
-    repos: tuple[YumRepo, ...] = ()  # remote backend: the yum repositories the compose host installs from
+    repos: tuple[YumRepo, ...]  # the release's signed yum repositories (URLs as the composer reaches them)
+    releasever: str  # the release's version: dnf's and rpm-ostree's $releasever
+    treefile_base: Mapping[str, Any] = field(default_factory=dict)  # the artifact's own treefile keys
 
     def __post_init__(self) -> None:
         check_ref(self.ref)
+
+    def treefile(self, base: Mapping[str, Any]) -> Treefile:
+        """The treefile of this compose (pure): the manifest's NVRs from the repositories, the backend's ``base``
+        keys overridden by the artifact's own (``treefile_base``)."""
+        if not self.repos:
+            raise ComposeError(f"{self.ref}: a compose needs the yum repositories to install from")
+        extra = {**base, **self.treefile_base, "releasever": self.releasever}
+        return Treefile(ref=self.ref, packages=self.manifest.nvrs, repos=self.repos, extra=extra)
 
 
 @dataclass(frozen=True)
@@ -106,30 +121,136 @@ def _result(scratch: OSTreeRepo, request: ComposeRequest, commit: str, backend: 
 
 
 class LocalBackend:
-    """Compose on this machine from local RPM files.
+    """Compose on this machine from the request's signed yum repositories (:func:`compose_treefile`).
 
-    With ``public_keys`` every payload RPM must be signed by one of them (checked before anything is
-    unpacked). Work files and the scratch repository live under ``workdir``.
+    ``base_treefile`` holds treefile keys besides ref/repos/packages for every compose of this backend. Work
+    files and the scratch repository live under ``workdir``. Needs root privileges (dnf installs a root).
     """
 
-    def __init__(self, workdir: str | Path, *, public_keys: Sequence[str | Path] = ()) -> None:
+    def __init__(self, workdir: str | Path, *, base_treefile: Mapping[str, Any] | None = None) -> None:
         self.workdir = Path(workdir).absolute()
-        self.public_keys = tuple(public_keys)
+        self.base_treefile = dict(base_treefile or {})
 
     def compose(self, request: ComposeRequest) -> ComposeResult:
-        """Check the RPMs against the manifest, then commit their payloads into a fresh scratch repository.
+        """Write the request's treefile, compose it and commit the tree into a fresh scratch repository.
 
-        Raises :class:`payload.PayloadError` naming a missing, damaged, unsigned or unexpected RPM, or a
-        ToolError naming the RPM a tool failed on — before the scratch repository is even created.
+        Raises :class:`ComposeError` naming the ref and the package (no repository has it, unsigned, a
+        dependency outside the manifest, a tree that differs from the manifest) before anything is committed.
         """
-        rpms = payload.match_manifest(request.manifest, payload.read_rpms(request.rpms))
-        if self.public_keys:
-            payload.verify_signatures(rpms, self.public_keys)
-        scratch = fresh_scratch(self.workdir, request.ref)
-        commit = payload.commit_rpms(
-            scratch, rpms, workdir=self.workdir, subject=f"{request.ref} compose", branch=request.ref
-        )
+        treefile = request.treefile(self.base_treefile)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{_safe(request.ref)}.", suffix=".treefile", dir=self.workdir))
+        try:
+            for name, content in treefile.files().items():
+                (folder / name).write_bytes(content)
+            scratch = fresh_scratch(self.workdir, request.ref)
+            commit = compose_treefile(
+                folder / TREEFILE, scratch, workdir=self.workdir, manifest=request.manifest, branch=request.ref
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
         return _result(scratch, request, commit, "local")
+
+
+def compose_treefile(
+    treefile_path: str | Path,
+    repo: OSTreeRepo,
+    *,
+    workdir: Path,
+    manifest: Manifest | None = None,
+    branch: str | None = None,
+    source_date_epoch: int | None = None,
+) -> str:
+    """Compose a treefile into ``repo`` (created, archive mode, if missing); the commit's checksum.
+
+    What ``rpm-ostree compose tree`` does, on this machine: the treefile's packages installed from its
+    repositories with dnf (gpgcheck on, scriptlets run), rpm-ostree's layout conventions applied, the tree
+    committed with ``rpmostree.rpmdb.pkglist``. With ``manifest`` the installed builds must be exactly its NVRs.
+    An orphan commit without ``branch``. Composing the same treefile again writes a commit with the same
+    content checksum: rpm records ``source_date_epoch`` (default: the ``SOURCE_DATE_EPOCH`` environment
+    variable, as rpm-ostree's ``rpmdb-normalize`` takes it, else 0) as the install time, so equal packages
+    give a byte-identical rpmdb (merge-if-changed compares trees). Errors (:class:`ComposeError`,
+    :class:`TreefileError`) name the ref and the package; the repository is then as it was.
+    """
+    treefile_path = Path(treefile_path)
+    treefile = Treefile.load(treefile_path)
+    if treefile.releasever is None:
+        raise TreefileError(f"{treefile_path}: key 'releasever' is missing (dnf's $releasever)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{_safe(treefile.ref)}.", suffix=".compose", dir=workdir))
+    try:
+        try:
+            installed = install_root(
+                work / "install",
+                treefile.packages,
+                treefile.repos,
+                releasever=treefile.releasever,
+                item=treefile.ref,
+                source_date_epoch=_source_date_epoch(source_date_epoch),
+            )
+        except RuntimeError as exc:
+            raise ComposeError(str(exc)) from exc
+        if manifest is not None:
+            check_manifest(treefile.ref, installed, manifest)
+        prepare_rootfs(work / "install", work / "tree", treefile.extra, treefile_path.read_bytes())
+        repo.init("archive")
+        return repo.commit(
+            trees=[f"dir={work / 'tree'}"],
+            subject=f"{treefile.ref} compose",
+            branch=branch,
+            metadata={KEY_PKGLIST: pkglist(installed)},
+            item=f"{treefile.ref}: committing the composed tree into {repo.path}",
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _source_date_epoch(given: int | None) -> int:
+    if given is not None:
+        return given
+    value = os.environ.get("SOURCE_DATE_EPOCH", "0")
+    if not value.isdigit():
+        raise ComposeError(f"SOURCE_DATE_EPOCH={value!r} is not a number of seconds")
+    return int(value)
+
+
+def check_manifest(ref: str, installed: Sequence[InstalledPackage], manifest: Manifest) -> None:
+    """The tree's packages come from exactly the manifest's builds (pure); :class:`ComposeError` names the
+    first build too many or missing."""
+    builds = {p.build for p in installed}
+    extra = sorted(builds - set(manifest.nvrs))
+    missing = sorted(set(manifest.nvrs) - builds)
+    if extra:
+        raise ComposeError(f"{ref}: the tree holds {extra[0]}, which is not in the manifest" + _more(extra))
+    if missing:
+        raise ComposeError(f"{ref}: the tree lacks {missing[0]}, which the manifest holds" + _more(missing))
+
+
+def commit_packages(repo: OSTreeRepo, commit: str, workdir: Path, *, item: str) -> tuple[InstalledPackage, ...]:
+    """The packages a commit's rpmdb (``usr/share/rpm``) records, read with stock rpm from a checkout of that
+    directory alone (read-only on the repository; the checkout under ``workdir`` is removed)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".rpmdb-", dir=workdir))
+    try:
+        run(
+            [
+                "ostree",
+                f"--repo={repo.path}",
+                "checkout",
+                "--user-mode",
+                f"--subpath=/{RPMDB}",
+                commit,
+                str(tmp / "db"),
+            ],
+            item=item,
+        )
+        return read_rpmdb(tmp / "db", item=item)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _more(items: Sequence[str]) -> str:
+    return f" (and {len(items) - 1} more: {', '.join(items[1:4])})" if len(items) > 1 else ""
 
 
 class RemoteBackend:
@@ -139,6 +260,8 @@ class RemoteBackend:
     (``<ref>-<input hash>``); ``fetch_from`` says how this machine reaches that same directory: None (the
     same path, a shared filesystem), another local path (a mount of it), or an http(s) URL serving it.
     ``base_treefile`` holds the treefile keys besides ref/repos/packages (selinux, boot-location, ...).
+    ``keys``: the release's public key files, copied to ``<host_workdir>/keys/`` on the host before each
+    compose; a repository names them there with :meth:`key_url`.
     """
 
     def __init__(
@@ -149,6 +272,7 @@ class RemoteBackend:
         workdir: str | Path,
         fetch_from: str | None = None,
         base_treefile: Mapping[str, Any] | None = None,
+        keys: Sequence[str | Path] = (),
         rpm_ostree: str = "rpm-ostree",
         ostree: str = "ostree",
         timeout: float = 3 * 3600.0,
@@ -158,27 +282,32 @@ class RemoteBackend:
         self.workdir = Path(workdir).absolute()
         self.fetch_from = fetch_from.rstrip("/") if fetch_from else None
         self.base_treefile = dict(base_treefile or {})
+        self.keys = tuple(Path(k) for k in keys)
         self.rpm_ostree = rpm_ostree
         self.ostree = ostree
         self.timeout = timeout
 
+    def key_url(self, key: str | Path) -> str:
+        """Where a key of ``keys`` is on the compose host, as a yum repository's ``gpgkey`` names it."""
+        return f"file://{self.host_workdir}/keys/{Path(key).name}"
+
     def compose(self, request: ComposeRequest) -> ComposeResult:
-        """Compose on the host, then pull the commit into a fresh scratch repository here.
+        """Compose on the host, pull the commit into a fresh scratch repository here, check its rpmdb holds
+        exactly the manifest.
 
         Raises :class:`ComposeError` (or the ToolError of the failing step) naming the ref and the host.
         The host's compose directory is removed once the commit is here; after a failure it is left for
         inspection and recreated by the next attempt.
         """
-        if not request.repos:
-            raise ComposeError(f"{request.ref}: a remote compose needs the yum repositories to install from")
-        treefile = Treefile(
-            ref=request.ref, packages=request.manifest.nvrs, repos=request.repos, extra=self.base_treefile
-        )
+        treefile = request.treefile(self.base_treefile)
         name = f"{_safe(request.ref)}-{request.manifest.input_hash[:16]}"
         host_dir = f"{self.host_workdir}/{name}"
         item = request.ref
         self._run(["rm", "-rf", host_dir], item)
-        self._run(["mkdir", "-p", host_dir], item)
+        self._run(["mkdir", "-p", host_dir, f"{self.host_workdir}/keys"], item)
+        for key in self.keys:
+            target = self.key_url(key).removeprefix("file://")
+            self._run(["sh", "-c", 'cat > "$1"', "sh", target], item, input=key.read_bytes())
         for filename, content in treefile.files().items():
             self._run(["sh", "-c", 'cat > "$1"', "sh", f"{host_dir}/{filename}"], item, input=content)
         self._run([self.ostree, "init", f"--repo={host_dir}/repo", "--mode=archive"], item)
@@ -207,6 +336,11 @@ class RemoteBackend:
             scratch.pull_local(f"{base}/{name}/repo", [commit])
         scratch.set_ref(request.ref, commit)
         result = _result(scratch, request, commit, f"remote {self.runner.name}")
+        try:
+            check_manifest(item, commit_packages(scratch, commit, self.workdir, item=item), request.manifest)
+        except BaseException:
+            result.discard()
+            raise
         self._run(["rm", "-rf", host_dir], item)
         return result
 

@@ -7,7 +7,7 @@ one reads characters, the other framing offsets.
 ``ostree commit --add-metadata=KEY=VALUE`` takes VALUE in GVariant text format and ``ostree show --raw`` prints
 a commit the same way (``g_variant_print`` with type annotations). Python has no GVariant binding here, so
 this module parses that text into plain Python values and writes the two value types releng-o-tron stores
-(strings and string arrays). Pure: no I/O.
+(strings, string arrays and arrays of string tuples). Pure: no I/O.
 
 Mapping: strings, object paths and signatures → ``str``; numbers → ``int``/``float``; booleans → ``bool``;
 arrays → ``list`` (an array of bytes → ``bytes``); tuples → ``tuple``; dictionaries → ``dict``; variants are
@@ -66,6 +66,15 @@ def encode_strings(values: Sequence[str]) -> str:
     if not values:
         return "@as []"
     return "[" + ", ".join(encode_string(v) for v in values) + "]"
+
+
+def encode_string_tuples(values: Sequence[Sequence[str]], width: int) -> str:
+    """An array of ``width``-string tuples (``a(sssss)`` for width 5) in text format; the empty one typed."""
+    if any(len(v) != width for v in values):
+        raise ValueError(f"every tuple must hold {width} strings")
+    if not values:
+        return f"@a({'s' * width}) []"
+    return "[" + ", ".join("(" + ", ".join(encode_string(s) for s in v) + ")" for v in values) + "]"
 
 
 class _Parser:

@@ -6,7 +6,8 @@
   commit is not even pulled). Only publication steps a crash left undone are completed (signature, static
   delta, summary; see :func:`relengotron.ostree.publish.finish`).
 - different: a child of the head is committed in the scratch repository (same tree, metadata ``version``,
-  ``relengotron.manifest``, ``relengotron.input-hash``), signed there, pulled into the shared repository,
+  ``relengotron.manifest``, ``relengotron.input-hash``, and the composed commit's ``rpmostree.rpmdb.pkglist``
+  carried over), signed there, pulled into the shared repository,
   the static delta from the old head is generated, and only then does the ref move (an atomic file rename:
   the publication point) and the signed summary get written.
 
@@ -27,7 +28,13 @@ from datetime import UTC, datetime
 
 from relengotron.ostree import publish
 from relengotron.ostree.compose import ComposeResult
-from relengotron.ostree.metadata import KEY_VERSION, ReleasedManifest, next_version, released_from_metadata
+from relengotron.ostree.metadata import (
+    CARRIED_FROM_COMPOSE,
+    KEY_VERSION,
+    ReleasedManifest,
+    next_version,
+    released_from_metadata,
+)
 from relengotron.ostree.repo import OSTreeRepo, RepoError
 from relengotron.ostree.signer import OSTreeSigner
 
@@ -94,7 +101,11 @@ def merge_if_changed(
             trees=[f"ref={composed.commit}"],
             subject=f"{ref} {version}",
             parent=head,
-            metadata={KEY_VERSION: version, **composed.manifest.metadata()},
+            metadata={
+                KEY_VERSION: version,
+                **composed.manifest.metadata(),
+                **{key: new.metadata[key] for key in CARRIED_FROM_COMPOSE if key in new.metadata},
+            },
             timestamp=int(now.timestamp()),
             item=f"{ref}: commit {version} in {scratch.path}",
         )

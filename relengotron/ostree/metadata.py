@@ -4,6 +4,9 @@ A commit on a shared ref carries (GVariant metadata):
 
 - ``version`` (``s``): ``<release version>.<YYYYMMDD>.<n>``, e.g. ``24.20160614.0`` (n counts from 0 per day);
 - the manifest and its input hash (:meth:`relengotron.manifest.Manifest.metadata`);
+- ``rpmostree.rpmdb.pkglist`` (``a(sssss)``: name, epoch, version, release, arch of every package in the
+  tree's rpmdb), which rpm-ostree writes on its composes and reads for ``rpm-ostree db diff``; a compose
+  writes it, the merge carries it to the shared commit;
 - on an end-of-life commit, ``ostree.endoflife`` (``s``, the message rpm-ostree shows its users) and
   ``ostree.endoflife-rebase`` (``s``, the ref to rebase to).
 
@@ -21,6 +24,9 @@ from typing import Any
 from relengotron.manifest import KEY_INPUT_HASH, KEY_MANIFEST, Manifest
 
 KEY_VERSION = "version"
+KEY_PKGLIST = "rpmostree.rpmdb.pkglist"
+# What the merge copies from the composed commit onto the shared one (the rest it writes itself).
+CARRIED_FROM_COMPOSE = (KEY_PKGLIST,)
 KEY_ENDOFLIFE = "ostree.endoflife"
 KEY_ENDOFLIFE_REBASE = "ostree.endoflife-rebase"
 # What an end-of-life commit keeps of its parent's metadata.

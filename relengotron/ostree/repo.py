@@ -293,7 +293,7 @@ class OSTreeRepo:
         body: str | None = None,
         branch: str | None = None,
         parent: str | None = None,
-        metadata: Mapping[str, str | Sequence[str]] | None = None,
+        metadata: Mapping[str, str | Sequence[str] | Sequence[Sequence[str]]] | None = None,
         keep_metadata: Sequence[str] = (),
         timestamp: int | None = None,
         tar_autocreate_parents: bool = False,
@@ -303,7 +303,8 @@ class OSTreeRepo:
 
         Without ``branch`` the commit is an orphan (no ref moves). Every file is owned by root and extended
         attributes are not imported, so equal inputs give equal content checksums on any host. Metadata
-        values are strings or string arrays. Not idempotent by itself (a commit has a timestamp): callers
+        values are strings, string arrays or arrays of string tuples (all of one width).
+        Not idempotent by itself (a commit has a timestamp): callers
         compare content checksums first.
         """
         args = ["commit", f"--subject={subject}", "--owner-uid=0", "--owner-gid=0", "--no-xattrs"]
@@ -321,6 +322,9 @@ class OSTreeRepo:
         for key, value in (metadata or {}).items():
             if isinstance(value, str):
                 args.append(f"--add-metadata-string={key}={value}")
+            elif value and not isinstance(value[0], str):  # string tuples: rpm-ostree's a(sssss) package list
+                tuples = [tuple(v) for v in value]
+                args.append(f"--add-metadata={key}={gvariant_text.encode_string_tuples(tuples, len(tuples[0]))}")
             else:
                 args.append(f"--add-metadata={key}={gvariant_text.encode_strings(list(value))}")
         args += [f"--keep-metadata={key}" for key in keep_metadata]

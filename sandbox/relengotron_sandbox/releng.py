@@ -21,8 +21,8 @@ FILE_NAME = "releng.yaml"
 
 
 def render_release_config(world: World, key_id: str, state_dir: Path) -> ReleaseConfig:
-    """Write ``state_dir/releng.yaml`` (and its policy and comps files) for ``world``; idempotent (same inputs,
-    same files)."""
+    """Write ``state_dir/releng.yaml`` (and its policy, comps and treefile files) for ``world``; idempotent
+    (same inputs, same files)."""
     if world.release_config is None:
         raise ValueError(f"{world.path}: the world names no release_config")
     template = world.release_config
@@ -30,8 +30,10 @@ def render_release_config(world: World, key_id: str, state_dir: Path) -> Release
     tmp = target.with_name(f".{FILE_NAME}.tmp")
     tmp.write_text(template.read_text().replace(KEY_PLACEHOLDER, key_id))
     config = load_release_config(tmp)
-    for name in {config.gating_policies.name, *(r.comps.name for r in config.releases.values() if r.comps)}:
-        shutil.copyfile(template.parent / name, state_dir / name)  # the policies and the comps files beside it
+    beside = {config.gating_policies.name, *(r.comps.name for r in config.releases.values() if r.comps)}
+    beside |= {a.treefile.name for a in config.artifacts if a.treefile}
+    for name in beside:
+        shutil.copyfile(template.parent / name, state_dir / name)  # the policies, comps and treefiles beside it
     os.replace(tmp, target)
     config = load_release_config(target)
     for directory in (

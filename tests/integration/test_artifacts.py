@@ -270,7 +270,11 @@ def test_failed_composes_name_the_artifact_and_leave_the_trees_alone(setup: Setu
     assert not list((setup.staging / ".relengotron/candidates").rglob("*.tar.gz"))
 
     atomic = setup.plugin("atomic-host")
-    unsigned = Manifest.of(["bash-4.3.42-6.fc24", "filesystem-3.2-37.fc24"])
+    partial = Manifest.of(["bash-4.3.42-5.fc24", "filesystem-3.2-37.fc24"])
+    with pytest.raises(ArtifactError, match=r"^fedora/24/x86_64/atomic-host: the treefile .*atomic-host\.yaml names"):
+        atomic.compose(setup.compose, partial)  # its treefile's packages must all be in the manifest
+    full = atomic.manifest(setup.koji, setup.packages("atomic-host"), "f24")
+    unsigned = Manifest.of(["bash-4.3.42-6.fc24" if n.startswith("bash-") else n for n in full.nvrs])
     with pytest.raises(
         ArtifactError, match=r"fedora/24/x86_64/atomic-host: bash-4.3.42-6.fc24.noarch.rpm is not signed"
     ):

@@ -1,5 +1,6 @@
-"""Bad input — a damaged, missing or unsigned RPM, a failing tool, a missing key, a corrupt recorded manifest —
-fails with an error naming the item, and the shared repository keeps its refs, objects and summary."""
+"""Bad input — a package no repository has, an unsigned package, a dependency outside the manifest, a repository
+without gpgcheck, a missing key, a corrupt recorded manifest — fails with an error naming the item, nothing is
+committed, and the shared repository keeps its refs, objects and summary."""
 
 from __future__ import annotations
 
@@ -21,13 +22,11 @@ from test_ostree_support import (
 )
 
 from relengotron.manifest import Manifest, ManifestError
-from relengotron.ostree import payload
-from relengotron.ostree.compose import ComposeRequest, LocalBackend
+from relengotron.ostree.compose import ComposeError, ComposeRequest, LocalBackend, compose_treefile
 from relengotron.ostree.merge import last_released, merge_if_changed
-from relengotron.ostree.payload import PayloadError
 from relengotron.ostree.repo import OSTreeRepo
+from relengotron.ostree.treefile import TREEFILE, Treefile, TreefileError
 from relengotron.signing import LocalGpgSigner, SigningError
-from relengotron.tools.run import ToolError
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +34,8 @@ NOW = datetime(2016, 6, 14, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def payloads(built_world) -> Payloads:
-    return Payloads(built_world)
+def payloads(built_world, tmp_path_factory: pytest.TempPathFactory) -> Payloads:
+    return Payloads(built_world, tmp_path_factory.mktemp("yum"))
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +45,7 @@ def signer(tmp_path_factory):
 
 @pytest.fixture
 def backend(tmp_path: Path, payloads: Payloads) -> LocalBackend:
-    return LocalBackend(tmp_path / "work", public_keys=[payloads.public_key])
+    return LocalBackend(tmp_path / "work")
 
 
 @pytest.fixture
@@ -57,68 +56,54 @@ def shared(tmp_path: Path, payloads: Payloads, signer, backend: LocalBackend) ->
     return repo
 
 
-def _with(payloads: Payloads, nvr: str, path: Path) -> ComposeRequest:
-    """The base request with the RPM of ``nvr`` replaced by the file at ``path``."""
-    request = payloads.request()
-    return ComposeRequest(
-        ref=REF, manifest=request.manifest, rpms=tuple(path if p == payloads.paths[nvr] else p for p in request.rpms)
-    )
+def _composes_left(backend: LocalBackend) -> list[Path]:
+    """What the backend's work directory holds besides the scratch repository of the released compose."""
+    return sorted(p for p in backend.workdir.iterdir() if not p.name.endswith(".scratch"))
 
 
-def test_a_damaged_rpm_is_named(tmp_path: Path, payloads: Payloads, backend: LocalBackend, shared: OSTreeRepo) -> None:
-    before = snapshot(shared)
-    damaged = tmp_path / "bash-4.3.42-5.fc24.noarch.rpm"
-    shutil.copy(payloads.paths[BASE["bash"]], damaged)
-    data = bytearray(damaged.read_bytes())
-    data[-20] ^= 0xFF
-    damaged.write_bytes(bytes(data))
-    with pytest.raises(PayloadError, match=f"^{damaged}: damaged RPM \\(DIGESTS NOT OK\\)"):
-        backend.compose(_with(payloads, BASE["bash"], damaged))
-    damaged.write_bytes(bytes(data[:300]))  # truncated: not even a readable header
-    with pytest.raises(PayloadError, match=f"^{damaged}: damaged RPM"):
-        backend.compose(_with(payloads, BASE["bash"], damaged))
-    assert snapshot(shared) == before
-
-
-def test_a_missing_rpm_is_named(tmp_path: Path, payloads: Payloads, backend: LocalBackend, shared: OSTreeRepo) -> None:
-    before = snapshot(shared)
-    request = payloads.request()
-    without_glibc = ComposeRequest(
-        ref=REF, manifest=request.manifest, rpms=tuple(p for p in request.rpms if "glibc" not in p.name)
-    )
-    with pytest.raises(PayloadError, match=f"^{BASE['glibc']}: in the manifest but no RPM was given for it$"):
-        backend.compose(without_glibc)
-    gone = tmp_path / "glibc-2.23.1-7.fc24.noarch.rpm"
-    with pytest.raises(PayloadError, match=f"^{gone}: no such RPM file$"):
-        backend.compose(_with(payloads, BASE["glibc"], gone))
-    extra = ComposeRequest(ref=REF, manifest=request.manifest, rpms=(*request.rpms, payloads.paths[UPDATED_GLIBC]))
-    with pytest.raises(PayloadError, match=f"{UPDATED_GLIBC} is not in the manifest"):
-        backend.compose(extra)
-    assert snapshot(shared) == before
-
-
-def test_an_unsigned_rpm_is_refused(payloads: Payloads, backend: LocalBackend, shared: OSTreeRepo) -> None:
-    before = snapshot(shared)
-    request = payloads.request(bash=UNSIGNED_BASH)
-    with pytest.raises(PayloadError, match=f"{payloads.paths[UNSIGNED_BASH]}: not signed"):
-        backend.compose(request)
-    assert snapshot(shared) == before
-
-
-def test_a_failing_tool_is_named_with_the_rpm(
-    tmp_path: Path, payloads: Payloads, backend: LocalBackend, shared: OSTreeRepo, monkeypatch
+def test_a_package_no_repository_has_is_named(
+    payloads: Payloads, backend: LocalBackend, shared: OSTreeRepo, signer
 ) -> None:
     before = snapshot(shared)
-    failing = tmp_path / "rpm2cpio"
-    failing.write_text("#!/bin/sh\necho 'rpm2cpio: cannot decompress payload' >&2\nexit 2\n")
-    failing.chmod(0o755)
-    monkeypatch.setattr(payload, "RPM2CPIO", str(failing))
-    first = payloads.paths[payloads.request().manifest.nvrs[0]]
-    with pytest.raises(ToolError) as caught:
-        backend.compose(payloads.request(glibc=UPDATED_GLIBC))
-    assert caught.value.item == str(first)
-    assert str(caught.value) == f"{first}: rpm2cpio failed (exit 2): rpm2cpio: cannot decompress payload"
+    request = payloads.request(bash="bash-9.9-1.fc24")
+    with pytest.raises(ComposeError, match=f"^{REF}: package bash-9.9-1.fc24: no repository has it$"):
+        compose_and_merge(backend, shared, request, signer, now=NOW)
     assert snapshot(shared) == before
+    assert _composes_left(backend) == []  # no treefile, root or tree left half-made
+
+
+def test_an_unsigned_package_is_refused(payloads: Payloads, backend: LocalBackend, shared: OSTreeRepo, signer) -> None:
+    before = snapshot(shared)
+    with pytest.raises(ComposeError, match=f"^{REF}: package {UNSIGNED_BASH}.noarch: not signed — refused"):
+        compose_and_merge(backend, shared, payloads.request(bash=UNSIGNED_BASH), signer, now=NOW)
+    assert snapshot(shared) == before
+    assert _composes_left(backend) == []
+
+
+def test_a_dependency_outside_the_manifest_is_named(
+    payloads: Payloads, backend: LocalBackend, shared: OSTreeRepo, signer
+) -> None:
+    before = snapshot(shared)
+    nvrs = [nvr for name, nvr in BASE.items() if name != "bash"]  # coreutils requires /bin/sh
+    request = ComposeRequest(ref=REF, manifest=Manifest.of(nvrs), repos=(payloads.repo,), releasever="24")
+    with pytest.raises(ComposeError, match=f"^{REF}: dependency cannot be resolved: package coreutils-8.25-6"):
+        compose_and_merge(backend, shared, request, signer, now=NOW)
+    assert snapshot(shared) == before
+
+
+def test_a_repository_without_gpgcheck_is_refused(tmp_path: Path, payloads: Payloads) -> None:
+    treefile = Treefile(ref=REF, packages=tuple(BASE.values()), repos=(payloads.repo,), extra={"releasever": "24"})
+    folder = tmp_path / "compose"
+    folder.mkdir()
+    for name, content in treefile.files().items():
+        (folder / name).write_bytes(content)
+    repo_file = folder / f"{payloads.repo.id}.repo"
+    repo_file.write_text(repo_file.read_text().replace("gpgcheck=1", "gpgcheck=0"))
+    scratch = OSTreeRepo(tmp_path / "repo")
+    message = f"{folder}: repository '{payloads.repo.id}' has gpgcheck off or no gpgkey: refused"
+    with pytest.raises(TreefileError, match=f"^{re.escape(message)}$"):
+        compose_treefile(folder / TREEFILE, scratch, workdir=tmp_path / "work")
+    assert not scratch.exists()
 
 
 def test_a_missing_signing_key_fails_before_anything_is_written(

@@ -28,7 +28,7 @@ def signer(tmp_path_factory):
 
 @pytest.fixture
 def shared(tmp_path: Path, built_world, signer) -> OSTreeRepo:
-    payloads = Payloads(built_world)
+    payloads = Payloads(built_world, tmp_path / "yum")
     backend = LocalBackend(tmp_path / "work")
     repo = OSTreeRepo(tmp_path / "shared")
     compose_and_merge(backend, repo, payloads.request(), signer, now=NOW)

@@ -32,7 +32,7 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 def published(built_world, tmp_path_factory) -> dict:
     """A shared repository with two signed releases of the ref (delta between them) and a tag on the first."""
     root = tmp_path_factory.mktemp("published")
-    payloads = Payloads(built_world)
+    payloads = Payloads(built_world, root / "yum")
     signer = make_signer(root / "gnupg")
     other = make_signer(root / "other-gnupg", "Somebody Else")
     shared = OSTreeRepo(root / "shared")

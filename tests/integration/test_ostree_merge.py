@@ -1,5 +1,5 @@
 """Compose from RPMs and merge into the shared repository only if the tree changed — with the real ostree,
-rpm2cpio and gpg, RPMs from the built world."""
+dnf, rpm and gpg, from a signed yum repository of the built world."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ CONFIG = Path(__file__).resolve().parents[2] / "config" / "fedora.yaml"
 
 
 @pytest.fixture(scope="module")
-def payloads(built_world) -> Payloads:
-    return Payloads(built_world)
+def payloads(built_world, tmp_path_factory: pytest.TempPathFactory) -> Payloads:
+    return Payloads(built_world, tmp_path_factory.mktemp("yum"))
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def signer(tmp_path_factory):
 
 @pytest.fixture
 def backend(tmp_path: Path, payloads: Payloads) -> LocalBackend:
-    return LocalBackend(tmp_path / "work", public_keys=[payloads.public_key])
+    return LocalBackend(tmp_path / "work")
 
 
 def test_same_inputs_write_nothing_and_one_changed_package_writes_one_child_commit(

@@ -34,8 +34,9 @@ import argparse
 import sys
 from pathlib import Path
 
+sys.path.insert(0, {repo!r})  # this checkout's relengotron, not whatever the interpreter has installed
 from relengotron.ostree.repo import OSTreeRepo
-from relengotron.ostree.treefile import compose_treefile
+from relengotron.ostree.compose import compose_treefile
 
 parser = argparse.ArgumentParser(prog="rpm-ostree")
 parser.add_argument("command", choices=["compose"])
@@ -60,34 +61,42 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def payloads(built_world) -> Payloads:
-    return Payloads(built_world)
+def payloads(built_world, tmp_path_factory: pytest.TempPathFactory) -> Payloads:
+    return Payloads(built_world, tmp_path_factory.mktemp("yum"))
 
 
 @pytest.fixture
 def host(sshd_server, tmp_path: Path, payloads: Payloads) -> dict:
-    """The compose host: the stand-in rpm-ostree on the sessions' PATH and a yum repository of F24 packages."""
+    """The compose host: the stand-in rpm-ostree on the sessions' PATH, the signed yum repository of F24 packages,
+    whose key the backend copies to the host (the repository names it there)."""
     standin = sshd_server.bin / "rpm-ostree"
-    standin.write_text(STANDIN.format(python=sys.executable))
+    standin.write_text(STANDIN.format(python=sys.executable, repo=str(Path(__file__).resolve().parents[2])))
     standin.chmod(0o755)
-    repo_dir = tmp_path / "yum"
-    repo_dir.mkdir()
-    for nvr in [*BASE.values(), UPDATED_GLIBC]:
-        (repo_dir / payloads.paths[nvr].name).symlink_to(payloads.paths[nvr])
     runner = SSHRunner(
         sshd_server.host, sshd_server.port, sshd_server.user, sshd_server.client_key, sshd_server.host_key
     )
-    yum = YumRepo("fedora-24", repo_dir.as_uri(), gpgkey=payloads.public_key.as_uri())
-    yield {"server": sshd_server, "runner": runner, "repos": (yum,), "workdir": tmp_path / "host"}
+    workdir = tmp_path / "host"
+    key_url = f"file://{workdir}/keys/{payloads.public_key.name}"
+    yum = YumRepo(payloads.repo.id, payloads.repo.baseurl, (key_url,))
+    yield {"server": sshd_server, "runner": runner, "repos": (yum,), "workdir": workdir}
     runner.close()
 
 
+def _backend(host: dict, payloads: Payloads, workdir: Path, **kwargs) -> RemoteBackend:
+    backend = RemoteBackend(
+        host["runner"], host_workdir=str(host["workdir"]), workdir=workdir, keys=[payloads.public_key], **kwargs
+    )
+    assert host["repos"][0].gpgkey == (backend.key_url(payloads.public_key),)
+    return backend
+
+
 def _request(host: dict, payloads: Payloads, **changes: str) -> ComposeRequest:
-    return ComposeRequest(ref=REF, manifest=payloads.request(**changes).manifest, repos=host["repos"])
+    manifest = payloads.request(**changes).manifest
+    return ComposeRequest(ref=REF, manifest=manifest, repos=host["repos"], releasever="24")
 
 
 def test_a_remote_compose_gives_the_tree_a_local_compose_gives(tmp_path: Path, host: dict, payloads: Payloads) -> None:
-    backend = RemoteBackend(host["runner"], host_workdir=str(host["workdir"]), workdir=tmp_path / "work")
+    backend = _backend(host, payloads, tmp_path / "work")
     composed = backend.compose(_request(host, payloads))
     assert composed.backend == f"remote {host['server'].user}@127.0.0.1:{host['server'].port}"
     invocations = (host["workdir"] / "invocations").read_text().splitlines()
@@ -118,11 +127,8 @@ def test_the_result_can_be_fetched_over_http(tmp_path: Path, host: dict, payload
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(host["workdir"])))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        backend = RemoteBackend(
-            host["runner"],
-            host_workdir=str(host["workdir"]),
-            workdir=tmp_path / "work",
-            fetch_from=f"http://127.0.0.1:{server.server_address[1]}/",
+        backend = _backend(
+            host, payloads, tmp_path / "work", fetch_from=f"http://127.0.0.1:{server.server_address[1]}/"
         )
         composed = backend.compose(_request(host, payloads))
     finally:
@@ -139,15 +145,16 @@ def test_a_failing_compose_names_the_ref_and_the_host(tmp_path: Path, host: dict
     signer = make_signer(tmp_path / "gnupg")
     compose_and_merge(LocalBackend(tmp_path / "local"), shared, payloads.request(), signer, now=NOW)
     before = snapshot(shared)
-    backend = RemoteBackend(host["runner"], host_workdir=str(host["workdir"]), workdir=tmp_path / "work")
-    request = ComposeRequest(ref=REF, manifest=Manifest.of([*BASE.values(), "zsh-5.2-5.fc24"]), repos=host["repos"])
+    backend = _backend(host, payloads, tmp_path / "work")
+    manifest = Manifest.of([*BASE.values(), "zsh-5.2-5.fc24"])
+    request = ComposeRequest(ref=REF, manifest=manifest, repos=host["repos"], releasever="24")
     with pytest.raises(ToolError) as caught:
         backend.compose(request)
     message = str(caught.value)
     assert message.startswith(
         f"{REF} on {host['server'].user}@127.0.0.1:{host['server'].port}: rpm-ostree failed (exit 1)"
     )
-    assert "package zsh-5.2-5.fc24: not found in repositories fedora-24" in message
+    assert f"error: {REF}: package zsh-5.2-5.fc24: no repository has it" in message
     assert snapshot(shared) == before
     assert not (tmp_path / "work" / "fedora_24_x86_64_atomic-host.scratch").exists()
 

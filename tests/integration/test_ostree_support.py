@@ -1,5 +1,5 @@
-"""Helpers shared by the test_ostree_* integration tests (no tests here): payload RPMs from the built world,
-throwaway signing keys, the state of a repository, and the real ostree client."""
+"""Helpers shared by the test_ostree_* integration tests (no tests here): a signed yum repository of the built
+world, throwaway signing keys, the state of a repository, the real ostree and rpm clients on a commit."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from relengotron.ostree.merge import MergeResult, merge_if_changed
 from relengotron.ostree.repo import OSTreeRepo
 from relengotron.signing import LocalGpgSigner
 from relengotron.tools import gpg
+from relengotron.tools.rootfs import YumRepo
 
 REF = "fedora/24/x86_64/atomic-host"
 # A small atomic-host: F24 builds of the world's base packages (all signed by the world's key).
@@ -27,21 +28,29 @@ UNSIGNED_BASH = "bash-4.3.42-6.fc24"
 
 
 class Payloads:
-    """The built world's binary RPMs by NVR: the signed copy when there is one."""
+    """The built world's F24 RPMs as a signed yum repository (:func:`signed_repo`) and compose requests of it."""
 
-    def __init__(self, built) -> None:
+    def __init__(self, built, directory: Path) -> None:
         self.public_key: Path = built.public_key
-        self.paths: dict[str, Path] = {}
-        for nvr, rpms in built.rpms.items():
-            for rpm in rpms:
-                if rpm.arch != "src":
-                    self.paths[nvr] = built.topdir / (rpm.signed_relpath or rpm.relpath)
+        self.repo = signed_repo(built, directory / "fedora-24")
 
     def request(self, ref: str = REF, **changes: str) -> ComposeRequest:
         """The base set with some packages replaced (``glibc="glibc-2.23.1-8.fc24"``)."""
         nvrs = {**BASE, **changes}
-        manifest = Manifest.of(nvrs.values())
-        return ComposeRequest(ref=ref, manifest=manifest, rpms=tuple(self.paths[n] for n in manifest.nvrs))
+        return ComposeRequest(ref=ref, manifest=Manifest.of(nvrs.values()), repos=(self.repo,), releasever="24")
+
+
+def signed_repo(built, directory: Path, *, repo_id: str = "fedora-24") -> YumRepo:
+    """A yum repository (createrepo_c) at ``directory`` of the world's F24 binary RPMs as Koji keeps them: the
+    signed copy of each signed build, the unsigned RPM of a build Koji has no signature of (a repository may
+    hold one: gpgcheck refuses it when it is chosen); checked against the world's key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for rpms in built.rpms.values():
+        for rpm in rpms:
+            if rpm.arch != "src" and rpm.release.endswith(".fc24"):
+                (directory / rpm.filename).symlink_to(built.topdir / (rpm.signed_relpath or rpm.relpath))
+    subprocess.run(["createrepo_c", "--quiet", str(directory)], check=True, capture_output=True)
+    return YumRepo(repo_id, directory.as_uri(), (built.public_key.as_uri(),))
 
 
 def make_signer(home: Path, name: str = "Releng Test") -> LocalGpgSigner:
@@ -62,6 +71,18 @@ def ostree(*args: str | Path, check: bool = True) -> subprocess.CompletedProcess
     if check and result.returncode != 0:
         raise AssertionError(f"ostree {' '.join(map(str, args))} failed: {result.stderr.strip()}")
     return result
+
+
+def checkout_packages(repo: OSTreeRepo, rev: str, directory: Path) -> list[str]:
+    """``ostree checkout`` of ``rev``, then what stock rpm lists from its ``usr/share/rpm`` (sorted NVRs)."""
+    ostree(f"--repo={repo.path}", "checkout", "--user-mode", rev, directory)
+    out = subprocess.run(
+        ["rpm", "--dbpath", str(directory / "usr/share/rpm"), "-qa", "--qf", "%{NAME}-%{VERSION}-%{RELEASE}\\n"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sorted(out.stdout.split())
 
 
 def compose_and_merge(

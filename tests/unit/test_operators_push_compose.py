@@ -312,7 +312,16 @@ def test_a_remote_ostree_compose_goes_through_the_ssh_hook(monkeypatch: pytest.M
     koji = FakeKoji()
     monkeypatch.setattr("airflow.providers.ssh.hooks.ssh.SSHHook", SSHHook)
     monkeypatch.setattr("relengotron.airflow.hooks.KojiHook.client", property(lambda self: koji))
-    monkeypatch.setattr("relengotron.airflow.connections.release_signer", lambda *a: None)
+
+    class Signer:  # the release's signer, as far as the compose context uses it: its public key
+        key_id = "81b46521"
+
+        def export_public_key(self, path: Path) -> Path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("-----BEGIN PGP PUBLIC KEY BLOCK-----\n")
+            return path
+
+    monkeypatch.setattr("relengotron.airflow.connections.release_signer", lambda *a: Signer())
     remote = RemoteCompose(host_workdir="/srv/compose", fetch_from="https://compose.example.org/work")
     with ExitStack() as stack:
         task = PushTask(config, push, TaskClients(Connections(compose_ssh="compose_host"), stack))
@@ -322,7 +331,12 @@ def test_a_remote_ostree_compose_goes_through_the_ssh_hook(monkeypatch: pytest.M
                 "/srv/compose",
                 "https://compose.example.org/work",
             )
-            assert [r.baseurl for r in ctx.yum_repos] == ["http://koji.test/kojifiles/repos/f24-updates/latest/x86_64/"]
+            # Koji's signed repository of the tag (dist-repo), checked against the release key copied to the host
+            [repo] = ctx.yum_repos
+            assert repo.baseurl == "http://koji.test/kojifiles/repos-dist/f24-updates/latest/x86_64/"
+            assert repo.gpgkey == ("file:///srv/compose/keys/81b46521.asc",)
+            assert "gpgcheck=1" in repo.text()
+            assert [k.name for k in ctx.remote.keys] == ["81b46521.asc"] == [k.name for k in ctx.rpm_keys]
             assert ctx.image_tag == "f24-updates" and ctx.workdir.is_dir()
             workdir = ctx.workdir
         assert not workdir.exists()

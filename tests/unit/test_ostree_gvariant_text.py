@@ -72,3 +72,14 @@ def test_string_arrays_round_trip(values: list[str]) -> None:
 @given(st.text())
 def test_strings_round_trip(value: str) -> None:
     assert parse(encode_string(value)) == value
+
+
+def test_string_tuples_round_trip() -> None:
+    """rpm-ostree's package list type ``a(sssss)``, as ``ostree commit --add-metadata`` takes it."""
+    from relengotron.ostree.gvariant_text import encode_string_tuples, parse
+
+    rows = [("bash", "0", "4.3.42", "5.fc24", "noarch"), ("it's", "0", "1", "1", "x86_64")]
+    assert parse(encode_string_tuples(rows, 5)) == rows
+    assert encode_string_tuples([], 5) == "@a(sssss) []"
+    with pytest.raises(ValueError, match="5 strings"):
+        encode_string_tuples([("a", "b")], 5)
