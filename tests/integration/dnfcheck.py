@@ -11,10 +11,13 @@ from pathlib import Path
 from relengotron.tools.run import run
 
 
-def dnf(repo: Path, cache: Path, *args: str, root: Path | None = None) -> str:
-    """The output of ``dnf ARGS`` reading only ``repo`` (ToolError naming the command if dnf fails)."""
+def dnf(repo: Path, cache: Path, *args: str, root: Path | None = None, gpgkey: Path | None = None) -> str:
+    """The output of ``dnf ARGS`` reading only ``repo`` (ToolError naming the command if dnf fails); with
+    ``gpgkey``, packages are checked against that public key (gpgcheck on)."""
     argv = ["dnf", f"--repofrompath=mash,{repo.as_uri()}", "--repo=mash", "-q", f"--setopt=cachedir={cache}"]
     argv += ["--releasever=24", "--setopt=reposdir=/nonexistent"]
+    if gpgkey is not None:
+        argv += ["--setopt=mash.gpgcheck=1", f"--setopt=mash.gpgkey={gpgkey.absolute().as_uri()}"]
     if root is not None:
         argv.append(f"--installroot={root}")
     return run([*argv, *args], item=f"dnf {args[0]}").stdout.decode()

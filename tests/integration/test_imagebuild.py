@@ -15,6 +15,7 @@ from pathlib import Path
 
 import productmd.treeinfo
 import pytest
+from dnfcheck import dnf
 
 from relengotron_sandbox.imagebuild.common import ImageBuildError
 from relengotron_sandbox.imagebuild.disk import write_disk_images
@@ -51,12 +52,8 @@ def sh(*args: str | Path, input: bytes | None = None) -> str:
 
 
 def dnf_install(repo: Path, key: Path, root: Path, *names: str) -> None:
-    """``dnf --installroot`` from ``repo`` only, gpgcheck on with ``key``."""
-    sh(
-        "dnf", "-y", "-q", f"--installroot={root}", f"--repofrompath=w,{repo.as_uri()}", "--repo=w",
-        "--setopt=w.gpgcheck=1", f"--setopt=w.gpgkey={key.as_uri()}", "--setopt=reposdir=/nonexistent",
-        f"--setopt=cachedir={root.parent / (root.name + '-cache')}", "--releasever=24", "install", *names,
-    )  # fmt: skip
+    """Stock ``dnf --installroot`` from ``repo`` only, gpgcheck on with ``key``."""
+    dnf(repo, root.parent / f"{root.name}-cache", "-y", "install", *names, root=root, gpgkey=key)
 
 
 def rpm_qa(root: Path) -> frozenset[str]:

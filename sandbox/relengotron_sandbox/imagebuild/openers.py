@@ -35,12 +35,14 @@ import productmd.discinfo
 import productmd.treeinfo
 from productmd.treeinfo import compute_checksum
 
+from relengotron.tools.rootfs import RootfsError, YumRepo, install_root
+from relengotron.tools.run import ToolError
 from relengotron_sandbox.imagebuild import ext4
 from relengotron_sandbox.imagebuild.common import ImageBuildError, tool, tool_to_file
 from relengotron_sandbox.imagebuild.disk import GCE_MEMBER, LINUX_PARTITION_TYPE
 from relengotron_sandbox.imagebuild.live import ROOTFS_IMG
 from relengotron_sandbox.imagebuild.pxe import LIVE_IMAGE, PXE_CONFIG
-from relengotron_sandbox.imagebuild.rootfs import RPMDB_FILES, RPMDB_LOCATIONS, query_packages, root_packages
+from relengotron_sandbox.imagebuild.rootfs import RPMDB_FILES, RPMDB_LOCATIONS, query_packages
 
 
 @dataclass(frozen=True)
@@ -209,29 +211,17 @@ def _open_iso(path: Path, scratch: Path, facts: dict[str, str], gpg_key: Path | 
     facts["release"] = f"{ti.release.short}-{ti.release.version}"
     variant = next(iter(ti.variants.variants.values()))
     repo = (tree / variant.paths.repository).resolve()
-    installroot = scratch / "installroot"
-    _check(
-        [
-            "dnf",
-            "-y",
-            "-q",
-            f"--installroot={installroot}",
-            f"--repofrompath=iso,{repo.as_uri()}",
-            "--repo=iso",
-            "--setopt=iso.gpgcheck=1",
-            f"--setopt=iso.gpgkey={Path(gpg_key).absolute().as_uri()}",
-            "--setopt=reposdir=/nonexistent",
-            f"--setopt=cachedir={scratch / 'dnf-cache'}",
-            f"--releasever={ti.release.version}",
-            "install",
-            "*",
-        ],
-        item=f"{path}: dnf install from the ISO's repository",
-    )
+    # every package of the medium's repository, installed as the release's roots are (the product's installer:
+    # exactly these packages, dependencies within them, gpgcheck on with the key)
+    packages = sorted(rpm.name.rsplit(".", 2)[0] for rpm in repo.rglob("*.rpm"))
+    source = YumRepo("iso", repo.as_uri(), (Path(gpg_key).absolute().as_uri(),))
     try:
-        return root_packages(installroot)
-    except ImageBuildError as exc:
-        raise _Malformed(str(exc)) from exc
+        installed = install_root(
+            scratch / "installroot", packages, [source], releasever=ti.release.version, item=f"{path}: dnf install"
+        )
+    except (RootfsError, ToolError) as exc:
+        raise _Malformed(f"{path}: its repository does not install with dnf: {exc}") from exc
+    return frozenset(f"{package.nvr}.{package.arch}" for package in installed)
 
 
 _OPENERS: dict[str, Callable[[Path, Path, dict[str, str]], frozenset[str]]] = {

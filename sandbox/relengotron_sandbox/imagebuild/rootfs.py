@@ -20,14 +20,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from relengotron_sandbox.imagebuild.common import ImageBuildError, tool
+from relengotron.tools.rootfs import read_rpmdb
+from relengotron.tools.run import ToolError
+from relengotron_sandbox.imagebuild.common import ImageBuildError
 
 RPMDB_LOCATIONS = ("var/lib/rpm", "usr/lib/sysimage/rpm", "root/.rpmdb")
 RPMDB_FILES = {"rpmdb.sqlite": "sqlite", "Packages.db": "ndb", "Packages": "bdb"}
 # rpm -qa's own default format (name-version-release.arch), the form of Koji's nvra and of the image manifest.
 NVRA_QUERYFORMAT = "%{NAME}-%{VERSION}-%{RELEASE}.%{ARCH}\\n"
-# rpm keeps imported signing keys as pseudo-packages named gpg-pubkey: keys, not content of the image.
-PUBKEY_NAME = "gpg-pubkey"
 
 # lorax's findkernels (src/pylorax/treebuilder.py): vmlinuz-<version>.<arch>[.<flavor>] in /boot, the initrd being
 # the file of that version ending in .img, "initramfs-" as the modern name of "initrd-".
@@ -60,7 +60,8 @@ def find_rpmdb(root: Path) -> tuple[PurePosixPath, str]:
 
 
 def query_packages(dbdir: Path, *, item: str) -> frozenset[str]:
-    """The NVRAs in the rpmdb directory ``dbdir`` (queried from a copy), gpg-pubkey entries left out.
+    """The NVRAs in the rpmdb directory ``dbdir`` (queried from a copy, with the product's reader:
+    :func:`relengotron.tools.rootfs.read_rpmdb`), gpg-pubkey entries left out.
 
     :class:`ImageBuildError` naming ``item`` when there is no database there or rpm cannot read it.
     """
@@ -70,8 +71,11 @@ def query_packages(dbdir: Path, *, item: str) -> frozenset[str]:
     with tempfile.TemporaryDirectory(prefix="rpmdb-") as tmp:
         copy = Path(tmp) / "db"
         shutil.copytree(dbdir, copy, symlinks=True)
-        out = tool(["rpm", "--dbpath", copy, "-qa", "--qf", NVRA_QUERYFORMAT], item=item)
-    return frozenset(line for line in out.splitlines() if line and not line.startswith(f"{PUBKEY_NAME}-"))
+        try:
+            installed = read_rpmdb(copy, item=item)
+        except ToolError as exc:
+            raise ImageBuildError(str(exc)) from exc
+    return frozenset(f"{package.nvr}.{package.arch}" for package in installed)
 
 
 def root_packages(root: Path) -> frozenset[str]:
