@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from relengotron import yamlfile
+from relengotron.imagerequest import ImageRequest, KickstartCheckError, check_kickstart_file, request_from_fields
 from relengotron.names import ID, KEY_ID
 from relengotron.yamlfile import Fields
 
@@ -47,6 +48,10 @@ class KindRules(Protocol):
     default_compose: str
 
     def template_error(self, template: str) -> str | None: ...
+
+    def request_errors(self, request: ImageRequest) -> list[tuple[str | None, str]]:
+        """What is wrong with an artifact's ``image_request`` for this kind: (key or None, message) pairs."""
+        ...
 
 
 # The registered kinds by name, asked for once per load; a LookupError names a broken registry.
@@ -88,6 +93,9 @@ class Artifact:
     image: str | None  # image file name template: {version} {arch}
     tests: tuple[str, ...]  # ResultsDB test cases required before release
     compose: str  # local | koji | remote
+    # image kinds: the kickstart and the Koji method's options the image is requested with (None: none configured;
+    # such an artifact cannot be composed). See relengotron.imagerequest.
+    image_request: ImageRequest | None = None
 
     def ostree_ref(self, release: Release, arch: str, stream: str | None = None) -> str:
         """``fedora/24/x86_64/atomic-host``; with a stream ``fedora/24/x86_64/updates/atomic-host``."""
@@ -197,7 +205,7 @@ def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
     artifacts: list[Artifact] = []
     seen: set[tuple[str, str]] = set()
     for _, af in top.items("artifacts", []):
-        for artifact in _artifacts(af, releases, kinds):
+        for artifact in _artifacts(af, releases, kinds, base):
             if (artifact.release, artifact.name) in seen:
                 raise af.error("name", f"artifact {artifact.name!r} is defined twice for release {artifact.release}")
             seen.add((artifact.release, artifact.name))
@@ -305,7 +313,7 @@ def _release(rf: Fields, rel_id: str, owners: dict[str, str], base: Path) -> Rel
     return release
 
 
-def _artifacts(af: Fields, releases: dict[str, Release], kinds: KindsProvider) -> list[Artifact]:
+def _artifacts(af: Fields, releases: dict[str, Release], kinds: KindsProvider, base: Path) -> list[Artifact]:
     """One definition may cover several releases (``releases: [f23, f24]``)."""
     name = af.text("name")
     if not ID.match(name):
@@ -332,10 +340,16 @@ def _artifacts(af: Fields, releases: dict[str, Release], kinds: KindsProvider) -
     tests = tuple(af.strings("tests", []))
     compose = af.choice("compose", kind_cls.compose_backends, kind_cls.default_compose)
     arches = af.strings("arches", None)
+    request = _image_request(af, kind_cls, base)
     af.done()
     out = []
     for rel_id in rel_ids:
         release = releases[rel_id]
+        if request is not None and request.path is not None:
+            try:
+                check_kickstart_file(request.path, request.version_for(release.version))
+            except (KickstartCheckError, ValueError) as exc:
+                raise af.error("image_request", f"artifact {name} of release {rel_id}: {exc}") from None
         out.append(
             Artifact(
                 name=name,
@@ -346,9 +360,21 @@ def _artifacts(af: Fields, releases: dict[str, Release], kinds: KindsProvider) -
                 image=image,
                 tests=tests,
                 compose=compose,
+                image_request=request,
             )
         )
     return out
+
+
+def _image_request(af: Fields, kind_cls: KindRules, base: Path) -> ImageRequest | None:
+    """The artifact's ``image_request``, checked by its kind (None when there is none)."""
+    rf = af.mapping("image_request", None)
+    if rf is None:
+        return None
+    request = request_from_fields(rf, base)
+    for key, message in kind_cls.request_errors(request):
+        raise rf.error(key, message)
+    return request
 
 
 def _kind_rules(af: Fields, kinds: KindsProvider) -> KindRules:
