@@ -371,6 +371,8 @@ def _image_request(af: Fields, kind_cls: KindRules, base: Path) -> ImageRequest 
     rf = af.mapping("image_request", None)
     if rf is None:
         return None
+    if kind_cls.template_key != "image":
+        raise af.error("image_request", f"a {kind_cls.kind} artifact takes no image_request (only image kinds do)")
     request = request_from_fields(rf, base)
     for key, message in kind_cls.request_errors(request):
         raise rf.error(key, message)
