@@ -80,7 +80,18 @@ from relengotron.tools.files import copy_atomic, write_atomic
 
 # The formats of the files image tasks write → their suffix: kojid's image-build formats (BaseImageTask, named as
 # Pungi's image_build phase EXTENSIONS) and livemedia's ISO (LiveMediaTask: ``<name>-<arch>-<version>-<release>.iso``).
-KOJI_SUFFIXES = {"raw": ".raw", "raw-xz": ".raw.xz", "tar-gz": ".tar.gz", "qcow2": ".qcow2", "iso": ".iso"}
+KOJI_SUFFIXES = {
+    "raw": ".raw",
+    "raw-xz": ".raw.xz",
+    "tar-gz": ".tar.gz",
+    "qcow2": ".qcow2",
+    "vmdk": ".vmdk",
+    "vpc": ".vhd",
+    "vagrant-libvirt": ".vagrant-libvirt.box",
+    "vagrant-virtualbox": ".vagrant-virtualbox.box",
+    "liveimg-squashfs": ".liveimg.squashfs",
+    "iso": ".iso",
+}
 CHECKSUM_SUFFIX = "-CHECKSUM"
 FAILED_TASK_STATES = ("FAILED", "CANCELED")
 _EXTENSION = re.compile(r"(\.raw\.xz|\.tar\.gz|\.tar\.xz|\.qcow2|\.iso|\.raw|\.vhd|\.box|\.tar)$")
@@ -94,7 +105,7 @@ class ImageArtifact(ArtifactKind):
     template_key = "image"
     compose_backends = ("koji",)
     default_compose = "koji"
-    koji_method: ClassVar[str]  # the Koji method that builds it: image (buildImageOz) | livemedia (buildImage)
+    koji_method: ClassVar[str] = "image"  # the Koji method that builds it: image (buildImageOz) | livemedia
     koji_format: ClassVar[str]  # the format of the file the task writes that is published (KOJI_SUFFIXES)
     koji_options: ClassVar[Mapping[str, Any]] = {}  # the method's options every image of the kind is asked with
     suffix: ClassVar[str]  # how the configured image file name must end
