@@ -221,7 +221,8 @@ def option_errors(method: str, options: Mapping[str, Any]) -> list[tuple[str | N
             problems.append(
                 ("distro", f"'distro' {distro!r} is not one kojid knows (Fedora-NN, RHEL-X.Y, CentOS-X.Y, SL-X.Y)")
             )
-        for fmt in options.get("format") or []:
+        formats = options.get("format")
+        for fmt in formats if isinstance(formats, list) else []:
             if fmt not in IMAGE_FORMATS:
                 problems.append(
                     ("format", f"format {fmt!r} is not one kojid makes ({', '.join(sorted(IMAGE_FORMATS))})")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from relengotron.imagerequest import check_kickstart_file, packages_of
 from relengotron.yamlfile import load
+from relengotron_sandbox.rpmdeps import Dep, satisfies
 from relengotron_sandbox.world import load_world
 
 WORLDS = Path(__file__).resolve().parents[2] / "sandbox/relengotron_sandbox/worlds"
@@ -27,3 +28,16 @@ def test_every_world_image_has_a_kickstart_of_its_packages() -> None:
             [listed] = [a for a in world.artifacts if a.name == artifact["name"] and a.release == rel_id]
             assert sorted(packages_of(parser)) == sorted(listed.packages), (artifact["name"], rel_id)
             assert not parser.handler.packages.groupList and not parser.handler.repo.repoList
+
+
+def test_every_world_image_is_closed_under_its_dependencies() -> None:
+    """An image installs its %packages and what they require: the world's list must already hold all of it, or
+    the image would hold more than its manifest and the gatekeeper (ImageArtifact.finish) refuse it."""
+    world = load_world(WORLDS / "fedora.yaml")
+    for artifact in (a for a in world.artifacts if a.image):
+        tag = world.releases[artifact.release].tags["build"]
+        builds = [b for p in artifact.packages for b in world.packages[p].builds if tag in b.tags]
+        provided = [Dep(b.package) for b in builds] + [d for b in builds for d in b.provides]
+        for build in builds:
+            for need in build.requires:
+                assert any(satisfies(p, need) for p in provided), (artifact.name, artifact.release, build.nvr, need)
