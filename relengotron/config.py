@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from relengotron import yamlfile
+from relengotron.imagerequest import ImageRequest, KickstartCheckError, check_kickstart_file, request_from_fields
 from relengotron.names import ID, KEY_ID
 from relengotron.yamlfile import Fields
 
@@ -47,6 +48,10 @@ class KindRules(Protocol):
     default_compose: str
 
     def template_error(self, template: str) -> str | None: ...
+
+    def request_errors(self, request: ImageRequest) -> list[tuple[str | None, str]]:
+        """What is wrong with an artifact's ``image_request`` for this kind: (key or None, message) pairs."""
+        ...
 
 
 # The registered kinds by name, asked for once per load; a LookupError names a broken registry.
@@ -91,6 +96,9 @@ class Artifact:
     # An rpm-ostree treefile of the artifact's own (its other keys and the package names it must hold, as Fedora's
     # fedora-atomic-docker-host.json), relative to the configuration file; ostree artifacts only.
     treefile: Path | None = None
+    # image kinds: the kickstart and the Koji method's options the image is requested with (None: none configured;
+    # such an artifact cannot be composed). See relengotron.imagerequest.
+    image_request: ImageRequest | None = None
 
     def ostree_ref(self, release: Release, arch: str, stream: str | None = None) -> str:
         """``fedora/24/x86_64/atomic-host``; with a stream ``fedora/24/x86_64/updates/atomic-host``."""
@@ -338,10 +346,16 @@ def _artifacts(af: Fields, releases: dict[str, Release], kinds: KindsProvider, b
     treefile = af.text("treefile", None)
     if treefile is not None and key != "ref":
         raise af.error("treefile", f"a {kind} artifact has no treefile (only OSTree artifacts do)")
+    request = _image_request(af, kind_cls, base)
     af.done()
     out = []
     for rel_id in rel_ids:
         release = releases[rel_id]
+        if request is not None and request.path is not None:
+            try:
+                check_kickstart_file(request.path, request.version_for(release.version))
+            except (KickstartCheckError, ValueError) as exc:
+                raise af.error("image_request", f"artifact {name} of release {rel_id}: {exc}") from None
         out.append(
             Artifact(
                 name=name,
@@ -353,9 +367,23 @@ def _artifacts(af: Fields, releases: dict[str, Release], kinds: KindsProvider, b
                 tests=tests,
                 compose=compose,
                 treefile=base / treefile if treefile else None,
+                image_request=request,
             )
         )
     return out
+
+
+def _image_request(af: Fields, kind_cls: KindRules, base: Path) -> ImageRequest | None:
+    """The artifact's ``image_request``, checked by its kind (None when there is none)."""
+    rf = af.mapping("image_request", None)
+    if rf is None:
+        return None
+    if kind_cls.template_key != "image":
+        raise af.error("image_request", f"a {kind_cls.kind} artifact takes no image_request (only image kinds do)")
+    request = request_from_fields(rf, base)
+    for key, message in kind_cls.request_errors(request):
+        raise rf.error(key, message)
+    return request
 
 
 def _kind_rules(af: Fields, kinds: KindsProvider) -> KindRules:

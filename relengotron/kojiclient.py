@@ -19,6 +19,7 @@ import xmlrpc.client
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import koji
@@ -30,6 +31,8 @@ MULTICALL_BATCH = 500
 _NOT_FOUND = ("No such build", "No such tagInfo", "No such entry in table tag", "No such rpm", "No such task")
 _TRANSIENT_ERRNOS = {errno.ECONNRESET, errno.ECONNREFUSED, errno.ECONNABORTED, errno.EPIPE, errno.ETIMEDOUT}
 TASK_DONE = {"CLOSED", "FAILED", "CANCELED"}
+# The subtasks that make image files: kojid's BaseImageTask (image-build) and LiveMediaTask (livemedia).
+IMAGE_SUBTASKS = ("createImage", "createLiveMedia")
 
 
 class KojiError(RuntimeError):
@@ -508,32 +511,57 @@ class KojiClient:
         self.call("createBuildTarget", name, build_tag, dest_tag, item=item)
         return True
 
-    def build_image(
+    def upload(self, path: str | Path, *, prefix: str, item: str) -> str:
+        """Upload a local file into Koji's work area as the koji CLI does for ``--kickstart``
+        (``unique_path(prefix)`` then ``session.uploadWrapper``, koji_cli ``_build_image_oz``); returns its path
+        relative to the work directory (``<prefix>/<unique>/<name>``). Not idempotent: each call is a new path."""
+        from koji_cli.lib import unique_path
+
+        serverdir = unique_path(prefix)
+        self.call("uploadWrapper", str(path), serverdir, item=item)
+        return f"{serverdir}/{Path(path).name}"
+
+    def dist_repo(self, tag: str, keys: Sequence[str], *, arches: Sequence[str], item: str, timeout: float) -> str:
+        """Have Koji write a yum repository of ``tag``'s latest builds (with inheritance) for ``arches``, of the
+        copies signed with one of ``keys`` only (``distRepo``, koji dist-repo: a build with no such copy fails the
+        task), wait for it and return its directory URL under topurl (``repos-dist/<tag>/<repo id>``, one
+        subdirectory per arch). Not idempotent: each call is a new repository."""
+        opts = {"arch": list(arches), "inherit": True, "latest": True}
+        task_id = int(self.call("distRepo", tag, [k.lower() for k in keys], item=item, **opts))
+        self.wait_task(task_id, item=item, timeout=timeout)
+        repo_id = self.call("getTaskRequest", task_id, item=item)[1]  # distRepo's request: [tag, repo_id, keys, opts]
+        return koji.PathInfo(topdir=self.topurl).distrepo(repo_id, tag)
+
+    def build_image_oz(
         self,
         name: str,
         version: str,
         arches: Sequence[str],
         target: str,
         inst_tree: str,
+        opts: Mapping[str, Any],
         *,
-        formats: Sequence[str],
-        packages: Sequence[str] = (),
-        release: str | None = None,
-        skip_tag: bool = True,
         item: str,
     ) -> int:
-        """Submit an image task (``buildImageOz``) and return its id; wait with :meth:`wait_task`.
+        """Submit an ``image`` task (``buildImageOz``, koji image-build) and return its id. Not idempotent: every
+        call is a new task and image build (Koji picks the next free release)."""
+        return int(self.call("buildImageOz", name, version, list(arches), target, inst_tree, dict(opts), item=item))
 
-        ``packages``: the package names the image installs (``opts["packages"]``; the latest build of each in
-        the target's build tag). ``skip_tag``: the image build is not tagged into the target's destination.
-        Not idempotent: every call is a new task and a new image build (Koji picks the next free release).
-        """
-        opts: dict[str, Any] = {"format": list(formats), "skip_tag": skip_tag}
-        if packages:
-            opts["packages"] = list(packages)
-        if release:
-            opts["release"] = release
-        return int(self.call("buildImageOz", name, version, list(arches), target, inst_tree, opts, item=item))
+    def build_livemedia(
+        self,
+        name: str,
+        version: str,
+        arches: Sequence[str],
+        target: str,
+        ksfile: str,
+        opts: Mapping[str, Any],
+        *,
+        item: str,
+    ) -> int:
+        """Submit a ``livemedia`` task (``buildImage(..., 'livemedia', opts)``, koji spin-livemedia) and return its
+        id. Not idempotent: every call is a new task and image build."""
+        args = (name, version, list(arches), target, ksfile, "livemedia", dict(opts))
+        return int(self.call("buildImage", *args, item=item))
 
     def image_result(self, task_id: int, *, item: str) -> list[KojiImage]:
         """The image files of a finished image task: its ``createImage`` children's results
@@ -542,9 +570,9 @@ class KojiClient:
         Read-only. A scratch task (no image build) or a file Koji did not import is a :class:`KojiError`.
         """
         children = self.call("getTaskChildren", task_id, request=True, item=item)
-        creates = [c for c in children or [] if c.get("method") == "createImage"]
+        creates = [c for c in children or [] if c.get("method") in IMAGE_SUBTASKS]
         if not creates:
-            raise KojiError(item, f"task {task_id} has no createImage subtask")
+            raise KojiError(item, f"task {task_id} has no {' or '.join(IMAGE_SUBTASKS)} subtask")
         results = self.multicall([("getTaskResult", (c["id"],), {}, f"{item}: task {c['id']}") for c in creates])
         pathinfo = koji.PathInfo(topdir=self.topurl)
         out: list[KojiImage] = []

@@ -39,6 +39,7 @@ from typing import Any, ClassVar, Literal
 
 from relengotron.config import Artifact, MirrorLayout, OSTreeSettings, Release, ReleaseConfig
 from relengotron.gating.policies import Subject
+from relengotron.imagerequest import ImageRequest
 from relengotron.kojiclient import KojiClient
 from relengotron.manifest import Manifest
 from relengotron.ostree.compose import ComposeBackend
@@ -264,6 +265,12 @@ class ArtifactKind(ABC):
         """What is wrong with the configured ref/image template for this kind (None: nothing). Pure."""
         del template
         return None
+
+    @classmethod
+    def request_errors(cls, request: ImageRequest) -> list[tuple[str | None, str]]:
+        """What is wrong with an artifact's ``image_request`` for this kind, as (key or None, message) pairs.
+        Kinds not built by a Koji image task take none. Pure."""
+        return [(None, f"a {cls.kind} artifact takes no image_request (only image kinds are built from one)")]
 
     # --- who it is ----------------------------------------------------------------------------------------
 

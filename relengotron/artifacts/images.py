@@ -6,9 +6,13 @@ synced; :mod:`relengotron.artifacts.image_files`):
 
 1. :meth:`~ImageArtifact.prepare` — nothing to build when the public staging tree already holds this
    manifest's image (released: ``changed`` False), or a complete candidate of it waits (reused);
-2. :meth:`~ImageArtifact.submit` — a Koji image task (``buildImageOz``) installs the manifest's packages
-   (``opts["packages"]``: the latest build of each in the target's build tag) as the kind's format, for the
-   target's arch, as the build ``<koji name>-<release version>-<next release>`` (not tagged). The build
+2. :meth:`~ImageArtifact.submit` — the image is requested as Fedora requested it
+   (:mod:`relengotron.imagerequest`): the artifact's kickstart (``image_request`` in the release configuration;
+   uploaded as ``koji image-build --kickstart`` uploads it, or named in a ``ksurl``) and the kind's Koji method
+   — ``buildImageOz`` (image-build: AMI, GCE) or ``buildImage(..., 'livemedia', ...)`` (installer ISO,
+   pxe2live) — with the options Fedora set (``distro``, ``disk_size``, ``format``, ...). It installs from a yum
+   repository Koji writes of the tag's latest builds, signed with the release's key only (``distRepo``), for
+   the target's arch, as the build ``<koji name>-<release version>-<next release>`` (not tagged). The build
    target is one that builds from ``ComposeContext.image_tag`` (the tag the manifest was computed from;
    default the release's build tag), created as ``<tag>-image`` (``<tag>`` → ``<tag>``) when no target
    builds from that tag. The tag's latest builds must be the manifest (checked before the task is
@@ -36,7 +40,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -67,14 +71,27 @@ from relengotron.artifacts.image_files import (
     write_marker,
 )
 from relengotron.config import MirrorLayout
+from relengotron.imagerequest import ImageRequest, koji_call, option_errors
 from relengotron.kojiclient import KojiImage, KojiTransientError
 from relengotron.manifest import Manifest
 from relengotron.signing.base import Signer, SignResult
 from relengotron.signing.checksum import ChecksumEntry, render_checksums, signed_body
 from relengotron.tools.files import copy_atomic, write_atomic
 
-# Koji image formats → the suffix of the file the image task writes.
-KOJI_SUFFIXES = {"raw": ".raw", "raw-xz": ".raw.xz", "tar-gz": ".tar.gz", "qcow2": ".qcow2"}
+# The formats of the files image tasks write → their suffix: kojid's image-build formats (BaseImageTask, named as
+# Pungi's image_build phase EXTENSIONS) and livemedia's ISO (LiveMediaTask: ``<name>-<arch>-<version>-<release>.iso``).
+KOJI_SUFFIXES = {
+    "raw": ".raw",
+    "raw-xz": ".raw.xz",
+    "tar-gz": ".tar.gz",
+    "qcow2": ".qcow2",
+    "vmdk": ".vmdk",
+    "vpc": ".vhd",
+    "vagrant-libvirt": ".vagrant-libvirt.box",
+    "vagrant-virtualbox": ".vagrant-virtualbox.box",
+    "liveimg-squashfs": ".liveimg.squashfs",
+    "iso": ".iso",
+}
 CHECKSUM_SUFFIX = "-CHECKSUM"
 FAILED_TASK_STATES = ("FAILED", "CANCELED")
 _EXTENSION = re.compile(r"(\.raw\.xz|\.tar\.gz|\.tar\.xz|\.qcow2|\.iso|\.raw|\.vhd|\.box|\.tar)$")
@@ -89,7 +106,9 @@ class ImageArtifact(ArtifactKind):
     compose_backends = ("koji",)
     default_compose = "koji"
     koji_task_compose = True  # prepare / submit / finish around the Koji image task
-    koji_format: ClassVar[str]  # opts["format"] of the image task: raw | raw-xz | tar-gz | qcow2
+    koji_method: ClassVar[str] = "image"  # the Koji method that builds it: image (buildImageOz) | livemedia
+    koji_format: ClassVar[str]  # the format of the file the task writes that is published (KOJI_SUFFIXES)
+    koji_options: ClassVar[Mapping[str, Any]] = {}  # the method's options every image of the kind is asked with
     suffix: ClassVar[str]  # how the configured image file name must end
     productmd_type: ClassVar[str]  # productmd's image type (images.json)
     productmd_format: ClassVar[str]  # productmd's image format
@@ -101,6 +120,18 @@ class ImageArtifact(ArtifactKind):
         if not _KOJI_NAME.match(koji_name(template, cls.suffix)):
             return f"no Koji package name can be made of {template!r}"
         return None
+
+    @classmethod
+    def request_errors(cls, request: ImageRequest) -> list[tuple[str | None, str]]:
+        """The Koji method's option checks (:func:`relengotron.imagerequest.option_errors`), and for image-build
+        kinds a ``format`` list that includes the kind's own format. Pure."""
+        problems = option_errors(cls.koji_method, request.options)
+        formats = request.options.get("format")
+        if cls.koji_method == "image" and isinstance(formats, list) and cls.koji_format not in formats:
+            problems.append(("format", f"a {cls.kind} image is the {cls.koji_format} format: list it in 'format'"))
+        if cls.koji_method != "image" and "format" in request.options:
+            problems.append(("format", f"a {cls.kind} image is made by Koji's {cls.koji_method} method: no 'format'"))
+        return problems
 
     # --- where it goes ------------------------------------------------------------------------------------
 
@@ -192,18 +223,55 @@ class ImageArtifact(ArtifactKind):
                     f"Koji tag {tag} does not hold its manifest (an image task installs from it): it has "
                     f"{', '.join(wrong)} instead of {', '.join(sorted(set(manifest.nvrs) - set(holds.nvrs)))}",
                 )
-            task = koji.build_image(
-                self.koji_name,
-                self.release.version,
-                [self.arch],
-                target,
-                f"{koji.topurl}/repos/{tag}/latest/$arch/",
-                formats=[self.koji_format],
-                packages=packages,
-                item=f"{self.label}: Koji image task",
-            )
+            task = self._request(ctx, tag, target)
             write_marker(files, manifest, task, ctx.now())
         return task
+
+    def _request(self, ctx: ComposeContext, tag: str, target: str) -> int:
+        """Submit the image task as Pungi had the koji CLI submit it (:func:`relengotron.imagerequest.koji_call`):
+        the configured kickstart — uploaded to Koji's work area as ``koji image-build --kickstart`` does, or named
+        in its ``ksurl`` — and the kind's Koji method and options. The image installs from a yum repository Koji
+        writes of ``tag``'s latest builds in their copies signed with the release's key only
+        (:meth:`relengotron.kojiclient.KojiClient.dist_repo`), never from Koji's unsigned build repositories.
+
+        Fedora's composes made that repository themselves (Pungi's pkgset phase with ``sigkeys``, on
+        /mnt/koji/compose, reached by the builders over kojipkgs through ``translate_paths``); asking Koji for it
+        puts it where the builders already read, under Koji's topurl. A release without a signing key has no
+        signed repository: refused. Not idempotent (each call is a new repository, upload and task); the caller
+        records the task.
+        """
+        request = self.artifact.image_request
+        item = f"{self.label}: Koji image task"
+        if request is None:
+            raise ArtifactError(self.label, "no image_request in the release configuration: no kickstart to build from")
+        key = self.release.signing_key
+        if key is None:
+            raise ArtifactError(
+                self.label, f"release {self.release.id} has no signing key: an image installs only signed packages"
+            )
+        koji = ctx.koji
+        repo = koji.dist_repo(
+            tag, [key], arches=[self.arch], item=f"{self.label}: signed repository of {tag}", timeout=ctx.task_timeout
+        )
+        ksfile = None
+        if request.path is not None:
+            ksfile = koji.upload(request.path, prefix=f"cli-{self.koji_method}", item=f"{self.label}: kickstart")
+        call = koji_call(
+            self.koji_method,
+            request,
+            name=self.koji_name,
+            version=self.release.version,
+            arch=self.arch,
+            target=target,
+            ksfile=ksfile,
+            repos=[f"{repo}/{self.arch}/"],
+            ksversion=request.version_for(self.release.version),
+            defaults=self.koji_options,
+        )
+        if call.method == "buildImageOz":
+            return koji.build_image_oz(*call.args, call.opts, item=item)
+        name, version, arches, target, kickstart, _ = call.args
+        return koji.build_livemedia(name, version, arches, target, kickstart, call.opts, item=item)
 
     def finish(self, ctx: ComposeContext, manifest: Manifest, task: int) -> ComposeOutput:
         """Make the candidate from Koji task ``task`` (closed): check the image holds ``manifest``, download it,
@@ -288,6 +356,11 @@ class ImageArtifact(ArtifactKind):
         owner = {
             f"{r.name}-{r.version}-{r.release}": b.nvr for b in builds.values() for r in rpms[b.id] if r.arch != "src"
         }
+        if not built.rpms:
+            # kojid's createLiveMedia reports rpmlist [] (LiveMediaTask: "TODO - generate list of rpms in image")
+            raise ArtifactError(
+                self.label, f"Koji image build {built.build} lists no RPMs: what it holds cannot be checked"
+            )
         strangers = sorted(nvr for nvr in built.rpms if nvr not in owner)
         missing = sorted(set(manifest.nvrs) - {owner[nvr] for nvr in built.rpms if nvr in owner})
         if strangers or missing:
@@ -404,41 +477,68 @@ def _place(source: Path, dest: Path) -> None:
 
 
 class InstallerISO(ImageArtifact):
-    """The installer DVD (``Fedora-Server-dvd-x86_64-24.iso``). Fedora's comes from a lorax runroot task;
-    here, as every image kind, from a Koji image task, published under its ISO name."""
+    """The installer DVD (``Fedora-Server-dvd-x86_64-24.iso``), requested as Koji live media.
+
+    Fedora's DVD came from Pungi's buildinstall phase (lorax in a Koji runroot task: the installer tree) and its
+    createiso phase (the tree and the packages' repository in an ISO, again in runroot). Runroot tasks leave
+    their output in the compose directory: no image build, no archives, no list of the RPMs inside — nothing
+    this flow could check against the manifest before anything is promoted. releng-o-tron therefore asks Koji
+    for the installer ISO as ``livemedia`` (livemedia-creator ``--make-iso``, lorax's own tool; the method
+    Fedora used for its installable live ISOs from Fedora 24 on, Pungi's live_media phase), from a kickstart
+    whose ``%packages`` is the installer's package set: an image build with its ISO as archive, like every
+    other kind. This is this project's proposal, not what Fedora did for the DVD.
+    """
 
     kind = "installer-iso"
-    koji_format = "raw"
+    koji_method = "livemedia"
+    koji_format = "iso"
     suffix = ".iso"
     productmd_type = "dvd"
     productmd_format = "iso"
 
 
 class Pxe2Live(ImageArtifact):
-    """Atomic's PXE-to-live tarball (kernel, initrd and root image to boot over the network)."""
+    """Atomic's PXE-to-live tarball: the kernel, initrd and squashfs root to boot over the network.
+
+    Fedora's kickstart for it is fedora-kickstarts' ``fedora-cloud-atomic-pxetolive.ks`` ("PXE boot directly
+    into a running Atomic Host"), written for livemedia-creator. Koji has no PXE method: releng-o-tron asks for
+    ``livemedia`` with ``squashfs_only`` (livemedia-creator ``--squashfs-only``: the root as a plain squashfs,
+    the form dracut's live module boots over the network), and takes the three boot files as a ``.tar.gz``.
+    That request, and the tarball as its product, are this project's proposal: kojid's LiveMediaTask wraps
+    the same files in an ISO (``isolinux/vmlinuz0``, ``isolinux/initrd0.img``, ``LiveOS/squashfs.img``).
+    """
 
     kind = "pxe2live"
+    koji_method = "livemedia"
     koji_format = "tar-gz"
+    koji_options = {"squashfs_only": True}
     suffix = ".tar.gz"
     productmd_type = "tar-gz"
     productmd_format = "tar.gz"
 
 
 class AMI(ImageArtifact):
-    """The Cloud Base raw disk image, xz-compressed: the source of the EC2 AMIs."""
+    """The Cloud Base raw disk image, xz-compressed: the source of the EC2 AMIs. Koji image-build (Pungi's
+    image_build phase) of fedora-kickstarts' ``fedora-cloud-base.ks``, format ``raw-xz`` (``qcow2`` too where
+    the configuration lists it)."""
 
     kind = "ami"
+    koji_method = "image"
     koji_format = "raw-xz"
+    koji_options = {"format": ["raw-xz"]}
     suffix = ".raw.xz"
     productmd_type = "raw-xz"
     productmd_format = "raw.xz"
 
 
 class GCE(ImageArtifact):
-    """The Cloud Base image for Google Compute Engine: a disk.raw in a gzipped tarball."""
+    """The Cloud Base image for Google Compute Engine: a disk.raw in a gzipped tarball. Koji image-build of the
+    cloud kickstart, format ``tar-gz`` (kojid's _buildTarGZ packs the raw disk as ``disk.raw``, GCE's form)."""
 
     kind = "gce"
+    koji_method = "image"
     koji_format = "tar-gz"
+    koji_options = {"format": ["tar-gz"]}
     suffix = ".tar.gz"
     productmd_type = "tar-gz"
     productmd_format = "tar.gz"

@@ -18,17 +18,20 @@ from relengotron_sandbox.world import World
 
 KEY_PLACEHOLDER = "@WORLD_KEY@"
 FILE_NAME = "releng.yaml"
+KICKSTARTS = "kickstarts"  # the images' kickstarts, beside the template (image_request.kickstart names them)
 
 
 def render_release_config(world: World, key_id: str, state_dir: Path) -> ReleaseConfig:
-    """Write ``state_dir/releng.yaml`` (and its policy, comps and treefile files) for ``world``; idempotent
-    (same inputs, same files)."""
+    """Write ``state_dir/releng.yaml`` (and its policy, comps, treefile and kickstart files) for ``world``;
+    idempotent (same inputs, same files)."""
     if world.release_config is None:
         raise ValueError(f"{world.path}: the world names no release_config")
     template = world.release_config
     target = state_dir / FILE_NAME
     tmp = target.with_name(f".{FILE_NAME}.tmp")
     tmp.write_text(template.read_text().replace(KEY_PLACEHOLDER, key_id))
+    if (template.parent / KICKSTARTS).is_dir():
+        shutil.copytree(template.parent / KICKSTARTS, state_dir / KICKSTARTS, dirs_exist_ok=True)
     config = load_release_config(tmp)
     beside = {config.gating_policies.name, *(r.comps.name for r in config.releases.values() if r.comps)}
     beside |= {a.treefile.name for a in config.artifacts if a.treefile}

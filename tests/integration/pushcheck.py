@@ -225,7 +225,9 @@ def assert_held_back_push(
         **{Path(p).name: "success" for p in F24_IMAGES.values()},
         AMI: "upstream_failed",
     }
-    assert len(image_tasks) == 4  # one Koji image task per image target: none submitted twice
+    # one Koji image task per image target, none submitted twice: image-build (AMI, GCE) and live media
+    # (installer ISO, pxe2live)
+    assert sorted(t["method"] for t in image_tasks) == ["image", "image", "livemedia", "livemedia"]
 
     # the mirror: the updates repository, the Atomic Host ref, three images — and nothing of the AMI
     master = tree(world.master)
@@ -267,3 +269,11 @@ def assert_held_back_push(
     page = (world.master / "website/24/index.html").read_text()
     assert ATOMIC in page and commit in page and AMI not in page
     assert "website/index.html" in master
+
+
+def koji_image_tasks(session: Any) -> list[Any]:
+    """The image tasks a Koji holds: image-build (``image``) and live media (``livemedia``) parents."""
+    return [task for method in IMAGE_METHODS for task in session.listTasks(opts={"method": method})]
+
+
+IMAGE_METHODS = ("image", "livemedia")

@@ -75,7 +75,7 @@ class Setup:
         MirrorSync(self.staging, Mirror.from_location(str(self.master)), roots=("",), website=None).sync()
 
     def image_tasks(self) -> list[int]:
-        return sorted(t["id"] for t in self.koji.session.listTasks(opts={"method": "image"}))
+        return sorted(t["id"] for m in ("image", "livemedia") for t in self.koji.session.listTasks(opts={"method": m}))
 
 
 @pytest.fixture

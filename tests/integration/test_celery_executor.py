@@ -25,6 +25,7 @@ from pushcheck import (
     HELD_BACK_PUSH_ID,
     assert_held_back_push,
     conf,
+    koji_image_tasks,
     open_push_world,
     runs_of_api_rows,
 )
@@ -63,7 +64,7 @@ def test_updates_push_on_two_celery_workers_ends_like_the_sqlite_run(
         tis = runs_of_api_rows(rows["task_instances"])
         koji = koji_of(world.endpoints)
         try:
-            image_tasks = koji.session.listTasks(opts={"method": "image"})
+            image_tasks = koji_image_tasks(koji.session)
         finally:
             koji.close()
 

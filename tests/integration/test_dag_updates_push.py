@@ -34,6 +34,7 @@ from pushcheck import (
     bus,
     by_label,
     conf,
+    koji_image_tasks,
     open_push_world,
     runs_of_dag_run,
     snapshot,
@@ -85,7 +86,7 @@ def test_a_failed_artifact_is_held_back_and_the_rest_is_released(push_world: Pus
     koji = koji_of(world.endpoints)
     try:
         dag_run, tis = run(conf(HELD_BACK_PUSH_ID, "f24-updates", GLIBC_PUSH))
-        image_tasks = koji.session.listTasks(opts={"method": "image"})
+        image_tasks = koji_image_tasks(koji.session)
     finally:
         koji.close()
     assert_held_back_push(world, str(dag_run.state), tis, image_tasks, tmp_path)
@@ -146,9 +147,9 @@ def test_a_push_that_changes_no_artifact_composes_nothing(push_world: PushWorld)
     before = snapshot(world)
     koji = koji_of(world.endpoints)
     try:
-        tasks = koji.session.listTasks(opts={"method": "image"})
+        tasks = koji_image_tasks(koji.session)
         again, tis = run(conf("2016-06-02.0", "f23-updates", sudo))
-        assert koji.session.listTasks(opts={"method": "image"}) == tasks
+        assert koji_image_tasks(koji.session) == tasks
     finally:
         koji.close()
     got = states(tis)

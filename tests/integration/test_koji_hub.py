@@ -446,41 +446,84 @@ def test_kojifiles_serves_the_topdir_only(hub: Hub) -> None:
         assert response.status == 404, raw
 
 
-def test_image_task_builds_a_real_image_from_rpms(hub: Hub, tmp_path: Path) -> None:
+WORLD_KICKSTARTS = Path(__file__).parents[2] / "sandbox/relengotron_sandbox/worlds/kickstarts"
+
+
+def _dist_repo(hub: Hub, tag: str) -> str:
+    """``koji dist-repo`` (the real CLI) of ``tag`` with the world's key: the x86_64 repository's URL."""
+    done = hub.cli("dist-repo", tag, hub.ctx.built.key_id, "--arch", "x86_64", "--wait", user="releng")
+    assert done.returncode == 0, done.stderr
+    releng = hub.session("releng")
+    [task] = releng.listTasks(opts={"method": "distRepo", "decode": True}, queryOpts={"order": "-id", "limit": 1})
+    tag_name, repo_id = task["request"][:2]
+    return f"{koji.PathInfo(topdir=hub.topurl).distrepo(repo_id, tag_name)}/x86_64/"
+
+
+def test_image_build_requested_as_the_koji_cli_does_installs_the_kickstart_from_the_signed_repo(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """``koji image-build --kickstart`` (the real CLI: upload, then buildImageOz with its options) against a
+    dist repo of the tag's signed copies: the image holds the kickstart's %packages and their dependencies, in
+    the copies signed with the world's key."""
     releng = hub.session("releng")
     with pytest.raises(koji.ActionNotAllowed, match="image permission required"):
         hub.session("bodhi").buildImageOz("Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://x")
-    packages = ["filesystem", "bash", "glibc", "cloud-init"]
-    opts = {"format": ["raw-xz"], "release": "20161201.0", "packages": packages}
-    task_id = releng.buildImageOz(
-        "Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://127.0.0.1/compose/$arch/os", opts
-    )
-    info = wait_task(releng, task_id)
-    assert info["method"] == "image" and info["state"] == koji.TASK_STATES["CLOSED"], releng.getTaskResult(task_id)
-    assert info["request"][:4] == ["Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate"]
-    assert releng.getTaskResult(task_id).startswith("image build results in: ")
-    children = {c["method"]: c for c in releng.getTaskChildren(task_id, request=True)}
+    repo = _dist_repo(hub, "f24")
+    primary = hub.get(f"{repo}repodata/repomd.xml")
+    assert b"primary" in primary
+    kickstart = tmp_path / "cloud.ks"
+    kickstart.write_text("lang en_US.UTF-8\nrootpw --lock --iscrypted locked\n%packages\ncloud-init\n-kernel\n%end\n")
+    args = ["image-build", "Fedora-Cloud-Base", "24", "f24-candidate", repo, "x86_64", "--kickstart", str(kickstart)]
+    args += ["--ksversion", "F24", "--distro", "Fedora-24", "--format", "raw-xz", "--repo", repo, "--release"]
+    done = hub.cli(*args, "20161201.0", "--wait", user="releng")
+    assert done.returncode == 0, done.stdout + done.stderr
+    [task] = releng.listTasks(opts={"method": "image", "decode": True}, queryOpts={"order": "-id", "limit": 1})
+    name, version, arches, target, inst_tree, opts = task["request"]
+    assert (name, version, arches, target, inst_tree) == ("Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", repo)
+    assert opts["kickstart"].startswith("work/cli-image/") and opts["kickstart"].endswith("/cloud.ks")
+    assert {k: v for k, v in opts.items() if k != "kickstart"} == {
+        "ksversion": "F24", "distro": "Fedora-24", "format": ["raw-xz"], "repo": [repo], "release": "20161201.0",
+        "disk_size": 10, "optional_arches": "",
+    }  # fmt: skip
+    children = {c["method"]: c for c in releng.getTaskChildren(task["id"], request=True)}
     assert set(children) == {"createImage", "tagBuild"}
     result = releng.getTaskResult(children["createImage"]["id"])
     filename = "Fedora-Cloud-Base-24-20161201.0.x86_64.raw.xz"
-    assert result["arch"] == "x86_64" and result["files"] == [filename] and result["logs"] == ["oz-x86_64.log"]
-    latest = {b["name"]: b for b in releng.listTagged("f24", inherit=True, latest=True)}
-    nvrs = sorted(latest[p]["nvr"] for p in packages)
-    assert sorted(f"{r['name']}-{r['version']}-{r['release']}" for r in result["rpmlist"]) == nvrs
-    assert "oz-x86_64.log" in releng.listTaskOutput(children["createImage"]["id"])
-
+    assert result["files"] == [filename] and result["logs"] == ["oz-x86_64.log", "cloud.ks"]
+    installed = sorted(f"{r['name']}-{r['version']}-{r['release']}.{r['arch']}" for r in result["rpmlist"])
+    assert "cloud-init" in {r["name"] for r in result["rpmlist"]} and len(installed) > 1  # with its dependencies
+    assert "kernel" not in {r["name"] for r in result["rpmlist"]}
     build = releng.getBuild("Fedora-Cloud-Base-24-20161201.0")
-    assert build["state"] == koji.BUILD_STATES["COMPLETE"] and build["task_id"] == task_id
-    assert tags_of(releng, build["nvr"]) == {"f24-updates-candidate"}
-    assert published(hub.ctx, "tag")[-1]["name"] == "Fedora-Cloud-Base"
+    assert build["state"] == koji.BUILD_STATES["COMPLETE"]
     [archive] = releng.listArchives(buildID=build["id"], type="image")
-    assert archive["filename"] == filename and archive["arch"] == "x86_64" and archive["type_name"] == "raw-xz"
-    assert len(releng.listRPMs(imageID=archive["id"])) == len(packages)
+    assert archive["type_name"] == "raw-xz" and len(releng.listRPMs(imageID=archive["id"])) == len(installed)
     image = tmp_path / filename
     image.write_bytes(hub.get(f"{koji.PathInfo(topdir=hub.topurl).imagebuild(build)}/{filename}"))
-    assert read_manifest(image) == sorted(f"{nvr}.noarch" for nvr in nvrs)
-    assert "Image archives:" in hub.cli("buildinfo", build["nvr"]).stdout
+    assert read_manifest(image) == installed
+    # what it installed are the copies signed with the world's key: the dist repo holds nothing else
+    local = hub.service.topdir / repo.split("/kojifiles/", 1)[1]
+    rpm = next((local / "Packages/c").glob("cloud-init-*.rpm"))
+    sig = subprocess.run(["rpm", "-qp", "--qf", "%{RSAHEADER:pgpsig}", str(rpm)], capture_output=True, text=True)
+    assert hub.ctx.built.key_id in sig.stdout.lower(), sig.stdout + sig.stderr
 
+
+def test_image_requests_koji_would_not_build_fail_naming_the_problem(hub: Hub, tmp_path: Path) -> None:
+    releng = hub.session("releng")
+    with pytest.raises(koji.ParameterError, match="unknown image option\\(s\\) packages"):
+        releng.buildImageOz("Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://x", {"packages": ["bash"]})
+    with pytest.raises(koji.GenericError, match="Unrecognized image type: pxe"):
+        releng.buildImage("X", "24", ["x86_64"], "f24-candidate", "x.ks", "pxe", {})
+    bad = tmp_path / "bad.ks"
+    bad.write_text("lang en_US.UTF-8\nbogus --foo\n%packages\nbash\n%end\n")
+    serverdir = "cli-image/test"
+    releng.uploadWrapper(str(bad), serverdir)
+    assert releng.checkUpload(serverdir, "bad.ks")["size"] == bad.stat().st_size
+    opts = {"kickstart": f"work/{serverdir}/bad.ks", "ksversion": "F24", "distro": "Fedora-24", "repo": ["http://x"]}
+    task_id = releng.buildImageOz("Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://x", opts)
+    assert wait_task(releng, task_id)["state"] == koji.TASK_STATES["FAILED"]
+    with pytest.raises(koji.BuildError, match=r"(?s)Failed to parse kickstart file .*line 2.*Unknown command: bogus"):
+        releng.getTaskResult(task_id)
+    assert releng.getBuild("Fedora-Cloud-Base-24-1")["state"] == koji.BUILD_STATES["FAILED"]
     bad = releng.buildImageOz("Fedora-Cloud-Base", "24", ["x86_64"], "nosuch-target", "http://x")
     assert wait_task(releng, bad)["state"] == koji.TASK_STATES["FAILED"]
     with pytest.raises(koji.GenericError, match="No such build target: nosuch-target"):
@@ -491,6 +534,26 @@ def test_image_task_builds_a_real_image_from_rpms(hub: Hub, tmp_path: Path) -> N
         koji.BuildError, match="package \\(image\\) Not-Listed not in list for tag f24-updates-candidate"
     ):
         releng.getTaskResult(unlisted)
+
+
+def test_livemedia_installs_the_worlds_kickstart_and_a_dist_repo_refuses_unsigned_builds(hub: Hub) -> None:
+    releng = hub.session("releng")
+    repo = _dist_repo(hub, "f24")
+    releng.uploadWrapper(str(WORLD_KICKSTARTS / "fedora-cloud-atomic-pxetolive.ks"), "cli-livemedia/test")
+    opts = {"ksversion": "F24", "repo": [repo], "install_tree_url": repo, "skip_tag": True, "squashfs_only": True}
+    ksfile = "cli-livemedia/test/fedora-cloud-atomic-pxetolive.ks"
+    task_id = releng.buildImage("Fedora-Atomic-pxe2live", "24", ["x86_64"], "f24-candidate", ksfile, "livemedia", opts)
+    assert wait_task(releng, task_id)["state"] == koji.TASK_STATES["CLOSED"], releng.getTaskResult(task_id, False)
+    [child] = [c for c in releng.getTaskChildren(task_id) if c["method"] == "createLiveMedia"]
+    result = releng.getTaskResult(child["id"])
+    assert result["files"] == [f"Fedora-Atomic-pxe2live-x86_64-24-{result['release']}.tar.gz"]
+    names = {r["name"] for r in result["rpmlist"]}
+    assert {"kernel", "ostree", "rpm-ostree", "dracut"} <= names
+    # f24-signing-pending holds a build the world left unsigned: Koji refuses to make a dist repo of it
+    done = hub.cli(
+        "dist-repo", "f24-signing-pending", hub.ctx.built.key_id, "--arch", "x86_64", "--wait", user="releng"
+    )
+    assert done.returncode != 0 and "Unsigned packages found" in done.stdout + done.stderr
 
 
 def test_concurrent_clients(hub: Hub) -> None:

@@ -52,24 +52,38 @@ def test_build_targets_are_found_and_created_once() -> None:
         client.build_target_for("nope")
 
 
-def test_an_image_task_is_submitted_with_the_packages_and_format() -> None:
-    sent: list[tuple[Any, ...]] = []
-    session = FakeSession({"buildImageOz": lambda *args: sent.append(args) or 42})
+def test_image_tasks_are_submitted_with_the_methods_and_options_given() -> None:
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+    session = FakeSession(
+        {
+            "buildImageOz": lambda *args: sent.append(("buildImageOz", args)) or 42,
+            "buildImage": lambda *args: sent.append(("buildImage", args)) or 43,
+        }
+    )
     client = KojiClient(session, TOPURL)
-    task = client.build_image(
-        "Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://x/$arch/", formats=["raw-xz"],
-        packages=["bash", "glibc"], item="ami",
+    opts = {"kickstart": "work/cli-image/1.a/cloud.ks", "distro": "Fedora-24", "format": ["raw-xz"]}
+    task = client.build_image_oz(
+        "Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://x/$arch/", opts, item="ami"
     )  # fmt: skip
-    assert task == 42
+    live = client.build_livemedia(
+        "Fedora-Atomic-pxe2live", "24", ["x86_64"], "f24-candidate", "cli-livemedia/1.a/pxe.ks", {"ksversion": "F24"},
+        item="pxe2live",
+    )  # fmt: skip
+    assert (task, live) == (42, 43)
     assert sent == [
+        ("buildImageOz", ("Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://x/$arch/", opts)),
         (
-            "Fedora-Cloud-Base",
-            "24",
-            ["x86_64"],
-            "f24-candidate",
-            "http://x/$arch/",
-            {"format": ["raw-xz"], "skip_tag": True, "packages": ["bash", "glibc"]},
-        )
+            "buildImage",
+            (
+                "Fedora-Atomic-pxe2live",
+                "24",
+                ["x86_64"],
+                "f24-candidate",
+                "cli-livemedia/1.a/pxe.ks",
+                "livemedia",
+                {"ksversion": "F24"},
+            ),
+        ),
     ]
 
 

@@ -106,7 +106,7 @@ def test_koji_names_and_image_kinds(config: ReleaseConfig) -> None:
         if a.image
     }
     assert formats == {
-        "installer-iso": ("raw", "dvd"),
+        "installer-iso": ("iso", "dvd"),
         "pxe2live": ("tar-gz", "tar-gz"),
         "ami": ("raw-xz", "raw-xz"),
         "gce": ("tar-gz", "tar-gz"),
@@ -242,8 +242,23 @@ class WrongImageKoji:
     def build_target_for(self, tag: str) -> str:
         return "f24-candidate"
 
-    def build_image(self, *args: Any, **kwargs: Any) -> int:
-        assert kwargs["packages"] == ["bash", "glibc"] and kwargs["formats"] == ["raw-xz"]
+    def dist_repo(self, tag: str, keys: list[str], *, arches: list[str], item: str, timeout: float) -> str:
+        assert (tag, keys, arches) == ("f24", ["81b46521"], ["x86_64"])
+        return f"{self.topurl}/repos-dist/f24/3"
+
+    def build_image_oz(self, *args: Any, item: str) -> int:
+        """The production configuration's AMI request: fedora-kickstarts' cloud kickstart by ksurl, both formats."""
+        *positional, opts = args
+        assert positional == [
+            "Fedora-Cloud-Base",
+            "24",
+            ["x86_64"],
+            "f24-candidate",
+            f"{self.topurl}/repos-dist/f24/3/x86_64/",
+        ]
+        assert opts["ksurl"] == "git+https://pagure.io/fedora-kickstarts.git?#origin/f24"
+        assert opts["kickstart"] == "fedora-cloud-base.ks" and opts["format"] == ["qcow2", "raw-xz"]
+        assert opts["distro"] == "Fedora-24" and opts["repo"] == [positional[-1]] and opts["ksversion"] == "F24"
         return 7
 
     def wait_task(self, task_id: int, *, item: str, timeout: float) -> None:

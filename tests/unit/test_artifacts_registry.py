@@ -25,7 +25,8 @@ class Vagrant(ImageArtifact):
     """The worked example of docs/artifact-kinds.md: a new image kind is one class."""
 
     kind = "vagrant"
-    koji_format = "tar-gz"
+    koji_format = "vagrant-libvirt"
+    koji_options = {"format": ["vagrant-libvirt"]}
     suffix = ".vagrant-libvirt.box"
     productmd_type = "vagrant-libvirt"
     productmd_format = "vagrant-libvirt.box"

@@ -4,6 +4,8 @@ Airflow will check — and which messages are deliberately ignored, and why."""
 
 from __future__ import annotations
 
+import shutil
+
 import copy
 from pathlib import Path
 from typing import Any
@@ -243,8 +245,10 @@ def test_release_facts_come_from_the_release_configuration(tmp_path: Path, dags)
         .replace("f25-signing-pending", "f25-signing-waiting")
     )
     assert branched.count("fc27") == 1 and "f27-gate" in branched
-    (tmp_path / "fedora.yaml").write_text(branched)
-    rules = load_rules(RULES, load_release_config(tmp_path / "fedora.yaml"))
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)  # with the files it names (kickstarts, treefile, policies)
+    (config / "fedora.yaml").write_text(branched)
+    rules = load_rules(RULES, load_release_config(config / "fedora.yaml"))
     assert route(rules, "buildsys.tag", koji_tag("rawhide-pending", "glibc-2.25-1.fc27")) == ()
     (gate,) = route(rules, "buildsys.tag", koji_tag("f27-gate", "glibc-2.25-1.fc27"))
     assert gate.conf == {"release": "rawhide", "builds": ["glibc-2.25-1.fc27"]}

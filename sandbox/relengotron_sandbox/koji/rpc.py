@@ -6,6 +6,7 @@ What the real hub does and the client relies on:
 - a logged-in client sends ``Koji-Session-Id``/``Koji-Session-Key`` headers (older clients put
   ``session-id``/``session-key`` in the query string); a bad or closed session is ``AuthError``;
 - ``multiCall([{methodName, params}, ...])`` answers ``[result]`` or ``{faultCode, faultString}`` per call;
+- a file upload is a POST of the raw chunk with its name and offset in the query (``rawUpload``, see uploads);
 - an error is an XML-RPC fault whose code is the koji exception's ``faultCode`` (so ``koji.convertFault``
   rebuilds the same class on the client); a wrong argument list is ``ParameterError``;
 - responses are marshalled with ``koji.xmlrpcplus.dumps`` (``<i8>`` for big ints, ``<nil/>`` for None) and
@@ -25,6 +26,7 @@ import koji.util
 from koji.xmlrpcplus import Fault, dumps, getparser
 
 from relengotron_sandbox.koji.hub import Caller, Hub
+from relengotron_sandbox.koji.uploads import handle_upload, is_upload
 from relengotron_sandbox.web import Request, Response
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,15 @@ class Dispatcher:
 
     def handle(self, request: Request) -> Response:
         headers = {"Content-Type": "text/xml", "Koji-Version": koji.__version__}
+        if is_upload(request):
+            try:
+                result = handle_upload(self.hub, request, self._session(request))
+                body = dumps((result,), methodresponse=1, allow_none=1)
+            except Exception as exc:
+                if not isinstance(exc, (koji.GenericError, Fault)):
+                    log.exception("koji hub: upload failed")
+                body = dumps(fault_of(exc), methodresponse=1, allow_none=1)
+            return Response(200, body.encode(), headers)
         try:
             parser, unmarshaller = getparser()
             parser.feed(request.body)

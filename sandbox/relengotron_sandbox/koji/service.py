@@ -18,6 +18,7 @@ import koji
 from relengotron_sandbox.koji import seed as seeding
 from relengotron_sandbox.koji.auth import AuthExports
 from relengotron_sandbox.koji.builds import BuildExports
+from relengotron_sandbox.koji.distrepo import DistRepoBuilder, DistRepoExports
 from relengotron_sandbox.koji.files import serve
 from relengotron_sandbox.koji.hub import Hub
 from relengotron_sandbox.koji.images import ImageBuilder, ImageExports
@@ -29,6 +30,7 @@ from relengotron_sandbox.koji.tagged import TaggedExports
 from relengotron_sandbox.koji.tagging import Tagger, TaggingExports
 from relengotron_sandbox.koji.tags import TagExports
 from relengotron_sandbox.koji.tasks import TaskExports, TaskManager
+from relengotron_sandbox.koji.uploads import UploadExports
 from relengotron_sandbox.service import SandboxContext
 from relengotron_sandbox.web import App, HTTPService, Request, Response
 
@@ -108,6 +110,9 @@ class KojiHub:
         tasks.register("tagBuild", tagger.run_task)
         tasks.register("image", images.image_task)
         tasks.register("createImage", images.create_image_task)
+        tasks.register("livemedia", images.livemedia_task)
+        tasks.register("createLiveMedia", images.create_livemedia_task)
+        tasks.register("distRepo", DistRepoBuilder(hub).dist_repo_task)
         dispatcher = Dispatcher(
             hub,
             [
@@ -121,6 +126,8 @@ class KojiHub:
                 TaskExports(hub, tasks),
                 SigningExports(hub),
                 ImageExports(hub, tasks),
+                DistRepoExports(hub, tasks),
+                UploadExports(hub),
             ],
         )
         app = App("koji")

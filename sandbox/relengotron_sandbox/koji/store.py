@@ -72,6 +72,9 @@ CREATE TABLE IF NOT EXISTS archives (
 CREATE TABLE IF NOT EXISTS archive_rpm_components (
     archive_id INTEGER, rpm_id INTEGER, PRIMARY KEY (archive_id, rpm_id));
 CREATE TABLE IF NOT EXISTS image_builds (build_id INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS repos (
+    id INTEGER PRIMARY KEY, tag_id INTEGER NOT NULL, create_event INTEGER NOT NULL, state INTEGER NOT NULL,
+    dist INTEGER NOT NULL);
 """
 
 

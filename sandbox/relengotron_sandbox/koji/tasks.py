@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 STATES = koji.TASK_STATES
 FINISHED = (STATES["CLOSED"], STATES["CANCELED"], STATES["FAILED"])
-CHANNELS = {"default": 1, "createrepo": 2, "maven": 3, "livecd": 4, "appliance": 5, "vm": 6, "image": 7}
+CHANNELS = {"default": 1, "createrepo": 2, "maven": 3, "livecd": 4, "appliance": 5, "vm": 6, "image": 7, "livemedia": 8}
 TaskHandler = Callable[..., Any]
 
 
