@@ -4,9 +4,8 @@ Airflow will check — and which messages are deliberately ignored, and why."""
 
 from __future__ import annotations
 
-import shutil
-
 import copy
+import shutil
 from pathlib import Path
 from typing import Any
 
