@@ -156,12 +156,10 @@ class PushTask:
     ) -> Iterator[ComposeContext]:
         """A compose's context: Koji, the release's signer and its public key for checking payload RPMs, a
         scratch directory (removed after), the compose host for ``compose: remote`` (over the SSH provider's
-        connection ``compose_ssh``) with Koji's signed repository of the push's tag it installs from (gpgcheck
-        against the release key, copied to the host), and the push's
-        tag as the tag image tasks install from."""
+        connection ``compose_ssh``, the release key copied to it), and the push's tag as the tag composes install
+        from (as Koji dist-repos of its signed copies)."""
         from relengotron.artifacts import ComposeContext
         from relengotron.ostree.compose import RemoteBackend
-        from relengotron.ostree.treefile import YumRepo
 
         workdir = Path(tempfile.mkdtemp(prefix=f"compose-{plugin.id}-"))
         try:
@@ -169,7 +167,7 @@ class PushTask:
             keys: tuple[Path, ...] = ()
             if signer is not None:
                 keys = (signer.export_public_key(workdir / "keys" / f"{signer.key_id}.asc"),)
-            backend, repos = None, ()
+            backend = None
             if plugin.artifact.compose == "remote":
                 runner = self.clients.ssh(self.clients.connections.compose_ssh)
                 backend = RemoteBackend(
@@ -179,16 +177,6 @@ class PushTask:
                     fetch_from=remote.fetch_from,
                     keys=keys,
                 )
-                # Koji's signed repository of the tag (`koji dist-repo <tag> <key>`: repos-dist/<tag>/latest/<arch>,
-                # koji.PathInfo.distrepo), never its build repository (repos/<tag>/...: unsigned copies).
-                tag = self.push.tag
-                repos = (
-                    YumRepo(
-                        id=tag,
-                        baseurl=f"{self.koji.topurl}/repos-dist/{tag}/latest/{plugin.arch}/",
-                        gpgkey=tuple(backend.key_url(k) for k in keys),
-                    ),
-                )
             yield ComposeContext(
                 koji=self.koji,
                 layout=self.config.mirror,
@@ -197,7 +185,6 @@ class PushTask:
                 signer=signer,
                 rpm_keys=keys,
                 remote=backend,
-                yum_repos=repos,
                 image_tag=self.push.tag,
             )
         finally:

@@ -42,9 +42,8 @@ from relengotron.gating.policies import Subject
 from relengotron.imagerequest import ImageRequest
 from relengotron.kojiclient import KojiClient
 from relengotron.manifest import Manifest
-from relengotron.ostree.compose import ComposeBackend
+from relengotron.ostree.compose import RemoteComposeBackend
 from relengotron.ostree.repo import OSTreeRepo
-from relengotron.ostree.treefile import YumRepo
 from relengotron.planning import Target
 from relengotron.signing.base import Signer, SignResult
 from relengotron.sync import Mirror, MirrorFS
@@ -79,8 +78,8 @@ class ComposeContext:
     each compose). ``signer``: when given, compose signs what it made (otherwise :meth:`ArtifactKind.sign`
     does it later). ``rpm_keys``: public keys every payload RPM of a local ostree compose must be signed
     with. ``remote``: the backend of ``compose: remote`` ostree artifacts (a
-    :class:`relengotron.ostree.compose.RemoteBackend` over SSH) and ``yum_repos`` what the compose host
-    installs from. ``image_tag``: the Koji tag image tasks install from — the tag the manifest was computed
+    :class:`relengotron.ostree.compose.RemoteBackend` over SSH). ``image_tag``: the Koji tag image tasks and
+    remote composes install from (as a dist-repo of its signed copies) — the tag the manifest was computed
     from (default: the release's build tag).
     """
 
@@ -90,8 +89,7 @@ class ComposeContext:
     workdir: Path
     signer: Signer | None = None
     rpm_keys: tuple[Path, ...] = ()
-    remote: ComposeBackend | None = None
-    yum_repos: tuple[YumRepo, ...] = ()
+    remote: RemoteComposeBackend | None = None
     image_tag: str | None = None
     task_timeout: float = 3 * 3600.0  # seconds a Koji image task may take
     clock: Callable[[], datetime] = field(default=_utcnow)

@@ -10,8 +10,8 @@ which is never synced:
    are downloaded from Koji's topurl into the work directory, made a yum repository, and installed from it
    by dnf with gpgcheck on against ``ComposeContext.rpm_keys``, then committed with rpm-ostree's layout
    (:class:`relengotron.ostree.compose.LocalBackend`); ``compose: remote``: ``rpm-ostree compose tree`` on
-   the compose host (``ComposeContext.remote``) from the release's signed repositories
-   (``ComposeContext.yum_repos``). Either way the tree's rpmdb must hold exactly the manifest;
+   the compose host (``ComposeContext.remote``) from a Koji dist-repo of the tag (the copies signed with the
+   release's key only). Either way the tree's rpmdb must hold exactly the manifest;
 2. it is merged into the shared repository only if its tree changed
    (:func:`relengotron.ostree.merge.merge_if_changed`: a child of the head carrying the manifest, signed,
    with a static delta and a signed summary) — "unchanged" writes no commit. The shared ref's head is the
@@ -155,10 +155,9 @@ class OSTreeArtifact(ArtifactKind):
             if ctx.remote is None:
                 raise ArtifactError(self.label, "compose: remote needs the compose host (ComposeContext.remote)")
             base = self._base_treefile(manifest)
+            repos = (self._signed_repository(ctx),)
             return ctx.remote.compose(
-                ComposeRequest(
-                    ref=self.ref, manifest=manifest, repos=ctx.yum_repos, releasever=releasever, treefile_base=base
-                )
+                ComposeRequest(ref=self.ref, manifest=manifest, repos=repos, releasever=releasever, treefile_base=base)
             )
         if not ctx.rpm_keys:
             raise ArtifactError(
@@ -180,6 +179,24 @@ class OSTreeArtifact(ArtifactKind):
             return LocalBackend(ctx.workdir / "compose").compose(request)
         finally:
             shutil.rmtree(rpm_dir, ignore_errors=True)
+
+    def _signed_repository(self, ctx: ComposeContext) -> YumRepo:
+        """What the compose host installs from: a Koji dist-repo of the tag the manifest came from
+        (``koji dist-repo <tag> <key>``: the copies signed with the release's key only; a build without one fails
+        Koji's task), checked against that key, copied to the host (gpgcheck on). Never Koji's build repository
+        (``repos/<tag>/...``: unsigned copies). Not idempotent: each call makes a new dist-repo in Koji."""
+        assert ctx.remote is not None
+        key = self.release.signing_key
+        if key is None or not ctx.rpm_keys:
+            raise ArtifactError(
+                self.label, f"release {self.release.id} has no signing key: an OSTree installs only signed packages"
+            )
+        tag = ctx.image_tag or self.release.tag("build")
+        url = ctx.koji.dist_repo(
+            tag, [key], arches=[self.arch], item=f"{self.label}: signed repository of {tag}", timeout=ctx.task_timeout
+        )
+        keys = tuple(ctx.remote.key_url(k) for k in ctx.rpm_keys)
+        return YumRepo(id=tag, baseurl=f"{url}/{self.arch}/", gpgkey=keys)
 
     def _base_treefile(self, manifest: Manifest) -> dict[str, Any]:
         """The artifact's own treefile (its keys besides the packages), the package names it lists checked

@@ -85,6 +85,12 @@ class ComposeBackend(Protocol):
     def compose(self, request: ComposeRequest) -> ComposeResult: ...
 
 
+class RemoteComposeBackend(ComposeBackend, Protocol):
+    """A backend composing on another host: where the release keys it was given lie there."""
+
+    def key_url(self, key: str | Path) -> str: ...
+
+
 def _safe(ref: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", ref)
 

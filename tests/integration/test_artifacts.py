@@ -290,3 +290,52 @@ def _gpg_verify(public_key: Path, signed: Path, home: Path) -> bool:
     result = subprocess.run(["gpg", "--batch", "--verify", str(signed)], env=env, capture_output=True, text=True)
     subprocess.run(["gpgconf", "--kill", "all"], env=env, check=False, capture_output=True)
     return result.returncode == 0 and "Good signature" in result.stderr
+
+
+def test_a_remote_ostree_compose_installs_from_a_koji_dist_repo_of_signed_copies(
+    setup: Setup, sshd_server, tmp_path: Path
+) -> None:
+    """``compose: remote`` (config/fedora.yaml's Atomic Host): the compose host installs from a Koji dist-repo of
+    the tag — the copies signed with the release's key, checked against it (gpgcheck on) — never from Koji's
+    unsigned build repository; the tree it commits holds exactly the manifest."""
+    import sys
+
+    from test_ostree_remote import STANDIN
+
+    from relengotron.ostree.compose import RemoteBackend
+    from relengotron.tools.remote import SSHRunner
+    from relengotron.tools.rootfs import read_rpmdb
+
+    standin = sshd_server.bin / "rpm-ostree"
+    standin.write_text(STANDIN.format(python=sys.executable, repo=str(Path(__file__).resolve().parents[2])))
+    standin.chmod(0o755)
+    server = sshd_server
+    runner = SSHRunner(server.host, server.port, server.user, server.client_key, server.host_key)
+    try:
+        backend = RemoteBackend(
+            runner, host_workdir=str(tmp_path / "host"), workdir=tmp_path / "remote", keys=setup.compose.rpm_keys
+        )
+        local = setup.plugin("atomic-host")
+        plugin = for_target(Target(replace(local.artifact, compose="remote"), local.release, local.arch))
+        manifest = plugin.manifest(setup.koji, setup.packages("atomic-host"), "f24")
+        before = setup.koji.session.listTasks(opts={"method": "distRepo"})
+        out = plugin.compose(replace(setup.compose, remote=backend, image_tag="f24"), manifest)
+    finally:
+        runner.close()
+    [dist] = [t for t in setup.koji.session.listTasks(opts={"method": "distRepo"}) if t not in before]
+    request = setup.koji.session.getTaskRequest(dist["id"])  # [tag, repo id, keys, opts]
+    assert (request[0], request[2]) == ("f24", [setup.ctx.built.key_id.lower()])
+    assert koji_task_state(setup.koji, dist["id"]) == "CLOSED"
+    assert out.changed and out.ostree is not None
+    checkout = tmp_path / "checkout"
+    subprocess.run(
+        ["ostree", f"--repo={setup.config.ostree.repo}", "checkout", "--user-mode", out.ostree.commit, str(checkout)],
+        check=True,
+    )
+    assert {p.build for p in read_rpmdb(checkout / "usr/share/rpm", item="checkout")} == set(manifest.nvrs)
+
+
+def koji_task_state(koji: KojiClient, task_id: int) -> str:
+    import koji as kojilib
+
+    return kojilib.TASK_STATES[koji.session.getTaskInfo(task_id)["state"]]
