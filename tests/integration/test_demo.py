@@ -248,6 +248,7 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     # every image on it is its real format as stock tools read it, and holds its manifest's packages
     images = sorted(p for p in (master / "linux/releases").glob("*/*/x86_64/*") if p.name.endswith(IMAGE_SUFFIXES))
     assert master / ISO_24 in images
+    assert {image.parent.parent.name for image in images} == {"installer-iso", "pxe2live", "ami", "gce"}
     for image in images:
         check_released_image(image, Path(endpoints["signing"]["public_key"]), tmp_path / "images")
     # its updates repositories as dnf reads them: every update pushed into each is in its updateinfo (the
