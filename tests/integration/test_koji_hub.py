@@ -553,6 +553,24 @@ def test_image_requests_koji_would_not_build_fail_naming_the_problem(hub: Hub, t
     with pytest.raises(koji.BuildError, match=r"(?s)Failed to parse kickstart file .*line 2.*Unknown command: bogus"):
         releng.getTaskResult(task_id)
     assert releng.getBuild("Fedora-Cloud-Base-24-1")["state"] == koji.BUILD_STATES["FAILED"]
+    # a repository of unsigned RPMs: the root's install checks signatures and refuses, naming the package
+    unsigned = hub.service.topdir / "work" / "unsigned-repo"
+    unsigned.mkdir(parents=True)
+    [rpm] = [r for r in hub.ctx.built.rpms["filesystem-3.2-37.fc24"] if r.arch == "noarch"]
+    shutil.copy(hub.ctx.built.topdir / rpm.relpath, unsigned / rpm.filename)
+    subprocess.run(["createrepo_c", "--quiet", str(unsigned)], check=True)
+    good = tmp_path / "good.ks"
+    good.write_text("lang en_US.UTF-8\nrootpw --lock --iscrypted locked\n%packages\nfilesystem\n%end\n")
+    releng.uploadWrapper(str(good), serverdir)
+    opts = {**opts, "kickstart": f"work/{serverdir}/good.ks", "repo": [f"{hub.topurl}/work/unsigned-repo/"]}
+    task_id = releng.buildImageOz("Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://x", opts)
+    assert wait_task(releng, task_id, timeout=60)["state"] == koji.TASK_STATES["FAILED"]
+    with pytest.raises(koji.BuildError, match=r"createImage task \d+ \(Fedora-Cloud-Base-24-2\): package filesystem-"):
+        releng.getTaskResult(task_id)
+    with pytest.raises(koji.BuildError, match="not signed"):
+        releng.getTaskResult(task_id)
+    assert releng.getBuild("Fedora-Cloud-Base-24-2")["state"] == koji.BUILD_STATES["FAILED"]
+    assert not releng.listArchives(buildID=releng.getBuild("Fedora-Cloud-Base-24-2")["id"])
     bad = releng.buildImageOz("Fedora-Cloud-Base", "24", ["x86_64"], "nosuch-target", "http://x")
     assert wait_task(releng, bad)["state"] == koji.TASK_STATES["FAILED"]
     with pytest.raises(koji.GenericError, match="No such build target: nosuch-target"):

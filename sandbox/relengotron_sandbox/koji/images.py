@@ -406,7 +406,7 @@ class ImageBuilder:
                         volid=opts.get("volid"),
                     )
             except imageoutput.BUILD_FAILURES as exc:
-                raise error(f"{item}: {exc}") from None
+                raise error(str(exc) if str(exc).startswith(item) else f"{item}: {exc}") from None
             files = [filename for filename, _ in outputs]
             log_lines += [f"wrote {filename}" for filename in files]
             log_lines.append(f"image task done in {time.monotonic() - started:.1f} s")
