@@ -71,10 +71,17 @@ class Build:
     owner: str
     summary: str
     arch: str = "noarch"  # x86_64: an arch build, with -debuginfo and -debugsource subpackages as rpm makes them
+    kernel_image: bool = False  # installs /boot/vmlinuz-<kver> and /boot/initramfs-<kver>.img (worldbuild)
 
     @property
     def nvr(self) -> str:
         return f"{self.package}-{self.version}-{self.release}"
+
+    @property
+    def kver(self) -> str:
+        """The kernel release a kernel build installs: kernel.spec's ``KVERREL``, ``<version>-<release>.<arch>``
+        (``uname -r``; lorax's findkernels wants the arch at its end)."""
+        return f"{self.version}-{self.release}.{self.arch}"
 
     @property
     def rpm_names(self) -> tuple[str, ...]:
@@ -303,6 +310,9 @@ def _package(pf: Fields, tag_owner: dict[str, str], seen_nvrs: dict[str, str], p
     arch = pf.text("arch", "noarch")
     if arch not in BUILD_ARCHES:
         raise pf.error("arch", f"must be one of {', '.join(BUILD_ARCHES)}, not {arch!r}")
+    kernel_image = pf.get("kernel_image", bool, False)
+    if kernel_image and arch == "noarch":
+        raise pf.error("kernel_image", "a package that installs a kernel image is an arch build (say arch: x86_64)")
     builds: list[Build] = []
     for _, bf in pf.items("builds"):
         version = bf.text("version")
@@ -328,6 +338,7 @@ def _package(pf: Fields, tag_owner: dict[str, str], seen_nvrs: dict[str, str], p
             owner=owner,
             summary=summary,
             arch=arch,
+            kernel_image=kernel_image,
         )
         bf.done()
         if build.nvr in seen_nvrs:

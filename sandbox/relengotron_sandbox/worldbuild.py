@@ -35,7 +35,7 @@ import koji
 from relengotron.tools import gpg, rpmsign
 from relengotron_sandbox.world import Build, World
 
-BUILDER_VERSION = 2  # bump when the layout or the RPM content changes: cached worlds are then rebuilt
+BUILDER_VERSION = 3  # bump when the layout or the RPM content changes: cached worlds are then rebuilt
 MANIFEST = "manifest.json"
 PUBLIC_KEY = "RPM-GPG-KEY-sandbox"
 RPMBUILD = "rpmbuild"
@@ -293,6 +293,10 @@ def spec_text(build: Build, dirs: frozenset[str]) -> str:
         body = f"#!/bin/sh\\necho '{build.nvr} {path}'\\n" if executable else f"{build.nvr} {path}\\n"
         install.append(f"printf \"{body}\" > '%{{buildroot}}{path}'")
         files.append(f'%attr({"0755" if executable else "0644"},root,root) "{path}"')
+    if build.kernel_image:
+        boot_install, boot_files = _kernel_image(build)
+        install += boot_install
+        files += boot_files
     description = f"{summary}.\n\nA sandbox build of {build.nvr} for releng-o-tron: small real files only."
     debug = _debug_subpackages(build) if build.arch != "noarch" else ([], [], [])
     return "\n".join(
@@ -315,6 +319,36 @@ def spec_text(build: Build, dirs: frozenset[str]) -> str:
             *debug[2],
         ]
     )
+
+
+def _kernel_image(build: Build) -> tuple[list[str], list[str]]:
+    """What a kernel install leaves in /boot, as spec lines (install, files): ``/boot/vmlinuz-<kver>`` and
+    ``/boot/initramfs-<kver>.img``, kver = kernel.spec's ``KVERREL`` (``<version>-<release>.<arch>``), the
+    names lorax's findkernels looks for.
+
+    Fedora's kernel package owns the initramfs only as ``%ghost`` (kernel.spec: ``%ghost
+    /boot/initramfs-%{KVERREL}.img``): dracut writes it from the kernel's ``%posttrans`` (``kernel-install add``).
+    The world's packages run no scriptlets, so — a deliberate sandbox simplification — the kernel package
+    carries the initramfs itself: a gzip'd newc cpio archive (the format dracut writes) holding a small
+    ``/init``. The kernel image is a small text file (the world's rule: small real files only), not a bzImage.
+    """
+    kver = build.kver
+    tree = "%{_builddir}/initramfs-" + kver
+    install = [
+        "mkdir -p '%{buildroot}/boot'",
+        f"echo 'sandbox kernel image of {build.nvr} ({kver})' > '%{{buildroot}}/boot/vmlinuz-{kver}'",
+        f"rm -rf '{tree}' && mkdir -p '{tree}'",
+        f"echo '#!/bin/sh' > '{tree}/init' && echo 'echo sandbox initramfs of {kver}' >> '{tree}/init'",
+        f"chmod 0755 '{tree}/init'",
+        f"(cd '{tree}' && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -n -9 "
+        f"> '%{{buildroot}}/boot/initramfs-{kver}.img'",
+    ]
+    files = [
+        "%dir /boot",
+        f'%attr(0755,root,root) "/boot/vmlinuz-{kver}"',
+        f'%attr(0600,root,root) "/boot/initramfs-{kver}.img"',
+    ]
+    return install, files
 
 
 def _debug_subpackages(build: Build) -> tuple[list[str], list[str], list[str]]:

@@ -113,6 +113,56 @@ class BodhiCLI:
         return done.stdout
 
 
+IMAGE_SUFFIXES = (".iso", ".raw.xz", ".qcow2", ".tar.gz")
+
+
+def sh(*args: str | Path) -> str:
+    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{args[0]} exited {proc.returncode}: {proc.stderr}"
+    return proc.stdout
+
+
+def check_released_image(image: Path, gpg_key: Path, scratch: Path) -> None:
+    """``image`` (``linux/releases/<version>/<kind>/<arch>/<file>`` on the mirror) read as its kind's real format
+    with stock tools — file, qemu-img, tar, xorriso, unsquashfs — then opened (its rpmdb; the ISO's repository
+    installed with dnf) and compared with the manifest JSON beside it."""
+    from relengotron.manifest import Manifest
+    from relengotron_sandbox.imagebuild.openers import open_image
+
+    kind = image.parent.parent.name
+    work = scratch / image.name
+    work.mkdir(parents=True)
+    if kind == "installer-iso":
+        assert "'/repodata/repomd.xml'" in sh("xorriso", "-indev", image, "-find", "/repodata").split(), image
+        fmt = "iso"
+    elif kind == "ami":
+        sh("xz", "-t", image)
+        raw = work / "disk.raw"
+        raw.write_bytes(subprocess.run(["xz", "-dc", str(image)], capture_output=True, check=True).stdout)
+        assert "DOS/MBR boot sector" in sh("file", "-b", raw), image
+        assert json.loads(sh("qemu-img", "info", "--output=json", raw))["format"] == "raw"
+        fmt = "raw-xz"
+    elif kind == "gce":
+        assert sh("tar", "-tzf", image).split() == ["disk.raw"], image
+        fmt = "tar-gz"
+    elif kind == "pxe2live":
+        members = sh("tar", "-tzf", image).split()
+        assert "live-rootfs.squashfs.img" in members and any(m.startswith("vmlinuz-") for m in members), members
+        sh("tar", "-xzf", image, "-C", work, "live-rootfs.squashfs.img")
+        assert "squashfs-root/LiveOS/rootfs.img" in sh("unsquashfs", "-l", work / "live-rootfs.squashfs.img")
+        fmt = "pxe2live"
+    else:
+        raise AssertionError(f"{image}: an image of an unknown kind {kind!r}")
+    if image.name.endswith(".qcow2"):
+        assert json.loads(sh("qemu-img", "info", "--output=json", image))["format"] == "qcow2"
+        fmt = "qcow2"
+    opened = open_image(image, fmt, gpg_key=gpg_key if fmt == "iso" else None)
+    assert opened.well_formed, opened.message
+    manifest = Manifest.from_json(Path(f"{image}.manifest.json").read_text(), source=f"{image}.manifest.json")
+    assert opened.packages is not None
+    assert {nvra.rsplit(".", 1)[0] for nvra in opened.packages} == set(manifest.nvrs), image
+
+
 def flat(text: str) -> str:
     """The CLI's wrapped output on one line (words split at a hyphen joined again)."""
     return re.sub(r"\s*\n\s*", " ", re.sub(r"-\n\s+", "-", text))
@@ -195,6 +245,12 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     assert repo.rev_parse(ATOMIC_23) and repo.rev_parse(ATOMIC_24)
     assert (master / ISO_24).is_file()
     assert not [p for p in master.rglob("*") if AMI_24 in p.name]
+    # every image on it is its real format as stock tools read it, and holds its manifest's packages
+    images = sorted(p for p in (master / "linux/releases").glob("*/*/x86_64/*") if p.name.endswith(IMAGE_SUFFIXES))
+    assert master / ISO_24 in images
+    assert {image.parent.parent.name for image in images} == {"installer-iso", "pxe2live", "ami", "gce"}
+    for image in images:
+        check_released_image(image, Path(endpoints["signing"]["public_key"]), tmp_path / "images")
     # its updates repositories as dnf reads them: every update pushed into each is in its updateinfo (the
     # earlier pushes' advisories carried); the debug repository beside each holds the pushed arch builds'
     # debuginfo and debugsource (sudo's, in f23), the sources repository the pushed builds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 import os
 import shutil
 import subprocess
@@ -22,8 +23,8 @@ import koji
 import pytest
 
 from relengotron.tools import rpmsign
+from relengotron_sandbox.imagebuild.openers import open_image
 from relengotron_sandbox.koji import KojiHub
-from relengotron_sandbox.koji.imagefile import read_manifest
 from relengotron_sandbox.service import SandboxContext
 
 pytestmark = pytest.mark.integration
@@ -459,12 +460,29 @@ def _dist_repo(hub: Hub, tag: str) -> str:
     return f"{koji.PathInfo(topdir=hub.topurl).distrepo(repo_id, tag_name)}/x86_64/"
 
 
+def sh(*args: str | Path) -> str:
+    """A stock tool's stdout; the test fails with its stderr when it exits non-zero."""
+    proc = subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, f"{args[0]} exited {proc.returncode}: {proc.stderr}"
+    return proc.stdout
+
+
+def nvras(rpmlist: list[dict[str, Any]]) -> frozenset[str]:
+    return frozenset(f"{r['name']}-{r['version']}-{r['release']}.{r['arch']}" for r in rpmlist)
+
+
+def download_image(hub: Hub, build: dict[str, Any], filename: str, dest: Path) -> Path:
+    path = dest / filename
+    path.write_bytes(hub.get(f"{koji.PathInfo(topdir=hub.topurl).imagebuild(build)}/{filename}"))
+    return path
+
+
 def test_image_build_requested_as_the_koji_cli_does_installs_the_kickstart_from_the_signed_repo(
     hub: Hub, tmp_path: Path
 ) -> None:
     """``koji image-build --kickstart`` (the real CLI: upload, then buildImageOz with its options) against a
-    dist repo of the tag's signed copies: the image holds the kickstart's %packages and their dependencies, in
-    the copies signed with the world's key."""
+    dist repo of the tag's signed copies: the images are real disks — stock tools identify each format — whose
+    root holds the kickstart's %packages and their dependencies, exactly the task's rpmlist."""
     releng = hub.session("releng")
     with pytest.raises(koji.ActionNotAllowed, match="image permission required"):
         hub.session("bodhi").buildImageOz("Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://x")
@@ -474,32 +492,43 @@ def test_image_build_requested_as_the_koji_cli_does_installs_the_kickstart_from_
     kickstart = tmp_path / "cloud.ks"
     kickstart.write_text("lang en_US.UTF-8\nrootpw --lock --iscrypted locked\n%packages\ncloud-init\n-kernel\n%end\n")
     args = ["image-build", "Fedora-Cloud-Base", "24", "f24-candidate", repo, "x86_64", "--kickstart", str(kickstart)]
-    args += ["--ksversion", "F24", "--distro", "Fedora-24", "--format", "raw-xz", "--repo", repo, "--release"]
-    done = hub.cli(*args, "20161201.0", "--wait", user="releng")
+    args += ["--ksversion", "F24", "--distro", "Fedora-24", "--repo", repo, "--release", "20161201.0"]
+    args += ["--format", "raw-xz", "--format", "qcow2", "--format", "tar-gz"]
+    done = hub.cli(*args, "--wait", user="releng")
     assert done.returncode == 0, done.stdout + done.stderr
     [task] = releng.listTasks(opts={"method": "image", "decode": True}, queryOpts={"order": "-id", "limit": 1})
     name, version, arches, target, inst_tree, opts = task["request"]
     assert (name, version, arches, target, inst_tree) == ("Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", repo)
     assert opts["kickstart"].startswith("work/cli-image/") and opts["kickstart"].endswith("/cloud.ks")
     assert {k: v for k, v in opts.items() if k != "kickstart"} == {
-        "ksversion": "F24", "distro": "Fedora-24", "format": ["raw-xz"], "repo": [repo], "release": "20161201.0",
-        "disk_size": 10, "optional_arches": "",
+        "ksversion": "F24", "distro": "Fedora-24", "format": ["raw-xz", "qcow2", "tar-gz"], "repo": [repo],
+        "release": "20161201.0", "disk_size": 10, "optional_arches": "",
     }  # fmt: skip
     children = {c["method"]: c for c in releng.getTaskChildren(task["id"], request=True)}
     assert set(children) == {"createImage", "tagBuild"}
     result = releng.getTaskResult(children["createImage"]["id"])
-    filename = "Fedora-Cloud-Base-24-20161201.0.x86_64.raw.xz"
-    assert result["files"] == [filename] and result["logs"] == ["oz-x86_64.log", "cloud.ks"]
-    installed = sorted(f"{r['name']}-{r['version']}-{r['release']}.{r['arch']}" for r in result["rpmlist"])
+    base = "Fedora-Cloud-Base-24-20161201.0.x86_64"
+    assert result["files"] == [f"{base}.raw.xz", f"{base}.qcow2", f"{base}.tar.gz"]
+    assert result["logs"] == ["oz-x86_64.log", "cloud.ks"]
+    installed = nvras(result["rpmlist"])
     assert "cloud-init" in {r["name"] for r in result["rpmlist"]} and len(installed) > 1  # with its dependencies
     assert "kernel" not in {r["name"] for r in result["rpmlist"]}
     build = releng.getBuild("Fedora-Cloud-Base-24-20161201.0")
     assert build["state"] == koji.BUILD_STATES["COMPLETE"]
-    [archive] = releng.listArchives(buildID=build["id"], type="image")
-    assert archive["type_name"] == "raw-xz" and len(releng.listRPMs(imageID=archive["id"])) == len(installed)
-    image = tmp_path / filename
-    image.write_bytes(hub.get(f"{koji.PathInfo(topdir=hub.topurl).imagebuild(build)}/{filename}"))
-    assert read_manifest(image) == installed
+    archives = {a["filename"]: a for a in releng.listArchives(buildID=build["id"], type="image")}
+    assert {a["type_name"] for a in archives.values()} == {"raw-xz", "qcow2", "tar"}
+    assert all(len(releng.listRPMs(imageID=a["id"])) == len(installed) for a in archives.values())
+    # each format as stock tools see it: a DOS/MBR disk inside the xz, a qcow2, GCE's tarball of disk.raw only
+    raw_xz, qcow2, gce = (download_image(hub, build, f, tmp_path) for f in result["files"])
+    sh("xz", "-dk", raw_xz)
+    assert "DOS/MBR boot sector" in sh("file", "-b", raw_xz.with_suffix(""))
+    assert json.loads(sh("qemu-img", "info", "--output=json", qcow2))["format"] == "qcow2"
+    assert sh("tar", "-tzf", gce).split() == ["disk.raw"]
+    # the root inside each holds exactly the task's rpmlist (its rpmdb, read back from the image)
+    for path, fmt in ((raw_xz, "raw-xz"), (qcow2, "qcow2"), (gce, "tar-gz")):
+        opened = open_image(path, fmt)
+        assert opened.well_formed, opened.message
+        assert opened.packages == installed, fmt
     # what it installed are the copies signed with the world's key: the dist repo holds nothing else
     local = hub.service.topdir / repo.split("/kojifiles/", 1)[1]
     rpm = next((local / "Packages/c").glob("cloud-init-*.rpm"))
@@ -524,6 +553,24 @@ def test_image_requests_koji_would_not_build_fail_naming_the_problem(hub: Hub, t
     with pytest.raises(koji.BuildError, match=r"(?s)Failed to parse kickstart file .*line 2.*Unknown command: bogus"):
         releng.getTaskResult(task_id)
     assert releng.getBuild("Fedora-Cloud-Base-24-1")["state"] == koji.BUILD_STATES["FAILED"]
+    # a repository of unsigned RPMs: the root's install checks signatures and refuses, naming the package
+    unsigned = hub.service.topdir / "work" / "unsigned-repo"
+    unsigned.mkdir(parents=True)
+    [rpm] = [r for r in hub.ctx.built.rpms["filesystem-3.2-37.fc24"] if r.arch == "noarch"]
+    shutil.copy(hub.ctx.built.topdir / rpm.relpath, unsigned / rpm.filename)
+    subprocess.run(["createrepo_c", "--quiet", str(unsigned)], check=True)
+    good = tmp_path / "good.ks"
+    good.write_text("lang en_US.UTF-8\nrootpw --lock --iscrypted locked\n%packages\nfilesystem\n%end\n")
+    releng.uploadWrapper(str(good), serverdir)
+    opts = {**opts, "kickstart": f"work/{serverdir}/good.ks", "repo": [f"{hub.topurl}/work/unsigned-repo/"]}
+    task_id = releng.buildImageOz("Fedora-Cloud-Base", "24", ["x86_64"], "f24-candidate", "http://x", opts)
+    assert wait_task(releng, task_id, timeout=60)["state"] == koji.TASK_STATES["FAILED"]
+    with pytest.raises(koji.BuildError, match=r"createImage task \d+ \(Fedora-Cloud-Base-24-2\): package filesystem-"):
+        releng.getTaskResult(task_id)
+    with pytest.raises(koji.BuildError, match="not signed"):
+        releng.getTaskResult(task_id)
+    assert releng.getBuild("Fedora-Cloud-Base-24-2")["state"] == koji.BUILD_STATES["FAILED"]
+    assert not releng.listArchives(buildID=releng.getBuild("Fedora-Cloud-Base-24-2")["id"])
     bad = releng.buildImageOz("Fedora-Cloud-Base", "24", ["x86_64"], "nosuch-target", "http://x")
     assert wait_task(releng, bad)["state"] == koji.TASK_STATES["FAILED"]
     with pytest.raises(koji.GenericError, match="No such build target: nosuch-target"):
@@ -536,19 +583,55 @@ def test_image_requests_koji_would_not_build_fail_naming_the_problem(hub: Hub, t
         releng.getTaskResult(unlisted)
 
 
-def test_livemedia_installs_the_worlds_kickstart_and_a_dist_repo_refuses_unsigned_builds(hub: Hub) -> None:
+def test_livemedia_installs_the_worlds_kickstarts_and_a_dist_repo_refuses_unsigned_builds(
+    hub: Hub, tmp_path: Path
+) -> None:
+    """``koji spin-livemedia`` (the real CLI) of the world's kickstarts: with ``--squashfs-only`` the pxe2live
+    tarball, without it the installer ISO; each opened with stock tools, its packages the task's rpmlist."""
     releng = hub.session("releng")
     repo = _dist_repo(hub, "f24")
-    releng.uploadWrapper(str(WORLD_KICKSTARTS / "fedora-cloud-atomic-pxetolive.ks"), "cli-livemedia/test")
-    opts = {"ksversion": "F24", "repo": [repo], "install_tree_url": repo, "skip_tag": True, "squashfs_only": True}
-    ksfile = "cli-livemedia/test/fedora-cloud-atomic-pxetolive.ks"
-    task_id = releng.buildImage("Fedora-Atomic-pxe2live", "24", ["x86_64"], "f24-candidate", ksfile, "livemedia", opts)
-    assert wait_task(releng, task_id)["state"] == koji.TASK_STATES["CLOSED"], releng.getTaskResult(task_id, False)
-    [child] = [c for c in releng.getTaskChildren(task_id) if c["method"] == "createLiveMedia"]
-    result = releng.getTaskResult(child["id"])
-    assert result["files"] == [f"Fedora-Atomic-pxe2live-x86_64-24-{result['release']}.tar.gz"]
-    names = {r["name"] for r in result["rpmlist"]}
-    assert {"kernel", "ostree", "rpm-ostree", "dracut"} <= names
+    common = ["--ksversion", "F24", "--repo", repo, "--install-tree-url", repo, "--skip-tag", "--wait"]
+    made: dict[str, tuple[Path, frozenset[str]]] = {}
+    for name, kickstart, extra in (
+        ("Fedora-Atomic-pxe2live", "fedora-cloud-atomic-pxetolive.ks", ["--squashfs-only"]),
+        ("Fedora-Server-dvd", "fedora-install-server.ks", []),
+    ):
+        args = ["spin-livemedia", name, "24", "f24-candidate", "x86_64", str(WORLD_KICKSTARTS / kickstart)]
+        done = hub.cli(*args, *common, *extra, user="releng")
+        assert done.returncode == 0, done.stdout + done.stderr
+        [task] = releng.listTasks(opts={"method": "livemedia", "decode": True}, queryOpts={"order": "-id", "limit": 1})
+        assert task["request"][5].get("squashfs_only", False) == bool(extra)
+        [child] = [c for c in releng.getTaskChildren(task["id"]) if c["method"] == "createLiveMedia"]
+        result = releng.getTaskResult(child["id"])
+        [filename] = result["files"]
+        build = releng.getBuild(f"{name}-24-{result['release']}")
+        made[name] = (download_image(hub, build, filename, tmp_path), nvras(result["rpmlist"]))
+
+    pxe, pxe_packages = made["Fedora-Atomic-pxe2live"]
+    assert pxe.name.startswith("Fedora-Atomic-pxe2live-x86_64-24-") and pxe.name.endswith(".tar.gz")
+    assert {"kernel", "ostree", "rpm-ostree", "dracut"} <= {n.rsplit("-", 2)[0] for n in pxe_packages}
+    kver = next(n for n in pxe_packages if n.startswith("kernel-")).removeprefix("kernel-")
+    assert set(sh("tar", "-tzf", pxe).split()) == {
+        f"vmlinuz-{kver}",
+        f"initramfs-{kver}.img",
+        "live-rootfs.squashfs.img",
+        "PXE_CONFIG",
+    }
+    opened = open_image(pxe, "pxe2live")
+    assert opened.well_formed, opened.message
+    assert opened.packages == pxe_packages
+
+    iso, iso_packages = made["Fedora-Server-dvd"]
+    assert iso.name.startswith("Fedora-Server-dvd-x86_64-24-") and iso.name.endswith(".iso")
+    listing = sh("xorriso", "-indev", iso, "-find", "/repodata", "-name", "repomd.xml")
+    assert "'/repodata/repomd.xml'" in listing.split()
+    opened = open_image(iso, "iso", gpg_key=hub.ctx.built.public_key)
+    assert opened.well_formed, opened.message
+    assert opened.facts["volume-id"] == "Fedora-S-dvd-x86_64-24"  # Pungi's volume id of the name
+    assert opened.packages == iso_packages and {"anaconda", "lorax", "kernel"} <= {
+        n.rsplit("-", 2)[0] for n in iso_packages
+    }
+
     # f24-signing-pending holds a build the world left unsigned: Koji refuses to make a dist repo of it
     done = hub.cli(
         "dist-repo", "f24-signing-pending", hub.ctx.built.key_id, "--arch", "x86_64", "--wait", user="releng"

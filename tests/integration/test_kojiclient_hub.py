@@ -76,10 +76,13 @@ def test_rpms_and_signatures_of_all_builds_in_one_request_each(releng: KojiClien
     rpms = releng.rpms_of(builds)
     sigs = releng.rpm_sigkeys([r for found in rpms.values() for r in found])
     assert sent == ["multiCall", "multiCall"]
-    # each build's source and binary RPMs: noarch, or sudo's x86_64 ones with its debuginfo and debugsource
+    # each build's source and binary RPMs: noarch, or the x86_64 ones of sudo and kernel with their debuginfo
+    # and debugsource
     arches = {b.name: {(r.name, r.arch) for r in rpms[b.id]} for b in builds}
-    assert arches["sudo"] == {(n, a) for n, a in [("sudo", "src"), *((f"sudo{s}", "x86_64") for s in DEBUG)]}
-    assert all(found == {(name, "src"), (name, "noarch")} for name, found in arches.items() if name != "sudo")
+    for name in ("sudo", "kernel"):
+        assert arches[name] == {(name, "src"), *((f"{name}{s}", "x86_64") for s in DEBUG)}
+    noarch = {name: found for name, found in arches.items() if name not in ("sudo", "kernel")}
+    assert all(found == {(name, "src"), (name, "noarch")} for name, found in noarch.items())
     assert all(built_world.key_id in keys for keys in sigs.values())
     releng.batch = 10
     releng.rpms_of(builds)

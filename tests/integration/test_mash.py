@@ -189,7 +189,9 @@ def test_a_new_build_replaces_the_repository_in_one_step_and_a_crashed_mash_is_f
     dest = tmp_path / "out" / "x86_64"
     mash(client, f24, "f24-updates-testing", dest, arch="x86_64", issued=ISSUED)
     assert {p.name for p in dest.rglob("*.rpm")} == {
-        "kernel-4.6.4-301.fc24.noarch.rpm",
+        "kernel-4.6.4-301.fc24.x86_64.rpm",
+        "kernel-debuginfo-4.6.4-301.fc24.x86_64.rpm",  # kernel is an x86_64 build: these two in debug/
+        "kernel-debugsource-4.6.4-301.fc24.x86_64.rpm",
         "systemd-229-9.fc24.noarch.rpm",
     }
     # a mash killed half-way leaves its staging directory beside the destination, never in it
@@ -331,7 +333,7 @@ def test_three_pushes_into_one_repository_keep_every_advisory_and_fetch_only_wha
     systemd = {"alias": "FEDORA-2016-s", "builds": ["systemd-229-9.fc24"], "type": "bugfix"}
     first = mash(client, f24, tag, dest, [kernel, systemd], arch="x86_64", issued=ISSUED, status="testing")
     assert advisories(dest, tmp_path / "c1") == {
-        "FEDORA-2016-k": ["kernel-0:4.6.4-301.fc24.noarch"],
+        "FEDORA-2016-k": ["kernel-0:4.6.4-301.fc24.x86_64"],
         "FEDORA-2016-s": ["systemd-0:229-9.fc24.noarch"],
     }
     assert (first.reused, first.fetched > 0) == (0, True)
@@ -339,13 +341,14 @@ def test_three_pushes_into_one_repository_keep_every_advisory_and_fetch_only_wha
     # push 2: glibc; kernel's and systemd's advisories carried, their RPMs reused (hard links), glibc fetched
     client.tag_build(tag, "glibc-2.23.1-7.fc24")
     glibc = {"alias": "FEDORA-2016-g", "builds": ["glibc-2.23.1-7.fc24"], "type": "bugfix", "notes": "first fix"}
-    kernel_inode = (dest / "Packages/k/kernel-4.6.4-301.fc24.noarch.rpm").stat().st_ino
+    kernel_inode = (dest / "Packages/k/kernel-4.6.4-301.fc24.x86_64.rpm").stat().st_ino
     second = mash(client, f24, tag, dest, [glibc], arch="x86_64", issued=datetime(2016, 7, 2), status="testing")
     assert second.updates == ("FEDORA-2016-g", "FEDORA-2016-k", "FEDORA-2016-s")
     assert set(advisories(dest, tmp_path / "c2")) == {"FEDORA-2016-g", "FEDORA-2016-k", "FEDORA-2016-s"}
     glibc_7 = _signed_path(koji_hub, built_world, "glibc-2.23.1-7.fc24", "noarch")
-    assert (second.reused, second.fetched) == (2, glibc_7.stat().st_size)  # bytes fetched: the new RPM only
-    assert (dest / "Packages/k/kernel-4.6.4-301.fc24.noarch.rpm").stat().st_ino == kernel_inode
+    # reused: kernel with its debuginfo and debugsource, systemd; bytes fetched: the new RPM only
+    assert (second.reused, second.fetched) == (4, glibc_7.stat().st_size)
+    assert (dest / "Packages/k/kernel-4.6.4-301.fc24.x86_64.rpm").stat().st_ino == kernel_inode
     assert "Packages/g/glibc-2.23.1-7.fc24.noarch.rpm" in second.written
     # removed: the old metadata only (primary, filelists, other, updateinfo; the debug repository's updateinfo)
     removed = sorted((p.split("/")[0], p.rsplit("-", 1)[-1]) for p in second.removed)
@@ -361,15 +364,17 @@ def test_three_pushes_into_one_repository_keep_every_advisory_and_fetch_only_wha
     third = mash(client, f24, tag, dest, [glibc_again], arch="x86_64", issued=datetime(2016, 7, 3), status="testing")
     assert advisories(dest, tmp_path / "c3") == {
         "FEDORA-2016-g": ["glibc-0:2.23.1-8.fc24.noarch"],
-        "FEDORA-2016-k": ["kernel-0:4.6.4-301.fc24.noarch"],
+        "FEDORA-2016-k": ["kernel-0:4.6.4-301.fc24.x86_64"],
     }
     info = dnf(dest, tmp_path / "c4", "updateinfo", "info", "FEDORA-2016-g", "--all", root=tmp_path / "c3" / "root")
     assert info.count("Update ID: FEDORA-2016-g") == 1 and "a new build" in info and "first fix" not in info
     assert "Packages/g/glibc-2.23.1-7.fc24.noarch.rpm" in third.removed
     assert "Packages/s/systemd-229-9.fc24.noarch.rpm" in third.removed
-    assert third.reused == 1 and sorted(p.name for p in dest.rglob("*.rpm")) == [
+    assert third.reused == 3 and sorted(p.name for p in dest.rglob("*.rpm")) == [
         "glibc-2.23.1-8.fc24.noarch.rpm",
-        "kernel-4.6.4-301.fc24.noarch.rpm",
+        "kernel-4.6.4-301.fc24.x86_64.rpm",
+        "kernel-debuginfo-4.6.4-301.fc24.x86_64.rpm",
+        "kernel-debugsource-4.6.4-301.fc24.x86_64.rpm",
     ]
 
     # the incremental result is the repository a mash from nothing makes of the same tag

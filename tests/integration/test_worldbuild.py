@@ -275,13 +275,13 @@ def test_default_world(default_world_was_cached, built_world: BuiltWorld, world:
     elapsed = time.monotonic() - start
     print(f"default world: {'cached' if cached else 'built cold'} in {elapsed:.2f} s")
     assert len(built_world.rpms) == len(world.builds()) == 111
-    # a source and a binary RPM per build; sudo is an x86_64 build: its four builds also make -debuginfo and
-    # -debugsource (what rpm's %debug_package names them), all signed
-    assert sum(len(r) for r in built_world.rpms.values()) == 222 + 4 * 2
+    # a source and a binary RPM per build; sudo and kernel are x86_64 builds: their four builds each also make
+    # -debuginfo and -debugsource (what rpm's %debug_package names them), all signed
+    assert sum(len(r) for r in built_world.rpms.values()) == 222 + 8 * 2
     sudo = sorted((r.name, r.arch) for r in built_world.rpms["sudo-1.8.15-2.fc23"])
     assert sudo == [("sudo", "src"), ("sudo", "x86_64"), ("sudo-debuginfo", "x86_64"), ("sudo-debugsource", "x86_64")]
     signed = [r for rpms in built_world.rpms.values() for r in rpms if r.signed_relpath]
-    assert len(signed) == 2 * 108 + 4 * 2
+    assert len(signed) == 2 * 108 + 8 * 2
     assert all((built_world.topdir / r.signed_relpath).is_file() for r in signed)
     dnf = next(r for r in built_world.rpms["dnf-1.1.9-2.fc24"] if r.arch == "noarch")
     assert dnf.requires == ("librpm.so.7", "python(abi) = 3.5")

@@ -178,9 +178,11 @@ def write_installer_iso(
     product: Product = Product(),
     groupfile: Path | None = None,
     timestamp: float | None = None,
+    volid: str | None = None,
 ) -> InstallerISO:
     """Write the installer ISO of ``root`` to ``dest``, its repository made of the ``rpms`` files of the packages
-    installed in ``root`` (``groupfile``: comps for createrepo_c, optional).
+    installed in ``root`` (``groupfile``: comps for createrepo_c, optional; ``volid``: the volume id when the
+    caller decides it — kojid's livemedia ``opts['volid']`` — else Pungi's :func:`volume_id` of ``product``).
 
     Not idempotent: an existing ``dest`` is refused; a root without an rpmdb, or an installed package no file
     carries, is an ImageBuildError naming it; the ISO is built beside ``dest`` and renamed into place when complete.
@@ -188,7 +190,9 @@ def write_installer_iso(
     root = Path(root)
     packages = root_packages(root)
     chosen = select_rpms(rpms, packages, item=str(root))
-    volid = volume_id(product)
+    if volid is not None and not 0 < len(volid) <= VOLID_MAX:
+        raise ImageBuildError(f"{dest}: volume id {volid!r} is not 1 to {VOLID_MAX} characters")
+    volid = volume_id(product) if volid is None else volid
     stamp = time.time() if timestamp is None else timestamp
     kernels = [k for k in find_kernels(root) if k.initrd is not None]
     with staged({"iso": dest}) as (work, temps):

@@ -18,14 +18,17 @@ The request side follows koji 1.36 (kojihub ``buildImageOz``/``buildImage``, koj
 - a child reads the kickstart — the uploaded file ``opts['kickstart']`` (``work/<dir>/<name>``) for image-build,
   ``work/<ksfile>`` for live media; an SCM ``ksurl`` is refused: the sandbox checks nothing out — with
   pykickstart as kojid does (``ksversion``), checks ``distro`` (image-build: kojid's ``parseDistro``) and
-  ``format``, and installs the kickstart's ``%packages`` and their dependencies from ``opts['repo']``
-  (:mod:`relengotron_sandbox.koji.imagecontent`; kojid replaces the kickstart's repo lines by those).
+  ``format``, selects the kickstart's ``%packages`` and their dependencies from ``opts['repo']``
+  (:mod:`relengotron_sandbox.koji.imagecontent`; kojid replaces the kickstart's repo lines by those), installs
+  exactly them into a root with gpgcheck on and writes the real image files
+  (:mod:`relengotron_sandbox.koji.imageoutput`).
 
-The output is still the sandbox's stand-in (imagefile: a tar stream of the installed payloads with a
-manifest), named as kojid names it: ``<name>-<version>-<release>.<arch>.<ext>`` per ``format`` for image-build,
-``<name>-<arch>-<version>-<release>.iso`` for live media — or, with ``squashfs_only``, ``.tar.gz``: the PXE boot
-files as a tarball, this project's proposal for pxe2live (relengotron.artifacts.images.Pxe2Live). The result is
-kojid's dict (arch, task_id, logs, name, version, release, rpmlist, files).
+Files are named as kojid names them: ``<name>-<version>-<release>.<arch>.<ext>`` per ``format`` for
+image-build, ``<name>-<arch>-<version>-<release>.iso`` for live media — or, with ``squashfs_only``, ``.tar.gz``:
+the PXE boot files as a tarball, this project's proposal for pxe2live (relengotron.artifacts.images.Pxe2Live).
+The result is kojid's dict (arch, task_id, logs, name, version, release, rpmlist, files); ``rpmlist`` is what
+the image root's rpmdb holds (real kojid leaves it empty for live media: "TODO - generate list of rpms in
+image"; the sandbox fills it for both, so the product can compare the image with its manifest).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import koji
 from koji.xmlrpcplus import Fault
 
 from relengotron.imagerequest import IMAGE_FORMATS, KOJI_OPTIONS
-from relengotron_sandbox.koji import imagecontent, imagefile
+from relengotron_sandbox.koji import imagecontent, imageoutput
 from relengotron_sandbox.koji.builds import BuildExports
 from relengotron_sandbox.koji.hub import Hub
 from relengotron_sandbox.koji.tags import TagExports
@@ -50,6 +53,7 @@ from relengotron_sandbox.koji.tasks import TaskManager
 
 # file suffix → Koji archive type (seeded from Koji's schema)
 _ARCHIVE_TYPES = {".raw.xz": "raw-xz", ".tar.gz": "tar", ".raw": "raw", ".iso": "iso", ".qcow2": "qcow2"}
+_SUFFIXES = {"raw": "raw", "raw-xz": "raw.xz", "qcow2": "qcow2", "tar-gz": "tar.gz"}  # kojid's, per image format
 # kojid's OzImageTask.parseDistro
 _DISTROS = ("RHEL", "Fedora", "CentOS", "SL")
 
@@ -61,12 +65,15 @@ def _archive_type(filename: str) -> str:
 class ImageBuilder:
     """The task handlers for ``image`` and ``createImage``."""
 
-    def __init__(self, hub: Hub, tasks: TaskManager, tags: TagExports, builds: BuildExports, tmpdir: Path) -> None:
+    def __init__(
+        self, hub: Hub, tasks: TaskManager, tags: TagExports, builds: BuildExports, tmpdir: Path, gpgkey: Path
+    ) -> None:
         self.hub = hub
         self.tasks = tasks
         self.tags = tags
         self.builds = builds
         self.tmpdir = tmpdir
+        self.gpgkey = gpgkey  # the public key of what the sandbox's Koji signs: every image root is checked with it
 
     # --- parent task --------------------------------------------------------------------------------------
 
@@ -298,7 +305,7 @@ class ImageBuilder:
         for fmt in formats:
             if fmt not in IMAGE_FORMATS:
                 raise koji.ApplianceError(f"Invalid format: {fmt}")
-            if fmt not in imagefile.FORMATS:
+            if fmt not in imageoutput.DISK_FORMATS:
                 raise koji.ApplianceError(f"the sandbox builder does not write {fmt} images")
         distro = str(opts.get("distro") or "")
         if not distro.startswith(_DISTROS):
@@ -310,7 +317,7 @@ class ImageBuilder:
         if kspath is None or not kspath.is_file() or Path(self.hub.pathinfo.work()).resolve() not in kspath.parents:
             raise koji.BuildError(f"Kickstart {ksfile} does not exist.")
         imgname = f"{name}-{version}-{release}.{arch}"
-        outputs = [(f"{imgname}.{imagefile.FORMATS[fmt][0]}", fmt) for fmt in formats]
+        outputs = [(f"{imgname}.{_SUFFIXES[fmt]}", fmt) for fmt in formats]
         log = [f"createImage {imgname} from {target_info['build_tag_name']} (install tree {inst_tree})"]
         return self._make(task_id, name, version, release, arch, kspath, opts, koji.BuildError, outputs, log, True)
 
@@ -341,7 +348,7 @@ class ImageBuilder:
         if volid and len(volid) > 32:
             raise koji.LiveMediaError("volume ID is longer than 32 characters")
         base = f"{name}-{arch}-{version}-{release}"
-        output = (f"{base}.tar.gz", "tar-gz") if opts.get("squashfs_only") else (f"{base}.iso", "raw")
+        output = (f"{base}.tar.gz", "pxe2live") if opts.get("squashfs_only") else (f"{base}.iso", "iso")
         log = [f"livemedia-creator --make-iso for {base} from {target_info['build_tag_name']}"]
         return self._make(task_id, name, version, release, arch, kspath, opts, koji.LiveCDError, [output], log, False)
 
@@ -359,7 +366,8 @@ class ImageBuilder:
         log_lines: list[str],
         fill_arch: bool,
     ) -> dict[str, Any]:
-        """Read the kickstart, install its packages from the task's repositories, write ``outputs``."""
+        """Read the kickstart, install its packages from the task's repositories, write ``outputs`` (file name,
+        format: a disk format for image-build, ``iso`` or ``pxe2live`` for live media)."""
         workdir = self.tasks.workdir(task_id)
         parser = imagecontent.read_kickstart(kspath, opts.get("ksversion"), error)
         shutil.copy2(kspath, workdir / kspath.name)  # kojid uploads the kickstart it read with the task's output
@@ -372,24 +380,43 @@ class ImageBuilder:
         log_lines += [f"repo --name=koji-override-{i} --baseurl={url}" for i, url in enumerate(urls)]
         available = [pkg for url in urls for pkg in imagecontent.read_repo(url)]
         chosen = imagecontent.resolve(parser, available)
-        rpms: list[dict[str, Any]] = []
+        item = f"{'createImage' if fill_arch else 'createLiveMedia'} task {task_id} ({name}-{version}-{release})"
         with tempfile.TemporaryDirectory(dir=self.tmpdir) as tmp:
-            tree, downloads = Path(tmp) / "tree", Path(tmp) / "rpms"
-            tree.mkdir()
-            downloads.mkdir()
-            for pkg in chosen:
-                count = imagefile.unpack_rpm(imagecontent.download(pkg, downloads), tree)
-                log_lines.append(f"installed {pkg.nvra} ({count} entries)")
-                with self.hub.store.transaction():
-                    rinfo = self.hub.rpm(pkg.nvra)
-                if rinfo is not None:
-                    rpms.append(rinfo)
-            imagefile.write_manifest(tree, (pkg.nvra for pkg in chosen))
-            files = []
-            for filename, fmt in outputs:
-                imagefile.pack_tree(tree, workdir / filename, fmt)
-                log_lines.append(f"wrote {filename}")
-                files.append(filename)
+            root = Path(tmp) / "root"
+            started = time.monotonic()
+            try:
+                installed = imageoutput.install(chosen, urls, self.gpgkey, root, releasever=version, item=item)
+                log_lines += [f"installed {pkg.nvr}.{pkg.arch}" for pkg in installed]
+                log_lines.append(f"root installed in {time.monotonic() - started:.1f} s")
+                if fill_arch:
+                    imageoutput.write_disks(root, {fmt: workdir / filename for filename, fmt in outputs}, parser)
+                else:
+                    [(filename, fmt)] = outputs
+                    downloads = Path(tmp) / "rpms"
+                    downloads.mkdir()
+                    imageoutput.write_livemedia(
+                        root,
+                        workdir / filename,
+                        squashfs_only=fmt == "pxe2live",
+                        chosen=chosen,
+                        downloads=downloads,
+                        name=name,
+                        version=version,
+                        arch=arch,
+                        volid=opts.get("volid"),
+                    )
+            except imageoutput.BUILD_FAILURES as exc:
+                raise error(str(exc) if str(exc).startswith(item) else f"{item}: {exc}") from None
+            files = [filename for filename, _ in outputs]
+            log_lines += [f"wrote {filename}" for filename in files]
+            log_lines.append(f"image task done in {time.monotonic() - started:.1f} s")
+        rpms = []
+        with self.hub.store.transaction():
+            for pkg in installed:
+                rinfo = self.hub.rpm(f"{pkg.nvr}.{pkg.arch}")
+                if rinfo is None:
+                    raise error(f"{item}: the root holds {pkg.nvr}.{pkg.arch}, an RPM Koji does not know")
+                rpms.append(rinfo)
         logname = f"oz-{arch}.log" if fill_arch else "livemedia-out.log"
         (workdir / logname).write_text("\n".join(log_lines) + "\n")
         keys = ("name", "version", "release", "arch", "epoch", "size", "payloadhash", "buildtime")

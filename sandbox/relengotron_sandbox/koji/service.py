@@ -106,7 +106,7 @@ class KojiHub:
         tagger = Tagger(hub)
         tag_exports = TagExports(hub)
         build_exports = BuildExports(hub)
-        images = ImageBuilder(hub, tasks, tag_exports, build_exports, tmp)
+        images = ImageBuilder(hub, tasks, tag_exports, build_exports, tmp, Path(self.ctx.built.public_key))
         tasks.register("tagBuild", tagger.run_task)
         tasks.register("image", images.image_task)
         tasks.register("createImage", images.create_image_task)
