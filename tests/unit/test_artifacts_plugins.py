@@ -200,8 +200,12 @@ def test_what_resultsdb_is_asked(config: ReleaseConfig) -> None:
         "cloud-base-ami-24-x86_64",
         "cloud-base-ami",
     )
-    assert ami.test_cases() == ("compose.image.checksum", "compose.cloud.boot")
-    assert plugin(config, "atomic-host").test_cases() == ("compose.ostree.fsck", "compose.atomic.boot")
+    assert ami.test_cases() == ("compose.image.checksum", "compose.image.content", "compose.cloud.boot")
+    assert plugin(config, "atomic-host").test_cases() == (
+        "compose.ostree.fsck",
+        "compose.ostree.content",
+        "compose.atomic.boot",
+    )
 
 
 def test_outputs_survive_json() -> None:
