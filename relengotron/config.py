@@ -8,11 +8,13 @@ line and the key (:class:`relengotron.yamlfile.FileError`).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
+from urllib.parse import quote, urlsplit
 
 from relengotron import yamlfile
 from relengotron.imagerequest import ImageRequest, KickstartCheckError, check_kickstart_file, request_from_fields
@@ -149,6 +151,27 @@ class MirrorLayout:
 
 
 @dataclass(frozen=True)
+class TranslatePaths:
+    """Where local trees are served over HTTP: Pungi's ``translate_paths`` option (a list of (path prefix, URL
+    prefix) pairs; Fedora's pungi-fedora configuration maps ``/mnt/koji/compose/`` to
+    ``https://kojipkgs.fedoraproject.org/compose/``, where openQA and Taskotron fetched composes from). Test
+    systems reach a candidate — the image in the staging tree's candidate area, the shared OSTree repository — by
+    the URL this gives, never by a path on the workers' filesystem."""
+
+    pairs: tuple[tuple[Path, str], ...] = ()
+
+    def url(self, path: str | Path) -> str | None:
+        """The URL of ``path`` by the first pair whose prefix holds it (Pungi's ``translate_path_raw``: first
+        match, in the configured order); None when no pair covers it. Pure."""
+        target = Path(os.path.normpath(Path(path).absolute()))
+        for prefix, url in self.pairs:
+            if target == prefix or prefix in target.parents:
+                rel = target.relative_to(prefix).as_posix()
+                return url.rstrip("/") + ("" if rel == "." else "/" + quote(rel))
+        return None
+
+
+@dataclass(frozen=True)
 class ReleaseConfig:
     path: Path
     releases: dict[str, Release]
@@ -156,6 +179,7 @@ class ReleaseConfig:
     gating_policies: Path
     ostree: OSTreeSettings
     mirror: MirrorLayout
+    translate_paths: TranslatePaths = TranslatePaths()
 
     def release(self, release_id: str) -> Release:
         try:
@@ -243,6 +267,7 @@ def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
         module=_module(mf),
     )
     mf.done()
+    translate = _translate_paths(top, base)
     top.done()
     return ReleaseConfig(
         path=path,
@@ -251,7 +276,21 @@ def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
         gating_policies=policies,
         ostree=ostree,
         mirror=mirror,
+        translate_paths=translate,
     )
+
+
+def _translate_paths(top: Fields, base: Path) -> TranslatePaths:
+    """``translate_paths: [[path, url], ...]`` (Pungi's format); paths relative to the file, URLs http(s)."""
+    pairs = []
+    for index, pair in enumerate(top.get("translate_paths", list, [])):
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(v, str) and v for v in pair):
+            raise top.item_error("translate_paths", index, "must be a [path, url] pair")
+        url = urlsplit(pair[1])
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise top.item_error("translate_paths", index, f"{pair[1]!r} is not an http(s) URL")
+        pairs.append((Path(os.path.normpath(base / pair[0])), pair[1]))
+    return TranslatePaths(tuple(pairs))
 
 
 def _release(rf: Fields, rel_id: str, owners: dict[str, str], base: Path) -> Release:

@@ -28,6 +28,7 @@ from airflow.sdk.exceptions import AirflowFailException
 if TYPE_CHECKING:
     from relengotron.airflow.push import RemoteCompose
     from relengotron.artifacts import ArtifactKind, ComposeOutput
+    from relengotron.config import TranslatePaths
 
 
 class ArtifactComposeOperator(BaseOperator):
@@ -81,11 +82,11 @@ class ArtifactComposeOperator(BaseOperator):
 
         return RemoteCompose(host_workdir=self.compose_host_workdir, fetch_from=self.compose_fetch_from)
 
-    def done(self, context: Any, plugin: ArtifactKind, output: ComposeOutput) -> dict[str, Any]:
+    def done(self, context: Any, plugin: ArtifactKind, output: ComposeOutput, served: TranslatePaths) -> dict[str, Any]:
         """Push the XComs the next steps read; return the candidate."""
         from relengotron.airflow.push import candidate_xcoms
 
-        for key, value in candidate_xcoms(plugin, output).items():
+        for key, value in candidate_xcoms(plugin, output, served).items():
             context["ti"].xcom_push(key=key, value=value)
         self.log.info(
             "%s: candidate %s (%s)",
@@ -109,10 +110,10 @@ class ArtifactComposeOperator(BaseOperator):
             manifest = Manifest.of(item["manifest"], item=item["label"])
             with task.compose_context(plugin, self.remote()) as ctx:
                 if not plugin.koji_task_compose:
-                    return self.done(context, plugin, plugin.compose(ctx, manifest))
+                    return self.done(context, plugin, plugin.compose(ctx, manifest), task.config.translate_paths)
                 output = plugin.prepare(ctx, manifest)  # type: ignore[attr-defined]
                 if output is not None:
-                    return self.done(context, plugin, output)
+                    return self.done(context, plugin, output, task.config.translate_paths)
                 koji_task = plugin.submit(ctx, manifest)  # type: ignore[attr-defined]
         self.log.info("%s: waiting for Koji image task %d", item["label"], koji_task)
         self.defer(
@@ -151,4 +152,4 @@ class ArtifactComposeOperator(BaseOperator):
             manifest = Manifest.of(item["manifest"], item=item["label"])
             with task.compose_context(plugin, self.remote()) as ctx:
                 output = plugin.finish(ctx, manifest, end.task_id)  # type: ignore[attr-defined]
-            return self.done(context, plugin, output)
+            return self.done(context, plugin, output, task.config.translate_paths)

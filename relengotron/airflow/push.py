@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from relengotron.adapters.resultsdb import ResultsDB
     from relengotron.artifacts import ArtifactKind, ComposeContext, ComposeOutput, Published
     from relengotron.artifacts.staging import StagingTree
-    from relengotron.config import ReleaseConfig
+    from relengotron.config import ReleaseConfig, TranslatePaths
     from relengotron.kojiclient import KojiClient
     from relengotron.push import Push
     from relengotron.signing.base import Signer
@@ -89,15 +89,16 @@ def candidate(value: Any) -> ComposeOutput:
     return ComposeOutput.from_dict(value)
 
 
-def candidate_xcoms(plugin: ArtifactKind, output: ComposeOutput) -> dict[str, Any]:
+def candidate_xcoms(plugin: ArtifactKind, output: ComposeOutput, served: TranslatePaths) -> dict[str, Any]:
     """What the steps after a compose read besides the candidate: ``announcement`` (the body of the
     ``relengotron.artifact.composed`` message that asks the test system for its tests), ``subject`` (the
     ResultsDB subject the tests report on), ``release`` (whose gating policies decide) and ``since`` (when
     results start to count: the compose time of a new candidate; "" for the released one, whose results are in
-    already — never None: an XCom of None is not stored, and the tests task could not read it). Pure."""
+    already — never None: an XCom of None is not stored, and the tests task could not read it). ``served``: the
+    release configuration's ``translate_paths`` (the announcement names the candidate by URL). Pure."""
     subject = plugin.test_item()
     return {
-        "announcement": plugin.announcement(output),
+        "announcement": plugin.announcement(output, served),
         "release": plugin.release.id,
         "since": output.composed_at if output.changed else "",
         "subject": {"type": subject.type, "item": subject.item, "name": subject.name, "label": plugin.label},

@@ -37,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from relengotron.config import Artifact, MirrorLayout, OSTreeSettings, Release, ReleaseConfig
+from relengotron.config import Artifact, MirrorLayout, OSTreeSettings, Release, ReleaseConfig, TranslatePaths
 from relengotron.gating.policies import Subject
 from relengotron.imagerequest import ImageRequest
 from relengotron.kojiclient import KojiClient
@@ -351,8 +351,11 @@ class ArtifactKind(ABC):
         """The test cases that must pass before it is released (the configuration's ``tests``)."""
         return self.artifact.tests
 
-    def announcement(self, output: ComposeOutput) -> dict[str, Any]:
-        """The body of the ``relengotron.artifact.composed`` message asking for its tests."""
+    def announcement(self, output: ComposeOutput, served: TranslatePaths) -> dict[str, Any]:
+        """The body of the ``relengotron.artifact.composed`` message asking for its tests (docs/artifact-kinds.md
+        says what each field is). The candidate is named by URL — ``served`` is the release configuration's
+        ``translate_paths`` — since test systems fetch it over HTTP, never from the workers' filesystem; a
+        candidate no pair covers is an :class:`ArtifactError`. Pure."""
         self._check(output)
         return {
             "item": self.id,
@@ -361,12 +364,23 @@ class ArtifactKind(ABC):
             "arch": self.arch,
             "label": self.label,
             "input_hash": output.manifest.input_hash,
-            **self._announce(output),
+            **self._announce(output, served),
         }
 
     @abstractmethod
-    def _announce(self, output: ComposeOutput) -> dict[str, Any]:
+    def _announce(self, output: ComposeOutput, served: TranslatePaths) -> dict[str, Any]:
         """The kind's part of the announcement: ``{"ostree": {...}}`` or ``{"image": {...}}``."""
+
+    def _served_url(self, served: TranslatePaths, path: str | Path, what: str) -> str:
+        """The URL test systems fetch ``path`` (the candidate's ``what``) from; ArtifactError when it is not served."""
+        url = served.url(path)
+        if url is None:
+            raise ArtifactError(
+                self.label,
+                f"its {what} {path} is not served over HTTP: no translate_paths pair of the release configuration "
+                "covers it (test systems fetch candidates by URL)",
+            )
+        return url
 
     def _check(self, output: ComposeOutput) -> None:
         if output.target != self.id or output.kind != self.kind:

@@ -70,7 +70,7 @@ from relengotron.artifacts.image_files import (
     remove_candidate,
     write_marker,
 )
-from relengotron.config import MirrorLayout
+from relengotron.config import MirrorLayout, TranslatePaths
 from relengotron.imagerequest import ImageRequest, koji_call, option_errors
 from relengotron.kojiclient import KojiImage, KojiTransientError
 from relengotron.manifest import Manifest
@@ -452,9 +452,18 @@ class ImageArtifact(ArtifactKind):
             paths=tuple(self.mirror_paths(ctx.layout)),
         )
 
-    def _announce(self, output: ComposeOutput) -> dict[str, Any]:
+    def _announce(self, output: ComposeOutput, served: TranslatePaths) -> dict[str, Any]:
         assert output.image is not None
-        return {"image": {"url": output.image.path, "sha256": output.image.sha256}}
+        image = output.image
+        return {
+            "image": {
+                "url": self._served_url(served, image.path, "image"),
+                "sha256": image.sha256,
+                "size": image.size,
+                "format": self.koji_format,  # Koji's image format name (KOJI_SUFFIXES)
+                "manifest_url": self._served_url(served, image.manifest_file, "manifest JSON"),
+            }
+        }
 
 
 def koji_name(template: str, suffix: str = "") -> str:

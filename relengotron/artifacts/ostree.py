@@ -48,7 +48,7 @@ from relengotron.artifacts.base import (
     staging_ostree_repo,
 )
 from relengotron.artifacts.errors import COMPOSE_FAILURES, wrap
-from relengotron.config import MirrorLayout
+from relengotron.config import MirrorLayout, TranslatePaths
 from relengotron.kojiclient import KojiTransientError, rpm_url
 from relengotron.manifest import Manifest
 from relengotron.mash.errors import MashError, MashTransientError
@@ -335,7 +335,8 @@ class OSTreeArtifact(ArtifactKind):
             paths=tuple(self.mirror_paths(ctx.layout)),
         )
 
-    def _announce(self, output: ComposeOutput) -> dict[str, Any]:
+    def _announce(self, output: ComposeOutput, served: TranslatePaths) -> dict[str, Any]:
         assert output.ostree is not None
         tree = output.ostree
-        return {"ostree": {"repo": tree.repo, "ref": tree.ref, "commit": tree.commit, "version": tree.version}}
+        url = self._served_url(served, tree.repo, "shared OSTree repository")
+        return {"ostree": {"url": url, "ref": tree.ref, "commit": tree.commit, "version": tree.version}}

@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from relengotron_sandbox.composefiles import ComposeFiles
 from relengotron_sandbox.releng import render_release_config
 from relengotron_sandbox.service import SandboxContext, Service
 from relengotron_sandbox.world import load_world
@@ -84,8 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     world = load_world(args.world)
     built = load_built(args.built)
     ctx = SandboxContext(state_dir=args.state, world=world, built=built)
-    config = render_release_config(world, built.key_id, args.state)
-    services = start_services(ctx)
+    # the compose file server first: the configuration's translate_paths name its URL
+    compose = ComposeFiles()
+    try:
+        config = render_release_config(world, built.key_id, args.state, compose_url=compose.url)
+        compose.serve(config.translate_paths)
+        ctx.endpoints[compose.name] = compose.start()
+        services = start_services(ctx)
+    except BaseException:
+        compose.stop()
+        raise
     try:
         ctx.endpoints["signing"] = {
             "key_id": built.key_id,
@@ -107,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         ctx.stopping.set()
         stop_services(services)
+        compose.stop()
     return 0
 
 

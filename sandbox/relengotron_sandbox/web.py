@@ -175,6 +175,9 @@ class HTTPService:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        """Stop serving and close the socket; a service never started only closes its socket (shutdown() would
+        wait for a serve_forever that never ran)."""
+        if self._thread.is_alive():
+            self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

@@ -1,8 +1,8 @@
 """The sandbox world: what Fedora's services hold when the sandbox starts.
 
 A world file (YAML) names releases with their Koji tags, packages with their builds, artifacts with the
-packages they contain, Bugzilla bugs, and test outcomes forced for demos. Loading validates everything
-before anything is built; each error names the file, the line and the item.
+packages they contain, Bugzilla bugs, and its scenario: the outcomes of tests the sandbox does not run (stand-ins).
+Loading validates everything before anything is built; each error names the file, the line and the item.
 """
 
 from __future__ import annotations
@@ -126,10 +126,14 @@ class Bug:
 
 
 @dataclass(frozen=True)
-class ForcedResult:
+class StandIn:
+    """A scenario knob: the outcome posted for a test the sandbox does not run (an openQA install, a cloud boot
+    test) when ``item`` is announced, and why (the result's note says it was forced and repeats ``reason``)."""
+
     item: str
     testcase: str
     outcome: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -142,7 +146,7 @@ class World:
     packages: dict[str, Package]
     artifacts: tuple[Artifact, ...]
     bugs: tuple[Bug, ...]
-    forced_results: tuple[ForcedResult, ...]
+    stand_ins: tuple[StandIn, ...]  # the world's scenario.stand_ins
     users: tuple[str, ...] = field(default=())
     updates: tuple[WorldUpdate, ...] = field(default=())  # Bodhi's updates (relengotron_sandbox.worldupdates)
     release_config: Path | None = None  # template of the release configuration releng keeps for this world
@@ -222,10 +226,14 @@ def load_world(path: str | Path = DEFAULT_WORLD) -> World:
         bug_ids.add(bug.id)
         bugs.append(bug)
 
-    forced: list[ForcedResult] = []
-    for _, ff in top.items("forced_results", []):
-        forced.append(ForcedResult(ff.text("item"), ff.text("testcase"), ff.choice("outcome", OUTCOMES)))
-        ff.done()
+    stand_ins: list[StandIn] = []
+    scenario = top.mapping("scenario", None)
+    if scenario:
+        for _, ff in scenario.items("stand_ins", []):
+            outcome = ff.choice("outcome", OUTCOMES)
+            stand_ins.append(StandIn(ff.text("item"), ff.text("testcase"), outcome, ff.text("reason")))
+            ff.done()
+        scenario.done()
     all_builds = [b for p in packages.values() for b in p.builds]
     updates = parse_updates(
         top,
@@ -244,7 +252,7 @@ def load_world(path: str | Path = DEFAULT_WORLD) -> World:
         packages=packages,
         artifacts=tuple(artifacts),
         bugs=tuple(bugs),
-        forced_results=tuple(forced),
+        stand_ins=tuple(stand_ins),
         users=tuple(sorted(users)),
         updates=updates,
         release_config=path.parent / release_config if release_config else None,

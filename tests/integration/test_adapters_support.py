@@ -15,11 +15,12 @@ from relengotron_sandbox.releng import render_release_config
 from relengotron_sandbox.world import World
 
 
-def sandbox_config(directory: Path, world: World, built: Any) -> ReleaseConfig:
+def sandbox_config(directory: Path, world: World, built: Any, compose_url: str | None = None) -> ReleaseConfig:
     """The world's release configuration rendered with its key id into ``directory``, as ``sandbox up`` does
-    (its relative paths — the ostree repository, the mirror trees — resolve there)."""
+    (its relative paths — the ostree repository, the mirror trees — resolve there; ``compose_url``: the compose
+    file server that serves them, if any)."""
     directory.mkdir(parents=True, exist_ok=True)
-    return render_release_config(world, built.key_id, directory)
+    return render_release_config(world, built.key_id, directory, compose_url=compose_url)
 
 
 def pdc_of(endpoints: dict[str, Any]) -> PDC:

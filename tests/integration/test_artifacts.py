@@ -34,6 +34,7 @@ from relengotron.planning import Target
 from relengotron.signing import LocalGpgSigner
 from relengotron.sync import MirrorSync
 from relengotron.sync.mirror import Mirror
+from relengotron_sandbox.composefiles import ComposeFiles
 from relengotron_sandbox.imagebuild.openers import open_image
 from relengotron_sandbox.service import SandboxContext
 from relengotron_sandbox.taskotron import TaskotronRunner
@@ -81,7 +82,10 @@ class Setup:
 @pytest.fixture
 def setup(services: SandboxContext, tmp_path: Path) -> Iterator[Setup]:
     built = services.built
-    config = sandbox_config(tmp_path / "cfg", services.world, built)
+    files = ComposeFiles()  # test systems fetch the candidates by URL from it (translate_paths)
+    config = sandbox_config(tmp_path / "cfg", services.world, built, compose_url=files.url)
+    files.serve(config.translate_paths)
+    files.start()
     koji = koji_of(services.endpoints)
     signer = LocalGpgSigner(built.gnupghome, built.key_id)
     compose = ComposeContext(
@@ -95,6 +99,7 @@ def setup(services: SandboxContext, tmp_path: Path) -> Iterator[Setup]:
     promote = PromoteContext(layout=config.mirror, signer=signer, static_deltas=True)
     yield Setup(services, config, koji, compose, promote, Published.from_config(config), signer)
     koji.close()
+    files.stop()
 
 
 def mirror_files(top: Path) -> set[str]:
@@ -117,10 +122,11 @@ def test_ostree_candidate_is_tested_then_promoted_compare_and_swap(setup: Setup)
     assert plugin.released(setup.published) is None
 
     # the tests run on the candidate in the shared repository
-    body = plugin.announcement(first)
-    assert body["ostree"]["repo"] == str(shared.path) and body["ostree"]["commit"] == first.ostree.commit
-    [posted] = TaskotronRunner(setup.ctx).handle(TOPIC, body)
-    assert (posted["testcase"]["name"], posted["outcome"]) == ("compose.ostree.fsck", "PASSED")
+    body = plugin.announcement(first, setup.config.translate_paths)
+    assert body["ostree"]["url"].startswith("http://127.0.0.1:") and body["ostree"]["commit"] == first.ostree.commit
+    posted = TaskotronRunner(setup.ctx).handle(TOPIC, body)
+    outcomes = {p["testcase"]["name"]: p["outcome"] for p in posted}
+    assert outcomes == {"compose.ostree.fsck": "PASSED", "compose.ostree.content": "PASSED"}, posted
 
     assert [r.action for r in plugin.sign(setup.signer, first)] == ["already-signed"]  # merge signed it
     done = plugin.promote(setup.promote, first)
@@ -185,10 +191,14 @@ def test_image_candidate_is_never_synced_until_promoted(setup: Setup) -> None:
     assert _gpg_verify(setup.ctx.built.public_key, checksum, setup.compose.workdir / "gpg")
     assert not (setup.staging / AMI).exists()
 
-    # tested where it is; the world forces the cloud boot test to fail: the candidate is held back
-    posted = TaskotronRunner(setup.ctx).handle(TOPIC, plugin.announcement(out))
+    # tested by URL where it is; the world's scenario fails the cloud boot stand-in: the candidate is held back
+    posted = TaskotronRunner(setup.ctx).handle(TOPIC, plugin.announcement(out, setup.config.translate_paths))
     outcomes = {p["testcase"]["name"]: p["outcome"] for p in posted}
-    assert outcomes == {"compose.image.checksum": "PASSED", "compose.cloud.boot": "FAILED"}
+    assert outcomes == {
+        "compose.image.checksum": "PASSED",
+        "compose.image.content": "PASSED",
+        "compose.cloud.boot": "FAILED",
+    }, posted
     setup.sync_all()
     assert mirror_files(setup.master) == set()  # nothing of the candidate (nor the private area) is synced
     assert plugin.released(setup.published) is None

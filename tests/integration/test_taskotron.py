@@ -1,9 +1,14 @@
-"""The sandbox Taskotron runner: real checks, results in the real sandbox ResultsDB, triggers from the real bus."""
+"""The sandbox Taskotron runner: real checks, results in the real sandbox ResultsDB, triggers from the real bus.
+
+Candidates are reached by URL from the sandbox's compose file server on 127.0.0.1, as test systems reach them.
+Images and commits are made of the built world's signed RPMs (roots installed with install_root, images written
+by the sandbox's image builder), one of them lacking a package on purpose."""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -15,6 +20,14 @@ import pytest
 import requests
 from resultsdb_api import ResultsDBapi
 
+from relengotron.config import TranslatePaths
+from relengotron.manifest import Manifest
+from relengotron.ostree.metadata import KEY_PKGLIST
+from relengotron.ostree.postprocess import pkglist
+from relengotron.ostree.repo import OSTreeRepo
+from relengotron.tools.rootfs import YumRepo, install_root, read_rpmdb
+from relengotron_sandbox.composefiles import ComposeFiles
+from relengotron_sandbox.imagebuild.disk import write_disk_images
 from relengotron_sandbox.koji import KojiHub
 from relengotron_sandbox.resultsdb import ResultsDBService
 from relengotron_sandbox.service import SandboxContext
@@ -22,14 +35,14 @@ from relengotron_sandbox.taskotron import CHECKS, TaskotronRunner
 from relengotron_sandbox.taskotron.depcheck import depcheck
 from relengotron_sandbox.taskotron.kojirepo import HeaderReader, RpmRef
 from relengotron_sandbox.testing import wait_for
-from relengotron_sandbox.web import App, HTTPService, Response
-from relengotron_sandbox.world import ForcedResult
+from relengotron_sandbox.world import StandIn
 
 pytestmark = pytest.mark.integration
 
 ARTIFACT_TOPIC = "org.fedoraproject.dev.relengotron.artifact.composed"
 TAG_TOPIC = "org.fedoraproject.dev.buildsys.tag"
 REF = "fedora/24/x86_64/atomic-host"
+IMAGE = "Fedora-Cloud-Base-24.x86_64.raw.xz"
 
 
 @pytest.fixture
@@ -47,131 +60,249 @@ def runner(recording_ctx: SandboxContext, resultsdb: ResultsDBapi) -> TaskotronR
 
 
 @pytest.fixture
-def ostree_repo(tmp_path: Path) -> tuple[Path, str]:
-    """A real small archive-mode ostree repo with one commit on REF."""
-    tree = tmp_path / "tree"
+def compose(tmp_path: Path) -> Iterator[tuple[Path, str, ComposeFiles]]:
+    """The sandbox's compose file server on 127.0.0.1 serving ``<tmp>/compose`` (as kojipkgs serves
+    /mnt/koji/compose): (that tree, its URL, the server). Stopped after the test."""
+    top = tmp_path / "compose"
+    top.mkdir()
+    server = ComposeFiles()
+    server.serve(TranslatePaths(((top, f"{server.url}/compose"),)))
+    server.start()
+    yield top, f"{server.url}/compose", server
+    server.stop()
+
+
+@pytest.fixture
+def ostree_repo(compose: tuple[Path, str, ComposeFiles]) -> tuple[Path, str, str]:
+    """A real small archive-mode ostree repo with one commit on REF (no rpmdb), served: (repo, URL, commit)."""
+    top, base, _ = compose
+    tree = top.parent / "tree"
     (tree / "usr" / "bin").mkdir(parents=True)
     (tree / "usr" / "bin" / "atomic").write_text("#!/bin/sh\necho atomic\n")
     (tree / "etc").mkdir()
     (tree / "etc" / "os-release").write_text("NAME=Fedora\nVERSION_ID=24\n")
-    repo = tmp_path / "repo"
-    subprocess.run(["ostree", "init", f"--repo={repo}", "--mode=archive"], check=True)
-    subprocess.run(
-        ["ostree", "commit", f"--repo={repo}", f"--branch={REF}", f"--tree=dir={tree}", "-s", "Fedora 24 Atomic"],
-        check=True,
-        capture_output=True,
-    )
-    commit = subprocess.run(
-        ["ostree", "rev-parse", f"--repo={repo}", REF], check=True, capture_output=True, text=True
-    ).stdout.strip()
-    return repo, commit
+    repo = OSTreeRepo(top / "ostree" / "repo").init()
+    commit = repo.commit(trees=[f"dir={tree}"], subject="Fedora 24 Atomic", branch=REF)
+    return repo.path, f"{base}/ostree/repo", commit
 
 
-def ostree_body(repo: Path, commit: str | None, item: str = "atomic-host-24-x86_64") -> dict[str, Any]:
-    spec: dict[str, Any] = {"repo": str(repo), "ref": REF}
-    if commit:
-        spec["commit"] = commit
-    return {"item": item, "kind": "ostree", "release": "f24", "arch": "x86_64", "ostree": spec}
+def ostree_body(url: str, commit: str, item: str = "atomic-host-24-x86_64", **extra: Any) -> dict[str, Any]:
+    spec = {"url": url, "ref": REF, "commit": commit}
+    return {"item": item, "kind": "ostree", "release": "f24", "arch": "x86_64", "ostree": spec, **extra}
 
 
-@pytest.fixture
-def image_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """An HTTP server for one image file: (its URL, its sha256). Anything else is a 404."""
-    image = tmp_path / "Fedora-Cloud-Base-24.x86_64.raw.xz"
-    image.write_bytes(b"\xfd7zXZ\x00" + bytes(range(256)) * 64)
-    app = App("images")
-    app.add("GET", f"/{image.name}", lambda _req: Response(200, image.read_bytes()))
-    app.add("GET", "/broken", lambda _req: Response(503, b"try later"))
-    server = HTTPService(app).start()
-    yield f"{server.url}/{image.name}", hashlib.sha256(image.read_bytes()).hexdigest()
-    server.stop()
+def image_body(url: str, sha256: str, item: str = "cloud-base-ami-24-x86_64", kind: str = "ami", **extra: Any) -> dict:
+    spec = {"url": url, "sha256": sha256, "format": "raw-xz", "manifest_url": url + ".manifest.json"}
+    return {"item": item, "kind": kind, "release": "f24", "arch": "x86_64", "image": spec, **extra}
 
 
-def image_body(url: str, sha256: str, item: str = "cloud-base-ami-24-x86_64", kind: str = "ami") -> dict[str, Any]:
-    return {"item": item, "kind": kind, "release": "f24", "arch": "x86_64", "image": {"url": url, "sha256": sha256}}
+def outcomes(posted: list[dict[str, Any]]) -> dict[str, str]:
+    return {r["testcase"]["name"]: r["outcome"] for r in posted}
 
 
-# ---------------------------------------------------------------- compose artifacts, through handle()
+def notes(posted: list[dict[str, Any]]) -> dict[str, str]:
+    return {r["testcase"]["name"]: r["note"] for r in posted}
 
 
-def test_ostree_fsck_passes_on_a_sound_repo_and_fails_on_a_corrupt_object(runner, resultsdb, ostree_repo) -> None:
-    repo, commit = ostree_repo
-    (posted,) = runner.handle(ARTIFACT_TOPIC, ostree_body(repo, commit))
-    assert posted["testcase"]["name"] == "compose.ostree.fsck"
-    assert posted["outcome"] == "PASSED", posted["note"]
-    assert posted["data"] == {
-        "item": ["atomic-host-24-x86_64"],
+# ---------------------------------------------------------------- roots and images of the built world's RPMs
+
+# f24 builds of the world whose binary packages make a small root (dependencies included: install_root installs
+# exactly these); the manifest of the images and commits below.
+BUILDS = (
+    "filesystem-3.2-37.fc24",
+    "setup-2.10.1-1.fc24",
+    "glibc-2.23.1-7.fc24",
+    "bash-4.3.42-5.fc24",
+    "coreutils-8.25-6.fc24",
+    "openssl-libs-1.0.2h-1.fc24",
+    "systemd-229-8.fc24",
+    "kernel-4.5.7-300.fc24",
+    "dracut-044-22.fc24",
+)
+MANIFEST = Manifest.of(BUILDS)
+DROPPED = "dracut-044-22.fc24"  # what the broken root lacks (nothing requires it)
+
+
+@pytest.fixture(scope="module")
+def roots(tmp_path_factory: pytest.TempPathFactory, built_world) -> dict[str, Path]:
+    """Roots installed with relengotron.tools.rootfs.install_root from the built world's SIGNED RPMs (gpgcheck
+    on): "full" holds every build of MANIFEST, "short" all but DROPPED."""
+    repo = tmp_path_factory.mktemp("repo")
+    for nvr in BUILDS:
+        for rpm in built_world.rpms[nvr]:
+            if rpm.arch != "src" and not rpm.name.endswith(("-debuginfo", "-debugsource")):
+                shutil.copy(built_world.topdir / rpm.signed_relpath, repo)
+    subprocess.run(["createrepo_c", "--quiet", str(repo)], check=True)
+    source = YumRepo("world", repo.as_uri(), (Path(built_world.public_key).as_uri(),))
+    top = tmp_path_factory.mktemp("roots")
+    out = {}
+    for name, builds in (("full", BUILDS), ("short", tuple(b for b in BUILDS if b != DROPPED))):
+        install_root(top / name, builds, [source], releasever="24", item=f"{name} root")
+        out[name] = top / name
+    return out
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory, roots: dict[str, Path]) -> dict[str, Path]:
+    """AMI disk images (raw-xz) of the two roots, written by the sandbox's image builder."""
+    out = tmp_path_factory.mktemp("images")
+    return {
+        name: write_disk_images(root, {"raw-xz": out / f"{name}.raw.xz"}).files["raw-xz"]
+        for name, root in roots.items()
+    }
+
+
+def place_image(
+    top: Path, base: str, source: Path, manifest: Manifest = MANIFEST, *, size: int | None = None
+) -> tuple[str, str]:
+    """Put ``source`` (its first ``size`` bytes) and its manifest JSON in the served candidate area, as the
+    compose does: (the image's URL, its sha256)."""
+    rel = f"staging/.relengotron/candidates/linux/releases/24/ami/x86_64/{IMAGE}"
+    dest = top / rel
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    data = source.read_bytes()
+    dest.write_bytes(data if size is None else data[:size])
+    dest.with_name(dest.name + ".manifest.json").write_text(manifest.to_json())
+    return f"{base}/{rel}", hashlib.sha256(dest.read_bytes()).hexdigest()
+
+
+def test_an_image_announced_by_url_is_downloaded_opened_and_its_builds_compared(
+    runner, resultsdb, compose, images
+) -> None:
+    top, base, _ = compose
+    url, sha = place_image(top, base, images["full"])
+    posted = runner.handle(ARTIFACT_TOPIC, image_body(url, sha, item="cloud-base-ami-23-x86_64"))
+    assert outcomes(posted) == {"compose.image.checksum": "PASSED", "compose.image.content": "PASSED"}, notes(posted)
+    assert f"{len(BUILDS)} packages of the manifest's {len(BUILDS)} builds" in notes(posted)["compose.image.content"]
+    assert posted[1]["data"] == {
+        "item": ["cloud-base-ami-23-x86_64"],
         "type": ["compose-artifact"],
         "arch": ["x86_64"],
         "release": ["f24"],
     }
-    assert commit in posted["note"]
+    # the announced sha256 is what the download is compared with
+    (bad, _) = runner.handle(ARTIFACT_TOPIC, image_body(url, "0" * 64, item="cloud-base-ami-23-x86_64"))
+    assert bad["outcome"] == "FAILED" and "sha256 mismatch" in bad["note"] and sha in bad["note"]
+    # a manifest that is not this compose's (another input hash) fails the content check
+    posted = runner.handle(ARTIFACT_TOPIC, image_body(url, sha, item="cloud-base-ami-23-x86_64", input_hash="f" * 64))
+    assert (
+        outcomes(posted)["compose.image.content"] == "FAILED"
+        and "not the announced" in notes(posted)["compose.image.content"]
+    )
 
+
+def test_an_image_missing_a_package_fails_its_content_check_naming_it(runner, compose, images) -> None:
+    top, base, _ = compose
+    url, sha = place_image(top, base, images["short"])  # the manifest still lists dracut
+    posted = runner.handle(ARTIFACT_TOPIC, image_body(url, sha, item="cloud-base-ami-23-x86_64"))
+    assert outcomes(posted) == {"compose.image.checksum": "PASSED", "compose.image.content": "FAILED"}
+    note = notes(posted)["compose.image.content"]
+    assert f"missing {DROPPED}" in note and "extra" not in note and url in note
+
+
+def test_a_truncated_image_is_malformed(runner, compose, images) -> None:
+    top, base, _ = compose
+    url, sha = place_image(top, base, images["full"], size=images["full"].stat().st_size // 2)
+    posted = runner.handle(ARTIFACT_TOPIC, image_body(url, sha, item="cloud-base-ami-23-x86_64"))
+    # the checksum is the truncated file's (announced so): only opening it shows it is broken
+    assert outcomes(posted) == {"compose.image.checksum": "PASSED", "compose.image.content": "FAILED"}
+    assert "is malformed" in notes(posted)["compose.image.content"] and "xz" in notes(posted)["compose.image.content"]
+
+
+def test_an_image_not_there_fails_and_a_path_is_never_read(runner, resultsdb, compose, images, tmp_path: Path) -> None:
+    top, base, _ = compose
+    url, sha = place_image(top, base, images["full"])
+    posted = runner.handle(ARTIFACT_TOPIC, image_body(url + ".gone", sha, item="cloud-base-ami-23-x86_64"))
+    assert outcomes(posted) == {"compose.image.checksum": "FAILED", "compose.image.content": "FAILED"}
+    assert all("HTTP 404" in note for note in notes(posted).values())
+    # a path (or file://) in the announcement: test systems fetch candidates by URL only — the check cannot run
+    local = top / "staging/.relengotron/candidates/linux/releases/24/ami/x86_64" / IMAGE
+    for where in (str(local), local.as_uri()):
+        assert runner.handle(ARTIFACT_TOPIC, image_body(where, sha, item="cloud-base-ami-23-x86_64")) == []
+    assert "is not an http(s) URL" in runner.errors[-1]
+
+
+def ostree_commit(repo: OSTreeRepo, root: Path, tmp: Path, manifest: Manifest = MANIFEST) -> str:
+    """A commit in rpm-ostree's layout of ``root``'s rpmdb: the rpmdb at usr/share/rpm, the commit's metadata
+    ``rpmostree.rpmdb.pkglist`` of it and the ``manifest`` (as the local compose and the merge write them)."""
+    tree = tmp / "tree"
+    shutil.copytree(root / "var" / "lib" / "rpm", tree / "usr" / "share" / "rpm")
+    installed = read_rpmdb(root / "var" / "lib" / "rpm", item="root")
+    metadata = {KEY_PKGLIST: pkglist(installed), **manifest.metadata()}
+    commit = repo.commit(trees=[f"dir={tree}"], subject="Fedora 24 Atomic", branch=REF, metadata=metadata)
+    shutil.rmtree(tree)
+    return commit
+
+
+def test_an_ostree_commit_served_over_http_is_pulled_fscked_and_its_packages_compared(
+    runner, resultsdb, compose, roots, tmp_path: Path
+) -> None:
+    top, base, _ = compose
+    repo = OSTreeRepo(top / "ostree" / "repo").init()
+    url = f"{base}/ostree/repo"
+    good = ostree_commit(repo, roots["full"], tmp_path)
+    posted = runner.handle(ARTIFACT_TOPIC, ostree_body(url, good, input_hash=MANIFEST.input_hash))
+    assert outcomes(posted) == {"compose.ostree.fsck": "PASSED", "compose.ostree.content": "PASSED"}, notes(posted)
+    assert good in notes(posted)["compose.ostree.fsck"] and "GPG" in notes(posted)["compose.ostree.fsck"]
+
+    short = ostree_commit(repo, roots["short"], tmp_path)  # records the full manifest, lacks dracut
+    posted = runner.handle(ARTIFACT_TOPIC, ostree_body(url, short, input_hash=MANIFEST.input_hash))
+    assert outcomes(posted) == {"compose.ostree.fsck": "PASSED", "compose.ostree.content": "FAILED"}
+    assert f"missing {DROPPED}" in notes(posted)["compose.ostree.content"]
+
+    posted = runner.handle(ARTIFACT_TOPIC, ostree_body(url, good, input_hash="f" * 64))  # another compose's
+    assert outcomes(posted)["compose.ostree.content"] == "FAILED"
+
+
+def test_ostree_commits_not_there_and_corrupt_objects_fail(runner, compose, ostree_repo) -> None:
+    _, base, _ = compose
+    repo, url, commit = ostree_repo
+    posted = runner.handle(ARTIFACT_TOPIC, ostree_body(url, commit))
+    assert outcomes(posted) == {"compose.ostree.fsck": "PASSED", "compose.ostree.content": "FAILED"}
+    assert "records no manifest" in notes(posted)["compose.ostree.content"]
+    posted = runner.handle(ARTIFACT_TOPIC, ostree_body(url, "0" * 64))
+    assert outcomes(posted) == {"compose.ostree.fsck": "FAILED", "compose.ostree.content": "FAILED"}
+    posted = runner.handle(ARTIFACT_TOPIC, ostree_body(f"{base}/nowhere", commit))
+    assert outcomes(posted)["compose.ostree.fsck"] == "FAILED" and "no OSTree repository" in posted[0]["note"]
     victim = next((repo / "objects").rglob("*.filez"))
     victim.write_bytes(b"not what the checksum says")
-    (failed,) = runner.handle(ARTIFACT_TOPIC, ostree_body(repo, commit))
-    assert failed["outcome"] == "FAILED"
-    assert "fsck" in failed["note"] and victim.parent.name + victim.stem in failed["note"]
-    latest = resultsdb.get_results(item="atomic-host-24-x86_64", type="compose-artifact")["data"]
-    assert [r["outcome"] for r in latest] == ["FAILED", "PASSED"]
+    posted = runner.handle(ARTIFACT_TOPIC, ostree_body(url, commit))
+    assert outcomes(posted)["compose.ostree.fsck"] == "FAILED", notes(posted)
 
 
-def test_ostree_ref_only_and_missing_commit(runner, ostree_repo, tmp_path: Path) -> None:
-    repo, commit = ostree_repo
-    (by_ref,) = runner.handle(ARTIFACT_TOPIC, ostree_body(repo, None))
-    assert by_ref["outcome"] == "PASSED" and commit in by_ref["note"]
-    (missing,) = runner.handle(ARTIFACT_TOPIC, ostree_body(repo, "0" * 64))
-    assert missing["outcome"] == "FAILED" and "not found" in missing["note"]
-    (no_repo,) = runner.handle(ARTIFACT_TOPIC, ostree_body(tmp_path / "nowhere", commit))
-    assert no_repo["outcome"] == "FAILED" and "not an ostree repository" in no_repo["note"]
-
-
-def test_image_checksum_over_http_and_from_a_path(runner, image_server, tmp_path: Path) -> None:
-    url, sha = image_server
-    (ok,) = runner.handle(ARTIFACT_TOPIC, image_body(url, sha, item="installer-iso-24-x86_64"))
-    assert ok["testcase"]["name"] == "compose.image.checksum" and ok["outcome"] == "PASSED"
-    (bad,) = runner.handle(ARTIFACT_TOPIC, image_body(url, "0" * 64, item="installer-iso-24-x86_64"))
-    assert bad["outcome"] == "FAILED" and "sha256 mismatch" in bad["note"] and sha in bad["note"]
-    (gone,) = runner.handle(ARTIFACT_TOPIC, image_body(url + ".missing", sha, item="installer-iso-24-x86_64"))
-    assert gone["outcome"] == "FAILED" and "HTTP 404" in gone["note"]
-    local = tmp_path / "local.iso"
-    local.write_bytes(b"iso")
-    digest = hashlib.sha256(b"iso").hexdigest()
-    (from_path,) = runner.handle(ARTIFACT_TOPIC, image_body(str(local), digest, item="pxe2live-24-x86_64"))
-    assert from_path["outcome"] == "PASSED"
-    (from_file_url,) = runner.handle(ARTIFACT_TOPIC, image_body(local.as_uri(), digest, item="pxe2live-24-x86_64"))
-    assert from_file_url["outcome"] == "PASSED"
-
-
-def test_a_check_that_cannot_run_posts_nothing(runner, resultsdb, image_server, ostree_repo) -> None:
-    url, sha = image_server
-    broken = url.rsplit("/", 1)[0] + "/broken"
-    assert runner.handle(ARTIFACT_TOPIC, image_body(broken, sha, item="installer-iso-24-x86_64")) == []
+def test_a_check_that_cannot_run_posts_nothing(runner, resultsdb, compose, ostree_repo, images) -> None:
+    top, base, server = compose
+    url, sha = place_image(top, base, images["full"])
+    _, repo_url, commit = ostree_repo
+    server.stop()  # the server is down: nothing can be fetched
+    assert runner.handle(ARTIFACT_TOPIC, image_body(url, sha, item="cloud-base-ami-23-x86_64")) == []
+    assert runner.handle(ARTIFACT_TOPIC, ostree_body(repo_url, commit)) == []
     assert runner.handle(ARTIFACT_TOPIC, {"item": "atomic-host-24-x86_64", "kind": "ostree"}) == []
     assert runner.handle(ARTIFACT_TOPIC, {"kind": "ostree"}) == []
     assert resultsdb.get_results()["data"] == []
-    assert len(runner.errors) == 3 and "HTTP 503" in runner.errors[0]
+    assert "cannot download" in runner.errors[0] and len(runner.errors) == 7
 
 
-def test_forced_outcomes_replace_the_check_and_stand_in_for_other_tests(
-    runner, recording_ctx, resultsdb, image_server, ostree_repo
+def test_stand_ins_are_posted_with_their_reason_and_never_replace_a_real_check(
+    runner, recording_ctx, compose, images
 ) -> None:
-    url, sha = image_server
-    # the default world forces compose.cloud.boot FAILED for this item: posted next to the real checksum
+    top, base, _ = compose
+    url, sha = place_image(top, base, images["full"])
+    # the default world's scenario: compose.cloud.boot FAILED for the F24 AMI, next to the real checks
     posted = runner.handle(ARTIFACT_TOPIC, image_body(url, sha))
-    assert [(r["testcase"]["name"], r["outcome"]) for r in posted] == [
-        ("compose.image.checksum", "PASSED"),
-        ("compose.cloud.boot", "FAILED"),
-    ]
-    assert "forced" in posted[1]["note"] and posted[1]["data"]["item"] == ["cloud-base-ami-24-x86_64"]
-
-    repo, commit = ostree_repo
-    recording_ctx.world = dataclasses.replace(
-        recording_ctx.world,
-        forced_results=(ForcedResult("atomic-host-24-x86_64", "compose.ostree.fsck", "NEEDS_INSPECTION"),),
-    )
-    (forced,) = runner.handle(ARTIFACT_TOPIC, ostree_body(repo, commit))
-    assert forced["outcome"] == "NEEDS_INSPECTION" and "forced" in forced["note"]
+    assert outcomes(posted) == {
+        "compose.image.checksum": "PASSED",
+        "compose.image.content": "PASSED",
+        "compose.cloud.boot": "FAILED",
+    }
+    boot = notes(posted)["compose.cloud.boot"]
+    assert "forced by the world's scenario" in boot and "the demo's failing AMI" in boot
+    assert posted[2]["data"]["item"] == ["cloud-base-ami-24-x86_64"]
+    # a scenario may not force what the sandbox really checks
+    for testcase, item in (("compose.ostree.fsck", "atomic-host-24-x86_64"), ("dist.depcheck", "etcd-3.0.15-1.fc26")):
+        world = dataclasses.replace(recording_ctx.world, stand_ins=(StandIn(item, testcase, "PASSED", "why not"),))
+        with pytest.raises(ValueError, match=f"forces {testcase} .* a real check's outcome is never forced"):
+            TaskotronRunner(dataclasses.replace(recording_ctx, world=world))
 
 
 # ---------------------------------------------------------------- dist.depcheck
@@ -222,13 +353,6 @@ def test_depcheck_triggers_only_on_gate_tags(runner, recording_ctx, resultsdb) -
     # a gate tag with no Koji hub running: the check cannot run, nothing is posted
     assert runner.handle(TAG_TOPIC, dict(body, tag="rawhide-pending")) == []
     assert runner.errors and "Koji hub is not started" in runner.errors[0]
-    # but a forced depcheck outcome needs no Koji
-    recording_ctx.world = dataclasses.replace(
-        recording_ctx.world, forced_results=(ForcedResult("etcd-3.0.15-1.fc26", "dist.depcheck", "FAILED"),)
-    )
-    (forced,) = runner.handle(TAG_TOPIC, dict(body, tag="rawhide-pending"))
-    assert forced["outcome"] == "FAILED" and forced["data"]["type"] == ["koji_build"]
-    assert forced["data"]["arch"] == ["noarch"] and "forced" in forced["note"]
 
 
 @pytest.fixture
@@ -286,10 +410,15 @@ def bus_runner(bus_ctx: SandboxContext) -> Iterator[tuple[SandboxContext, Result
 def test_artifact_announced_on_the_bus_is_checked(bus_runner, ostree_repo) -> None:
     ctx, api, runner = bus_runner
     assert ctx.endpoints["taskotron"] == {"checks": list(CHECKS)}
-    repo, commit = ostree_repo
-    ctx.publish("relengotron", "artifact.composed", ostree_body(repo, commit))
+    _, url, commit = ostree_repo
+    ctx.publish("relengotron", "artifact.composed", ostree_body(url, commit))
     ctx.publish("relengotron", "artifact.uninteresting", {"item": "x"})
-    found = wait_for("the result posted", lambda: api.get_results(item="atomic-host-24-x86_64")["data"], 15, every=0.05)
+
+    def both() -> list[dict[str, Any]]:
+        found = api.get_results(item="atomic-host-24-x86_64", testcases="compose.ostree.fsck")["data"]
+        return found if found and len(api.get_results(item="atomic-host-24-x86_64")["data"]) == 2 else []
+
+    found = wait_for("the results posted", both, 15, every=0.05)
     assert [(r["testcase"]["name"], r["outcome"]) for r in found] == [("compose.ostree.fsck", "PASSED")]
     assert runner.wait_idle(5) and runner.errors == []
 
@@ -298,9 +427,9 @@ def test_artifact_announced_on_the_bus_is_checked(bus_runner, ostree_repo) -> No
         return requests.get(url, params={"topic": topic, "order": "asc"}, timeout=10).json()["raw_messages"]
 
     # ResultsDB announced the result on the same bus, in both shapes
-    (new,) = wait_for("result.new archived", lambda: archived("org.fedoraproject.dev.resultsdb.result.new"), 15)
+    new = wait_for("result.new archived", lambda: archived("org.fedoraproject.dev.resultsdb.result.new"), 15)[0]
     assert new["msg"]["id"] == found[0]["id"] and new["msg"]["outcome"] == "PASSED"
-    (legacy,) = wait_for("the legacy message", lambda: archived("org.fedoraproject.dev.taskotron.result.new"), 15)
+    legacy = wait_for("the legacy message", lambda: archived("org.fedoraproject.dev.taskotron.result.new"), 15)[0]
     assert legacy["msg"]["task"] == {
         "item": "atomic-host-24-x86_64",
         "type": "compose-artifact",

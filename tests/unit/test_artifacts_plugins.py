@@ -113,9 +113,15 @@ def test_koji_names_and_image_kinds(config: ReleaseConfig) -> None:
     }
 
 
-def _ostree_output(repo: str = "/srv/staging/linux/atomic/repo") -> ComposeOutput:
+def _ostree_output(repo: str = "/mnt/koji/compose/ostree/repo") -> ComposeOutput:
     tree = OSTreeOutput(
-        repo, "/srv/ostree/repo", "fedora/24/x86_64/atomic-host", "c" * 64, None, "24.20160614.0", ("commit",)
+        repo,
+        "/mnt/koji/compose/staging/linux/atomic/repo",
+        "fedora/24/x86_64/atomic-host",
+        "c" * 64,
+        None,
+        "24.20160614.0",
+        ("commit",),
     )
     return ComposeOutput(
         "atomic-host-24-x86_64",
@@ -128,16 +134,20 @@ def _ostree_output(repo: str = "/srv/staging/linux/atomic/repo") -> ComposeOutpu
     )
 
 
+CANDIDATES = "/mnt/koji/compose/staging/.relengotron/candidates"
+
+
 def _image_output(
-    path: str = "/srv/staging/linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz",
+    path: str = f"{CANDIDATES}/linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz",
 ) -> ComposeOutput:
     image = ImageOutput(path, "d" * 64, 42, path + "-CHECKSUM", path + ".manifest.json", "Fedora-Cloud-Base-24-1", 7)
     return ComposeOutput("cloud-base-ami-24-x86_64", "ami", Path(path).name, MANIFEST, True, (), image=image)
 
 
-def test_announcements_are_what_the_taskotron_stand_in_reads(config: ReleaseConfig) -> None:
+def test_announcements_name_candidates_by_url(config: ReleaseConfig) -> None:
     atomic, ami = plugin(config, "atomic-host"), plugin(config, "cloud-base-ami")
-    assert atomic.announcement(_ostree_output()) == {
+    served = config.translate_paths  # Fedora's: /mnt/koji/compose is https://kojipkgs.fedoraproject.org/compose
+    assert atomic.announcement(_ostree_output(), served) == {
         "item": "atomic-host-24-x86_64",
         "kind": "ostree",
         "release": "f24",
@@ -145,25 +155,41 @@ def test_announcements_are_what_the_taskotron_stand_in_reads(config: ReleaseConf
         "label": "fedora/24/x86_64/atomic-host",
         "input_hash": MANIFEST.input_hash,
         "ostree": {
-            "repo": "/srv/staging/linux/atomic/repo",
+            "url": "https://kojipkgs.fedoraproject.org/compose/ostree/repo",
             "ref": "fedora/24/x86_64/atomic-host",
             "commit": "c" * 64,
             "version": "24.20160614.0",
         },
     }
-    body = ami.announcement(_image_output())
+    body = ami.announcement(_image_output(), served)
     assert (body["item"], body["kind"], body["release"], body["arch"]) == (
         "cloud-base-ami-24-x86_64",
         "ami",
         "f24",
         "x86_64",
     )
+    url = (
+        "https://kojipkgs.fedoraproject.org/compose/staging/.relengotron/candidates/"
+        "linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz"
+    )
     assert body["image"] == {
-        "url": "/srv/staging/linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz",
+        "url": url,
         "sha256": "d" * 64,
+        "size": 42,
+        "format": "raw-xz",
+        "manifest_url": url + ".manifest.json",
     }
     with pytest.raises(ValueError, match="is not this artifact's"):
-        ami.announcement(_ostree_output())
+        ami.announcement(_ostree_output(), served)
+
+
+def test_a_candidate_no_url_serves_is_not_announced(config: ReleaseConfig) -> None:
+    """Test systems fetch candidates by URL: a path outside every translate_paths prefix is an error, never a path."""
+    ami, atomic = plugin(config, "cloud-base-ami"), plugin(config, "atomic-host")
+    with pytest.raises(ArtifactError, match=r"Fedora-Cloud-Base-24.x86_64.raw.xz: its image /srv/.* is not served"):
+        ami.announcement(_image_output("/srv/candidates/Fedora-Cloud-Base-24.x86_64.raw.xz"), config.translate_paths)
+    with pytest.raises(ArtifactError, match="its shared OSTree repository /srv/ostree/repo is not served"):
+        atomic.announcement(_ostree_output("/srv/ostree/repo"), config.translate_paths)
 
 
 def test_what_resultsdb_is_asked(config: ReleaseConfig) -> None:
@@ -174,8 +200,12 @@ def test_what_resultsdb_is_asked(config: ReleaseConfig) -> None:
         "cloud-base-ami-24-x86_64",
         "cloud-base-ami",
     )
-    assert ami.test_cases() == ("compose.image.checksum", "compose.cloud.boot")
-    assert plugin(config, "atomic-host").test_cases() == ("compose.ostree.fsck", "compose.atomic.boot")
+    assert ami.test_cases() == ("compose.image.checksum", "compose.image.content", "compose.cloud.boot")
+    assert plugin(config, "atomic-host").test_cases() == (
+        "compose.ostree.fsck",
+        "compose.ostree.content",
+        "compose.atomic.boot",
+    )
 
 
 def test_outputs_survive_json() -> None:

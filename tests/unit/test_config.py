@@ -130,9 +130,41 @@ def test_an_artifact_without_its_ref_or_image_is_refused(tmp_path: Path) -> None
         load_release_config(path)
 
 
+def test_translate_paths_give_candidates_their_urls(tmp_path: Path) -> None:
+    """Pungi's translate_paths: [path prefix, URL prefix] pairs, paths relative to the file, first match wins."""
+    extra = '\ntranslate_paths:\n  - [staging, "http://files.example.org/compose/staging/"]\n  - [ostree, "https://o.example.org"]\n'
+    config = load_release_config(write(tmp_path, GOOD + extra))
+    served = config.translate_paths
+    assert served.url(tmp_path / "staging" / ".relengotron" / "candidates" / "a b.iso") == (
+        "http://files.example.org/compose/staging/.relengotron/candidates/a%20b.iso"
+    )
+    assert served.url(tmp_path / "ostree" / "repo") == "https://o.example.org/repo"
+    assert served.url(tmp_path / "ostree") == "https://o.example.org"
+    assert served.url(tmp_path / "ostreefoo" / "repo") is None  # a prefix is a directory, not a string prefix
+    assert served.url(tmp_path / "mirror") is None
+    assert load_release_config(write(tmp_path, GOOD)).translate_paths.url(tmp_path / "staging") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ('[[staging, "ftp://example.org/x"]]', "is not an http(s) URL"),
+        ("[[staging]]", "must be a [path, url] pair"),
+        ('[["", "http://example.org"]]', "must be a [path, url] pair"),
+    ],
+)
+def test_bad_translate_paths_are_named(tmp_path: Path, value: str, words: str) -> None:
+    path = write(tmp_path, GOOD + f"translate_paths: {value}\n")
+    with pytest.raises(FileError) as caught:
+        load_release_config(path)
+    assert caught.value.key == "translate_paths[0]" and words in str(caught.value)
+
+
 def test_the_production_example_loads() -> None:
     config = load_release_config(REPO / "config" / "fedora.yaml")
     assert set(config.releases) == {"f24", "f25", "rawhide"}
     assert config.release("rawhide").tags["quarantine"] == "rawhide-badnewsbears"
     assert {a.kind for a in config.artifacts} == {"ostree", "installer-iso", "pxe2live", "ami", "gce"}
     assert config.mirror.master.startswith("mirror-master.example.org:")
+    # Fedora's pungi-fedora translate_paths: test systems fetch candidates from kojipkgs
+    assert config.translate_paths.url(config.ostree.repo) == "https://kojipkgs.fedoraproject.org/compose/ostree/repo"

@@ -227,7 +227,9 @@ def test_sandbox_policies_gate_the_world_as_the_demo_expects() -> None:
     assert [a.verdict for a in batch.answers] == [Verdict.FAILED, Verdict.PASSED, Verdict.WAITING]
     ami = Subject(COMPOSE_ARTIFACT, "cloud-base-ami-24-x86_64", "cloud-base-ami")
     gce = Subject(COMPOSE_ARTIFACT, "cloud-base-gce-24-x86_64", "cloud-base-gce")
-    results = [result(s, "compose.image.checksum", "PASSED") for s in (ami, gce)]
+    results = [
+        result(s, case, "PASSED") for s in (ami, gce) for case in ("compose.image.checksum", "compose.image.content")
+    ]
     results.append(result(ami, "compose.cloud.boot", "FAILED"))
     batch = decide(policies, [ami, gce], results, decision_context=ARTIFACT_RELEASE, product_version="fedora-24")
     assert [a.verdict for a in batch.answers] == [Verdict.FAILED, Verdict.PASSED]

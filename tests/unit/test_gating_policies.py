@@ -240,7 +240,14 @@ def test_fedora_policies_require_exactly_each_artifacts_configured_tests() -> No
 def test_sandbox_policies_require_only_what_the_sandbox_posts() -> None:
     """A required test nothing posts would leave a subject waiting forever."""
     from relengotron_sandbox.taskotron.runner import COMPOSE_ARTIFACT as RUNNER_ARTIFACT
-    from relengotron_sandbox.taskotron.runner import DEPCHECK, IMAGE_CHECKSUM, KOJI_BUILD, OSTREE_FSCK
+    from relengotron_sandbox.taskotron.runner import (
+        DEPCHECK,
+        IMAGE_CHECKSUM,
+        IMAGE_CONTENT,
+        KOJI_BUILD,
+        OSTREE_CONTENT,
+        OSTREE_FSCK,
+    )
     from relengotron_sandbox.world import load_world
 
     assert (KOJI_BUILD, RUNNER_ARTIFACT) == ("koji_build", COMPOSE_ARTIFACT)
@@ -251,13 +258,14 @@ def test_sandbox_policies_require_only_what_the_sandbox_posts() -> None:
         release = world.releases[artifact.release]
         for arch in artifact.arches:
             item = f"{artifact.name}-{release.version}-{arch}"
-            posted = {OSTREE_FSCK if artifact.kind == "ostree" else IMAGE_CHECKSUM}
-            posted |= {f.testcase for f in world.forced_results if f.item == item}
+            posted = {OSTREE_FSCK, OSTREE_CONTENT} if artifact.kind == "ostree" else {IMAGE_CHECKSUM, IMAGE_CONTENT}
+            posted |= {f.testcase for f in world.stand_ins if f.item == item}
             subject = Subject(COMPOSE_ARTIFACT, item, artifact.name)
             required = {r.test_case_name for r in policies.required(ARTIFACT_RELEASE, release.pdc_id, subject)}
             assert required and required <= posted, item
             required_somewhere |= required
-    assert "compose.cloud.boot" in required_somewhere  # the forced failure is gated on
+    assert "compose.cloud.boot" in required_somewhere  # the stand-in failure is gated on
+    assert {OSTREE_CONTENT, IMAGE_CONTENT} <= required_somewhere  # a failing content check holds the artifact back
     rawhide = world.releases["rawhide"]
     build = Subject.koji_build("etcd-3.0.15-1.fc26")
     assert [r.test_case_name for r in policies.required(RAWHIDE_GATING, rawhide.pdc_id, build)] == [DEPCHECK]

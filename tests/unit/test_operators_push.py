@@ -176,18 +176,21 @@ class FakeResultsDB:
         self.closed = False
 
     def latest_for(self, subjects: Any, testcases: Any = ()) -> list[dict[str, Any]]:
-        assert [s.item for s in subjects] == [GCE_ID] and tuple(testcases) == ("compose.image.checksum",)
+        assert [s.item for s in subjects] == [GCE_ID] and tuple(testcases) == TESTS
         return self.results
 
     def close(self) -> None:
         self.closed = True
 
 
-def result(outcome: str, submit_time: str) -> dict[str, Any]:
+TESTS = ("compose.image.checksum", "compose.image.content")
+
+
+def result(outcome: str, submit_time: str, testcase: str = TESTS[0]) -> dict[str, Any]:
     data = {"item": [GCE_ID], "type": ["compose-artifact"]}
     return {
         "id": 1,
-        "testcase": {"name": "compose.image.checksum"},
+        "testcase": {"name": testcase},
         "outcome": outcome,
         "data": data,
         "submit_time": submit_time,
@@ -203,19 +206,20 @@ def test_promote_releases_only_on_results_of_this_compose(
     monkeypatch.setattr("relengotron.airflow.connections.release_signer", lambda *a: None)
     candidate = gce_candidate(config)
     public = Path(config.mirror.staging) / GCE
-    resultsdb = FakeResultsDB([result("PASSED", "2016-06-13T08:00:00.000000")])  # an earlier compose's
+    content = result("PASSED", "2016-06-14T12:00:03.000000", TESTS[1])
+    resultsdb = FakeResultsDB([result("PASSED", "2016-06-13T08:00:00.000000"), content])  # an earlier compose's
     monkeypatch.setattr("relengotron.airflow.hooks.ResultsDBHook.client", property(lambda self: resultsdb))
     task = PromoteArtifactOperator(task_id="promote", item=gce_item(), candidate=candidate)
     with pytest.raises(TransientError, match="results of this compose not all in yet"):
         task.execute(context())
     assert not public.exists() and resultsdb.closed
 
-    resultsdb.results = [result("FAILED", "2016-06-14T12:00:03.000000")]
+    resultsdb.results = [result("FAILED", "2016-06-14T12:00:03.000000"), content]
     with pytest.raises(AirflowFailException, match=r"held back: .*compose.image.checksum FAILED"):
         task.execute(context())
     assert not public.exists()
 
-    resultsdb.results = [result("PASSED", "2016-06-14T12:00:03.000000")]
+    resultsdb.results = [result("PASSED", "2016-06-14T12:00:03.000000"), content]
     done = task.execute(context())
     assert done["changed"] and done["steps"] == ["image", "manifest", "checksum"] and public.is_file()
     assert not (Path(config.mirror.staging) / ".relengotron/candidates" / GCE).exists()

@@ -170,9 +170,8 @@ def test_ostree_compose_returns_the_candidate_and_what_the_tests_need(
     def compose(ctx: Any, manifest: Any) -> ComposeOutput:
         assert ctx.tag == "f24-updates" and manifest == GCE_MANIFEST
         commits.append("c" * 64)
-        tree = OSTreeOutput(
-            "/srv/ostree/repo", "/srv/staging/linux/atomic/repo", plugin.ref, "c" * 64, None, "24.1", ()
-        )
+        shared, staging = str(config.ostree.repo), str(config.mirror.staging / "linux/atomic/repo")
+        tree = OSTreeOutput(shared, staging, plugin.ref, "c" * 64, None, "24.1", ())
         return ComposeOutput(
             plugin.id, "ostree", plugin.label, manifest, True, ("linux/atomic/repo",), ostree=tree, composed_at=when
         )
@@ -182,8 +181,8 @@ def test_ostree_compose_returns_the_candidate_and_what_the_tests_need(
     out = ArtifactComposeOperator(task_id="compose", kind="ostree", item=atomic_item()).execute(context(ti=ti))
     assert out["ostree"]["commit"] == "c" * 64 and commits == ["c" * 64]
     assert ti.xcoms["since"] == when  # a new candidate: only results submitted since its compose count
-    assert ti.xcoms["announcement"]["ostree"] == {
-        "repo": "/srv/ostree/repo",
+    assert ti.xcoms["announcement"]["ostree"] == {  # by URL: the configuration's translate_paths (not served here)
+        "url": "http://compose.invalid/ostree/repo",
         "ref": "fedora/24/x86_64/atomic-host",
         "commit": "c" * 64,
         "version": "24.1",
@@ -277,7 +276,7 @@ def test_image_compose_defers_on_its_koji_task_and_never_submits_twice(
 
     ready = ComposeOutput(plugin.id, "gce", plugin.label, GCE_MANIFEST, False, (), image=None)
     plugin.prepare = lambda ctx, manifest: ready  # released already (or a complete candidate): no task at all
-    monkeypatch.setattr(plugin, "announcement", lambda output: {"item": plugin.id})
+    monkeypatch.setattr(plugin, "announcement", lambda output, served: {"item": plugin.id})
     released = FakeTI()
     assert task.execute(context(ti=released))["changed"] is False and koji.submitted == [42]
     # every result counts for the released one — and "since" is pushed as "", never None (which is not stored,

@@ -74,7 +74,7 @@ def test_default_world_counts(world: World) -> None:
     assert sum(1 for b in world.builds() if not b.signed) == 3
     assert len(world.artifacts) == 11
     assert len(world.bugs) == 7
-    assert len(world.forced_results) == 1
+    assert len(world.stand_ins) == 1 and "failing AMI" in world.stand_ins[0].reason
     assert world.releases["f24"].tags["signing_pending"] == "f24-signing-pending"
     assert world.releases["rawhide"].pdc_id == "fedora-rawhide"
     assert world.tag_release()["f24-updates-testing"].id == "f24"

@@ -35,14 +35,14 @@ import productmd.discinfo
 import productmd.treeinfo
 from productmd.treeinfo import compute_checksum
 
-from relengotron.tools.rootfs import RootfsError, YumRepo, install_root
+from relengotron.tools.rootfs import InstalledPackage, RootfsError, YumRepo, install_root
 from relengotron.tools.run import ToolError
 from relengotron_sandbox.imagebuild import ext4
 from relengotron_sandbox.imagebuild.common import ImageBuildError, tool, tool_to_file
 from relengotron_sandbox.imagebuild.disk import GCE_MEMBER, LINUX_PARTITION_TYPE
 from relengotron_sandbox.imagebuild.live import ROOTFS_IMG
 from relengotron_sandbox.imagebuild.pxe import LIVE_IMAGE, PXE_CONFIG
-from relengotron_sandbox.imagebuild.rootfs import RPMDB_FILES, RPMDB_LOCATIONS, query_packages
+from relengotron_sandbox.imagebuild.rootfs import RPMDB_FILES, RPMDB_LOCATIONS, nvras, query_installed
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ class Opened:
     message: str  # the refusing tool's message, or a summary of what was read
     packages: frozenset[str] | None  # the rpmdb's NVRAs (gpg-pubkey left out); None when not well-formed
     facts: dict[str, str] = field(default_factory=dict)  # what the tools reported (volume id, members, sizes…)
+    # the rpmdb's packages with their source RPMs (InstalledPackage.build: the Koji build each came from)
+    installed: tuple[InstalledPackage, ...] | None = None
 
 
 class _Malformed(Exception):
@@ -84,19 +86,22 @@ def _check(args: list[str | Path], *, item: str) -> str:
         raise _Malformed(str(exc)) from exc
 
 
-def _filesystem_packages(image: Path, offset: int, scratch: Path) -> frozenset[str]:
+Installed = tuple[InstalledPackage, ...]
+
+
+def _filesystem_packages(image: Path, offset: int, scratch: Path) -> Installed:
     """The package set of the rpmdb in the ext4 filesystem at ``offset`` of ``image`` (copied out with debugfs)."""
     for index, location in enumerate(RPMDB_LOCATIONS):
         dest = scratch / f"rpmdb-{index}"
         dest.mkdir()
         copied = ext4.copy_out(image, PurePosixPath("/", location), dest, offset)
         if copied is not None and any((copied / name).is_file() for name in RPMDB_FILES):
-            return query_packages(copied, item=f"{image}: /{location}")
+            return query_installed(copied, item=f"{image}: /{location}")
     looked = ", ".join(f"/{loc}" for loc in RPMDB_LOCATIONS)
     raise _Malformed(f"{image}: no rpmdb in the filesystem at offset {offset} (looked in {looked})")
 
 
-def _open_raw(path: Path, scratch: Path, facts: dict[str, str]) -> frozenset[str]:
+def _open_raw(path: Path, scratch: Path, facts: dict[str, str]) -> Installed:
     info = json.loads(_check(["qemu-img", "info", "--output=json", path], item=f"{path}: qemu-img info"))
     if info.get("format") != "raw":
         raise _Malformed(f"{path}: qemu-img info reads format {info.get('format')!r}, not raw")
@@ -118,7 +123,7 @@ def _fsck(image: Path, offset: int) -> str:
         raise _Malformed(str(exc)) from exc
 
 
-def _open_raw_xz(path: Path, scratch: Path, facts: dict[str, str]) -> frozenset[str]:
+def _open_raw_xz(path: Path, scratch: Path, facts: dict[str, str]) -> Installed:
     _check(["xz", "-t", path], item=f"{path}: xz -t")
     raw = scratch / "disk.raw"
     try:
@@ -128,7 +133,7 @@ def _open_raw_xz(path: Path, scratch: Path, facts: dict[str, str]) -> frozenset[
     return _open_raw(raw, scratch, facts)
 
 
-def _open_qcow2(path: Path, scratch: Path, facts: dict[str, str]) -> frozenset[str]:
+def _open_qcow2(path: Path, scratch: Path, facts: dict[str, str]) -> Installed:
     facts["qemu-img check"] = _check(["qemu-img", "check", "-f", "qcow2", path], item=f"{path}: qemu-img check")
     info = json.loads(_check(["qemu-img", "info", "--output=json", path], item=f"{path}: qemu-img info"))
     if info.get("format") != "qcow2":
@@ -143,7 +148,7 @@ def _tar_members(path: Path) -> list[str]:
     return [m for m in _check(["tar", "-tzf", path], item=f"{path}: tar -tzf").splitlines() if m]
 
 
-def _open_gce(path: Path, scratch: Path, facts: dict[str, str]) -> frozenset[str]:
+def _open_gce(path: Path, scratch: Path, facts: dict[str, str]) -> Installed:
     members = _tar_members(path)
     facts["members"] = " ".join(members)
     if members != [GCE_MEMBER]:
@@ -154,7 +159,7 @@ def _open_gce(path: Path, scratch: Path, facts: dict[str, str]) -> frozenset[str
     return _open_raw(out / GCE_MEMBER, scratch, facts)
 
 
-def _open_pxe2live(path: Path, scratch: Path, facts: dict[str, str]) -> frozenset[str]:
+def _open_pxe2live(path: Path, scratch: Path, facts: dict[str, str]) -> Installed:
     members = _tar_members(path)
     facts["members"] = " ".join(members)
     kernels = [m for m in members if m.startswith("vmlinuz-")]
@@ -181,7 +186,7 @@ def _open_pxe2live(path: Path, scratch: Path, facts: dict[str, str]) -> frozense
     return _filesystem_packages(rootfs, 0, scratch)
 
 
-def _open_iso(path: Path, scratch: Path, facts: dict[str, str], gpg_key: Path | None) -> frozenset[str]:
+def _open_iso(path: Path, scratch: Path, facts: dict[str, str], gpg_key: Path | None) -> Installed:
     if gpg_key is None or not Path(gpg_key).is_file():
         raise ValueError(f"{path}: opening an installer ISO needs the public key its packages are signed with")
     listing = _check(["xorriso", "-indev", path, "-find", "/"], item=f"{path}: xorriso -find")
@@ -221,10 +226,10 @@ def _open_iso(path: Path, scratch: Path, facts: dict[str, str], gpg_key: Path | 
         )
     except (RootfsError, ToolError) as exc:
         raise _Malformed(f"{path}: its repository does not install with dnf: {exc}") from exc
-    return frozenset(f"{package.nvr}.{package.arch}" for package in installed)
+    return tuple(installed)
 
 
-_OPENERS: dict[str, Callable[[Path, Path, dict[str, str]], frozenset[str]]] = {
+_OPENERS: dict[str, Callable[[Path, Path, dict[str, str]], Installed]] = {
     "raw": _open_raw,
     "raw-xz": _open_raw_xz,
     "qcow2": _open_qcow2,
@@ -249,8 +254,10 @@ def open_image(path: Path, fmt: str, *, gpg_key: Path | None = None) -> Opened:
     with _scratch() as scratch:
         try:
             opener = _OPENERS.get(fmt)
-            packages = opener(path, scratch, facts) if opener else _open_iso(path, scratch, facts, gpg_key)
+            installed = opener(path, scratch, facts) if opener else _open_iso(path, scratch, facts, gpg_key)
         except (_Malformed, ImageBuildError) as exc:  # ImageBuildError: the rpmdb inside could not be read
             message = str(exc) if str(exc).startswith(str(path)) else f"{path} ({fmt}): {exc}"
             return Opened(path, fmt, False, message, None, facts)
-    return Opened(path, fmt, True, f"{path}: well-formed {fmt}, {len(packages)} packages", packages, facts)
+    packages = nvras(installed)
+    message = f"{path}: well-formed {fmt}, {len(packages)} packages"
+    return Opened(path, fmt, True, message, packages, facts, installed)

@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from relengotron.tools.rootfs import read_rpmdb
+from relengotron.tools.rootfs import InstalledPackage, read_rpmdb
 from relengotron.tools.run import ToolError
 from relengotron_sandbox.imagebuild.common import ImageBuildError
 
@@ -59,9 +60,9 @@ def find_rpmdb(root: Path) -> tuple[PurePosixPath, str]:
     raise ImageBuildError(f"{root}: no rpmdb in the root (looked in {looked}): not an installed root")
 
 
-def query_packages(dbdir: Path, *, item: str) -> frozenset[str]:
-    """The NVRAs in the rpmdb directory ``dbdir`` (queried from a copy, with the product's reader:
-    :func:`relengotron.tools.rootfs.read_rpmdb`), gpg-pubkey entries left out.
+def query_installed(dbdir: Path, *, item: str) -> tuple[InstalledPackage, ...]:
+    """The packages in the rpmdb directory ``dbdir`` with their source RPMs (queried from a copy, with the product's
+    reader: :func:`relengotron.tools.rootfs.read_rpmdb`), gpg-pubkey entries left out.
 
     :class:`ImageBuildError` naming ``item`` when there is no database there or rpm cannot read it.
     """
@@ -72,9 +73,18 @@ def query_packages(dbdir: Path, *, item: str) -> frozenset[str]:
         copy = Path(tmp) / "db"
         shutil.copytree(dbdir, copy, symlinks=True)
         try:
-            installed = read_rpmdb(copy, item=item)
+            return read_rpmdb(copy, item=item)
         except ToolError as exc:
             raise ImageBuildError(str(exc)) from exc
+
+
+def query_packages(dbdir: Path, *, item: str) -> frozenset[str]:
+    """The NVRAs in the rpmdb directory ``dbdir`` (:func:`query_installed`)."""
+    return nvras(query_installed(dbdir, item=item))
+
+
+def nvras(installed: Iterable[InstalledPackage]) -> frozenset[str]:
+    """``name-version-release.arch`` of each package (rpm -qa's default form)."""
     return frozenset(f"{package.nvr}.{package.arch}" for package in installed)
 
 

@@ -15,23 +15,24 @@ Triggers and checks:
     Result: testcase ``dist.depcheck``, item = NVR, type ``koji_build``, arch ``noarch``, outcome
     PASSED/FAILED, note = the unresolved dependencies.
 
-``*.relengotron.artifact.composed`` — the pipeline announces a composed artifact. Body::
+``*.relengotron.artifact.composed`` — the pipeline announces a composed artifact (docs/artifact-kinds.md
+    lists the body's fields). The candidate is fetched by URL, as a test system does, into scratch space:
 
-        {"item": "atomic-host-24-x86_64",          # the artifact id: <name>-<release version>-<arch>
-         "kind": "ostree",                         # or installer-iso | pxe2live | ami | gce
-         "release": "f24", "arch": "x86_64",
-         "ostree": {"repo": "/path/to/repo", "ref": "fedora/24/x86_64/atomic-host", "commit": "<sha256>"},
-         "image": {"url": "http://... | file:///... | /path", "sha256": "<hex>"}}   # image kinds
+    - ``ostree``: the commit is pulled from ``ostree.url`` into a scratch repository (every object verified
+      against the announced checksum): **compose.ostree.fsck** (``ostree fsck`` of it) and
+      **compose.ostree.content** (its rpmdb's builds are its manifest's; its ``rpmostree.rpmdb.pkglist`` is its
+      rpmdb's packages);
+    - image kinds: the image is downloaded from ``image.url``: **compose.image.checksum** (its sha256) and
+      **compose.image.content** (it opens as its format with stock tools, and its rpmdb's builds are those of
+      the manifest JSON at ``image.manifest_url``).
 
-    ``ostree`` artifacts get ``compose.ostree.fsck`` (``ostree fsck`` of the repo holding the commit, or the
-    commit ``ref`` points to when no commit is given); image artifacts get ``compose.image.checksum``
-    (download, sha256 compare). Result: item = body["item"], type ``compose-artifact``, arch and release from
-    the body.
+    The ``*.content`` test cases are this project's proposal (:mod:`.content`). Result: item = body["item"],
+    type ``compose-artifact``, arch and release from the body.
 
-Forced outcomes (the world file's ``forced_results``: item, testcase, outcome): when a check would run for a
-forced item and testcase, the forced outcome is posted instead (the note says so); and when an artifact is
-announced, the forced results of its item's *other* testcases are posted too — standing in for the tests
-(openQA, cloud boot tests) the sandbox does not run.
+Stand-ins (the world file's ``scenario.stand_ins``: item, testcase, outcome, reason): outcomes of tests the
+sandbox does not run — openQA installs, cloud boot tests — posted when their artifact is announced, each note
+saying it was forced by the world's scenario and why. A real check's outcome is never forced: a world whose
+stand-in names one of :data:`CHECKS` is refused when the runner is made.
 
 Errors: a check that cannot run (Koji or an image server unreachable, a tool missing, an announcement without
 what the check needs) is NOT a test failure. It is logged, kept in :attr:`TaskotronRunner.errors`, and
@@ -44,9 +45,11 @@ from __future__ import annotations
 import copy
 import logging
 import queue
+import tempfile
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import fedmsg.core
@@ -56,7 +59,8 @@ from resultsdb_api import ResultsDBapi, ResultsDBapiException
 
 from relengotron.messaging import load_fedmsg_config
 from relengotron_sandbox.service import SandboxContext
-from relengotron_sandbox.taskotron.integrity import image_checksum, ostree_fsck
+from relengotron_sandbox.taskotron.content import image_content, ostree_content
+from relengotron_sandbox.taskotron.integrity import fetch_image, image_checksum, ostree_fsck, pull_commit
 from relengotron_sandbox.taskotron.kojirepo import HeaderReader, KojiRepo
 from relengotron_sandbox.taskotron.outcome import CheckError, CheckOutcome
 
@@ -65,7 +69,10 @@ log = logging.getLogger(__name__)
 DEPCHECK = "dist.depcheck"
 OSTREE_FSCK = "compose.ostree.fsck"
 IMAGE_CHECKSUM = "compose.image.checksum"
-CHECKS = (DEPCHECK, OSTREE_FSCK, IMAGE_CHECKSUM)
+# This project's proposal (no Fedora test case compared an artifact's packages with its manifest): see .content
+OSTREE_CONTENT = "compose.ostree.content"
+IMAGE_CONTENT = "compose.image.content"
+CHECKS = (DEPCHECK, OSTREE_FSCK, OSTREE_CONTENT, IMAGE_CHECKSUM, IMAGE_CONTENT)
 DEPCHECK_ROLES = ("pending", "signing_pending", "candidate", "testing_pending", "testing")
 KOJI_BUILD = "koji_build"
 COMPOSE_ARTIFACT = "compose-artifact"
@@ -81,6 +88,13 @@ class TaskotronRunner:
     name = "taskotron"
 
     def __init__(self, ctx: SandboxContext) -> None:
+        forced_checks = [s for s in ctx.world.stand_ins if s.testcase in CHECKS]
+        if forced_checks:
+            real = forced_checks[0]
+            raise ValueError(
+                f"{ctx.world.path}: scenario.stand_ins forces {real.testcase} for {real.item}, a check the sandbox "
+                "runs: a real check's outcome is never forced"
+            )
         self.ctx = ctx
         self.errors: list[str] = []  # checks that could not run, newest last
         self.posted: list[dict[str, Any]] = []  # every result this runner posted, as ResultsDB returned it
@@ -192,18 +206,6 @@ class TaskotronRunner:
         with self._lock:
             self.errors.append(message)
 
-    def _forced(self, item: str, testcase: str) -> str | None:
-        for forced in self.ctx.world.forced_results:
-            if forced.item == item and forced.testcase == testcase:
-                return forced.outcome
-        return None
-
-    def _run(self, item: str, testcase: str, check: Callable[[], CheckOutcome]) -> CheckOutcome:
-        outcome = self._forced(item, testcase)
-        if outcome is not None:
-            return CheckOutcome(outcome, f"outcome {outcome} forced by the sandbox world file (check not run)")
-        return check()
-
     def _on_tag(self, body: dict[str, Any]) -> list[dict[str, Any]]:
         tag = body.get("tag")
         release = self.ctx.world.tag_release().get(tag) if isinstance(tag, str) else None
@@ -217,8 +219,7 @@ class TaskotronRunner:
         except KeyError as exc:
             raise CheckError(f"buildsys.tag message without {exc.args[0]!r}") from None
         target = release.tags["build"]
-        result = self._run(nvr, DEPCHECK, lambda: self._depcheck(nvr, target))
-        return [self._post(DEPCHECK, result, item=nvr, type=KOJI_BUILD, arch="noarch")]
+        return [self._post(DEPCHECK, self._depcheck(nvr, target), item=nvr, type=KOJI_BUILD, arch="noarch")]
 
     def _depcheck(self, nvr: str, target: str) -> CheckOutcome:
         verdict = self._koji_repo().depcheck(nvr, target)
@@ -240,20 +241,49 @@ class TaskotronRunner:
         for key in ("arch", "release"):
             if body.get(key):
                 data[key] = str(body[key])
-        if kind == "ostree":
-            testcase, check = OSTREE_FSCK, lambda: ostree_fsck(body.get("ostree") or {})
-        else:
-            testcase, check = IMAGE_CHECKSUM, lambda: image_checksum(body.get("image") or {})
         posted = []
-        try:
-            posted.append(self._post(testcase, self._run(item, testcase, check), **data))
-        except CheckError as exc:
-            self._error(f"{ARTIFACT_TOPIC} {item}: {exc}")
-        for forced in self.ctx.world.forced_results:
-            if forced.item == item and forced.testcase != testcase:
-                note = f"outcome {forced.outcome} forced by the sandbox world file (stands in for a test not run)"
-                posted.append(self._post(forced.testcase, CheckOutcome(forced.outcome, note), **data))
+        with tempfile.TemporaryDirectory(prefix="check-", dir=self.ctx.service_dir(self.name)) as tmp:
+            for testcase, check in self._checks(kind, body, Path(tmp)):
+                try:
+                    posted.append(self._post(testcase, check(), **data))
+                except CheckError as exc:
+                    self._error(f"{ARTIFACT_TOPIC} {item} {testcase}: {exc}")
+        for stand_in in self.ctx.world.stand_ins:
+            if stand_in.item == item:
+                note = (
+                    f"outcome {stand_in.outcome} forced by the world's scenario (stand-in, not run): {stand_in.reason}"
+                )
+                posted.append(self._post(stand_in.testcase, CheckOutcome(stand_in.outcome, note), **data))
         return posted
+
+    def _checks(self, kind: str, body: dict[str, Any], scratch: Path) -> list[tuple[str, Callable[[], CheckOutcome]]]:
+        """The checks of an announced artifact, in order; they share what was fetched (once, on first use)."""
+        fetched: dict[str, Any] = {}
+
+        if kind == "ostree":
+            spec = body.get("ostree") or {}
+
+            def pulled() -> Any:
+                if "commit" not in fetched:
+                    fetched["commit"] = pull_commit(spec, scratch)
+                return fetched["commit"]
+
+            return [
+                (OSTREE_FSCK, lambda: ostree_fsck(pulled())),
+                (OSTREE_CONTENT, lambda: ostree_content(pulled(), body, scratch)),
+            ]
+        spec = body.get("image") or {}
+
+        def image() -> Any:
+            if "image" not in fetched:
+                fetched["image"] = fetch_image(spec, scratch)
+            return fetched["image"]
+
+        key = getattr(self.ctx.built, "public_key", None)
+        return [
+            (IMAGE_CHECKSUM, lambda: image_checksum(image(), spec)),
+            (IMAGE_CONTENT, lambda: image_content(image(), body, scratch, gpg_key=Path(key) if key else None)),
+        ]
 
     def _post(self, testcase: str, result: CheckOutcome, **data: Any) -> dict[str, Any]:
         endpoint = self.ctx.endpoints.get("resultsdb")
