@@ -137,6 +137,19 @@ class StandIn:
 
 
 @dataclass(frozen=True)
+class BrokenImage:
+    """A scenario knob: the sandbox Koji builds the image ``name``-``version`` for ``arch`` broken — ``drop`` is
+    removed from its root after the install, while the task's rpmlist still reports the install (an image tool
+    that lost a package after Koji recorded the transaction). The real content check must find it."""
+
+    name: str  # the image build's name, as the release configuration's file name template makes it
+    version: str
+    arch: str
+    drop: str  # the package (name) the image loses
+    reason: str
+
+
+@dataclass(frozen=True)
 class World:
     path: Path
     digest: str  # sha256 of the file's bytes: identifies a built world
@@ -147,6 +160,7 @@ class World:
     artifacts: tuple[Artifact, ...]
     bugs: tuple[Bug, ...]
     stand_ins: tuple[StandIn, ...]  # the world's scenario.stand_ins
+    broken_images: tuple[BrokenImage, ...] = ()  # the world's scenario.broken_images
     users: tuple[str, ...] = field(default=())
     updates: tuple[WorldUpdate, ...] = field(default=())  # Bodhi's updates (relengotron_sandbox.worldupdates)
     release_config: Path | None = None  # template of the release configuration releng keeps for this world
@@ -227,11 +241,20 @@ def load_world(path: str | Path = DEFAULT_WORLD) -> World:
         bugs.append(bug)
 
     stand_ins: list[StandIn] = []
+    broken_images: list[BrokenImage] = []
     scenario = top.mapping("scenario", None)
     if scenario:
         for _, ff in scenario.items("stand_ins", []):
             outcome = ff.choice("outcome", OUTCOMES)
             stand_ins.append(StandIn(ff.text("item"), ff.text("testcase"), outcome, ff.text("reason")))
+            ff.done()
+        for _, ff in scenario.items("broken_images", []):
+            broken = BrokenImage(
+                ff.text("name"), ff.text("version"), ff.text("arch"), ff.text("drop"), ff.text("reason")
+            )
+            if broken.drop not in packages:
+                raise ff.error("drop", f"unknown package {broken.drop!r}")
+            broken_images.append(broken)
             ff.done()
         scenario.done()
     all_builds = [b for p in packages.values() for b in p.builds]
@@ -253,6 +276,7 @@ def load_world(path: str | Path = DEFAULT_WORLD) -> World:
         artifacts=tuple(artifacts),
         bugs=tuple(bugs),
         stand_ins=tuple(stand_ins),
+        broken_images=tuple(broken_images),
         users=tuple(sorted(users)),
         updates=updates,
         release_config=path.parent / release_config if release_config else None,

@@ -184,3 +184,21 @@ def test_an_unknown_build_arch_is_refused_naming_it(tmp_path: Path) -> None:
     text = GOOD.replace("    summary: Utilities\n", "    summary: Utilities\n    arch: ppc64le\n")
     err = load_bad(tmp_path, text)
     assert err.key == "packages[1].arch" and "must be one of noarch, x86_64, not 'ppc64le'" in str(err)
+
+
+def test_a_broken_image_of_the_scenario_names_a_package_of_the_world(tmp_path: Path) -> None:
+    scenario = (
+        "scenario:\n  broken_images:\n"
+        '    - {name: Fedora-Cloud-Base-GCE, version: "24", arch: x86_64, drop: coreutils, reason: lost}\n'
+    )
+    world = load_world(write(tmp_path, GOOD + scenario))
+    [broken] = world.broken_images
+    assert (broken.name, broken.version, broken.arch, broken.drop) == (
+        "Fedora-Cloud-Base-GCE",
+        "24",
+        "x86_64",
+        "coreutils",
+    )
+    text = GOOD + scenario.replace("drop: coreutils", "drop: zsh")
+    err = load_bad(tmp_path, text)
+    assert err.key == "scenario.broken_images[0].drop" and "unknown package 'zsh'" in str(err)

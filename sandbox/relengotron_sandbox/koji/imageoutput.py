@@ -36,8 +36,8 @@ from pathlib import Path
 import koji
 from pykickstart.parser import KickstartParser
 
-from relengotron.tools.rootfs import InstalledPackage, RootfsError, YumRepo, install_root
-from relengotron.tools.run import ToolError
+from relengotron.tools.rootfs import DBPATH, InstalledPackage, RootfsError, YumRepo, install_root
+from relengotron.tools.run import ToolError, run
 from relengotron_sandbox.imagebuild.common import ImageBuildError
 from relengotron_sandbox.imagebuild.disk import FORMATS as DISK_FORMATS
 from relengotron_sandbox.imagebuild.disk import PARTITION_OFFSET, write_disk_images
@@ -46,7 +46,7 @@ from relengotron_sandbox.imagebuild.iso import Product, write_installer_iso
 from relengotron_sandbox.imagebuild.pxe import write_pxe2live
 from relengotron_sandbox.koji.imagecontent import RepoPackage, download
 
-__all__ = ["DISK_FORMATS", "install", "iso_product", "root_size_mib", "write_disks", "write_livemedia"]
+__all__ = ["DISK_FORMATS", "install", "iso_product", "lose_package", "root_size_mib", "write_disks", "write_livemedia"]
 
 BUILD_FAILURES = (RootfsError, ToolError, ImageBuildError)  # what a failing install or writer raises
 
@@ -66,6 +66,13 @@ def install(
     key = Path(gpgkey).absolute().as_uri()
     repos = [YumRepo(f"koji-override-{index}", url, (key,)) for index, url in enumerate(urls)]
     return install_root(dest, [pkg.nvra for pkg in chosen], repos, releasever=releasever, item=item)
+
+
+def lose_package(root: Path, name: str, *, item: str) -> None:
+    """Remove the package ``name`` from the installed ``root`` (its files and its rpmdb entry, no scriptlets, no
+    dependency check): the world's scenario of a broken image (:class:`relengotron_sandbox.world.BrokenImage`).
+    Never part of a sound build."""
+    run(["rpm", f"--root={root}", f"--dbpath={DBPATH}", "-e", "--nodeps", "--noscripts", name], item=item)
 
 
 def root_size_mib(parser: KickstartParser) -> int | None:

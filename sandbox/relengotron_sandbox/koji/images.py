@@ -38,6 +38,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from relengotron_sandbox.koji.builds import BuildExports
 from relengotron_sandbox.koji.hub import Hub
 from relengotron_sandbox.koji.tags import TagExports
 from relengotron_sandbox.koji.tasks import TaskManager
+from relengotron_sandbox.world import BrokenImage
 
 # file suffix → Koji archive type (seeded from Koji's schema)
 _ARCHIVE_TYPES = {".raw.xz": "raw-xz", ".tar.gz": "tar", ".raw": "raw", ".iso": "iso", ".qcow2": "qcow2"}
@@ -66,7 +68,14 @@ class ImageBuilder:
     """The task handlers for ``image`` and ``createImage``."""
 
     def __init__(
-        self, hub: Hub, tasks: TaskManager, tags: TagExports, builds: BuildExports, tmpdir: Path, gpgkey: Path
+        self,
+        hub: Hub,
+        tasks: TaskManager,
+        tags: TagExports,
+        builds: BuildExports,
+        tmpdir: Path,
+        gpgkey: Path,
+        broken: Sequence[BrokenImage] = (),
     ) -> None:
         self.hub = hub
         self.tasks = tasks
@@ -74,6 +83,7 @@ class ImageBuilder:
         self.builds = builds
         self.tmpdir = tmpdir
         self.gpgkey = gpgkey  # the public key of what the sandbox's Koji signs: every image root is checked with it
+        self.broken = tuple(broken)  # the world's scenario: images built broken on purpose
 
     # --- parent task --------------------------------------------------------------------------------------
 
@@ -387,6 +397,10 @@ class ImageBuilder:
             try:
                 installed = imageoutput.install(chosen, urls, self.gpgkey, root, releasever=version, item=item)
                 log_lines += [f"installed {pkg.nvr}.{pkg.arch}" for pkg in installed]
+                for broken in self.broken:
+                    if (broken.name, broken.version, broken.arch) == (name, version, arch):
+                        imageoutput.lose_package(root, broken.drop, item=item)
+                        log_lines.append(f"the world's scenario: {broken.drop} lost from the image ({broken.reason})")
                 log_lines.append(f"root installed in {time.monotonic() - started:.1f} s")
                 if fill_arch:
                     imageoutput.write_disks(root, {fmt: workdir / filename for filename, fmt in outputs}, parser)

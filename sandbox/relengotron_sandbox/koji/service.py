@@ -106,7 +106,9 @@ class KojiHub:
         tagger = Tagger(hub)
         tag_exports = TagExports(hub)
         build_exports = BuildExports(hub)
-        images = ImageBuilder(hub, tasks, tag_exports, build_exports, tmp, Path(self.ctx.built.public_key))
+        images = ImageBuilder(
+            hub, tasks, tag_exports, build_exports, tmp, Path(self.ctx.built.public_key), self.ctx.world.broken_images
+        )
         tasks.register("tagBuild", tagger.run_task)
         tasks.register("image", images.image_task)
         tasks.register("createImage", images.create_image_task)
