@@ -24,8 +24,11 @@ import requests
 
 from relengotron.artifacts import load_release_config
 from relengotron.config import ReleaseConfig
+from relengotron.manifest import KEY_MANIFEST
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
+from relengotron.ostree.metadata import KEY_PKGLIST
 from relengotron.ostree.repo import OSTreeRepo
+from relengotron.tools.rootfs import read_rpmdb
 from relengotron.website import iter_image_paths, read_images_json
 
 TOPIC = "org.fedoraproject.dev.relengotron."
@@ -243,6 +246,15 @@ def assert_held_back_push(
     assert not (world.staging / ".relengotron/locks/updates_push-f24-stable.json").exists()  # the turn given back
     key = Path(world.endpoints["signing"]["public_key"])
     assert pull_over_http(world.master / "linux/atomic/repo", ATOMIC, key, work) == commit
+    # what the client pulled holds the compose's resolved manifest: its rpmdb (rpm-ostree's usr/share/rpm) and
+    # the package list rpm-ostree records in the commit
+    checkout = work / "checkout"
+    ostree_args = ["checkout", "--user-mode", "--subpath=/usr/share/rpm", commit, str(checkout)]
+    subprocess.run(["ostree", f"--repo={work / 'client'}", *ostree_args], check=True)
+    installed = read_rpmdb(checkout, item="the mirror's Atomic Host")
+    metadata = mirror_repo.show(commit).metadata
+    assert sorted({p.build for p in installed}) == sorted(metadata[KEY_MANIFEST])
+    assert sorted(entry[0] for entry in metadata[KEY_PKGLIST]) == sorted(p.name for p in installed)
 
     # the bus: five composed, four released (not the AMI), one push-complete naming the held-back update
     messages = bus(world)
