@@ -587,7 +587,8 @@ def test_livemedia_installs_the_worlds_kickstarts_and_a_dist_repo_refuses_unsign
     hub: Hub, tmp_path: Path
 ) -> None:
     """``koji spin-livemedia`` (the real CLI) of the world's kickstarts: with ``--squashfs-only`` the pxe2live
-    tarball, without it the installer ISO; each opened with stock tools, its packages the task's rpmlist."""
+    tarball, without it the installer ISO; each opened with stock tools, its packages those the task's log says
+    it installed (its rpmlist is empty, as real kojid's LiveMediaTask leaves it)."""
     releng = hub.session("releng")
     repo = _dist_repo(hub, "f24")
     common = ["--ksversion", "F24", "--repo", repo, "--install-tree-url", repo, "--skip-tag", "--wait"]
@@ -604,8 +605,11 @@ def test_livemedia_installs_the_worlds_kickstarts_and_a_dist_repo_refuses_unsign
         [child] = [c for c in releng.getTaskChildren(task["id"]) if c["method"] == "createLiveMedia"]
         result = releng.getTaskResult(child["id"])
         [filename] = result["files"]
+        assert result["rpmlist"] == []  # kojid: "TODO - generate list of rpms in image"
         build = releng.getBuild(f"{name}-24-{result['release']}")
-        made[name] = (download_image(hub, build, filename, tmp_path), nvras(result["rpmlist"]))
+        log = hub.get(f"{koji.PathInfo(topdir=hub.topurl).task(child['id'])}/livemedia-out.log").decode()
+        installed = frozenset(line.split()[1] for line in log.splitlines() if line.startswith("installed "))
+        made[name] = (download_image(hub, build, filename, tmp_path), installed)
 
     pxe, pxe_packages = made["Fedora-Atomic-pxe2live"]
     assert pxe.name.startswith("Fedora-Atomic-pxe2live-x86_64-24-") and pxe.name.endswith(".tar.gz")

@@ -329,6 +329,27 @@ def test_an_image_that_does_not_hold_its_manifest_is_refused(config: ReleaseConf
     assert not candidate.exists() and not candidate.with_name(ami.checksum_name).exists()  # no candidate either
 
 
+def test_live_media_whose_rpmlist_koji_leaves_empty_are_checked_by_their_content_test(
+    config: ReleaseConfig, tmp_path: Path
+) -> None:
+    """kojid's LiveMediaTask reports no RPMs: the image is accepted only when its tests open it
+    (compose.image.content); an image-build task's empty list is never accepted."""
+    from dataclasses import replace
+
+    ctx = _context(config, tmp_path, WrongImageKoji())
+    url = "http://127.0.0.1:9/kojifiles/packages/X/24/1/images/X.iso"
+    empty = KojiImage(8, "X-24-1", "x86_64", "X.iso", url, 5, "", "md5", ())
+    iso = plugin(config, "installer-iso")
+    assert "compose.image.content" in iso.test_cases()
+    iso._check_content(ctx, MANIFEST, empty, "f24")  # accepted: the content test will open it
+    untested = for_target(Target(replace(iso.artifact, tests=("compose.image.checksum",)), iso.release, iso.arch))
+    with pytest.raises(ArtifactError, match=r"lists no RPMs: .* tests do not include compose\.image\.content"):
+        untested._check_content(ctx, MANIFEST, empty, "f24")
+    ami = plugin(config, "cloud-base-ami")  # image-build: kojid lists the RPMs; an empty list is refused
+    with pytest.raises(ArtifactError, match=r"Fedora-Cloud-Base-24\.x86_64\.raw\.xz: Koji image build X-24-1 lists no"):
+        ami._check_content(ctx, MANIFEST, empty, "f24")
+
+
 def test_an_ostree_artifact_composed_remotely_needs_the_compose_host(config: ReleaseConfig, tmp_path: Path) -> None:
     atomic = plugin(config, "atomic-host")
     assert isinstance(atomic, OSTreeArtifact) and atomic.artifact.compose == "remote"

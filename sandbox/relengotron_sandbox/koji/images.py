@@ -27,8 +27,8 @@ Files are named as kojid names them: ``<name>-<version>-<release>.<arch>.<ext>``
 image-build, ``<name>-<arch>-<version>-<release>.iso`` for live media — or, with ``squashfs_only``, ``.tar.gz``:
 the PXE boot files as a tarball, this project's proposal for pxe2live (relengotron.artifacts.images.Pxe2Live).
 The result is kojid's dict (arch, task_id, logs, name, version, release, rpmlist, files); ``rpmlist`` is what
-the image root's rpmdb holds (real kojid leaves it empty for live media: "TODO - generate list of rpms in
-image"; the sandbox fills it for both, so the product can compare the image with its manifest).
+the image root's rpmdb holds for image-build, and empty for live media, as real kojid leaves it
+(LiveMediaTask: "TODO - generate list of rpms in image"): what live media hold is checked by opening them.
 """
 
 from __future__ import annotations
@@ -441,7 +441,8 @@ class ImageBuilder:
             "name": name,
             "version": version,
             "release": release,
-            "rpmlist": [] if opts.get("scratch") else [{k: r[k] for k in keys} for r in rpms],
+            # kojid's LiveMediaTask reports no RPMs ("TODO - generate list of rpms in image"); its ImageTask does
+            "rpmlist": [] if opts.get("scratch") or not fill_arch else [{k: r[k] for k in keys} for r in rpms],
             "files": files,
         }
 

@@ -57,6 +57,7 @@ import requests
 import zmq
 from resultsdb_api import ResultsDBapi, ResultsDBapiException
 
+from relengotron.artifacts.images import CONTENT_TEST
 from relengotron.messaging import load_fedmsg_config
 from relengotron_sandbox.service import SandboxContext
 from relengotron_sandbox.taskotron.content import image_content, ostree_content
@@ -71,7 +72,7 @@ OSTREE_FSCK = "compose.ostree.fsck"
 IMAGE_CHECKSUM = "compose.image.checksum"
 # This project's proposal (no Fedora test case compared an artifact's packages with its manifest): see .content
 OSTREE_CONTENT = "compose.ostree.content"
-IMAGE_CONTENT = "compose.image.content"
+IMAGE_CONTENT = CONTENT_TEST
 CHECKS = (DEPCHECK, OSTREE_FSCK, OSTREE_CONTENT, IMAGE_CHECKSUM, IMAGE_CONTENT)
 DEPCHECK_ROLES = ("pending", "signing_pending", "candidate", "testing_pending", "testing")
 KOJI_BUILD = "koji_build"
