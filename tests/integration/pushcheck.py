@@ -203,6 +203,21 @@ def pull_over_http(repo_dir: Path, ref: str, public_key: Path, work: Path) -> st
         server.server_close()
 
 
+def pull_and_read_manifest(repo_dir: Path, ref: str, public_key: Path, work: Path) -> str:
+    """:func:`pull_over_http`, then what the client pulled must hold the compose's resolved manifest (the commit's
+    ``relengotron.manifest``): its rpmdb (rpm-ostree's usr/share/rpm) by build, and the package list rpm-ostree
+    records in the commit (``rpmostree.rpmdb.pkglist``) by name. The commit pulled."""
+    commit = pull_over_http(repo_dir, ref, public_key, work)
+    checkout = work / "checkout"
+    ostree_args = ["checkout", "--user-mode", "--subpath=/usr/share/rpm", commit, str(checkout)]
+    subprocess.run(["ostree", f"--repo={work / 'client'}", *ostree_args], check=True)
+    installed = read_rpmdb(checkout, item=f"{ref} as pulled")
+    metadata = OSTreeRepo(work / "client").show(commit).metadata
+    assert sorted({p.build for p in installed}) == sorted(metadata[KEY_MANIFEST])
+    assert sorted(entry[0] for entry in metadata[KEY_PKGLIST]) == sorted(p.name for p in installed)
+    return commit
+
+
 # --- the end state of the f24 glibc push whose AMI fails its tests --------------------------------------------
 
 
@@ -245,16 +260,7 @@ def assert_held_back_push(
     assert commit is not None
     assert not (world.staging / ".relengotron/locks/updates_push-f24-stable.json").exists()  # the turn given back
     key = Path(world.endpoints["signing"]["public_key"])
-    assert pull_over_http(world.master / "linux/atomic/repo", ATOMIC, key, work) == commit
-    # what the client pulled holds the compose's resolved manifest: its rpmdb (rpm-ostree's usr/share/rpm) and
-    # the package list rpm-ostree records in the commit
-    checkout = work / "checkout"
-    ostree_args = ["checkout", "--user-mode", "--subpath=/usr/share/rpm", commit, str(checkout)]
-    subprocess.run(["ostree", f"--repo={work / 'client'}", *ostree_args], check=True)
-    installed = read_rpmdb(checkout, item="the mirror's Atomic Host")
-    metadata = mirror_repo.show(commit).metadata
-    assert sorted({p.build for p in installed}) == sorted(metadata[KEY_MANIFEST])
-    assert sorted(entry[0] for entry in metadata[KEY_PKGLIST]) == sorted(p.name for p in installed)
+    assert pull_and_read_manifest(world.master / "linux/atomic/repo", ATOMIC, key, work) == commit
 
     # the bus: five composed, four released (not the AMI), one push-complete naming the held-back update
     messages = bus(world)

@@ -20,6 +20,7 @@ import pytest
 import requests
 from bodhicli import run_bodhi
 from dnfcheck import advisories, dnf
+from pushcheck import pull_and_read_manifest
 
 from relengotron_sandbox.demo.processes import read_record
 from relengotron_sandbox.testing import child_env, session_processes
@@ -243,6 +244,11 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     master = Path(load_release_config(endpoints["releng"]["config"]).mirror.master)
     repo = OSTreeRepo(master / "linux/atomic/repo")
     assert repo.rev_parse(ATOMIC_23) and repo.rev_parse(ATOMIC_24)
+    for ref in (ATOMIC_23, ATOMIC_24):  # pulled as a client does (GPG), each holds its resolved manifest
+        work = tmp_path / "pull" / ref.replace("/", "_")
+        work.mkdir(parents=True)
+        key = Path(endpoints["signing"]["public_key"])
+        assert pull_and_read_manifest(master / "linux/atomic/repo", ref, key, work) == repo.rev_parse(ref)
     assert (master / ISO_24).is_file()
     assert not [p for p in master.rglob("*") if AMI_24 in p.name]
     # every image on it is its real format as stock tools read it, and holds its manifest's packages
