@@ -18,6 +18,7 @@ from typing import Any
 import koji
 import pytest
 import requests
+import test_imagebuild
 from resultsdb_api import ResultsDBapi
 
 from relengotron.config import TranslatePaths
@@ -107,18 +108,8 @@ def notes(posted: list[dict[str, Any]]) -> dict[str, str]:
 # ---------------------------------------------------------------- roots and images of the built world's RPMs
 
 # f24 builds of the world whose binary packages make a small root (dependencies included: install_root installs
-# exactly these); the manifest of the images and commits below.
-BUILDS = (
-    "filesystem-3.2-37.fc24",
-    "setup-2.10.1-1.fc24",
-    "glibc-2.23.1-7.fc24",
-    "bash-4.3.42-5.fc24",
-    "coreutils-8.25-6.fc24",
-    "openssl-libs-1.0.2h-1.fc24",
-    "systemd-229-8.fc24",
-    "kernel-4.5.7-300.fc24",
-    "dracut-044-22.fc24",
-)
+# exactly these): the image tests' root, without python3; the manifest of the images and commits below.
+BUILDS = tuple(nvr for nvr in test_imagebuild.BUILDS if not nvr.startswith("python3-"))
 MANIFEST = Manifest.of(BUILDS)
 DROPPED = "dracut-044-22.fc24"  # what the broken root lacks (nothing requires it)
 
