@@ -309,6 +309,21 @@ class ArtifactKind(ABC):
             raise ArtifactError(self.label, f"no build of {', '.join(missing)} in Koji tag {tag} (with inheritance)")
         return Manifest.of((latest[name] for name in names), item=self.label)
 
+    def signed_repository(self, ctx: ComposeContext, tag: str) -> str:
+        """Have Koji write a yum repository of ``tag``'s latest builds in their copies signed with the release's key
+        only (``koji dist-repo <tag> <key>``: a build without such a copy fails Koji's task) for this arch, and
+        return its URL (one subdirectory per arch): what images and remote composes install from, never Koji's
+        unsigned build repositories. A release without a signing key is refused. Not idempotent: each call is a
+        new dist-repo in Koji."""
+        key = self.release.signing_key
+        if key is None:
+            raise ArtifactError(
+                self.label, f"release {self.release.id} has no signing key: an artifact installs only signed packages"
+            )
+        return ctx.koji.dist_repo(
+            tag, [key], arches=[self.arch], item=f"{self.label}: signed repository of {tag}", timeout=ctx.task_timeout
+        )
+
     @abstractmethod
     def released(self, published: Published) -> Manifest | None:
         """The manifest last released, read back from what was published; None if never released."""

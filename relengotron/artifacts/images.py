@@ -40,7 +40,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -247,15 +247,8 @@ class ImageArtifact(ArtifactKind):
         item = f"{self.label}: Koji image task"
         if request is None:
             raise ArtifactError(self.label, "no image_request in the release configuration: no kickstart to build from")
-        key = self.release.signing_key
-        if key is None:
-            raise ArtifactError(
-                self.label, f"release {self.release.id} has no signing key: an image installs only signed packages"
-            )
+        repo = self.signed_repository(ctx, tag)
         koji = ctx.koji
-        repo = koji.dist_repo(
-            tag, [key], arches=[self.arch], item=f"{self.label}: signed repository of {tag}", timeout=ctx.task_timeout
-        )
         ksfile = None
         if request.path is not None:
             ksfile = koji.upload(request.path, prefix=f"cli-{self.koji_method}", item=f"{self.label}: kickstart")
@@ -353,30 +346,22 @@ class ImageArtifact(ArtifactKind):
         )
 
     def _check_content(self, ctx: ComposeContext, manifest: Manifest, built: KojiImage, tag: str) -> None:
-        """The image must hold the binary RPMs of exactly the manifest's builds."""
-        builds = ctx.koji.builds(manifest.nvrs)
-        rpms = ctx.koji.rpms_of(builds.values())
-        owner = {
-            f"{r.name}-{r.version}-{r.release}": b.nvr for b in builds.values() for r in rpms[b.id] if r.arch != "src"
-        }
-        if not built.rpms:
-            # kojid's createLiveMedia reports rpmlist [] (LiveMediaTask: "TODO - generate list of rpms in image"):
-            # what live media hold is known only by opening them, which the content test does before release
-            if self.koji_method == "livemedia" and CONTENT_TEST in self.test_cases():
-                return
-            raise ArtifactError(
-                self.label,
-                f"Koji image build {built.build} lists no RPMs: what it holds cannot be checked here, and the "
-                f"artifact's tests do not include {CONTENT_TEST}, which opens the image",
-            )
-        strangers = sorted(nvr for nvr in built.rpms if nvr not in owner)
-        missing = sorted(set(manifest.nvrs) - {owner[nvr] for nvr in built.rpms if nvr in owner})
-        if strangers or missing:
-            raise ArtifactError(
-                self.label,
-                f"Koji image build {built.build} does not hold its manifest (did tag {tag} change meanwhile?): "
-                f"missing {', '.join(missing) or 'nothing'}; not in the manifest {', '.join(strangers) or 'nothing'}",
-            )
+        """The image must hold the binary RPMs of exactly the manifest's builds (:func:`content_error`); Koji is
+        asked which RPMs the builds made only when the task listed any."""
+        owner: dict[str, str] = {}
+        if built.rpms:
+            builds = ctx.koji.builds(manifest.nvrs)
+            rpms = ctx.koji.rpms_of(builds.values())
+            owner = {
+                f"{r.name}-{r.version}-{r.release}": b.nvr
+                for b in builds.values()
+                for r in rpms[b.id]
+                if r.arch != "src"
+            }
+        opened_later = self.koji_method == "livemedia" and CONTENT_TEST in self.test_cases()
+        problem = content_error(built.build, built.rpms, manifest.nvrs, owner, tag=tag, opened_later=opened_later)
+        if problem is not None:
+            raise ArtifactError(self.label, problem)
 
     def _download(self, built: KojiImage, dest: Path) -> str:
         """Fetch the image into ``dest``; its SHA256. Size and Koji's digest must match (ArtifactError)."""
@@ -472,6 +457,38 @@ class ImageArtifact(ArtifactKind):
                 "manifest_url": self._served_url(served, image.manifest_file, "manifest JSON"),
             }
         }
+
+
+def content_error(
+    build: str,
+    listed: Sequence[str],
+    manifest_nvrs: Sequence[str],
+    owner: Mapping[str, str],
+    *,
+    tag: str,
+    opened_later: bool,
+) -> str | None:
+    """What is wrong with the RPMs (NVRs) Koji ``listed`` in image build ``build`` against the manifest's builds
+    (``owner``: binary RPM NVR → its build NVR); None when it holds exactly them. Pure.
+
+    An empty list is what kojid's createLiveMedia always reports (LiveMediaTask: "TODO - generate list of rpms in
+    image"): what such an image holds is known only by opening it, so it is accepted only when its tests do that
+    (``opened_later``: live media whose tests include :data:`CONTENT_TEST`)."""
+    if not listed:
+        if opened_later:
+            return None
+        return (
+            f"Koji image build {build} lists no RPMs: what it holds cannot be checked here, and the artifact's "
+            f"tests do not include {CONTENT_TEST}, which opens the image"
+        )
+    strangers = sorted(nvr for nvr in listed if nvr not in owner)
+    missing = sorted(set(manifest_nvrs) - {owner[nvr] for nvr in listed if nvr in owner})
+    if not (strangers or missing):
+        return None
+    return (
+        f"Koji image build {build} does not hold its manifest (did tag {tag} change meanwhile?): "
+        f"missing {', '.join(missing) or 'nothing'}; not in the manifest {', '.join(strangers) or 'nothing'}"
+    )
 
 
 def koji_name(template: str, suffix: str = "") -> str:

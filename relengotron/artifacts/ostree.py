@@ -181,20 +181,13 @@ class OSTreeArtifact(ArtifactKind):
             shutil.rmtree(rpm_dir, ignore_errors=True)
 
     def _signed_repository(self, ctx: ComposeContext) -> YumRepo:
-        """What the compose host installs from: a Koji dist-repo of the tag the manifest came from
-        (``koji dist-repo <tag> <key>``: the copies signed with the release's key only; a build without one fails
-        Koji's task), checked against that key, copied to the host (gpgcheck on). Never Koji's build repository
-        (``repos/<tag>/...``: unsigned copies). Not idempotent: each call makes a new dist-repo in Koji."""
+        """What the compose host installs from: :meth:`signed_repository` of the tag the manifest came from,
+        checked against the release's key copied to the host (gpgcheck on). Not idempotent (a new dist-repo)."""
         assert ctx.remote is not None
-        key = self.release.signing_key
-        if key is None or not ctx.rpm_keys:
-            raise ArtifactError(
-                self.label, f"release {self.release.id} has no signing key: an OSTree installs only signed packages"
-            )
+        if not ctx.rpm_keys:
+            raise ArtifactError(self.label, "no public key of the release to check the packages against")
         tag = ctx.image_tag or self.release.tag("build")
-        url = ctx.koji.dist_repo(
-            tag, [key], arches=[self.arch], item=f"{self.label}: signed repository of {tag}", timeout=ctx.task_timeout
-        )
+        url = self.signed_repository(ctx, tag)
         keys = tuple(ctx.remote.key_url(k) for k in ctx.rpm_keys)
         return YumRepo(id=tag, baseurl=f"{url}/{self.arch}/", gpgkey=keys)
 

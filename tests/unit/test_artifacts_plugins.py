@@ -19,7 +19,7 @@ from relengotron.artifacts import (
     for_target,
     load_release_config,
 )
-from relengotron.artifacts.images import ImageArtifact, koji_name
+from relengotron.artifacts.images import ImageArtifact, content_error, koji_name
 from relengotron.artifacts.ostree import OSTreeArtifact
 from relengotron.config import ReleaseConfig
 from relengotron.kojiclient import KojiBuild, KojiImage, KojiRPM
@@ -329,25 +329,49 @@ def test_an_image_that_does_not_hold_its_manifest_is_refused(config: ReleaseConf
     assert not candidate.exists() and not candidate.with_name(ami.checksum_name).exists()  # no candidate either
 
 
-def test_live_media_whose_rpmlist_koji_leaves_empty_are_checked_by_their_content_test(
-    config: ReleaseConfig, tmp_path: Path
-) -> None:
-    """kojid's LiveMediaTask reports no RPMs: the image is accepted only when its tests open it
-    (compose.image.content); an image-build task's empty list is never accepted."""
+def test_the_content_koji_lists_is_checked_against_the_manifests_builds() -> None:
+    """An image holds the binary RPMs of exactly the manifest's builds; the empty list kojid's LiveMediaTask always
+    reports is accepted only when the artifact's tests open the image (compose.image.content)."""
+    owner = {"bash-4.3.42-5.fc24": "bash-4.3.42-5.fc24", "glibc-2.23.1-8.fc24": "glibc-2.23.1-8.fc24"}
+    nvrs = MANIFEST.nvrs
+    assert content_error("X-24-1", list(owner), nvrs, owner, tag="f24", opened_later=False) is None
+    assert content_error("X-24-1", ["bash-4.3.42-5.fc24", "glibc-2.23.1-9.fc24"], nvrs, owner, tag="f24",
+                         opened_later=True) == (
+        "Koji image build X-24-1 does not hold its manifest (did tag f24 change meanwhile?): "
+        "missing glibc-2.23.1-8.fc24; not in the manifest glibc-2.23.1-9.fc24"
+    )  # fmt: skip
+    assert content_error("X-24-1", [], nvrs, owner, tag="f24", opened_later=True) is None
+    refused = content_error("X-24-1", [], nvrs, owner, tag="f24", opened_later=False)
+    assert refused is not None and "lists no RPMs" in refused and "compose.image.content" in refused
+
+
+def test_live_media_are_opened_later_only_when_their_tests_say_so(config: ReleaseConfig, tmp_path: Path) -> None:
+    """The plugins' side: the installer ISO (live media, its tests opening it) passes with Koji's empty list, asking
+    Koji nothing; without the content test, or from image-build (the AMI), it is refused naming the image."""
     from dataclasses import replace
 
-    ctx = _context(config, tmp_path, WrongImageKoji())
+    ctx = _context(config, tmp_path, NoKoji())
     url = "http://127.0.0.1:9/kojifiles/packages/X/24/1/images/X.iso"
     empty = KojiImage(8, "X-24-1", "x86_64", "X.iso", url, 5, "", "md5", ())
     iso = plugin(config, "installer-iso")
-    assert "compose.image.content" in iso.test_cases()
-    iso._check_content(ctx, MANIFEST, empty, "f24")  # accepted: the content test will open it
+    iso._check_content(ctx, MANIFEST, empty, "f24")
     untested = for_target(Target(replace(iso.artifact, tests=("compose.image.checksum",)), iso.release, iso.arch))
     with pytest.raises(ArtifactError, match=r"lists no RPMs: .* tests do not include compose\.image\.content"):
         untested._check_content(ctx, MANIFEST, empty, "f24")
-    ami = plugin(config, "cloud-base-ami")  # image-build: kojid lists the RPMs; an empty list is refused
-    with pytest.raises(ArtifactError, match=r"Fedora-Cloud-Base-24\.x86_64\.raw\.xz: Koji image build X-24-1 lists no"):
-        ami._check_content(ctx, MANIFEST, empty, "f24")
+    with pytest.raises(ArtifactError, match=r"^Fedora-Cloud-Base-24\.x86_64\.raw\.xz: Koji image build X-24-1 lists"):
+        plugin(config, "cloud-base-ami")._check_content(ctx, MANIFEST, empty, "f24")
+
+
+def test_a_release_without_signing_key_gets_no_signed_repository(config: ReleaseConfig, tmp_path: Path) -> None:
+    """Images and remote OSTree composes install only from a dist-repo of the release key's copies: no key, no
+    repository — refused naming the artifact, before anything is asked of Koji."""
+    from dataclasses import replace
+
+    ctx = _context(config, tmp_path, NoKoji())
+    gce = plugin(config, "cloud-base-gce")
+    keyless = for_target(Target(gce.artifact, replace(gce.release, signing_key=None), gce.arch))
+    with pytest.raises(ArtifactError, match=r"^Fedora-Cloud-Base-GCE-24\.x86_64\.tar\.gz: release f24 has no signing"):
+        keyless.signed_repository(ctx, "f24-updates")
 
 
 def test_an_ostree_artifact_composed_remotely_needs_the_compose_host(config: ReleaseConfig, tmp_path: Path) -> None:
