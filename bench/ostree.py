@@ -60,7 +60,8 @@ def measure(ctx: RunContext) -> Figure:
     repo = YumRepo("fedora-24", yum.as_uri(), (built.public_key.as_uri(),))
 
     def compose_merge(nvrs: list[str]) -> Any:
-        request = ComposeRequest(ref=REF, manifest=Manifest.of(nvrs), repos=(repo,), releasever="24")
+        manifest = Manifest.of(nvrs)  # the world's builds each ship one binary named as the build
+        request = ComposeRequest(ref=REF, manifest=manifest, packages=manifest.nvrs, repos=(repo,), releasever="24")
         composed = backend.compose(request)
         try:
             return merge_if_changed(shared, composed, version_prefix="24", signer=signer, static_deltas=True)

@@ -4,14 +4,15 @@ candidate, released into the staging repository only after its tests passed.
 Compose (:meth:`OSTreeArtifact.compose`) — writes only to the shared repository (``OSTreeSettings.repo``),
 which is never synced:
 
-1. the tree is composed from nothing into a scratch repository, from an rpm-ostree treefile (the manifest's
-   NVRs, the artifact's own treefile's other keys — ``Artifact.treefile``, whose package names must all be in
-   the manifest): ``compose: local``: the manifest's RPMs (the copies Koji signed with the release's key)
-   are downloaded from Koji's topurl into the work directory, made a yum repository, and installed from it
-   by dnf with gpgcheck on against ``ComposeContext.rpm_keys``, then committed with rpm-ostree's layout
-   (:class:`relengotron.ostree.compose.LocalBackend`); ``compose: remote``: ``rpm-ostree compose tree`` on
-   the compose host (``ComposeContext.remote``) from a Koji dist-repo of the tag (the copies signed with the
-   release's key only). Either way the tree's rpmdb must hold exactly the manifest;
+1. the tree is composed from nothing into a scratch repository, from an rpm-ostree treefile (the artifact's own
+   treefile — ``Artifact.treefile`` — its package names pinned to the binary RPMs of the manifest's builds, each
+   of which must ship one, and its other keys): ``compose: local``: the manifest's RPMs (the copies Koji signed
+   with the release's key) are downloaded from Koji's topurl into the work directory, made a yum repository,
+   and installed from it by dnf with gpgcheck on against ``ComposeContext.rpm_keys``, then committed with
+   rpm-ostree's layout (:class:`relengotron.ostree.compose.LocalBackend`); ``compose: remote``:
+   ``rpm-ostree compose tree`` on the compose host (``ComposeContext.remote``) from a Koji dist-repo of the tag
+   (the copies signed with the release's key only). Either way the tree's rpmdb must hold exactly the
+   manifest's builds;
 2. it is merged into the shared repository only if its tree changed
    (:func:`relengotron.ostree.merge.merge_if_changed`: a child of the head carrying the manifest, signed,
    with a static delta and a signed summary) — "unchanged" writes no commit. The shared ref's head is the
@@ -49,7 +50,7 @@ from relengotron.artifacts.base import (
 )
 from relengotron.artifacts.errors import COMPOSE_FAILURES, wrap
 from relengotron.config import MirrorLayout, TranslatePaths
-from relengotron.kojiclient import KojiTransientError, rpm_url
+from relengotron.kojiclient import KojiBuild, KojiRPM, KojiTransientError, rpm_url
 from relengotron.manifest import Manifest
 from relengotron.mash.errors import MashError, MashTransientError
 from relengotron.mash.plan import PlannedRPM, is_debug
@@ -58,8 +59,11 @@ from relengotron.ostree import publish
 from relengotron.ostree.compose import ComposeRequest, ComposeResult, LocalBackend
 from relengotron.ostree.merge import merge_if_changed
 from relengotron.ostree.repo import OSTreeRepo
-from relengotron.ostree.treefile import YumRepo, load_base
+from relengotron.ostree.treefile import TreefileError, YumRepo, load_base, pinned_packages
 from relengotron.signing.base import Signer, SignResult
+
+# A manifest's builds (by NVR) with the binary RPMs a tree may install of each (OSTreeArtifact._manifest_rpms).
+_ManifestRPMs = dict[str, tuple[KojiBuild, list[KojiRPM]]]
 
 STEP_REF = "ref"
 STEP_DELTA = "static-delta"
@@ -154,10 +158,17 @@ class OSTreeArtifact(ArtifactKind):
         if self.artifact.compose == "remote":
             if ctx.remote is None:
                 raise ArtifactError(self.label, "compose: remote needs the compose host (ComposeContext.remote)")
-            base = self._base_treefile(manifest)
+            base, packages = self._treefile_packages(ctx, manifest)
             repos = (self._signed_repository(ctx),)
             return ctx.remote.compose(
-                ComposeRequest(ref=self.ref, manifest=manifest, repos=repos, releasever=releasever, treefile_base=base)
+                ComposeRequest(
+                    ref=self.ref,
+                    manifest=manifest,
+                    packages=packages,
+                    repos=repos,
+                    releasever=releasever,
+                    treefile_base=base,
+                )
             )
         if not ctx.rpm_keys:
             raise ArtifactError(
@@ -165,16 +176,22 @@ class OSTreeArtifact(ArtifactKind):
                 "no public key of the release to check the packages against: an OSTree is never "
                 "composed from unchecked packages",
             )
-        base = self._base_treefile(manifest)
+        rpms = self._manifest_rpms(ctx, manifest)
+        base, packages = self._treefile_packages(ctx, manifest, rpms)
         rpm_dir = ctx.workdir / "rpms" / self.id
         try:
-            self._fetch(ctx, manifest, rpm_dir)
+            self._fetch(ctx, rpms, rpm_dir)
             createrepo(rpm_dir, 0, item=f"{self.label}: yum repository of the manifest")
             repo = YumRepo(
                 id=self.id, baseurl=rpm_dir.as_uri(), gpgkey=tuple(k.absolute().as_uri() for k in ctx.rpm_keys)
             )
             request = ComposeRequest(
-                ref=self.ref, manifest=manifest, repos=(repo,), releasever=releasever, treefile_base=base
+                ref=self.ref,
+                manifest=manifest,
+                packages=packages,
+                repos=(repo,),
+                releasever=releasever,
+                treefile_base=base,
             )
             return LocalBackend(ctx.workdir / "compose").compose(request)
         finally:
@@ -191,53 +208,65 @@ class OSTreeArtifact(ArtifactKind):
         keys = tuple(ctx.remote.key_url(k) for k in ctx.rpm_keys)
         return YumRepo(id=tag, baseurl=f"{url}/{self.arch}/", gpgkey=keys)
 
-    def _base_treefile(self, manifest: Manifest) -> dict[str, Any]:
-        """The artifact's own treefile (its keys besides the packages), the package names it lists checked
-        against the manifest: each must be a package of it (the manifest is what the planner decided)."""
-        if self.artifact.treefile is None:
-            return {}
-        base, names = load_base(self.artifact.treefile)
-        held = {nvr.rsplit("-", 2)[0] for nvr in manifest.nvrs}
-        missing = [name for name in names if name not in held]
-        if missing:
-            raise ArtifactError(
-                self.label,
-                f"the treefile {self.artifact.treefile} names {missing[0]}, which the manifest does not hold"
-                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""),
-            )
-        return base
+    def _treefile_packages(
+        self, ctx: ComposeContext, manifest: Manifest, rpms: _ManifestRPMs | None = None
+    ) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """The artifact's own treefile's keys besides the packages, and the compose's package specs: the names it
+        lists (all the manifest's binaries without a treefile) pinned to the binary RPMs of the manifest's builds
+        (:func:`relengotron.ostree.treefile.pinned_packages`; a name none of them ships is an ArtifactError
+        naming the treefile). Read-only (asks Koji for the builds' RPMs unless given ``rpms``)."""
+        rpms = self._manifest_rpms(ctx, manifest) if rpms is None else rpms
+        binaries = {rpm.name: rpm.nvr for _build, found in rpms.values() for rpm in found}
+        base: dict[str, Any] = {}
+        names: tuple[str, ...] | None = None
+        if self.artifact.treefile is not None:
+            base, names = load_base(self.artifact.treefile)
+        source = f"the treefile {self.artifact.treefile}" if names is not None else "the manifest"
+        try:
+            return base, pinned_packages(names, binaries, source=source)
+        except TreefileError as exc:
+            raise ArtifactError(self.label, str(exc)) from exc
 
-    def _fetch(self, ctx: ComposeContext, manifest: Manifest, rpm_dir: Path) -> tuple[Path, ...]:
-        """Download the binary RPMs (this arch and noarch) of the manifest's builds but their debuginfo and
-        debugsource (a tree installs packages, as rpm-ostree does, never their debugging data): the copies
-        signed with the release's key, refusing — before any download — an RPM Koji has no such signature of."""
+    def _manifest_rpms(self, ctx: ComposeContext, manifest: Manifest) -> _ManifestRPMs:
+        """The manifest's builds with their binary RPMs a tree may install: this arch and noarch, but their
+        debuginfo and debugsource (a tree installs packages, as rpm-ostree does, never their debugging data).
+        A build without any is an ArtifactError naming it. Read-only."""
         koji = ctx.koji
         builds = koji.builds(manifest.nvrs)
         rpms = koji.rpms_of(builds.values())
-        sigkey = self.release.signing_key
         chosen = {
-            nvr: [r for r in rpms[builds[nvr].id] if r.arch in (self.arch, "noarch") and not is_debug(r.name)]
+            nvr: (
+                builds[nvr],
+                [r for r in rpms[builds[nvr].id] if r.arch in (self.arch, "noarch") and not is_debug(r.name)],
+            )
             for nvr in manifest.nvrs
         }
-        for nvr, found in chosen.items():
+        for nvr, (_build, found) in chosen.items():
             if not found:
                 raise ArtifactError(self.label, f"build {nvr} has no {self.arch} or noarch RPM")
+        return chosen
+
+    def _fetch(self, ctx: ComposeContext, rpms: _ManifestRPMs, rpm_dir: Path) -> tuple[Path, ...]:
+        """Download ``rpms`` (:meth:`_manifest_rpms`): the copies signed with the release's key, refusing —
+        before any download — an RPM Koji has no such signature of."""
+        koji = ctx.koji
+        sigkey = self.release.signing_key
         sighashes: dict[int, dict[str, str]] = {}
         if sigkey:
-            sighashes = koji.rpm_sigkeys(r for found in chosen.values() for r in found)
-            for found in chosen.values():
+            sighashes = koji.rpm_sigkeys(r for _build, found in rpms.values() for r in found)
+            for _build, found in rpms.values():
                 for rpm in found:
                     if sigkey not in sighashes[rpm.id]:
                         raise ArtifactError(self.label, f"{rpm.filename} is not signed with key {sigkey}")
         planned = [
             PlannedRPM(
-                build=builds[nvr],
+                build=build,
                 rpm=rpm,
-                url=rpm_url(koji.topurl, builds[nvr], rpm, sigkey),
+                url=rpm_url(koji.topurl, build, rpm, sigkey),
                 sigkey=sigkey,
                 sighash=sighashes.get(rpm.id, {}).get(sigkey or "", ""),
             )
-            for nvr, found in chosen.items()
+            for build, found in rpms.values()
             for rpm in found
         ]
         try:

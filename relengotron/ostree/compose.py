@@ -1,11 +1,13 @@
 """Compose an OSTree from an rpm-ostree treefile into a scratch repository: locally, or on a compose host over SSH.
 
-Both backends take a :class:`ComposeRequest` (the ref, the manifest, the signed yum repositories to install
-from and the release version) and return a :class:`ComposeResult`: a commit in a fresh scratch repository
-under the backend's work directory. Nothing here touches the shared repository;
+Both backends take a :class:`ComposeRequest` (the ref, the manifest, the package specs the tree is made of, the
+signed yum repositories to install from and the release version) and return a :class:`ComposeResult`: a commit
+in a fresh scratch repository under the backend's work directory. Nothing here touches the shared repository;
 :mod:`relengotron.ostree.merge` decides whether the result goes there. Both write the same treefile
-(:class:`relengotron.ostree.treefile.Treefile`: the manifest's NVRs as packages, ``recommends: false``, the
-base treefile's other keys) and both check that the tree holds exactly the manifest.
+(:class:`relengotron.ostree.treefile.Treefile`: the request's package specs — the artifact's package names
+pinned to the manifest's binary RPMs, :func:`relengotron.ostree.treefile.pinned_packages` — with their
+dependencies resolved from the repositories as rpm-ostree does, ``recommends: false``, the base treefile's
+other keys) and both check that the tree holds exactly the manifest's builds.
 
 - :class:`LocalBackend` composes the treefile on this machine (:func:`compose_treefile`): the root installed
   by dnf with gpgcheck on (:func:`relengotron.tools.rootfs.install_root`), rpm-ostree's layout conventions
@@ -51,6 +53,7 @@ class ComposeError(RuntimeError):
 class ComposeRequest:
     ref: str  # e.g. fedora/24/x86_64/atomic-host
     manifest: Manifest
+    packages: tuple[str, ...]  # the treefile's package specs (binary NVRs: pinned_packages)
     repos: tuple[YumRepo, ...]  # the release's signed yum repositories (URLs as the composer reaches them)
     releasever: str  # the release's version: dnf's and rpm-ostree's $releasever
     treefile_base: Mapping[str, Any] = field(default_factory=dict)  # the artifact's own treefile keys
@@ -59,12 +62,14 @@ class ComposeRequest:
         check_ref(self.ref)
 
     def treefile(self, base: Mapping[str, Any]) -> Treefile:
-        """The treefile of this compose (pure): the manifest's NVRs from the repositories, the backend's ``base``
-        keys overridden by the artifact's own (``treefile_base``)."""
+        """The treefile of this compose (pure): the request's packages from the repositories, the backend's
+        ``base`` keys overridden by the artifact's own (``treefile_base``)."""
         if not self.repos:
             raise ComposeError(f"{self.ref}: a compose needs the yum repositories to install from")
+        if not self.packages:
+            raise ComposeError(f"{self.ref}: a compose needs the packages the tree holds")
         extra = {**base, **self.treefile_base, "releasever": self.releasever}
-        return Treefile(ref=self.ref, packages=self.manifest.nvrs, repos=self.repos, extra=extra)
+        return Treefile(ref=self.ref, packages=self.packages, repos=self.repos, extra=extra)
 
 
 @dataclass(frozen=True)
@@ -169,8 +174,9 @@ def compose_treefile(
 ) -> str:
     """Compose a treefile into ``repo`` (created, archive mode, if missing); the commit's checksum.
 
-    What ``rpm-ostree compose tree`` does, on this machine: the treefile's packages installed from its
-    repositories with dnf (gpgcheck on, scriptlets run), rpm-ostree's layout conventions applied, the tree
+    What ``rpm-ostree compose tree`` does, on this machine: the treefile's packages and the dependencies they
+    need installed from its repositories with dnf (gpgcheck on, scriptlets run), rpm-ostree's layout conventions
+    applied, the tree
     committed with ``rpmostree.rpmdb.pkglist``. With ``manifest`` the installed builds must be exactly its NVRs.
     An orphan commit without ``branch``. Composing the same treefile again writes a commit with the same
     content checksum: rpm records ``source_date_epoch`` (default: the ``SOURCE_DATE_EPOCH`` environment
@@ -192,6 +198,7 @@ def compose_treefile(
                 treefile.repos,
                 releasever=treefile.releasever,
                 item=treefile.ref,
+                with_dependencies=True,
                 source_date_epoch=_source_date_epoch(source_date_epoch),
             )
         except RuntimeError as exc:

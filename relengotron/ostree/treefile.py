@@ -5,7 +5,10 @@ rpm-ostree's own format (docs/treefile.md of coreos/rpm-ostree): a JSON or YAML 
 sets (``selinux``, ``boot-location``, ``units``, ``releasever``, ``recommends``...); ``include`` names treefiles it
 inherits from (relative to the including file; non-array values of the includer override, arrays are
 concatenated). A compose directory holds ``treefile.json``, one ``<id>.repo`` file per repository and the
-public keys those name. Packages are NVRs, so the tree holds exactly the manifest.
+public keys those name. The packages of a compose's treefile are binary NVRs (rpm-ostree takes any dnf package
+spec): the names the artifact's treefile lists, pinned to the manifest's builds (:func:`pinned_packages`), so
+a source build's subpackages (``openssl`` → ``openssl-libs``) are named as the tree installs them and a
+repository holding several versions still gives the manifest's.
 
 Neither backend installs unchecked content: every repository has ``gpgcheck=1`` and a ``gpgkey``
 (:class:`relengotron.tools.rootfs.YumRepo`); a ``.repo`` file with gpgcheck off or no key is refused. Weak
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import configparser
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ import yaml
 from relengotron.ostree.repo import check_ref
 from relengotron.tools.rootfs import RootfsError, YumRepo
 
-__all__ = ["TREEFILE", "Treefile", "TreefileError", "YumRepo", "load_base"]
+__all__ = ["TREEFILE", "Treefile", "TreefileError", "YumRepo", "load_base", "pinned_packages"]
 
 TREEFILE = "treefile.json"
 # Keys a compose sets itself (the ref from the artifact, the repositories and packages from the compose).
@@ -41,7 +44,7 @@ class TreefileError(ValueError):
 @dataclass(frozen=True)
 class Treefile:
     ref: str
-    packages: tuple[str, ...]  # NVRs (rpm-ostree accepts them as package specs)
+    packages: tuple[str, ...]  # package specs: binary NVRs in a compose's treefile (pinned_packages)
     repos: tuple[YumRepo, ...]
     extra: Mapping[str, Any] = field(default_factory=dict)  # further treefile keys, from a base treefile
 
@@ -103,6 +106,21 @@ def load_base(path: str | Path) -> tuple[dict[str, Any], tuple[str, ...]]:
     if data.get("recommends", False) is not False:
         raise TreefileError(f"{path}: key 'recommends' must be false: the tree holds exactly the manifest")
     return data, _packages(packages)
+
+
+def pinned_packages(names: Sequence[str] | None, binaries: Mapping[str, str], *, source: str) -> tuple[str, ...]:
+    """The package specs of a compose (pure): each of ``names`` (binary package names, the artifact's treefile's
+    ``packages``) as the NVR of the binary RPM of that name the manifest's builds ship (``binaries``: name →
+    NVR, this arch and noarch); without ``names`` (no treefile of its own), every binary in ``binaries``.
+    A name no build of the manifest ships is a :class:`TreefileError` naming ``source`` and the name: rpm-ostree
+    would install it from whatever repository has one, outside the manifest."""
+    if names is None:
+        return tuple(binaries[name] for name in sorted(binaries))
+    missing = [name for name in names if name not in binaries]
+    if missing:
+        more = f" (and {len(missing) - 1} more: {', '.join(missing[1:4])})" if len(missing) > 1 else ""
+        raise TreefileError(f"{source} names {missing[0]}, which no build of the manifest ships{more}")
+    return tuple(dict.fromkeys(binaries[name] for name in names))
 
 
 def _packages(entries: list[Any]) -> tuple[str, ...]:

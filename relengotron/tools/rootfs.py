@@ -2,11 +2,13 @@
 
 What the root gets, and why:
 
-- exactly the requested packages: each is named by a dnf package spec (an NVR such as
-  ``glibc-2.23.1-7.fc24``), and dnf only sees those (``includepkgs`` = the specs), so dependencies are
-  resolved by dnf *among them*: a dependency nothing in the set provides is an error naming it, never a
-  silent extra package. Weak dependencies are off (``install_weak_deps=0``): a Recommends would otherwise add
-  a package nobody decided on (rpm-ostree's treefile key for the same thing is ``recommends: false``).
+- the requested packages, each named by a dnf package spec (an NVR such as ``glibc-2.23.1-7.fc24``), and
+  either nothing else (the default: dnf only sees those, ``includepkgs`` = the specs, so dependencies are
+  resolved *among them*: a dependency nothing in the set provides is an error naming it, never a silent
+  extra package) or, ``with_dependencies``, what dnf resolves they need from the repositories — rpm-ostree's
+  semantics for a treefile's ``packages``; the caller then checks the result (an OSTree compose against its
+  manifest). Weak dependencies are off (``install_weak_deps=0``): a Recommends would otherwise add a package
+  nobody decided on (rpm-ostree's treefile key for the same thing is ``recommends: false``).
 - signatures checked: every repository has ``gpgcheck=1`` and the release's public key(s) as ``gpgkey``; an
   unsigned package or one whose signature does not verify is refused by dnf before anything is installed. A
   repository without a key cannot even be described (:class:`YumRepo`).
@@ -117,15 +119,17 @@ def install_root(
     *,
     releasever: str,
     item: str,
+    with_dependencies: bool = False,
     source_date_epoch: int | None = None,
     timeout: float = 3 * 3600.0,
 ) -> tuple[InstalledPackage, ...]:
-    """Install exactly ``packages`` from ``repos`` into a new root at ``dest``; the installed set (sorted).
+    """Install ``packages`` from ``repos`` into a new root at ``dest``; the installed set (sorted).
 
     ``dest`` must not exist (an existing directory is refused, never overwritten). Every requested package
-    ends up installed and nothing else (checked against the rpmdb). Raises :class:`RootfsError` naming ``item``
-    and the package: a package no repository has, an unsigned package or one whose signature does not
-    verify, a dependency nothing in the set provides; nothing is left behind then. Not idempotent by
+    ends up installed and, unless ``with_dependencies``, nothing else (checked against the rpmdb). Raises
+    :class:`RootfsError` naming ``item`` and the package: a package no repository has, an unsigned package or
+    one whose signature does not verify, a dependency nothing in the set (with ``with_dependencies``: in the
+    repositories) provides; nothing is left behind then. Not idempotent by
     itself: callers remove ``dest`` to install again. With ``source_date_epoch`` rpm records that time (plus
     one second per package) as the install time (rpm honours ``SOURCE_DATE_EPOCH``): the same packages give
     a byte-identical rpmdb.
@@ -146,11 +150,12 @@ def install_root(
         env = {"HOME": str(work / "home"), "LC_ALL": "C.UTF-8"}
         if source_date_epoch is not None:
             env["SOURCE_DATE_EPOCH"] = str(source_date_epoch)
-        _dnf_install(root, config, packages, env, releasever=releasever, item=item, timeout=timeout)
+        only = None if with_dependencies else packages
+        _dnf_install(root, config, packages, only, env, releasever=releasever, item=item, timeout=timeout)
         _tidy_rpmdb(root, env, item=item)
         _drop_dnf_state(root, item=item)
         installed = read_rpmdb(root / DBPATH.lstrip("/"), item=item)
-        _check_exact(installed, packages, item)
+        _check_installed(installed, packages, item, exact=not with_dependencies)
         os.replace(root, dest)
         return installed
     finally:
@@ -193,22 +198,18 @@ def _dnf_install(
     root: Path,
     config: Path,
     packages: Sequence[str],
+    only: Sequence[str] | None,
     env: dict[str, str],
     *,
     releasever: str,
     item: str,
     timeout: float,
 ) -> None:
-    args = [
-        DNF,
-        "--assumeyes",
-        f"--installroot={root}",
-        f"--config={config}",
-        f"--releasever={releasever}",
-        f"--setopt=includepkgs={','.join(packages)}",
-        "install",
-        *packages,
-    ]
+    """``dnf install`` of ``packages``; dnf sees nothing but ``only`` when given (``includepkgs``)."""
+    args = [DNF, "--assumeyes", f"--installroot={root}", f"--config={config}", f"--releasever={releasever}"]
+    if only is not None:
+        args.append(f"--setopt=includepkgs={','.join(only)}")
+    args += ["install", *packages]
     proc = run(args, item=item, env=env, timeout=timeout, check=False)
     if proc.returncode != 0:
         text = (proc.stdout + b"\n" + proc.stderr).decode(errors="replace")
@@ -274,8 +275,9 @@ def _drop_dnf_state(root: Path, *, item: str) -> None:
                 path.rmdir()
 
 
-def _check_exact(installed: Sequence[InstalledPackage], packages: Sequence[str], item: str) -> None:
-    """Every requested spec installed, nothing else (pure). A spec is matched as name, NVR, NEVRA or NVRA."""
+def _check_installed(installed: Sequence[InstalledPackage], packages: Sequence[str], item: str, *, exact: bool) -> None:
+    """Every requested spec installed and, ``exact``, nothing else (pure). A spec is matched as name, NVR, NEVRA
+    or NVRA."""
     names: dict[str, InstalledPackage] = {}
     for pkg in installed:
         for key in (pkg.name, pkg.nvr, f"{pkg.nvr}.{pkg.arch}", pkg.nevra):
@@ -284,6 +286,6 @@ def _check_exact(installed: Sequence[InstalledPackage], packages: Sequence[str],
     if missing:
         raise RootfsError(f"{item}: package {missing[0]}: requested but not installed" + _more(missing))
     wanted = {names[spec] for spec in packages}
-    extra = [pkg.nvr for pkg in installed if pkg not in wanted]
+    extra = [pkg.nvr for pkg in installed if exact and pkg not in wanted]
     if extra:
         raise RootfsError(f"{item}: package {extra[0]}: installed but not requested" + _more(extra))

@@ -91,8 +91,10 @@ def _backend(host: dict, payloads: Payloads, workdir: Path, **kwargs) -> RemoteB
 
 
 def _request(host: dict, payloads: Payloads, **changes: str) -> ComposeRequest:
-    manifest = payloads.request(**changes).manifest
-    return ComposeRequest(ref=REF, manifest=manifest, repos=host["repos"], releasever="24")
+    local = payloads.request(**changes)
+    return ComposeRequest(
+        ref=REF, manifest=local.manifest, packages=local.packages, repos=host["repos"], releasever="24"
+    )
 
 
 def test_a_remote_compose_gives_the_tree_a_local_compose_gives(tmp_path: Path, host: dict, payloads: Payloads) -> None:
@@ -147,7 +149,7 @@ def test_a_failing_compose_names_the_ref_and_the_host(tmp_path: Path, host: dict
     before = snapshot(shared)
     backend = _backend(host, payloads, tmp_path / "work")
     manifest = Manifest.of([*BASE.values(), "zsh-5.2-5.fc24"])
-    request = ComposeRequest(ref=REF, manifest=manifest, repos=host["repos"], releasever="24")
+    request = ComposeRequest(ref=REF, manifest=manifest, packages=manifest.nvrs, repos=host["repos"], releasever="24")
     with pytest.raises(ToolError) as caught:
         backend.compose(request)
     message = str(caught.value)

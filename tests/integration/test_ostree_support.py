@@ -37,7 +37,9 @@ class Payloads:
     def request(self, ref: str = REF, **changes: str) -> ComposeRequest:
         """The base set with some packages replaced (``glibc="glibc-2.23.1-8.fc24"``)."""
         nvrs = {**BASE, **changes}
-        return ComposeRequest(ref=ref, manifest=Manifest.of(nvrs.values()), repos=(self.repo,), releasever="24")
+        manifest = Manifest.of(nvrs.values())
+        # the world's builds each ship one binary RPM named as the build: its NVR is the pinned package spec
+        return ComposeRequest(ref=ref, manifest=manifest, packages=manifest.nvrs, repos=(self.repo,), releasever="24")
 
 
 def signed_repo(built, directory: Path, *, repo_id: str = "fedora-24") -> YumRepo:

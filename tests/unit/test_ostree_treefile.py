@@ -11,7 +11,7 @@ import pytest
 from relengotron.manifest import Manifest
 from relengotron.ostree.compose import ComposeError, ComposeRequest, check_manifest
 from relengotron.ostree.postprocess import pkglist
-from relengotron.ostree.treefile import TREEFILE, Treefile, TreefileError, YumRepo, load_base
+from relengotron.ostree.treefile import TREEFILE, Treefile, TreefileError, YumRepo, load_base, pinned_packages
 from relengotron.tools.rootfs import InstalledPackage
 
 REF = "fedora/24/x86_64/atomic-host"
@@ -61,7 +61,7 @@ def test_bad_treefiles_name_the_file_and_key(tmp_path: Path) -> None:
     with pytest.raises(TreefileError, match="may not set ref"):
         Treefile(ref=REF, packages=(), repos=(), extra={"ref": "other"})
     with pytest.raises(ValueError, match="not a valid ostree ref"):
-        ComposeRequest(ref="../etc", manifest=Manifest.of([]), repos=(), releasever="24")
+        ComposeRequest(ref="../etc", manifest=Manifest.of([]), packages=(), repos=(), releasever="24")
     with pytest.raises(TreefileError, match="'recommends' must be false"):
         Treefile(ref=REF, packages=(), repos=(), extra={"recommends": True})
     (tmp_path / "f24.repo").write_text("[f24]\nbaseurl=file:///srv/f24\ngpgcheck=0\n")
@@ -119,3 +119,28 @@ def test_the_package_list_is_rpm_ostrees() -> None:
         ("bash", "0", "4", "5.fc24", "noarch"),
         ("glibc", "0", "2", "7.fc24", "x86_64"),
     ]
+
+
+# What Fedora's openssl build ships for x86_64 (no binary is named after the source package's build alone).
+OPENSSL = {
+    "openssl": "openssl-1.0.2h-1.fc24",
+    "openssl-libs": "openssl-libs-1.0.2h-1.fc24",
+    "openssl-devel": "openssl-devel-1.0.2h-1.fc24",
+    "glibc": "glibc-2.23.1-7.fc24",
+}
+
+
+def test_treefile_names_are_pinned_to_the_binaries_the_manifest_ships() -> None:
+    assert pinned_packages(["openssl-libs", "glibc", "openssl-libs"], OPENSSL, source="t.json") == (
+        "openssl-libs-1.0.2h-1.fc24",
+        "glibc-2.23.1-7.fc24",
+    )
+    # without a treefile of its own, the tree is every binary the manifest's builds ship (sorted by name)
+    assert pinned_packages(None, OPENSSL, source="the manifest") == tuple(OPENSSL[n] for n in sorted(OPENSSL))
+
+
+def test_a_treefile_name_no_build_ships_is_named() -> None:
+    with pytest.raises(TreefileError, match=r"^the treefile t.json names zsh, which no build of the manifest ships$"):
+        pinned_packages(["glibc", "zsh"], OPENSSL, source="the treefile t.json")
+    with pytest.raises(TreefileError, match=r"names zsh, which no build .* ships \(and 1 more: tmux\)$"):
+        pinned_packages(["zsh", "tmux"], OPENSSL, source="t.json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from relengotron.tools.rootfs import InstalledPackage, RootfsError, YumRepo, _check_exact, _explain
+from relengotron.tools.rootfs import InstalledPackage, RootfsError, YumRepo, _check_installed, _explain
 
 
 def test_a_repository_is_always_checked_against_its_keys() -> None:
@@ -52,9 +52,16 @@ def _pkg(nvr: str, arch: str = "noarch") -> InstalledPackage:
 
 def test_the_installed_set_must_be_exactly_the_request() -> None:
     installed = [_pkg("bash-4-5.fc24"), _pkg("glibc-2-7.fc24", "x86_64")]
-    _check_exact(installed, ["bash-4-5.fc24", "glibc-2-7.fc24.x86_64"], "item")
+    _check_installed(installed, ["bash-4-5.fc24", "glibc-2-7.fc24.x86_64"], "item", exact=True)
     assert installed[1].nevra == "glibc-0:2-7.fc24.x86_64" and installed[1].build == "glibc-2-7.fc24"
     with pytest.raises(RootfsError, match=r"^item: package zsh-5-1: requested but not installed"):
-        _check_exact(installed, ["bash-4-5.fc24", "glibc-2-7.fc24", "zsh-5-1"], "item")
+        _check_installed(installed, ["bash-4-5.fc24", "glibc-2-7.fc24", "zsh-5-1"], "item", exact=True)
     with pytest.raises(RootfsError, match=r"^item: package glibc-2-7.fc24: installed but not requested"):
-        _check_exact(installed, ["bash"], "item")
+        _check_installed(installed, ["bash"], "item", exact=True)
+
+
+def test_with_dependencies_the_installed_set_must_hold_the_request() -> None:
+    installed = [_pkg("bash-4-5.fc24"), _pkg("glibc-2-7.fc24", "x86_64")]
+    _check_installed(installed, ["bash"], "item", exact=False)  # glibc came in as bash's dependency
+    with pytest.raises(RootfsError, match=r"^item: package zsh: requested but not installed$"):
+        _check_installed(installed, ["bash", "zsh"], "item", exact=False)
