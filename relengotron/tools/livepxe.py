@@ -61,9 +61,14 @@ def pxe_config(kernel: str = PXE_KERNEL, initrd: str = PXE_INITRD, add_args: str
 
 
 def iso_files(iso: Path, *, item: str) -> frozenset[str]:
-    """The regular files' paths in ``iso`` (``xorriso -indev ISO -find / -type f``), absolute ISO paths."""
-    out = run(["xorriso", "-indev", iso, "-find", "/", "-type", "f"], item=f"{item}: xorriso -find").stdout
-    lines = out.decode(errors="replace").splitlines()
+    """The regular files' paths in ``iso`` (``xorriso -indev ISO -find / -type f``), absolute ISO paths. A file
+    holding no ISO 9660 session (xorriso reads it as blank, or as a new blank image) is a :class:`LivePxeError`
+    naming ``item``."""
+    done = run(["xorriso", "-indev", iso, "-find", "/", "-type", "f"], item=f"{item}: xorriso -find")
+    said = done.stderr.decode(errors="replace")
+    if "Media status : is blank" in said or "No ISO 9660 image" in said:  # xorriso's words for a non-ISO
+        raise LivePxeError(f"{item}: {Path(iso).name} is not an ISO 9660 image (xorriso finds no ISO 9660 session)")
+    lines = done.stdout.decode(errors="replace").splitlines()
     return frozenset(line.strip()[1:-1] for line in lines if line.startswith("'") and line.rstrip().endswith("'"))
 
 
