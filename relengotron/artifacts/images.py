@@ -20,7 +20,8 @@ synced; :mod:`relengotron.artifacts.image_files`):
    for the same manifest returns that task unless it failed — a retry never builds twice;
 3. :meth:`~ImageArtifact.finish` — once the task closed: the image must hold exactly the manifest's RPMs (the
    tag may have moved meanwhile), it is downloaded from Koji's topurl and checked against the digest Koji
-   recorded, then placed as the candidate under the configured file name, followed by
+   recorded, then placed (or the file a kind derives from it: pxe2live) as the candidate under the configured
+   file name, followed by
    ``<image>.manifest.json`` (:mod:`relengotron.adapters.released`) and, last, the Fedora CHECKSUM file
    ``<image>-CHECKSUM`` (clear-signed when a signer is given). Written in that order, an interrupted finish
    leaves a CHECKSUM that does not match, which the next compose redoes.
@@ -74,9 +75,10 @@ from relengotron.config import MirrorLayout, TranslatePaths
 from relengotron.imagerequest import ImageRequest, koji_call, option_errors
 from relengotron.kojiclient import KojiImage, KojiTransientError
 from relengotron.manifest import Manifest
-from relengotron.signing.base import Signer, SignResult
+from relengotron.signing.base import Signer, SignResult, sha256_file
 from relengotron.signing.checksum import ChecksumEntry, render_checksums, signed_body
 from relengotron.tools.files import copy_atomic, write_atomic
+from relengotron.tools.livepxe import LivePxeError, pxe_tarball_from_live_iso
 
 # The test case that opens an image and compares the packages inside with its manifest (this project's proposal:
 # no Fedora test case did; the sandbox Taskotron runs it). Live media must require it: Koji lists none of their RPMs.
@@ -110,7 +112,9 @@ class ImageArtifact(ArtifactKind):
     default_compose = "koji"
     koji_task_compose = True  # prepare / submit / finish around the Koji image task
     koji_method: ClassVar[str] = "image"  # the Koji method that builds it: image (buildImageOz) | livemedia
-    koji_format: ClassVar[str]  # the format of the file the task writes that is published (KOJI_SUFFIXES)
+    koji_format: ClassVar[str]  # the format of the file the task writes (KOJI_SUFFIXES)
+    # the published file's format when the kind derives it from Koji's file (published_file); None: koji_format
+    published_format: ClassVar[str | None] = None
     koji_options: ClassVar[Mapping[str, Any]] = {}  # the method's options every image of the kind is asked with
     suffix: ClassVar[str]  # how the configured image file name must end
     productmd_type: ClassVar[str]  # productmd's image type (images.json)
@@ -273,9 +277,11 @@ class ImageArtifact(ArtifactKind):
         """Make the candidate from Koji task ``task`` (closed): check the image holds ``manifest``, download it,
         write it, its manifest JSON and its CHECKSUM (signed with ``ctx.signer``) into the candidate area.
 
+        The file published is :meth:`published_file` of the download (for most kinds the download itself).
         Idempotent: the same task again gives the same files. Refused (:class:`ArtifactError`): the task made
         no single image of this format and arch, or one of other RPMs than the manifest's, or the download
-        does not match Koji's record; the candidate area is then untouched.
+        does not match Koji's record, or the published file cannot be made of it; the candidate area is then
+        untouched.
         """
         if ctx.signer is not None:
             ctx.signer.check()
@@ -296,7 +302,10 @@ class ImageArtifact(ArtifactKind):
             try:
                 download = tmp / built.filename
                 digest = self._download(built, download)
-                _place(download, files.image)
+                image = self.published_file(download, tmp / "published")
+                if image != download:
+                    digest = sha256_file(image)
+                _place(image, files.image)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             _write_manifest(ctx.candidates, ctx.layout, self.artifact, self.release, self.arch, manifest)
@@ -306,6 +315,13 @@ class ImageArtifact(ArtifactKind):
             else:
                 ctx.signer.sign_images(files.image.parent, [self.image_name], self.checksum_name)
         return self._compose_output(ctx, manifest, output)
+
+    def published_file(self, downloaded: Path, work: Path) -> Path:
+        """The file published for Koji's ``downloaded`` image (digest checked): by default that file, unchanged.
+        A kind deriving its published form overrides this, writing into the new directory ``work``,
+        deterministically (finish is idempotent), raising :class:`ArtifactError` naming the artifact."""
+        del work
+        return downloaded
 
     def _compose_output(self, ctx: ComposeContext, manifest: Manifest, image: ImageOutput) -> ComposeOutput:
         return ComposeOutput(
@@ -453,7 +469,7 @@ class ImageArtifact(ArtifactKind):
                 "url": self._served_url(served, image.path, "image"),
                 "sha256": image.sha256,
                 "size": image.size,
-                "format": self.koji_format,  # Koji's image format name (KOJI_SUFFIXES)
+                "format": self.published_format or self.koji_format,  # a Koji image format name (KOJI_SUFFIXES)
                 "manifest_url": self._served_url(served, image.manifest_file, "manifest JSON"),
             }
         }
@@ -536,19 +552,30 @@ class Pxe2Live(ImageArtifact):
 
     Fedora's kickstart for it is fedora-kickstarts' ``fedora-cloud-atomic-pxetolive.ks`` ("PXE boot directly
     into a running Atomic Host"), written for livemedia-creator. Koji has no PXE method: releng-o-tron asks for
-    ``livemedia`` with ``squashfs_only`` (livemedia-creator ``--squashfs-only``: the root as a plain squashfs,
-    the form dracut's live module boots over the network), and takes the three boot files as a ``.tar.gz``.
-    That request, and the tarball as its product, are this project's proposal: kojid's LiveMediaTask wraps
-    the same files in an ISO (``isolinux/vmlinuz0``, ``isolinux/initrd0.img``, ``LiveOS/squashfs.img``).
+    ``livemedia`` with ``squashfs_only`` (livemedia-creator ``--make-iso --squashfs-only``: the root as a plain
+    squashfs, the form dracut's live module boots over the network), and kojid uploads the live ISO — the only
+    file its LiveMediaTask keeps. The published ``.tar.gz`` is derived from that ISO
+    (:func:`relengotron.tools.livepxe.pxe_tarball_from_live_iso`: kernel, initrd and squashfs taken out with
+    xorriso, as livecd-tools' ``livecd-iso-to-pxeboot`` takes them out of a live ISO, with lorax's PXE_CONFIG).
+    The request, and the tarball as the published form, are this project's proposal.
     """
 
     kind = "pxe2live"
     koji_method = "livemedia"
-    koji_format = "tar-gz"
+    koji_format = "iso"
+    published_format = "tar-gz"
     koji_options = {"squashfs_only": True}
     suffix = ".tar.gz"
     productmd_type = "tar-gz"
     productmd_format = "tar.gz"
+
+    def published_file(self, downloaded: Path, work: Path) -> Path:
+        """The PXE tarball made of the live ISO Koji built; deterministic (the same ISO, the same bytes). An ISO
+        lacking the kernel, initrd or squashfs is an :class:`ArtifactError` naming the artifact and the path."""
+        try:
+            return pxe_tarball_from_live_iso(downloaded, work / self.image_name, item=self.label)
+        except LivePxeError as exc:
+            raise wrap(self.label, exc) from exc
 
 
 class AMI(ImageArtifact):

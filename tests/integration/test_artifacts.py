@@ -225,6 +225,36 @@ def test_image_candidate_is_never_synced_until_promoted(setup: Setup) -> None:
     assert setup.image_tasks() == tasks
 
 
+def test_a_pxe2live_is_kojis_live_iso_made_into_a_pxe_tarball_the_same_each_time(setup: Setup) -> None:
+    """Koji's livemedia task (squashfs_only) leaves an ISO, as kojid's does; the candidate is the PXE tarball
+    derived from it, which holds the manifest's builds and is byte-identical when the same task is finished again."""
+    pxe = setup.plugin("pxe2live")
+    manifest = pxe.manifest(setup.koji, setup.packages("pxe2live"), "f24")
+    ctx = replace(setup.compose, signer=None)
+    task = pxe.submit(ctx, manifest)
+    setup.koji.wait_task(task, item="test", timeout=120)
+    [built] = setup.koji.image_result(task, item="test")
+    assert built.filename.endswith(".iso") and built.rpms == ()  # kojid's LiveMediaTask: the ISO, no rpmlist
+    out = pxe.finish(ctx, manifest, task)
+    assert out.image is not None and out.image.path.endswith("/Fedora-Atomic-pxe2live-x86_64-24.tar.gz")
+    candidate = Path(out.image.path)
+    assert sorted(p.name for p in candidate.parent.iterdir()) == sorted(
+        [
+            candidate.name,
+            f"{candidate.name}.manifest.json",
+            f"{candidate.name}-CHECKSUM",
+            f"{candidate.name}.koji-task.json",
+        ]
+    )
+    assert f"SHA256 ({candidate.name}) = {out.image.sha256}" in Path(out.image.checksum_file).read_text()
+    opened = open_image(candidate, "pxe2live")
+    assert opened.well_formed, opened.message
+    assert opened.installed is not None and {p.build for p in opened.installed} == set(manifest.nvrs)
+    data = candidate.read_bytes()
+    again = pxe.finish(ctx, manifest, task)  # the same task again: the same bytes
+    assert again.image == out.image and candidate.read_bytes() == data
+
+
 def test_an_image_task_is_submitted_once_and_a_failed_one_again(setup: Setup) -> None:
     """The task id is recorded beside the candidate: a retry resumes waiting on it; only a failed task is redone."""
     gce = setup.plugin("cloud-base-gce")

@@ -28,12 +28,14 @@ pytestmark = pytest.mark.integration
 
 setup = test_artifacts.setup  # test_artifacts' fixture: the sandbox's services, the release configuration
 BROKEN = BrokenImage("Fedora-Cloud-Base-GCE", "24", "x86_64", "cloud-init", "a package lost from the image")
+BROKEN_PXE = BrokenImage("Fedora-Atomic-pxe2live", "24", "x86_64", "rpm-ostree", "a package lost from the image")
 
 
 @pytest.fixture
 def bus_ctx(bus_ctx: SandboxContext) -> SandboxContext:
-    """The default context, its world's scenario building the f24 GCE image without cloud-init."""
-    bus_ctx.world = dataclasses.replace(bus_ctx.world, broken_images=(BROKEN,))
+    """The default context, its world's scenario building the f24 GCE image without cloud-init and the f24
+    pxe2live without rpm-ostree."""
+    bus_ctx.world = dataclasses.replace(bus_ctx.world, broken_images=(BROKEN, BROKEN_PXE))
     return bus_ctx
 
 
@@ -67,6 +69,24 @@ def test_an_image_missing_a_package_fails_its_content_check_and_is_held_back(set
 
     setup.sync_all()  # never promoted: nothing of it on the mirror
     assert mirror_files(setup.master) == set() and plugin.released(setup.published) is None
+
+
+def test_a_pxe2live_whose_squashfs_lost_a_package_fails_its_content_check(setup: Setup) -> None:
+    """The same knob on live media: the sandbox Koji's live ISO lacks rpm-ostree in its squashfs root, the PXE
+    tarball made of it too, and the content check names the build."""
+    plugin = setup.plugin("pxe2live")
+    manifest = plugin.manifest(setup.koji, setup.packages("pxe2live"), "f24")
+    rpm_ostree = next(nvr for nvr in manifest.nvrs if nvr.startswith("rpm-ostree-"))
+    out = plugin.compose(setup.compose, manifest)
+    assert out.changed and out.image is not None
+    opened = open_image(out.image.path, "pxe2live")
+    assert opened.well_formed, opened.message
+    assert opened.packages is not None and not any(p.startswith("rpm-ostree-") for p in opened.packages)
+    posted = TaskotronRunner(setup.ctx).handle(TOPIC, plugin.announcement(out, setup.config.translate_paths))
+    outcome, note = {p["testcase"]["name"]: (p["outcome"], p.get("note") or "") for p in posted}[
+        "compose.image.content"
+    ]
+    assert outcome == "FAILED" and f"missing {rpm_ostree}" in note, note
 
 
 def _result(posted: dict[str, Any]) -> dict[str, Any]:

@@ -146,11 +146,14 @@ def check_released_image(image: Path, gpg_key: Path, scratch: Path) -> None:
     elif kind == "gce":
         assert sh("tar", "-tzf", image).split() == ["disk.raw"], image
         fmt = "tar-gz"
-    elif kind == "pxe2live":
-        members = sh("tar", "-tzf", image).split()
-        assert "live-rootfs.squashfs.img" in members and any(m.startswith("vmlinuz-") for m in members), members
+    elif kind == "pxe2live":  # the PXE tarball derived from Koji's live ISO (relengotron.tools.livepxe)
+        members = sorted(sh("tar", "-tzf", image).split())
+        assert members == ["PXE_CONFIG", "initrd.img", "live-rootfs.squashfs.img", "vmlinuz"], members
         sh("tar", "-xzf", image, "-C", work, "live-rootfs.squashfs.img")
-        assert "squashfs-root/LiveOS/rootfs.img" in sh("unsquashfs", "-l", work / "live-rootfs.squashfs.img")
+        listing = sh("unsquashfs", "-l", work / "live-rootfs.squashfs.img").split()
+        # squashfs-only: unsquashfs lists the pxe2live root itself (its rpmdb), no LiveOS/rootfs.img
+        assert "squashfs-root/usr" in listing and "squashfs-root/var/lib/rpm" in listing, listing[:20]
+        assert not any("LiveOS" in p for p in listing), image
         fmt = "pxe2live"
     else:
         raise AssertionError(f"{image}: an image of an unknown kind {kind!r}")

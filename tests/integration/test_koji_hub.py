@@ -23,6 +23,7 @@ import koji
 import pytest
 
 from relengotron.tools import rpmsign
+from relengotron.tools.livepxe import pxe_tarball_from_live_iso
 from relengotron_sandbox.imagebuild.openers import open_image
 from relengotron_sandbox.koji import KojiHub
 from relengotron_sandbox.service import SandboxContext
@@ -586,13 +587,15 @@ def test_image_requests_koji_would_not_build_fail_naming_the_problem(hub: Hub, t
 def test_livemedia_installs_the_worlds_kickstarts_and_a_dist_repo_refuses_unsigned_builds(
     hub: Hub, tmp_path: Path
 ) -> None:
-    """``koji spin-livemedia`` (the real CLI) of the world's kickstarts: with ``--squashfs-only`` the pxe2live
-    tarball, without it the installer ISO; each opened with stock tools, its packages those the task's log says
-    it installed (its rpmlist is empty, as real kojid's LiveMediaTask leaves it)."""
+    """``koji spin-livemedia`` (the real CLI) of the world's kickstarts: with ``--squashfs-only`` the live ISO the
+    pxe2live is made of (its PXE tarball derived by the product), without it the installer ISO; each an ``.iso``
+    archive as kojid's LiveMediaTask uploads, opened with stock tools, its packages those the task's log says it
+    installed (its rpmlist is empty, as real kojid's LiveMediaTask leaves it)."""
     releng = hub.session("releng")
     repo = _dist_repo(hub, "f24")
     common = ["--ksversion", "F24", "--repo", repo, "--install-tree-url", repo, "--skip-tag", "--wait"]
     made: dict[str, tuple[Path, frozenset[str]]] = {}
+    archives: dict[str, list[dict[str, Any]]] = {}
     for name, kickstart, extra in (
         ("Fedora-Atomic-pxe2live", "fedora-cloud-atomic-pxetolive.ks", ["--squashfs-only"]),
         ("Fedora-Server-dvd", "fedora-install-server.ks", []),
@@ -610,17 +613,18 @@ def test_livemedia_installs_the_worlds_kickstarts_and_a_dist_repo_refuses_unsign
         log = hub.get(f"{koji.PathInfo(topdir=hub.topurl).task(child['id'])}/livemedia-out.log").decode()
         installed = frozenset(line.split()[1] for line in log.splitlines() if line.startswith("installed "))
         made[name] = (download_image(hub, build, filename, tmp_path), installed)
+        archives[name] = releng.listArchives(buildID=build["id"])
 
-    pxe, pxe_packages = made["Fedora-Atomic-pxe2live"]
-    assert pxe.name.startswith("Fedora-Atomic-pxe2live-x86_64-24-") and pxe.name.endswith(".tar.gz")
+    live, pxe_packages = made["Fedora-Atomic-pxe2live"]
+    assert live.name.startswith("Fedora-Atomic-pxe2live-x86_64-24-") and live.name.endswith(".iso")
+    assert [(a["filename"], a["type_name"]) for a in archives["Fedora-Atomic-pxe2live"]] == [(live.name, "iso")]
+    described = sh("file", live)
+    assert "ISO 9660 CD-ROM filesystem data" in described and "'Fedora-AH-pxe2live-24-" in described  # kojid's volid
+    listing = sh("xorriso", "-indev", live, "-find", "/", "-type", "f").split()
+    assert {"'/LiveOS/squashfs.img'", "'/images/pxeboot/vmlinuz'", "'/images/pxeboot/initrd.img'"} <= set(listing)
     assert {"kernel", "ostree", "rpm-ostree", "dracut"} <= {n.rsplit("-", 2)[0] for n in pxe_packages}
-    kver = next(n for n in pxe_packages if n.startswith("kernel-")).removeprefix("kernel-")
-    assert set(sh("tar", "-tzf", pxe).split()) == {
-        f"vmlinuz-{kver}",
-        f"initramfs-{kver}.img",
-        "live-rootfs.squashfs.img",
-        "PXE_CONFIG",
-    }
+    pxe = pxe_tarball_from_live_iso(live, tmp_path / "Fedora-Atomic-pxe2live-x86_64-24.tar.gz", item="pxe2live")
+    assert sorted(sh("tar", "-tzf", pxe).split()) == ["PXE_CONFIG", "initrd.img", "live-rootfs.squashfs.img", "vmlinuz"]
     opened = open_image(pxe, "pxe2live")
     assert opened.well_formed, opened.message
     assert opened.packages == pxe_packages

@@ -26,10 +26,13 @@ from relengotron.manifest import Manifest
 from relengotron.ostree.metadata import KEY_PKGLIST
 from relengotron.ostree.postprocess import pkglist
 from relengotron.ostree.repo import OSTreeRepo
+from relengotron.tools.livepxe import pxe_tarball_from_live_iso
 from relengotron.tools.rootfs import YumRepo, install_root, read_rpmdb
 from relengotron_sandbox.composefiles import ComposeFiles
 from relengotron_sandbox.imagebuild.disk import write_disk_images
+from relengotron_sandbox.imagebuild.liveiso import write_live_iso
 from relengotron_sandbox.koji import KojiHub
+from relengotron_sandbox.koji.imageoutput import lose_package
 from relengotron_sandbox.resultsdb import ResultsDBService
 from relengotron_sandbox.service import SandboxContext
 from relengotron_sandbox.taskotron import CHECKS, TaskotronRunner
@@ -144,11 +147,17 @@ def images(tmp_path_factory: pytest.TempPathFactory, roots: dict[str, Path]) -> 
 
 
 def place_image(
-    top: Path, base: str, source: Path, manifest: Manifest = MANIFEST, *, size: int | None = None
+    top: Path,
+    base: str,
+    source: Path,
+    manifest: Manifest = MANIFEST,
+    *,
+    size: int | None = None,
+    rel: str = f"linux/releases/24/ami/x86_64/{IMAGE}",
 ) -> tuple[str, str]:
-    """Put ``source`` (its first ``size`` bytes) and its manifest JSON in the served candidate area, as the
-    compose does: (the image's URL, its sha256)."""
-    rel = f"staging/.relengotron/candidates/linux/releases/24/ami/x86_64/{IMAGE}"
+    """Put ``source`` (its first ``size`` bytes) and its manifest JSON in the served candidate area at ``rel``, as
+    the compose does: (the image's URL, its sha256)."""
+    rel = f"staging/.relengotron/candidates/{rel}"
     dest = top / rel
     dest.parent.mkdir(parents=True, exist_ok=True)
     data = source.read_bytes()
@@ -211,6 +220,31 @@ def test_an_image_not_there_fails_and_a_path_is_never_read(runner, resultsdb, co
     for where in (str(local), local.as_uri()):
         assert runner.handle(ARTIFACT_TOPIC, image_body(where, sha, item="cloud-base-ami-23-x86_64")) == []
     assert "is not an http(s) URL" in runner.errors[-1]
+
+
+def test_a_pxe2live_is_opened_from_its_tarball_and_a_lost_package_fails_it(
+    runner, resultsdb, compose, roots, tmp_path: Path
+) -> None:
+    """pxe2live as the product publishes it: the tarball derived from the live ISO the sandbox Koji writes. The
+    world's ``broken_images`` knob (lose_package, as the sandbox Koji applies it after the install) removes a
+    package from the root: the squashfs lacks it, and the content check fails naming its build."""
+    top, base, _ = compose
+    rel = "linux/releases/24/pxe2live/x86_64/Fedora-Atomic-pxe2live-x86_64-24.tar.gz"
+    broken = tmp_path / "broken-root"
+    shutil.copytree(roots["full"], broken, symlinks=True)
+    lose_package(broken, "coreutils", item="broken root")
+    for name, root, expected in (("good", roots["full"], "PASSED"), ("broken", broken, "FAILED")):
+        iso = write_live_iso(root, tmp_path / f"{name}.iso", volid="Fedora-AH-pxe2live-24-1").path
+        tarball = pxe_tarball_from_live_iso(iso, tmp_path / name / "pxe.tar.gz", item="pxe2live")
+        url, sha = place_image(top, base, tarball, rel=rel)
+        body = image_body(url, sha, item="pxe2live-24-x86_64", kind="pxe2live")
+        body["image"]["format"] = "tar-gz"  # what Pxe2Live announces (its published format)
+        posted = runner.handle(ARTIFACT_TOPIC, body)
+        assert outcomes(posted) == {"compose.image.checksum": "PASSED", "compose.image.content": expected}, notes(
+            posted
+        )
+    note = notes(posted)["compose.image.content"]
+    assert "missing coreutils-8.25-6.fc24" in note and "extra" not in note
 
 
 def ostree_commit(repo: OSTreeRepo, root: Path, tmp: Path, manifest: Manifest = MANIFEST) -> str:

@@ -101,15 +101,16 @@ def test_koji_names_and_image_kinds(config: ReleaseConfig) -> None:
     }
     assert koji_name("Fedora-Cloud-Base-{version}.{arch}.raw.xz") == "Fedora-Cloud-Base"
     formats = {
-        a.kind: (plugin(config, a.name).koji_format, plugin(config, a.name).productmd_type)
+        a.kind: (p.koji_format, p.published_format or p.koji_format, p.productmd_type)
         for a in config.artifacts_of("f24")
         if a.image
+        for p in [plugin(config, a.name)]
     }
-    assert formats == {
-        "installer-iso": ("iso", "dvd"),
-        "pxe2live": ("tar-gz", "tar-gz"),
-        "ami": ("raw-xz", "raw-xz"),
-        "gce": ("tar-gz", "tar-gz"),
+    assert formats == {  # what Koji makes, what is published, productmd's type
+        "installer-iso": ("iso", "iso", "dvd"),
+        "pxe2live": ("iso", "tar-gz", "tar-gz"),  # kojid's live ISO; the PXE tarball derived from it
+        "ami": ("raw-xz", "raw-xz", "raw-xz"),
+        "gce": ("tar-gz", "tar-gz", "tar-gz"),
     }
 
 
@@ -181,6 +182,15 @@ def test_announcements_name_candidates_by_url(config: ReleaseConfig) -> None:
     }
     with pytest.raises(ValueError, match="is not this artifact's"):
         ami.announcement(_ostree_output(), served)
+
+    # a pxe2live announces the format of what it publishes (the PXE tarball), not Koji's live ISO
+    pxe = plugin(config, "pxe2live")
+    path = f"{CANDIDATES}/linux/releases/24/pxe2live/x86_64/Fedora-Atomic-pxe2live-x86_64-24.tar.gz"
+    image = ImageOutput(
+        path, "e" * 64, 42, path + "-CHECKSUM", path + ".manifest.json", "Fedora-Atomic-pxe2live-24-1", 8
+    )
+    output = ComposeOutput("pxe2live-24-x86_64", "pxe2live", Path(path).name, MANIFEST, True, (), image=image)
+    assert pxe.announcement(output, served)["image"]["format"] == "tar-gz"
 
 
 def test_a_candidate_no_url_serves_is_not_announced(config: ReleaseConfig) -> None:

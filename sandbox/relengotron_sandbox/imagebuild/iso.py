@@ -12,15 +12,10 @@ The tree (Pungi's ``compose/<Variant>/<arch>/os``, with lorax's buildinstall out
   ``write_discinfo`` do, tweaked for the medium as createiso's ``load_and_tweak_treeinfo``/``prepare_iso`` do
   (``[media] discnum = totaldiscs = 1``, ``.discinfo`` disc numbers ``[1]``).
 
-The ISO is ``xorrisofs`` (``xorriso -as mkisofs``) with Pungi's mkisofs options (wrappers/iso.py
-``get_mkisofs_cmd``: ``-untranslated-filenames -volid V -J -joliet-long -rational-rock -input-charset utf-8 -x
-./lost+found``; no ``-translation-table`` with xorrisofs), then ``implantisomd5 --supported-iso`` as createiso runs
-it (padding: see ISO_PADDING). The volume id is Pungi's ``get_volid`` with Fedora's configuration
+The ISO is written by :func:`~relengotron_sandbox.imagebuild.isofs.write_iso9660` (xorrisofs with Pungi's
+mkisofs options, then ``implantisomd5 --supported-iso`` as createiso runs it; no El Torito boot record, see
+there). The volume id is Pungi's ``get_volid`` with Fedora's configuration
 (``image_volid_formats``, ``volume_id_substitutions``; pungi doc/examples.rst): ``Fedora-S-dvd-x86_64-24``.
-
-No El Torito boot record: one needs a boot image from a bootloader package (isolinux.bin from syslinux, or GRUB's
-El Torito image), and the world's grub2 is a sandbox stand-in without one — a boot entry pointing at anything else
-would be a fake. So the ISO is a well-formed, installable-from medium that does not boot.
 """
 
 from __future__ import annotations
@@ -35,6 +30,7 @@ import productmd.discinfo
 import productmd.treeinfo
 
 from relengotron_sandbox.imagebuild.common import ImageBuildError, staged, tool
+from relengotron_sandbox.imagebuild.isofs import VOLID_MAX, write_iso9660
 from relengotron_sandbox.imagebuild.live import make_live_squashfs
 from relengotron_sandbox.imagebuild.rootfs import NVRA_QUERYFORMAT, find_kernels, root_packages
 
@@ -55,17 +51,11 @@ FEDORA_VOLID_SUBSTITUTIONS = {
     "Server": "S",
     "Workstation": "WS",
 }
-VOLID_MAX = 32  # ISO 9660 volume identifier length
 STAGE2 = "images/install.img"
 STAGE2_LABEL = "Anaconda"
 PXEBOOT_KERNEL = "images/pxeboot/vmlinuz"
 PXEBOOT_INITRD = "images/pxeboot/initrd.img"
 PACKAGES_DIR = "Packages"
-# xorrisofs pads the image with 300 KiB by default (``-pad``; its mkisofs emulation takes no size, xorriso's own
-# ``-padding`` does, given after ``--``); 1 MiB here because checkisomd5 (isomd5sum 1.2.3) fails images
-# under ~700 KiB right after implantisomd5 (rhinstaller/isomd5sum#18, #25: a fragment shorter than its 32 KiB read
-# buffer is never checked against its sum). Real DVDs are gigabytes; the sandbox's are small.
-ISO_PADDING = "1m"
 
 
 @dataclass(frozen=True)
@@ -219,29 +209,5 @@ def write_installer_iso(
             ti.checksums.add(relpath, "sha256", root_dir=str(tree))
         ti.dump(str(tree / ".treeinfo"))
         discinfo(product, stamp).dump(str(tree / ".discinfo"))
-        tool(
-            [
-                "xorriso",
-                "-as",
-                "mkisofs",
-                "-untranslated-filenames",
-                "-volid",
-                volid,
-                "-J",
-                "-joliet-long",
-                "-rational-rock",
-                "-input-charset",
-                "utf-8",
-                "-x",
-                "./lost+found",
-                "-o",
-                temps["iso"],
-                tree,
-                "--",  # back to xorriso's own commands, which apply when the image is written at the end
-                "-padding",
-                ISO_PADDING,
-            ],
-            item=f"{dest}: xorrisofs",
-        )
-        tool(["implantisomd5", "--supported-iso", temps["iso"]], item=f"{dest}: implantisomd5")
+        write_iso9660(tree, temps["iso"], volid=volid, item=str(dest))
     return InstallerISO(path=Path(dest).absolute(), volume_id=volid, packages=packages)

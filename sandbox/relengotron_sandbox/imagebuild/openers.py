@@ -9,8 +9,9 @@ message of the tool that refused it (and ``packages`` None). What each format is
 - ``raw-xz``: ``xz -t``, then decompressed and opened as ``raw``;
 - ``qcow2``: ``qemu-img check`` and ``qemu-img info`` (must say qcow2), converted to raw and opened as ``raw``;
 - ``tar-gz`` (GCE): ``tar -tzf`` must list exactly ``disk.raw``, extracted (sparse) and opened as ``raw``;
-- ``pxe2live``: ``tar -tzf`` lists kernel, initrd, squashfs and PXE_CONFIG (which must name the two), ``unsquashfs
-  -l`` lists ``LiveOS/rootfs.img``, extracted and checked with ``e2fsck -fn``, its rpmdb read with debugfs;
+- ``pxe2live``: ``tar -tzf`` lists exactly kernel, initrd, squashfs and PXE_CONFIG (which must name the three:
+  :mod:`relengotron.tools.livepxe`), ``unsquashfs -l`` lists the root itself at the squashfs's top (``usr/``; no
+  ``LiveOS/rootfs.img``: squashfs-only), its rpmdb extracted with ``unsquashfs`` and read;
 - ``iso``: ``xorriso -indev … -find`` lists it, ``checkisomd5`` verifies the implanted checksum, its files are
   extracted (``xorriso -osirrox``), ``.treeinfo`` (productmd) checksums verified, and every package of its
   repository installed with ``dnf --installroot`` — gpgcheck on with the given key — into a scratch root whose rpmdb
@@ -35,14 +36,14 @@ import productmd.discinfo
 import productmd.treeinfo
 from productmd.treeinfo import compute_checksum
 
+from relengotron.tools.livepxe import LIVE_IMAGE, MEMBERS, PXE_CONFIG, PXE_INITRD, PXE_KERNEL
 from relengotron.tools.rootfs import InstalledPackage, RootfsError, YumRepo, install_root
 from relengotron.tools.run import ToolError
 from relengotron_sandbox.imagebuild import ext4
 from relengotron_sandbox.imagebuild.common import ImageBuildError, tool, tool_to_file
 from relengotron_sandbox.imagebuild.disk import GCE_MEMBER, LINUX_PARTITION_TYPE
 from relengotron_sandbox.imagebuild.live import ROOTFS_IMG
-from relengotron_sandbox.imagebuild.pxe import LIVE_IMAGE, PXE_CONFIG
-from relengotron_sandbox.imagebuild.rootfs import RPMDB_FILES, RPMDB_LOCATIONS, nvras, query_installed
+from relengotron_sandbox.imagebuild.rootfs import RPMDB_FILES, RPMDB_LOCATIONS, find_rpmdb, nvras, query_installed
 
 
 @dataclass(frozen=True)
@@ -162,28 +163,34 @@ def _open_gce(path: Path, scratch: Path, facts: dict[str, str]) -> Installed:
 def _open_pxe2live(path: Path, scratch: Path, facts: dict[str, str]) -> Installed:
     members = _tar_members(path)
     facts["members"] = " ".join(members)
-    kernels = [m for m in members if m.startswith("vmlinuz-")]
-    initrds = [m for m in members if m.startswith(("initramfs-", "initrd-")) and m.endswith(".img")]
-    if LIVE_IMAGE not in members or PXE_CONFIG not in members or len(kernels) != 1 or len(initrds) != 1:
-        raise _Malformed(
-            f"{path}: expected one vmlinuz-*, one initramfs-*.img, {LIVE_IMAGE} and {PXE_CONFIG}; tar lists {members}"
-        )
+    if sorted(members) != list(MEMBERS):
+        raise _Malformed(f"{path}: expected exactly {', '.join(MEMBERS)}; tar lists {members}")
     out = scratch / "pxe"
     out.mkdir()
     _check(["tar", "-xzf", path, "-C", out], item=f"{path}: tar -x")
-    config = (out / PXE_CONFIG).read_text(errors="replace")
-    for needed in (kernels[0], initrds[0], LIVE_IMAGE):
-        if needed not in config:
+    # PXE_CONFIG (lorax's pxe-config.tmpl): "kernel <PXE_DIR>K" and "append initrd=<PXE_DIR>I root=live:<URL>/S ..."
+    lines = [line.split() for line in (out / PXE_CONFIG).read_text(errors="replace").splitlines()]
+    words = {line[0]: line[1:] for line in lines if line and not line[0].startswith("#")}
+    append = words.get("append", [])
+    for needed, where in (
+        (PXE_KERNEL, words.get("kernel", [])[:1]),
+        (PXE_INITRD, [w for w in append if w.startswith("initrd=")]),
+        (LIVE_IMAGE, [w for w in append if w.startswith("root=live:")]),
+    ):
+        if not any(word.endswith(needed) for word in where):
             raise _Malformed(f"{path}: {PXE_CONFIG} does not name {needed}")
     squashfs = out / LIVE_IMAGE
-    listing = _check(["unsquashfs", "-l", squashfs], item=f"{path}: unsquashfs -l {LIVE_IMAGE}")
-    if f"squashfs-root/{ROOTFS_IMG}" not in listing.split():
-        raise _Malformed(f"{path}: {LIVE_IMAGE} holds no {ROOTFS_IMG} (unsquashfs -l: {listing.split()})")
-    facts["squashfs"] = " ".join(listing.split())
-    _check(["unsquashfs", "-q", "-n", "-d", out / "live", squashfs, ROOTFS_IMG], item=f"{path}: unsquashfs -d")
-    rootfs = out / "live" / ROOTFS_IMG
-    facts["e2fsck"] = _fsck(rootfs, 0)
-    return _filesystem_packages(rootfs, 0, scratch)
+    listing = _check(["unsquashfs", "-l", squashfs], item=f"{path}: unsquashfs -l {LIVE_IMAGE}").split()
+    facts["squashfs-top"] = " ".join(p for p in listing if p.count("/") == 1)
+    if f"squashfs-root/{ROOTFS_IMG}" in listing or "squashfs-root/usr" not in listing:
+        raise _Malformed(f"{path}: {LIVE_IMAGE} is not the root as a plain squashfs (unsquashfs -l: {listing[:12]})")
+    rpmdb = [f"/{location}" for location in RPMDB_LOCATIONS if f"squashfs-root/{location}" in listing]
+    if not rpmdb:
+        raise _Malformed(f"{path}: {LIVE_IMAGE} holds no rpmdb (looked in {', '.join(RPMDB_LOCATIONS)})")
+    live = out / "live"
+    _check(["unsquashfs", "-q", "-n", "-d", live, squashfs, *rpmdb], item=f"{path}: unsquashfs -d")
+    location, _ = find_rpmdb(live)
+    return query_installed(live / location, item=f"{path}: {LIVE_IMAGE} /{location}")
 
 
 def _open_iso(path: Path, scratch: Path, facts: dict[str, str], gpg_key: Path | None) -> Installed:

@@ -19,13 +19,15 @@ media. The sandbox's builder does the same two steps without a VM:
      one (``--grow``) a size fitted to the root. ``opts['disk_size']`` (Oz's disk in GiB; the koji CLI sends 10)
      is not honoured: a sparse 10 GiB disk costs nothing to store but minutes to compress and check, and the
      sandbox keeps its images small;
-   - live media: which product is read from the request as livemedia-creator reads its command line — kojid
-     adds ``--squashfs-only`` when ``opts['squashfs_only']`` is set: that request is the pxe2live kind
-     (:func:`~relengotron_sandbox.imagebuild.pxe.write_pxe2live`, livemedia-creator's PXE live results; this
-     project's proposal, :class:`relengotron.artifacts.images.Pxe2Live`); without it, ``--make-iso``: the
-     installer ISO (:func:`~relengotron_sandbox.imagebuild.iso.write_installer_iso`), its repository the
-     distRepo's signed RPM files of exactly the installed packages. The sandbox's dist repos carry no comps (its
-     tags have no groups: koji/tags.py), so the ISO's repository has no group data either.
+   - live media: always an ``.iso``, the only file kojid's LiveMediaTask uploads; which one is read from the
+     request as livemedia-creator reads its command line — kojid adds ``--squashfs-only`` when
+     ``opts['squashfs_only']`` is set: the live ISO of a plain squashfs root
+     (:func:`~relengotron_sandbox.imagebuild.liveiso.write_live_iso`, labelled with kojid's ``--volid``:
+     ``opts['volid']`` or :func:`shorten_volid`), which the pxe2live kind asks for
+     (:class:`relengotron.artifacts.images.Pxe2Live` derives its PXE tarball from it); without it, the installer
+     ISO (:func:`~relengotron_sandbox.imagebuild.iso.write_installer_iso`; this project's proposal), its
+     repository the distRepo's signed RPM files of exactly the installed packages. The sandbox's dist repos carry
+     no comps (its tags have no groups: koji/tags.py), so the ISO's repository has no group data either.
 """
 
 from __future__ import annotations
@@ -43,12 +45,53 @@ from relengotron_sandbox.imagebuild.disk import FORMATS as DISK_FORMATS
 from relengotron_sandbox.imagebuild.disk import PARTITION_OFFSET, write_disk_images
 from relengotron_sandbox.imagebuild.ext4 import MIB
 from relengotron_sandbox.imagebuild.iso import Product, write_installer_iso
-from relengotron_sandbox.imagebuild.pxe import write_pxe2live
+from relengotron_sandbox.imagebuild.liveiso import write_live_iso
 from relengotron_sandbox.koji.imagecontent import RepoPackage, download
 
-__all__ = ["DISK_FORMATS", "install", "iso_product", "lose_package", "root_size_mib", "write_disks", "write_livemedia"]
+__all__ = [
+    "DISK_FORMATS",
+    "install",
+    "iso_product",
+    "lose_package",
+    "root_size_mib",
+    "shorten_volid",
+    "write_disks",
+    "write_livemedia",
+]
 
 BUILD_FAILURES = (RootfsError, ToolError, ImageBuildError)  # what a failing install or writer raises
+# kojid's LiveMediaTask._shortenVolID substitutions ("Duplicated with pungi-fedora fedora.conf")
+KOJID_VOLID_SUBSTITUTIONS = {
+    "Beta": "B",
+    "Rawhide": "rawh",
+    "Astronomy_KDE": "AstK",
+    "Atomic": "AH",
+    "Cinnamon": "Cinn",
+    "Cloud": "C",
+    "Design_suite": "Dsgn",
+    "Electronic_Lab": "Elec",
+    "Everything": "E",
+    "Games": "Game",
+    "Images": "img",
+    "Jam_KDE": "Jam",
+    "MATE_Compiz": "MATE",
+    "Python-Classroom": "Clss",
+    "Python_Classroom": "Clss",
+    "Robotics": "Robo",
+    "Scientific_KDE": "SciK",
+    "Security": "Sec",
+    "Server": "S",
+    "Workstation": "WS",
+    "WorkstationOstree": "WS",
+}
+
+
+def shorten_volid(name: str, version: str, release: str) -> str:
+    """kojid's ``_shortenVolID``: the volume id livemedia-creator gets when ``opts['volid']`` is not set —
+    ``<name>-<version>-<release>`` after the substitutions (longest first), cut to 32 characters. Pure."""
+    for old, new in sorted(KOJID_VOLID_SUBSTITUTIONS.items(), key=lambda kv: len(kv[0]), reverse=True):
+        name, version, release = (part.replace(old, new) for part in (name, version, release))
+    return f"{name}-{version}-{release}"[:32]
 
 
 def install(
@@ -114,13 +157,15 @@ def write_livemedia(
     downloads: Path,
     name: str,
     version: str,
+    release: str,
     arch: str,
     volid: str | None,
 ) -> None:
-    """Write the live media product to ``dest``: pxe2live with ``squashfs_only``, else the installer ISO (its
-    repository: ``chosen``'s RPM files, downloaded into ``downloads``). Not idempotent: ``dest`` must not exist."""
+    """Write the live media ISO to ``dest``: the squashfs-only live ISO with ``squashfs_only`` (volume id
+    ``volid`` or kojid's :func:`shorten_volid`), else the installer ISO (its repository: ``chosen``'s RPM files,
+    downloaded into ``downloads``). Not idempotent: ``dest`` must not exist."""
     if squashfs_only:
-        write_pxe2live(root, dest, arch=arch)
+        write_live_iso(root, dest, volid=volid or shorten_volid(name, version, release), arch=arch)
         return
     product = iso_product(name, version, arch)
     rpms = [download(pkg, downloads) for pkg in chosen]

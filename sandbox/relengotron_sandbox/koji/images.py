@@ -24,8 +24,8 @@ The request side follows koji 1.36 (kojihub ``buildImageOz``/``buildImage``, koj
   (:mod:`relengotron_sandbox.koji.imageoutput`).
 
 Files are named as kojid names them: ``<name>-<version>-<release>.<arch>.<ext>`` per ``format`` for
-image-build, ``<name>-<arch>-<version>-<release>.iso`` for live media — or, with ``squashfs_only``, ``.tar.gz``:
-the PXE boot files as a tarball, this project's proposal for pxe2live (relengotron.artifacts.images.Pxe2Live).
+image-build, ``<name>-<arch>-<version>-<release>.iso`` for live media — with ``squashfs_only`` too (the live ISO
+of a plain squashfs root, from which relengotron.artifacts.images.Pxe2Live derives its PXE tarball).
 The result is kojid's dict (arch, task_id, logs, name, version, release, rpmlist, files); ``rpmlist`` is what
 the image root's rpmdb holds for image-build, and empty for live media, as real kojid leaves it
 (LiveMediaTask: "TODO - generate list of rpms in image"): what live media hold is checked by opening them.
@@ -344,8 +344,9 @@ class ImageBuilder:
         ksfile: str,
         opts: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """kojid's LiveMediaTask (createLiveMedia): ``<name>-<arch>-<version>-<release>.iso`` — or, with
-        ``squashfs_only``, the PXE boot files as ``.tar.gz`` (pxe2live, this project's proposal)."""
+        """kojid's LiveMediaTask (createLiveMedia): ``<name>-<arch>-<version>-<release>.iso``, the live ISO of a
+        plain squashfs root with ``squashfs_only`` (livemedia-creator ``--squashfs-only``), else the installer
+        ISO."""
         del build_tag, repo_info
         opts = dict(opts or {})
         if opts.get("ksurl"):
@@ -358,8 +359,10 @@ class ImageBuilder:
         if volid and len(volid) > 32:
             raise koji.LiveMediaError("volume ID is longer than 32 characters")
         base = f"{name}-{arch}-{version}-{release}"
-        output = (f"{base}.tar.gz", "pxe2live") if opts.get("squashfs_only") else (f"{base}.iso", "iso")
-        log = [f"livemedia-creator --make-iso for {base} from {target_info['build_tag_name']}"]
+        squashfs_only = bool(opts.get("squashfs_only"))
+        output = (f"{base}.iso", "live-iso" if squashfs_only else "iso")
+        flags = "--make-iso --squashfs-only" if squashfs_only else "--make-iso"
+        log = [f"livemedia-creator {flags} for {base} from {target_info['build_tag_name']}"]
         return self._make(task_id, name, version, release, arch, kspath, opts, koji.LiveCDError, [output], log, False)
 
     def _make(
@@ -377,7 +380,7 @@ class ImageBuilder:
         fill_arch: bool,
     ) -> dict[str, Any]:
         """Read the kickstart, install its packages from the task's repositories, write ``outputs`` (file name,
-        format: a disk format for image-build, ``iso`` or ``pxe2live`` for live media)."""
+        format: a disk format for image-build, ``iso`` or ``live-iso`` (squashfs-only) for live media)."""
         workdir = self.tasks.workdir(task_id)
         parser = imagecontent.read_kickstart(kspath, opts.get("ksversion"), error)
         shutil.copy2(kspath, workdir / kspath.name)  # kojid uploads the kickstart it read with the task's output
@@ -411,11 +414,12 @@ class ImageBuilder:
                     imageoutput.write_livemedia(
                         root,
                         workdir / filename,
-                        squashfs_only=fmt == "pxe2live",
+                        squashfs_only=fmt == "live-iso",
                         chosen=chosen,
                         downloads=downloads,
                         name=name,
                         version=version,
+                        release=release,
                         arch=arch,
                         volid=opts.get("volid"),
                     )

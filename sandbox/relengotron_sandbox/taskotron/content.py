@@ -33,8 +33,8 @@ from relengotron_sandbox.imagebuild.openers import FORMATS, open_image
 from relengotron_sandbox.taskotron.integrity import FetchedImage, PulledCommit, download, http_url, ostree, tail
 from relengotron_sandbox.taskotron.outcome import CheckError, CheckOutcome
 
-# The opener of an announced image: its Koji format (image.format), except where the kind says more — a pxe2live
-# image is a tar.gz (Koji's tar-gz) holding kernel, initrd and squashfs.
+# The opener of an announced image: its format (image.format), except where the kind says more — a pxe2live
+# image is a tar-gz holding kernel, initrd, squashfs root and PXE_CONFIG (relengotron.tools.livepxe).
 OPENER_OF_KIND = {"pxe2live": "pxe2live"}
 OSTREE_RPMDB = "usr/share/rpm"  # where rpm-ostree's layout keeps a commit's rpmdb
 _LISTED = 8  # builds named in a note before "and N more"
