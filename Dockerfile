@@ -1,8 +1,8 @@
 # releng-o-tron: one image for every service of docker-compose.yaml (the Airflow api-server, scheduler,
 # dag-processor, triggerer and Celery workers, and the bus listener).
 #
-# The production wheel of the project (the relengotron package only: the sandbox and the demo are a distribution
-# of their own, sandbox/, never copied here) is built and installed with the exact versions of constraints.txt
+# The production wheels of the project (the relengotron package, and its message schemas, messages/: the sandbox
+# and the demo are a distribution of their own, sandbox/, never copied here) is built and installed with the exact versions of constraints.txt
 # (apache-airflow 3.3.2 and its Celery provider included), on the Debian 12 the project is developed and tested
 # on, with the Debian tools its tasks drive. Build: `docker compose build` (or `docker build -t relengotron .`).
 
@@ -18,16 +18,17 @@ ARG PIP_VERSION=26.3
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY relengotron/ relengotron/
+COPY messages/ messages/
 # the wheel is built with the pinned setuptools and wheel of a throwaway venv (no build isolation), and the
 # runtime venv gets that wheel, not the source tree
 RUN python -m venv /opt/build \
     && /opt/build/bin/pip install --no-cache-dir --disable-pip-version-check "pip==${PIP_VERSION}" \
     && /opt/build/bin/pip install --no-cache-dir --disable-pip-version-check -c constraints.txt setuptools wheel \
-    && /opt/build/bin/pip wheel --no-cache-dir --disable-pip-version-check --no-deps --no-build-isolation -w dist . \
+    && /opt/build/bin/pip wheel --no-cache-dir --disable-pip-version-check --no-deps --no-build-isolation -w dist . ./messages \
     && python -m venv /opt/venv \
     && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check "pip==${PIP_VERSION}" \
     && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -c constraints.txt \
-        dist/relengotron-*.whl \
+        dist/relengotron-*.whl dist/relengotron_messages-*.whl \
     && /opt/venv/bin/pip check
 
 # --- runtime -----------------------------------------------------------------------------------------------

@@ -24,12 +24,13 @@ system:
 
 # The venv is rebuilt only when the declared or pinned dependencies change. One line per step; the tools' own
 # output goes to var/setup.log, whose end is shown only when a step fails (scripts/quietly.sh).
-# Both distributions are installed editable: the production one (.) and the sandbox with the demo (./sandbox).
-$(STAMP): pyproject.toml sandbox/pyproject.toml constraints.txt
+# The distributions are installed editable: the production one (.), the schema package of its messages
+# (./messages, which consumers install alone) and the sandbox with the demo (./sandbox).
+$(STAMP): pyproject.toml messages/pyproject.toml sandbox/pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(QUIETLY) "creating the virtualenv ($(VENV))…" $(PYTHON) -m venv $(VENV)
 	@$(QUIETLY) "installing pip $(PIP_VERSION)…" $(PIP) "pip==$(PIP_VERSION)"
 	@$(QUIETLY) "installing Python packages (pinned by constraints.txt)…" \
-		$(PIP) -c constraints.txt -e '.[dev]' -e ./sandbox
+		$(PIP) -c constraints.txt -e '.[dev]' -e ./messages -e ./sandbox
 	@touch $@
 
 $(BODHI_CLI)/.installed: $(STAMP)

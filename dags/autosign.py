@@ -54,7 +54,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, TriggerRule, task
 from operators.autosign_steps import AutosignBuildOperator, AutosignListOperator, AutosignSummaryOperator
-from operators.fedmsg_publish import FedmsgPublishOperator
+from operators.bus_publish import BusPublishOperator
 
 from relengotron.airflow.dag_defaults import NVR, RELEASE_ID, retry_defaults
 from relengotron.autosign import MAX_BUILDS
@@ -94,7 +94,7 @@ with DAG(
     signed = AutosignBuildOperator.partial(task_id="sign_build", map_index_template="{{ task.nvr }}").expand_kwargs(
         builds.output
     )
-    FedmsgPublishOperator.partial(task_id="publish", map_index_template="{{ task.body['nvr'] }}").expand_kwargs(
+    BusPublishOperator.partial(task_id="publish", map_index_template="{{ task.body['nvr'] }}").expand_kwargs(
         announce(signed.output)
     )
     AutosignSummaryOperator(

@@ -53,7 +53,7 @@ permanent ones (unknown release or build, a Koji refusal) fail the task at once 
 from __future__ import annotations
 
 from airflow.sdk import DAG, Param, TriggerRule, task_group
-from operators.fedmsg_publish import FedmsgPublishOperator
+from operators.bus_publish import BusPublishOperator
 from operators.gating_steps import GateBuildOperator, GatingListOperator
 from sensors.taskotron import TaskotronResultSensor
 
@@ -117,7 +117,7 @@ with DAG(
             trigger_rule=TriggerRule.ALL_DONE,  # a wait that gave up still decides: "waiting"
             map_index_template=NVR_LABEL,
         )
-        publish = FedmsgPublishOperator(
+        publish = BusPublishOperator(
             task_id="publish",
             topic=decided.output["topic"],
             body=decided.output["body"],

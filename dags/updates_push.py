@@ -75,8 +75,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from airflow.sdk import DAG, Param, TriggerRule, XComArg, task, task_group
+from operators.bus_publish import BusPublishOperator
 from operators.compose import ArtifactComposeOperator
-from operators.fedmsg_publish import FedmsgPublishOperator
 from operators.mash import MashOperator
 from operators.push import (
     AnnounceReleasedOperator,
@@ -132,7 +132,7 @@ with DAG(
     plan = PushPlanOperator(task_id="plan", updates=updates.output)
 
     def artifact_steps(item, compose):
-        announce = FedmsgPublishOperator(
+        announce = BusPublishOperator(
             task_id="announce",
             modname="relengotron",
             topic="artifact.composed",
@@ -204,7 +204,7 @@ with DAG(
     publish_released = AnnounceReleasedOperator.partial(
         task_id="publish_released", map_index_template="{{ task.body['label'] }}"
     ).expand(body=report.output)
-    publish_complete = FedmsgPublishOperator(
+    publish_complete = BusPublishOperator(
         task_id="publish_complete", modname="relengotron", topic="push.complete", body=report.output["complete"]
     )
     website = WebsiteOperator(task_id="website", dry_run="{{ params.dry_run }}", trigger_rule=TriggerRule.NONE_FAILED)

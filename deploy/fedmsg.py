@@ -1,4 +1,4 @@
-"""fedmsg configuration of releng-o-tron's publishers in docker-compose.yaml (the ``fedmsg_default`` connection's
+"""fedmsg configuration of releng-o-tron's publishers in docker-compose.yaml (the ``bus_default`` connection's
 ``config``; in the image at /opt/relengotron/deploy/fedmsg.py).
 
 Messages go to Fedora's inbound relay, signed with the X.509 certificate ``FEDMSG_CERTNAME`` from the

@@ -1,8 +1,10 @@
-"""Publishing on the fedmsg bus with the real fedmsg library.
+"""Publishing releng-o-tron's messages: on the fedmsg bus with the real fedmsg library (here), or on AMQP with
+fedora-messaging (:mod:`relengotron.amqp`) — the bus connection's ``transport`` chooses.
 
-fedmsg reads its configuration from Python files (``config = {...}``). In production the file is Fedora's; in
-development and tests it is a generated one. Either way the same code publishes: a :class:`FedmsgPublisher`
-built from a config file path.
+Whatever the bus, a message releng-o-tron sends is first an instance of its schema class from the
+``relengotron-messages`` package (:func:`schema_message`), validated: a body its schema refuses is a
+:class:`PublishError` naming the topic, never sent. fedmsg reads its configuration from Python files
+(``config = {...}``); in production the file is Fedora's, in development and tests a generated one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from typing import Any, Protocol
 import fedmsg.config
 import fedmsg.core
 import fedmsg.utils
+import jsonschema
 import zmq
+from fedora_messaging.message import Message
+from relengotron_messages import UnknownTopic, message_class
 
 from relengotron.tools.files import write_atomic
 
@@ -31,13 +36,59 @@ RELAY_SUBSCRIBE_TIMEOUT = 5.0
 
 
 class Publisher(Protocol):
-    """Publishes one message on the bus (:class:`FedmsgPublisher` is one)."""
+    """Publishes one message on the bus (:class:`FedmsgPublisher`, :class:`SchemaCheckedPublisher`,
+    :class:`relengotron.amqp.AmqpPublisher`)."""
 
     def publish(self, modname: str, topic: str, msg: dict[str, Any]) -> None: ...
 
+    def close(self) -> None: ...
+
 
 class BusConfigError(ValueError):
-    """The fedmsg configuration cannot be used as given."""
+    """The bus configuration cannot be used as given."""
+
+
+class PublishError(RuntimeError):
+    """A message that cannot be published as it is — its body fails its schema, the broker refuses it: sending it
+    again would fail again (not worth a retry)."""
+
+
+class PublishTransientError(RuntimeError):
+    """The bus could not be reached, or did not confirm the message in time: worth a retry."""
+
+
+def schema_message(modname: str, topic: str, body: dict[str, Any]) -> Message:
+    """The message releng-o-tron sends as ``<modname>.<topic>``: an instance of the class ``relengotron-messages``
+    has for that topic, validated against its JSON schema. :class:`PublishError` names the topic and what is
+    wrong (no schema for the topic, or the schema's complaint). Pure."""
+    full = f"{modname}.{topic}"
+    try:
+        cls = message_class(full)
+    except UnknownTopic as exc:
+        raise PublishError(str(exc)) from exc
+    message = cls(body=body, topic=full)
+    try:
+        message.validate()
+    except jsonschema.ValidationError as exc:  # Message.validate raises jsonschema's own error
+        where = "/".join(str(p) for p in exc.absolute_path) or "the body"
+        raise PublishError(f"{full}: {where} does not follow {cls.__name__}'s schema: {exc.message}") from exc
+    return message
+
+
+class SchemaCheckedPublisher:
+    """A publisher that sends only what :func:`schema_message` accepts (the fedmsg transport has no schemas of its
+    own: the same classes are checked as on AMQP)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def publish(self, modname: str, topic: str, msg: dict[str, Any]) -> None:
+        """Check, then send (the inner publisher's contract: each call is a new message)."""
+        schema_message(modname, topic, msg)
+        self.inner.publish(modname, topic, msg)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def load_fedmsg_config(path: str | Path) -> dict[str, Any]:

@@ -42,7 +42,7 @@ class _EOLOperator(BaseOperator):
         koji_conn_id: str = "koji_default",
         pdc_conn_id: str = "pdc_default",
         bugzilla_conn_id: str = "bugzilla_default",
-        fedmsg_conn_id: str = "fedmsg_default",
+        bus_conn_id: str = "bus_default",
         signing_conn_id: str = "signing_default",
         mirror_ssh_conn_id: str = "mirror_ssh",
         **kwargs: Any,
@@ -54,7 +54,7 @@ class _EOLOperator(BaseOperator):
         self.koji_conn_id = koji_conn_id
         self.pdc_conn_id = pdc_conn_id
         self.bugzilla_conn_id = bugzilla_conn_id
-        self.fedmsg_conn_id = fedmsg_conn_id
+        self.bus_conn_id = bus_conn_id
         self.signing_conn_id = signing_conn_id
         self.mirror_ssh_conn_id = mirror_ssh_conn_id
 

@@ -1,5 +1,5 @@
 """Operators of the ``rawhide_gating`` DAG: list the builds at the gate (read only), and gate each build on its own
-(its verdict and its move); the messages are :class:`operators.fedmsg_publish.FedmsgPublishOperator`'s.
+(its verdict and its move); the messages are :class:`operators.bus_publish.BusPublishOperator`'s.
 
 Each ``execute`` calls one function of :mod:`relengotron.gating_run` with the client built from its
 connection on first use (closed after); the decisions are the pure :mod:`relengotron.gating.rawhide`'s.

@@ -358,10 +358,10 @@ class AnnounceReleasedOperator(BaseOperator):
     template_fields: Sequence[str] = ("body",)
     ui_color = "#f0e6f6"
 
-    def __init__(self, *, body: Any, fedmsg_conn_id: str = "fedmsg_default", **kwargs: Any) -> None:
+    def __init__(self, *, body: Any, bus_conn_id: str = "bus_default", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.body = body
-        self.fedmsg_conn_id = fedmsg_conn_id
+        self.bus_conn_id = bus_conn_id
 
     def execute(self, context: Any) -> bool:
         from relengotron.airflow.connections import Connections

@@ -32,11 +32,12 @@ class NotFoundError(AdapterError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a failure of an adapter — or of the Koji adapter, whose errors are its own — is worth a retry
-    (what an Airflow task checks before failing at once)."""
-    from relengotron.kojiclient import KojiTransientError  # koji is heavy: only loaded when asked
+    """Whether a failure of an adapter — or of the Koji adapter or a bus publisher, whose errors are their own —
+    is worth a retry (what an Airflow task checks before failing at once)."""
+    from relengotron.kojiclient import KojiTransientError  # koji and the buses are heavy: only loaded when asked
+    from relengotron.messaging import PublishTransientError
 
-    return isinstance(exc, TransientError | KojiTransientError)
+    return isinstance(exc, TransientError | KojiTransientError | PublishTransientError)
 
 
 def from_status(service: str, item: str, status: int | None, reason: str) -> AdapterError:

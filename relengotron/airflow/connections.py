@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from relengotron.artifacts.staging import StagingTree
     from relengotron.config import ReleaseConfig
     from relengotron.kojiclient import KojiClient
-    from relengotron.messaging import FedmsgPublisher
+    from relengotron.messaging import Publisher
     from relengotron.signing.base import Signer
     from relengotron.tools.remote import SSHRunner
 
@@ -45,7 +45,7 @@ class Connections:
     pdc: str = "pdc_default"
     resultsdb: str = "resultsdb_default"
     bugzilla: str = "bugzilla_default"
-    fedmsg: str = "fedmsg_default"
+    bus: str = "bus_default"
     signing: str = "signing_default"
     compose_ssh: str = "compose_ssh"
     mirror_ssh: str = "mirror_ssh"
@@ -130,10 +130,10 @@ class TaskClients:
         return BugzillaHook(self.connections.bugzilla).client
 
     @cached_property
-    def publisher(self) -> FedmsgPublisher:
-        from relengotron.airflow.hooks import FedmsgHook
+    def publisher(self) -> Publisher:
+        from relengotron.airflow.hooks import BusHook
 
-        return FedmsgHook(self.connections.fedmsg).publisher
+        return BusHook(self.connections.bus).publisher
 
     def ssh(self, conn_id: str) -> SSHRunner:
         """An SSH runner over the SSH provider connection ``conn_id`` (nothing is contacted before its first

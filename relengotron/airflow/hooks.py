@@ -7,7 +7,7 @@ host/login/password/port and its extra JSON are merged into one mapping and hand
 ``from_mapping``, which names any field it does not know.
 
 Default connection ids: ``koji_default``, ``bodhi_default``, ``pdc_default``, ``resultsdb_default``,
-``bugzilla_default``, ``fedmsg_default``, ``signing_default``; the release configuration's path is the Airflow Variable
+``bugzilla_default``, ``bus_default``, ``signing_default``; the release configuration's path is the Airflow Variable
 ``relengotron_config``.
 """
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from relengotron.adapters.resultsdb import ResultsDB
     from relengotron.config import ReleaseConfig
     from relengotron.kojiclient import KojiClient
-    from relengotron.messaging import FedmsgPublisher
+    from relengotron.messaging import Publisher
     from relengotron.signing.base import Signer
 
 CONFIG_VARIABLE = "relengotron_config"
@@ -138,23 +138,35 @@ class BugzillaHook(RelengHook):
         return Bugzilla(BugzillaConnection.from_mapping(self.fields))
 
 
-class FedmsgHook(RelengHook):
-    """The bus. Extra: ``{"config": "/path/to/fedmsg.d/file.py"}`` — fedmsg's own configuration file."""
+class BusHook(RelengHook):
+    """The message bus releng-o-tron publishes on. Extra: ``{"transport": "fedmsg", "config": "/etc/fedmsg.d/x.py"}``
+    (fedmsg's own configuration file; the default transport) or ``{"transport": "amqp", "config":
+    "/etc/fedora-messaging/relengotron.toml"}`` (fedora-messaging's: the broker's URL, TLS client certificate,
+    ``topic_prefix``). Either way every message is checked against its ``relengotron-messages`` schema first."""
 
-    default_conn_name = "fedmsg_default"
-    hook_name = "fedmsg"
+    default_conn_name = "bus_default"
+    hook_name = "Message bus"
+    transports = ("fedmsg", "amqp")
 
-    def get_conn(self) -> FedmsgPublisher:
+    def get_conn(self) -> Publisher:
         return self.publisher
 
     @cached_property
-    def publisher(self) -> FedmsgPublisher:
-        from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
+    def publisher(self) -> Publisher:
+        from relengotron.messaging import FedmsgPublisher, SchemaCheckedPublisher, load_fedmsg_config
 
+        transport = self.fields.get("transport", "fedmsg")
         path = self.fields.get("config")
+        if transport not in self.transports:
+            known = ", ".join(self.transports)
+            raise ValueError(f"connection {self.conn_id!r}: extra 'transport' is {transport!r}, not one of {known}")
         if not path:
-            raise ValueError(f"connection {self.conn_id!r}: extra 'config' (a fedmsg config file) is required")
-        return FedmsgPublisher(load_fedmsg_config(path))
+            raise ValueError(f"connection {self.conn_id!r}: extra 'config' (the {transport} config file) is required")
+        if transport == "amqp":
+            from relengotron.amqp import AmqpPublisher
+
+            return AmqpPublisher(path)
+        return SchemaCheckedPublisher(FedmsgPublisher(load_fedmsg_config(path)))
 
 
 class SigningHook(RelengHook):

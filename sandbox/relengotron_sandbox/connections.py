@@ -33,7 +33,7 @@ def airflow_connections(endpoints: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "host": endpoints["bugzilla"]["url"],
             "password": BUGZILLA_API_KEY,
         },
-        "fedmsg_default": {"conn_type": "generic", "extra": {"config": endpoints["bus"]["fedmsg_config"]}},
+        "bus_default": {"conn_type": "generic", "extra": {"config": endpoints["bus"]["fedmsg_config"]}},
         # Read-only (no login); BodhiClient fetches its provider's metadata when built: the sandbox's provider.
         "bodhi_default": {
             "conn_type": "generic",

@@ -10,7 +10,7 @@ import requests
 
 from relengotron.airflow.hooks import (
     BugzillaHook,
-    FedmsgHook,
+    BusHook,
     KojiHook,
     PDCHook,
     ResultsDBHook,
@@ -40,7 +40,7 @@ def test_each_hook_reaches_its_sandbox_service(airflow_connections: dict[str, An
     signer = SigningHook().signer(config.release("f24").signing_key)
     assert signer.fingerprint == endpoints["signing"]["fingerprint"]
 
-    publisher = FedmsgHook().publisher
+    publisher = BusHook().publisher
     publisher.publish("relengotron", "hooks.test", {"hello": "bus"})
     publisher.close()
     url = endpoints["bus"]["datagrepper"] + "raw"

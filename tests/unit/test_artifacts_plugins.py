@@ -24,6 +24,7 @@ from relengotron.artifacts.ostree import OSTreeArtifact
 from relengotron.config import ReleaseConfig
 from relengotron.kojiclient import KojiBuild, KojiImage, KojiRPM
 from relengotron.manifest import Manifest
+from relengotron.messaging import schema_message
 from relengotron.planning import Target
 from relengotron.signing.base import sha256_file
 from relengotron.signing.checksum import ChecksumEntry, render_checksums
@@ -182,6 +183,9 @@ def test_announcements_name_candidates_by_url(config: ReleaseConfig) -> None:
     }
     with pytest.raises(ValueError, match="is not this artifact's"):
         ami.announcement(_ostree_output(), served)
+    for announced in (body, atomic.announcement(_ostree_output(), served)):  # what the bus carries follows its schema
+        sent = schema_message("relengotron", "artifact.composed", announced)
+        assert sent.url is not None and sent.url.startswith("https://kojipkgs.fedoraproject.org/compose/")
 
     # a pxe2live announces the format of what it publishes (the PXE tarball), not Koji's live ISO
     pxe = plugin(config, "pxe2live")

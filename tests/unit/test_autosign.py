@@ -22,6 +22,7 @@ from relengotron.autosign import (
     summary,
 )
 from relengotron.config import ReleaseConfig
+from relengotron.messaging import schema_message
 from relengotron_sandbox.releng import render_release_config
 from relengotron_sandbox.world import World
 
@@ -182,6 +183,10 @@ def test_one_message_per_build_signed_and_none_for_builds_done_or_failed() -> No
         },
     }
     assert messages([outcome(BASH, "done")]) == []
+    # what the bus carries: each body follows its relengotron-messages schema
+    sent = schema_message(found[0]["modname"], found[0]["topic"], found[0]["body"])
+    assert type(sent).__name__ == "AutosignSignedV1" and sent.packages == ["bash"] and sent.usernames == ["kdudka"]
+    assert str(sent) == f"releng-o-tron signed {BASH} with key {KEY} and moved it from {PENDING} to {NEXT}"
 
 
 def test_the_summary_counts_what_happened_to_each_listed_build() -> None:

@@ -263,6 +263,7 @@ def test_the_connections_are_accepted_by_the_projects_hooks(
     from relengotron.adapters.resultsdb import ResultsDBConnection
     from relengotron.airflow import hooks
     from relengotron.airflow.connections import Connections
+    from relengotron.amqp import AmqpPublisher
     from relengotron.artifacts import load_release_config
     from relengotron.kojiclient import KojiConnection
     from relengotron.messaging import load_fedmsg_config
@@ -290,7 +291,11 @@ def test_the_connections_are_accepted_by_the_projects_hooks(
     config = load_release_config(repo_file_in_image(env["AIRFLOW_VAR_RELENGOTRON_CONFIG"]))
     keys = {release.signing_key for release in config.releases.values() if release.signing_key}
     assert signing.backend == "sigul" and keys <= set(signing.sigul_keys), (keys, signing.sigul_keys)
-    fedmsg = load_fedmsg_config(repo_file_in_image(hooks.FedmsgHook().fields["config"]))
+    bus = hooks.BusHook()
+    assert bus.fields["transport"] == "amqp" and isinstance(bus.publisher, AmqpPublisher)  # Fedora's bus today
+    amqp = tomllib.loads(repo_file_in_image(bus.fields["config"]).read_text())
+    assert amqp["amqp_url"].startswith("amqps://") and amqp["topic_prefix"] == "org.fedoraproject.prod"
+    fedmsg = load_fedmsg_config(repo_file_in_image("/opt/relengotron/deploy/fedmsg.py"))  # the fedmsg choice
     assert fedmsg["relay_inbound"] and fedmsg["topic_prefix"] == "org.fedoraproject"
     for conn_id in ("compose_ssh", "mirror_ssh"):
         conn = json.loads(conns[conn_id])
@@ -305,6 +310,8 @@ def test_the_connections_are_accepted_by_the_projects_hooks(
         else:
             assert any(path == h or path.startswith(h + "/") for h in handed), path
     assert fedmsg["ssldir"] in handed
+    for key in ("ca_cert", "keyfile", "certfile"):  # the broker's TLS client certificate reaches the workers
+        assert any(amqp["tls"][key].startswith(h + "/") for h in handed), amqp["tls"][key]
     assert worker["environment"]["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"].startswith(
         next(t for t, s in mounts(services["airflow-apiserver"]).items() if s == "airflow-auth")
     )

@@ -1,7 +1,8 @@
-"""The two distributions, built as wheels from a copy of this repository (offline: the venv's pinned setuptools,
+"""The three distributions, built as wheels from a copy of this repository (offline: the venv's pinned setuptools,
 no build isolation, no index): the production wheel holds the production modules and no sandbox or demo module,
 its only command is ``relengotron``; the sandbox's wheel holds the sandbox, the demo, the testing helpers and the
-world files, with the ``relengotron-sandbox`` command."""
+world files, with the ``relengotron-sandbox`` command; the message schemas' wheel holds them alone and needs nothing
+of releng-o-tron (a consumer installs it with fedora-messaging only)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, zipfile.ZipFil
     source = root / "src"
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(*LEFT_OUT))
     out = root / "wheels"
-    for project in (source, source / "sandbox"):
+    for project in (source, source / "messages", source / "sandbox"):
         built = subprocess.run(
             [*PIP_WHEEL, "-w", str(out), str(project)],
             capture_output=True,
@@ -36,7 +37,7 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, zipfile.ZipFil
         )
         assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     found = {path.name.split("-")[0]: zipfile.ZipFile(path) for path in out.glob("*.whl")}
-    assert set(found) == {"relengotron", "relengotron_sandbox"}, found
+    assert set(found) == {"relengotron", "relengotron_messages", "relengotron_sandbox"}, found
     return found
 
 
@@ -94,3 +95,16 @@ def test_the_sandbox_wheel_holds_the_sandbox_the_demo_the_testing_helpers_and_th
     assert not [n for n in names if n.startswith("relengotron/")]
     assert "relengotron" in fields["Requires-Dist"] and any(r.startswith("rich") for r in fields["Requires-Dist"])
     assert "relengotron-sandbox = relengotron_sandbox.cli:main" in entry_points(wheels["relengotron_sandbox"])
+
+
+def test_the_message_schemas_wheel_needs_only_fedora_messaging(wheels: dict[str, zipfile.ZipFile]) -> None:
+    names, fields = metadata(wheels["relengotron_messages"])
+    assert not [n for n in names if n.split("/")[0] not in ("relengotron_messages",) and ".dist-info/" not in n]
+    assert "relengotron_messages/push.py" in names
+    assert [r.split(">")[0].split("=")[0] for r in fields["Requires-Dist"]] == ["fedora-messaging"]
+    points = entry_points(wheels["relengotron_messages"])
+    assert (
+        "[fedora.messages]" in points
+        and "relengotron.push.complete.v1 = relengotron_messages.push:PushCompleteV1" in points
+    )
+    assert "relengotron-messages" in " ".join(metadata(wheels["relengotron"])[1]["Requires-Dist"])

@@ -32,6 +32,7 @@ from relengotron.eol import (
     plan_eol,
     step_from_dict,
 )
+from relengotron.messaging import schema_message
 from relengotron_sandbox import testing
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,6 +130,9 @@ def test_the_complete_plan_in_order() -> None:
     assert (move.source, move.destination) == (f"{MASTER}/linux/releases/24", f"{ARCHIVE}/linux/releases/24")
     publish = plan.steps[-1]
     assert isinstance(publish, PublishEOL) and (publish.modname, publish.topic) == ("relengotron", "release.eol")
+    assert str(schema_message(publish.modname, publish.topic, publish.body)) == (
+        "releng-o-tron ended the life of Fedora 24 on 2017-08-08"
+    )
     assert publish.body == {
         "release": "f24",
         "name": "Fedora 24",

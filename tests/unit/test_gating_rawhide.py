@@ -21,6 +21,7 @@ from relengotron.gating.rawhide import (
     plan,
     select,
 )
+from relengotron.messaging import schema_message
 from relengotron_sandbox import testing
 
 TAGS = GateTags(pending="rawhide-pending", quarantine="rawhide-badnewsbears", target="rawhide")
@@ -116,6 +117,9 @@ def test_one_message_per_announced_outcome_names_packages_and_packagers() -> Non
     assert "dist.depcheck FAILED" in quarantined["builds"][0]["summary"]
     assert waiting["builds"][0]["nvr"] == ETCD.nvr and "results missing" in waiting["builds"][0]["summary"]
     assert {m["body"]["run_id"] for m in messages} == {"manual__1"}
+    sent = [schema_message(m["modname"], m["topic"], m["body"]) for m in messages]  # each follows its schema
+    assert {type(m).__name__ for m in sent} == {"GatingDecisionV1"} and sent[1].usernames == ["ralph"]
+    assert sent[1].summary == f"releng-o-tron quarantined {REQUESTS.nvr} in rawhide gating"
     assert URLLIB.nvr not in str(messages)
     assert "held" in gating.summary() and URLLIB.nvr in gating.summary()
 

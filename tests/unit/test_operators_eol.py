@@ -328,7 +328,7 @@ def test_a_step_connects_only_to_the_service_it_needs(tmp_path: Path, monkeypatc
     monkeypatch.setattr("relengotron.airflow.hooks.KojiHook", hook("koji", "client", Koji()))
     monkeypatch.setattr("relengotron.airflow.hooks.PDCHook", hook("pdc", "client", PDC()))
     monkeypatch.setattr("relengotron.airflow.hooks.BugzillaHook", hook("bugzilla", "client", bugzilla))
-    monkeypatch.setattr("relengotron.airflow.hooks.FedmsgHook", hook("fedmsg", "publisher", Bus()))
+    monkeypatch.setattr("relengotron.airflow.hooks.BusHook", hook("fedmsg", "publisher", Bus()))
     config = load_release_config(REPO / "config" / "fedora.yaml")
     local = dataclasses.replace(config.mirror, master=str(tmp_path / "m"), archive=str(tmp_path / "a"))
     config = dataclasses.replace(config, mirror=local)

@@ -14,6 +14,7 @@ import pytest
 
 from relengotron.config import ReleaseConfig
 from relengotron.manifest import Manifest
+from relengotron.messaging import schema_message
 from relengotron.planning import Decision, Plan, Reason, Target, TargetPlan
 from relengotron.push import (
     TESTING_ONLY,
@@ -190,7 +191,7 @@ def _promoted(items: list[dict]) -> dict[str, dict]:
         atomic["id"]: {
             "target": atomic["id"],
             "identity": "c" * 64,
-            "input_hash": "h",
+            "input_hash": "a" * 64,
             "manifest": atomic["manifest"],
             "paths": ["linux/atomic/repo"],
             "changed": True,
@@ -229,6 +230,11 @@ def test_outcomes_and_messages(config: ReleaseConfig) -> None:
     )
     assert complete["artifacts"]["released"] == ["fedora/24/x86_64/atomic-host"]
     assert complete["artifacts"]["held_back"][0]["label"] == "Fedora-Cloud-Base-24.x86_64.raw.xz"
+    # what the bus carries follows its relengotron-messages schema
+    assert type(schema_message("relengotron", "artifact.released", message)).__name__ == "ArtifactReleasedV1"
+    sent = schema_message("relengotron", "push.complete", complete)
+    assert sent.summary.startswith("releng-o-tron's push of 2 updates to f24-updates ended held-back: 1 artifact")
+    assert "held back (Fedora-Cloud-Base-24.x86_64.raw.xz)" in str(sent) and "glibc" in sent.packages
 
     everything = outcome(push, items, {**promoted, ami: {"target": ami}})
     assert [u["status"] for u in everything["updates"]] == [PUSHED, PUSHED]

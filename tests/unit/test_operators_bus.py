@@ -1,4 +1,4 @@
-"""FedmsgPublishOperator at the publisher seam: what reaches the bus, skips, bad input, bad configuration."""
+"""BusPublishOperator at the publisher seam: what reaches the bus, skips, bad input, bad configuration."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
-from operators.fedmsg_publish import FedmsgPublishOperator
+from operators.bus_publish import BusPublishOperator
 
-from relengotron.airflow.hooks import FedmsgHook
+from relengotron.airflow.hooks import BusHook
 
 
 class FakeBus:
@@ -37,7 +37,7 @@ class FakeBus:
 @pytest.fixture
 def bus(monkeypatch: pytest.MonkeyPatch) -> FakeBus:
     fake = FakeBus()
-    monkeypatch.setattr(FedmsgHook, "publisher", property(lambda self: fake.publisher()))
+    monkeypatch.setattr(BusHook, "publisher", property(lambda self: fake.publisher()))
     return fake
 
 
@@ -45,9 +45,9 @@ BODY = {"release": "rawhide", "packages": ["python3-requests"], "usernames": ["r
 
 
 def publish(**kwargs: Any) -> Any:
-    return FedmsgPublishOperator(
-        task_id="p", **{"topic": "rawhide.gating.quarantined", "body": BODY, **kwargs}
-    ).execute({})
+    return BusPublishOperator(task_id="p", **{"topic": "rawhide.gating.quarantined", "body": BODY, **kwargs}).execute(
+        {}
+    )
 
 
 def test_the_body_is_published_on_the_topic(bus: FakeBus) -> None:
@@ -93,11 +93,11 @@ def test_an_unreachable_bus_is_raised_for_a_retry_and_the_publisher_closed(bus: 
 
 
 def test_a_connection_without_fedmsg_config_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(FedmsgHook, "fields", property(lambda self: {}))
+    monkeypatch.setattr(BusHook, "fields", property(lambda self: {}))
     with pytest.raises(AirflowFailException, match="extra 'config'"):
         publish()
 
 
 def test_a_missing_connection_fails_at_once_naming_it() -> None:
     with pytest.raises(AirflowFailException, match="no_such_bus"):
-        publish(fedmsg_conn_id="no_such_bus")
+        publish(bus_conn_id="no_such_bus")
