@@ -127,7 +127,8 @@ class SignatureChecker:
         if backend not in ("x509", "gpg"):
             return f"bad signature: unknown crypto backend {str(backend)[:40]!r} (fedmsg knows x509 and gpg)"
         if backend not in self.backends:
-            return f"bad signature: signed with {backend}, which crypto_validate_backends ({', '.join(self.backends)}) refuses"
+            accepted = ", ".join(self.backends)
+            return f"bad signature: signed with {backend}, which crypto_validate_backends ({accepted}) refuses"
         if backend == "x509":
             assert self._x509 is not None
             return self._x509.problem(candidate)

@@ -26,7 +26,7 @@ DAY = datetime.timedelta(days=1)
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -34,7 +34,9 @@ def _key() -> rsa.RSAPrivateKey:
 
 
 def _key_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @dataclass
@@ -88,9 +90,7 @@ class FedmsgCA:
             .not_valid_before(_now() - DAY)
             .not_valid_after(_now() + 365 * DAY)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
-            )
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False)
             .sign(self.key, hashes.SHA256())
         )
         write_atomic(self.ssldir / f"{certname}.key", _key_pem(key), mode=0o600)
