@@ -20,7 +20,6 @@ import fedmsg.core
 import fedmsg.utils
 import zmq
 
-from relengotron.fedmsg_x509 import enable_signing
 from relengotron.tools.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -77,6 +76,8 @@ class FedmsgPublisher:
                 raise BusConfigError(f"passive publishing needs an endpoint named {name!r} in the fedmsg config")
             cfg["name"] = name
         if cfg.get("sign_messages") and cfg.get("crypto_backend") != "gpg":
+            from relengotron.fedmsg_x509 import enable_signing  # only publishers that sign pay for pyOpenSSL
+
             enable_signing()  # fedmsg 1.1.7 would publish ``null`` on today's pyOpenSSL (relengotron.fedmsg_x509)
         self._lock = threading.Lock()
         self._pid = os.getpid()
