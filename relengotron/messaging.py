@@ -126,6 +126,10 @@ class FedmsgPublisher:
             if not name or name not in cfg["endpoints"]:
                 raise BusConfigError(f"passive publishing needs an endpoint named {name!r} in the fedmsg config")
             cfg["name"] = name
+        if cfg.get("sign_messages") and cfg.get("crypto_backend") != "gpg":
+            from relengotron.fedmsg_x509 import enable_signing  # only publishers that sign pay for pyOpenSSL
+
+            enable_signing()  # fedmsg 1.1.7 would publish ``null`` on today's pyOpenSSL (relengotron.fedmsg_x509)
         self._lock = threading.Lock()
         self._pid = os.getpid()
         if active:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from relengotron import yamlfile
+from relengotron.listener.validate import TOPIC
 from relengotron.yamlfile import Fields, FileError
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ ENDPOINT = re.compile(r"^(?:tcp://[^\s:/]+:\d{1,5}|ipc://\S+)$")
 URL = re.compile(r"^https?://[^\s/]+(?:/\S*)?$")
 DEFAULT_PASSWORD_ENV = "RELENGOTRON_AIRFLOW_PASSWORD"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# fedmsg's validation settings (fedmsg/config.py documents them; fedmsg.crypto.x509_ng and gpg read them).
 CRYPTO_KEYS = (
     "crypto_validate_backends",
     "gpg_home",
@@ -35,6 +37,9 @@ CRYPTO_KEYS = (
     "routing_policy",
     "routing_nitpicky",
 )
+# Documented by fedmsg and set in Fedora's /etc/fedmsg.d/ssl.py, but read by no code of fedmsg >= 0.19 (1.1.7
+# keeps the CA and CRL in memory, reloading them when a certificate fails): refused rather than ignored.
+UNUSED_CRYPTO_KEYS = ("crl_cache", "crl_cache_expiry", "ca_cert_cache", "ca_cert_cache_expiry")
 
 
 @dataclass(frozen=True)
@@ -172,13 +177,7 @@ def load_config(path: str | Path) -> ListenerConfig:
         signatures = validation.get("signatures", bool, False)
         crypto_block = validation.mapping("crypto", None)
         if crypto_block is not None:
-            for key in crypto_block.map:
-                if key not in CRYPTO_KEYS:
-                    raise crypto_block.error(key, f"unknown fedmsg crypto setting '{key}' ({', '.join(CRYPTO_KEYS)})")
-            crypto = {k: v for k, v in crypto_block.map.items()}
-            for key in ("gpg_home", "ssldir", "ca_cert_location", "crl_location"):
-                if isinstance(crypto.get(key), str) and "://" not in crypto[key]:
-                    crypto[key] = str(_path(base, crypto[key]))
+            crypto = _crypto(crypto_block, base)
         if signatures and not crypto:
             raise validation.error("signatures", "signature validation needs validation.crypto (gpg_home, ...)")
         validation.done()
@@ -213,6 +212,46 @@ def load_config(path: str | Path) -> ListenerConfig:
         log_level=level,
         release_config=_path(base, release_config) if release_config else None,
     )
+
+
+def _crypto(block: Fields, base: Path) -> dict[str, Any]:
+    """fedmsg's crypto settings, checked: backends, locations (https URL or a file), the routing policy."""
+    for key in block.map:
+        if key in UNUSED_CRYPTO_KEYS:
+            raise block.error(key, "fedmsg 1.1.7 ignores it (it caches the CA and CRL in memory): remove it")
+        if key not in CRYPTO_KEYS:
+            raise block.error(key, f"unknown fedmsg crypto setting '{key}' ({', '.join(CRYPTO_KEYS)})")
+    crypto: dict[str, Any] = {}
+    if "crypto_validate_backends" in block.map:
+        backends = block.strings("crypto_validate_backends")
+        for n, name in enumerate(backends):
+            if name not in ("x509", "gpg"):
+                raise block.item_error("crypto_validate_backends", n, f"{name!r} is not a fedmsg backend (x509, gpg)")
+        if not backends:
+            raise block.error("crypto_validate_backends", "names no backend (x509, gpg)")
+        crypto["crypto_validate_backends"] = backends
+    for key in ("gpg_home", "ssldir"):
+        if key in block.map:
+            crypto[key] = str(_path(base, block.text(key)))
+    for key in ("ca_cert_location", "crl_location"):
+        if key in block.map:
+            location = block.text(key)
+            if "://" in location and not location.startswith("https://"):
+                # fedmsg.crypto.utils._load_certificate downloads https:// only and opens anything else as a file
+                raise block.error(key, f"{location!r}: fedmsg fetches only https:// URLs (or give a file path)")
+            crypto[key] = location if "://" in location else str(_path(base, location))
+    if "routing_policy" in block.map:
+        policy = block.mapping("routing_policy")
+        assert policy is not None
+        for topic in policy.map:
+            if not isinstance(topic, str) or not TOPIC.match(topic):
+                raise policy.error(str(topic), "is not a dotted topic (org.fedoraproject.prod.bodhi.update.request)")
+        crypto["routing_policy"] = {topic: policy.strings(topic) for topic in policy.map}
+        policy.done()
+    if "routing_nitpicky" in block.map:
+        crypto["routing_nitpicky"] = block.get("routing_nitpicky", bool)
+    block.done()
+    return crypto
 
 
 def _airflow(top: Fields, base: Path) -> AirflowSettings:

@@ -4,8 +4,9 @@ A fedmsg message is two ZeroMQ frames: the topic and the JSON envelope (``topic`
 ``timestamp``, ``i``, ``username``, and ``signature``/``certificate``/``crypto`` when signed). Anything else —
 extra frames, oversize bodies, bytes that are not UTF-8 or not JSON, NaN, absurd nesting, missing or mistyped
 fields, a topic frame that disagrees with the envelope, a missing or bad signature when validation is on — is
-a :class:`Rejected` with a reason that says which. Signatures are checked by fedmsg's own crypto
-(``fedmsg.crypto.validate``: the gpg backend, or x509 where pyOpenSSL or M2Crypto is installed).
+a :class:`Rejected` with a reason that says which. Signatures are checked as fedmsg checks them: x509 (what
+Fedora's fedmsg used) by :mod:`relengotron.fedmsg_x509` — fedmsg's own x509_ng checks, with the reason — and
+gpg by ``fedmsg.crypto.validate``.
 """
 
 from __future__ import annotations
@@ -86,20 +87,35 @@ def _type_name(value: Any) -> str:
 
 
 class SignatureChecker:
-    """fedmsg's signature validation with the configured backends (``crypto_validate_backends``)."""
+    """fedmsg's signature validation with the configured backends (``crypto_validate_backends``, fedmsg's
+    default ``[x509]``): x509 by :class:`relengotron.fedmsg_x509.X509Validator` (fedmsg's x509_ng checks, with
+    the reason), gpg by ``fedmsg.crypto.validate``. Which backend a message needs is fedmsg's rule: its
+    ``crypto`` field, else ``certificate`` means x509 and a bare ``signature`` gpg. Thread-safe."""
 
     def __init__(self, crypto: Mapping[str, Any]) -> None:
+        """Loads the x509 CA and CRL now: a ValueError (naming the location) if they cannot be read."""
         import fedmsg.crypto
-        import fedmsg.crypto.x509
+
+        from relengotron.fedmsg_x509 import FEDORA_CA, FEDORA_CRL, X509Validator
 
         self.config = dict(crypto)
-        backends = self.config.setdefault("crypto_validate_backends", ["gpg"])
-        if "x509" in backends and fedmsg.crypto.x509.validate is fedmsg.crypto.x509._disabled_validate:
-            raise ValueError("x509 signature validation needs pyOpenSSL or M2Crypto, which are not installed")
-        fedmsg.crypto.init(**self.config)
+        self.backends = tuple(self.config.setdefault("crypto_validate_backends", ["x509"]))
+        for name in self.backends:
+            if name not in ("x509", "gpg"):
+                raise ValueError(f"crypto_validate_backends: {name!r} is not a fedmsg crypto backend (x509, gpg)")
+        self._x509 = None
+        if "x509" in self.backends:
+            self._x509 = X509Validator(
+                ca_cert_location=self.config.get("ca_cert_location", FEDORA_CA),
+                crl_location=self.config.get("crl_location", FEDORA_CRL),
+                routing_policy=self.config.get("routing_policy"),
+                routing_nitpicky=bool(self.config.get("routing_nitpicky", False)),
+            )
+        if "gpg" in self.backends:
+            fedmsg.crypto.init(**self.config)
         self._validate = fedmsg.crypto.validate
 
-    def problem(self, envelope: dict[str, Any], *, from_datagrepper: bool) -> str | None:
+    def problem(self, envelope: dict[str, Any], *, from_datagrepper: bool = False) -> str | None:
         if "signature" not in envelope:
             return "unsigned (signature validation is on)"
         candidate = dict(envelope)
@@ -107,13 +123,22 @@ class SignatureChecker:
             from fedmsg.crypto.utils import fix_datagrepper_message
 
             candidate = fix_datagrepper_message(candidate)
+        backend = candidate.get("crypto") or ("x509" if "certificate" in candidate else "gpg")
+        if backend not in ("x509", "gpg"):
+            return f"bad signature: unknown crypto backend {str(backend)[:40]!r} (fedmsg knows x509 and gpg)"
+        if backend not in self.backends:
+            accepted = ", ".join(self.backends)
+            return f"bad signature: signed with {backend}, which crypto_validate_backends ({accepted}) refuses"
+        if backend == "x509":
+            assert self._x509 is not None
+            return self._x509.problem(candidate)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)  # fedmsg's log.warn
                 valid = self._validate(candidate, **self.config)
         except Exception as exc:  # fedmsg raises whatever its backend raises on garbage
-            return f"bad signature ({type(exc).__name__}: {exc})"
-        return None if valid else "bad signature (fedmsg.crypto.validate refused it)"
+            return f"gpg: bad signature ({type(exc).__name__}: {exc})"
+        return None if valid else "gpg: bad signature (fedmsg.crypto.validate refused it)"
 
 
 class Validator:

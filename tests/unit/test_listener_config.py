@@ -35,7 +35,31 @@ def test_the_shipped_example_loads() -> None:
     config = load_config(REPO / "config" / "listener.yaml")
     assert config.rules_path == REPO / "config" / "listener-rules.yaml"
     assert config.endpoints == ("tcp://hub.fedoraproject.org:9940",)
-    assert (config.http_host, config.signatures, config.synchronous) == ("127.0.0.1", False, "FULL")
+    assert (config.http_host, config.signatures, config.synchronous) == ("127.0.0.1", True, "FULL")
+    assert config.crypto == {  # Fedora's fedmsg x509 settings (fedora-infra ansible roles/fedmsg/base ssl.py.j2)
+        "crypto_validate_backends": ["x509"],
+        "ca_cert_location": "https://fedoraproject.org/fedmsg/ca.crt",
+        "crl_location": "https://fedoraproject.org/fedmsg/crl.pem",
+        "routing_policy": {},
+        "routing_nitpicky": False,
+    }
+
+
+def test_x509_settings_files_relative_to_the_config(tmp_path: Path) -> None:
+    crypto = (
+        "validation:\n  signatures: true\n  crypto:\n    crypto_validate_backends: [x509, gpg]\n"
+        "    ca_cert_location: pki/ca.crt\n    crl_location: /etc/pki/fedmsg/crl.pem\n"
+        "    routing_policy:\n      org.fedoraproject.prod.buildsys.tag: [koji-koji01.phx2.fedoraproject.org]\n"
+        "    routing_nitpicky: true\n"
+    )
+    config = load_config(write(tmp_path, MINIMAL + crypto))
+    assert config.crypto == {
+        "crypto_validate_backends": ["x509", "gpg"],
+        "ca_cert_location": str(tmp_path / "pki" / "ca.crt"),
+        "crl_location": "/etc/pki/fedmsg/crl.pem",
+        "routing_policy": {"org.fedoraproject.prod.buildsys.tag": ["koji-koji01.phx2.fedoraproject.org"]},
+        "routing_nitpicky": True,
+    }
 
 
 def test_defaults_relative_paths_and_the_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -92,6 +116,33 @@ def test_endpoints_from_a_fedmsg_config_file(tmp_path: Path) -> None:
             10,
             "validation.crypto.key",
             "unknown",
+        ),
+        (
+            ("rules: rules.yaml", "rules: rules.yaml\nvalidation: {crypto: {crl_cache: /var/run/fedmsg/crl.pem}}"),
+            10,
+            "validation.crypto.crl_cache",
+            "fedmsg 1.1.7 ignores it",
+        ),
+        (
+            (
+                "rules: rules.yaml",
+                "rules: rules.yaml\nvalidation: {crypto: {ca_cert_location: 'http://10.5.126.88/ca'}}",
+            ),
+            10,
+            "validation.crypto.ca_cert_location",
+            "fetches only https:// URLs",
+        ),
+        (
+            ("rules: rules.yaml", "rules: rules.yaml\nvalidation: {crypto: {crypto_validate_backends: [x509, rot13]}}"),
+            10,
+            "validation.crypto.crypto_validate_backends[1]",
+            "'rot13' is not a fedmsg backend",
+        ),
+        (
+            ("rules: rules.yaml", "rules: rules.yaml\nvalidation: {crypto: {routing_policy: {bodhi: [x]}}}"),
+            10,
+            "validation.crypto.routing_policy.bodhi",
+            "not a dotted topic",
         ),
         (
             ("rules: rules.yaml", "rules: rules.yaml\nvalidation: {max_body_bytes: 1}"),

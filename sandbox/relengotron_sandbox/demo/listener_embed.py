@@ -68,6 +68,10 @@ def listener_config(
         "rules": rules_file,
         "release_config": endpoints["releng"]["config"],  # the sandbox's releases and tags, for the rules' helpers
         "http": {"host": "127.0.0.1", "port": 0},
+        # The sandbox's publishers do not sign (its bus config has no sign_messages), so signature validation is
+        # off here; production turns it on (config/listener.yaml). tests/integration/test_listener_x509.py runs
+        # the listener with it on against signing publishers (relengotron_sandbox.pki's CA).
+        "validation": {"signatures": False},
         "logging": {"level": "INFO"},
     }
 
