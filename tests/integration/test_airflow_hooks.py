@@ -17,6 +17,7 @@ from relengotron.airflow.hooks import (
     SigningHook,
     release_config,
 )
+from relengotron.messaging import PublishError
 
 pytestmark = pytest.mark.integration
 
@@ -40,18 +41,21 @@ def test_each_hook_reaches_its_sandbox_service(airflow_connections: dict[str, An
     signer = SigningHook().signer(config.release("f24").signing_key)
     assert signer.fingerprint == endpoints["signing"]["fingerprint"]
 
+    eol = {"release": "f21", "name": "Fedora 21", "version": "21", "pdc_release": "fedora-21", "eol_date": "2015-12-01"}
     publisher = BusHook().publisher
-    publisher.publish("relengotron", "hooks.test", {"hello": "bus"})
+    with pytest.raises(PublishError, match=r"relengotron\.hooks\.test.: releng-o-tron publishes no message"):
+        publisher.publish("relengotron", "hooks.test", {"hello": "bus"})  # only what has a schema is sent
+    publisher.publish("relengotron", "release.eol", eol)
     publisher.close()
     url = endpoints["bus"]["datagrepper"] + "raw"
-    topic = "org.fedoraproject.dev.relengotron.hooks.test"
+    topic = "org.fedoraproject.dev.relengotron.release.eol"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         found = requests.get(url, params={"topic": topic}, timeout=5).json()["raw_messages"]
         if found:
             break
         time.sleep(0.05)
-    assert [m["msg"] for m in found] == [{"hello": "bus"}]
+    assert [m["msg"] for m in found] == [eol]
 
 
 def test_a_connection_with_an_unknown_field_is_refused_naming_it(
