@@ -28,6 +28,7 @@ class SandboxContext:
     built: Any  # relengotron_sandbox.worldbuild.BuiltWorld (RPMs, signing key)
     endpoints: dict[str, Any] = field(default_factory=dict)  # filled in as services start
     publisher: Publisher | None = None
+    broker: Any = None  # relengotron_sandbox.broker.Broker once the broker service has launched it
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def publish(self, modname: str, topic: str, msg: dict[str, Any]) -> None:
