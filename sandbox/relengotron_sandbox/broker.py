@@ -17,14 +17,15 @@ developer guide, "Messaging"). The sandbox runs the same broker, Debian's ``rabb
 * ready when its AMQP port accepts connections (it opens last in the boot) and ``rabbitmq-diagnostics ping``
   answers (ping alone answers as soon as the Erlang node is up, seconds before the broker has booted).
 
-Run as root, the broker runs as Debian's ``rabbitmq`` user (the directory is handed to it); as anyone else, as
-that user. :func:`running` is the throwaway broker of tests and bench; :class:`BrokerService` the sandbox's.
+The broker runs as whoever runs the sandbox (root included: Debian's ``/usr/sbin`` wrapper would switch to the
+``rabbitmq`` user, who cannot reach a state directory under a 0700 one, such as pytest's; the scripts of
+``/usr/lib/rabbitmq/bin`` run as anyone). :func:`running` is the throwaway broker of tests and bench;
+:class:`BrokerService` the sandbox's.
 """
 
 from __future__ import annotations
 
 import os
-import pwd
 import secrets
 import shutil
 import signal
@@ -45,7 +46,6 @@ RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")  # Debian's rabbitmq-server: the sc
 VHOST = "/pubsub"  # Fedora's broker: amqps://rabbitmq.fedoraproject.org/%2Fpubsub
 EXCHANGE = "amq.topic"  # fedora-messaging's default publish_exchange, the one Fedora's publishers use
 USER = "relengotron-sandbox"
-SYSTEM_USER = "rabbitmq"  # Debian's package creates it; the broker runs as it when we are root
 LOOPBACK_ERL_ARGS = "-kernel inet_dist_use_interface {127,0,0,1}"
 START_TIMEOUT = 60.0  # first boot here: ~4 s; a loaded machine (two shared cores) may take several times that
 CTL_TIMEOUT = 60.0
@@ -131,7 +131,6 @@ class Broker:
         if self.process is not None and self.process.alive():
             raise BrokerError(f"the broker {self.node} already runs (pid {self.process.pid})")
         env = self.env()
-        user = _run_as()
         if self.epmd is None or not self.epmd.alive():
             epmd = shutil.which("epmd") or "epmd"
             self.epmd = testing.start(
@@ -140,7 +139,6 @@ class Broker:
                 log=self.directory / "log" / "epmd.log",
                 env=env,
                 marker=f"-port {self.epmd_port}",
-                user=user,
             )
         self._ready = False
         self.process = testing.start(
@@ -149,7 +147,6 @@ class Broker:
             log=self.directory / "log" / "server.log",
             env=env,
             marker="rabbitmq-server",
-            user=user,
         )
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
@@ -225,7 +222,6 @@ class Broker:
 
     def _cli(self, tool: str, *args: str, check: bool = True, timeout: float = CTL_TIMEOUT) -> Any:
         argv = [str(RABBITMQ_BIN / tool), "-n", self.node, *args]
-        user = _run_as()
         try:
             done = subprocess.run(
                 argv,
@@ -234,8 +230,6 @@ class Broker:
                 capture_output=True,
                 text=True,
                 timeout=timeout,
-                user=user,
-                group=_gid(user),
             )
         except subprocess.TimeoutExpired:
             raise BrokerError(f"{tool} {' '.join(args)}: no answer within {timeout} s") from None
@@ -252,7 +246,7 @@ class Broker:
                 raise BrokerError(f"the broker {self.node}: {exc}") from None
 
     def _configure(self) -> None:
-        """Write the configuration files into the directory (and hand it to the broker's user)."""
+        """Write the configuration files into the directory."""
         d = self.directory
         (d / "log").mkdir(parents=True, exist_ok=True)
         # rabbitmq.conf (new-style): the AMQP listener on loopback only; the sandbox's virtual host and user,
@@ -268,24 +262,6 @@ class Broker:
             "default_user_tags.administrator = true\n"
         )
         (d / "enabled_plugins").write_text("[].\n")
-        user = _run_as()
-        if user is not None:
-            uid, gid = _uid(user), _gid(user)
-            for path in [d, *d.rglob("*")]:
-                os.chown(path, uid, gid)
-
-
-def _run_as() -> str | None:
-    """The user the broker runs as: Debian's ``rabbitmq`` when we are root, else ourselves (None)."""
-    return SYSTEM_USER if os.geteuid() == 0 else None
-
-
-def _uid(user: str) -> int:
-    return pwd.getpwnam(user).pw_uid
-
-
-def _gid(user: str | None) -> int | None:
-    return pwd.getpwnam(user).pw_gid if user else None
 
 
 def _free_ports(count: int) -> list[int]:
