@@ -130,6 +130,8 @@ class Broker:
         :class:`BrokerError` if the server already runs."""
         if self.process is not None and self.process.alive():
             raise BrokerError(f"the broker {self.node} already runs (pid {self.process.pid})")
+        if not (RABBITMQ_BIN / "rabbitmq-server").exists():
+            raise BrokerError(f"{RABBITMQ_BIN}/rabbitmq-server not found: install Debian's rabbitmq-server")
         env = self.env()
         if self.epmd is None or not self.epmd.alive():
             epmd = shutil.which("epmd") or "epmd"
