@@ -4,6 +4,11 @@ Publishers load the generated fedmsg config and, being ``active``, connect their
 inbound SUB socket; the relay archives each message and republishes it on its outbound PUB socket, which is the
 ``endpoints`` entry consumers (``fedmsg.tail_messages``) connect to. Archiving happens *before* republishing so
 that whatever a consumer could have seen can be replayed from datagrepper's ``/raw`` and ``/id``.
+
+With the sandbox's broker (``ctx.broker``), the bus publishes each message on AMQP too
+(:class:`relengotron_sandbox.amqp.BothBuses`, the AMQP id as the fedmsg ``msg_id``) and the archive also consumes
+from the broker, as datanommer does (a queue of its own bound to ``#``): one row per message id, whichever bus
+delivered it first, completed by the other copy.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What every sandbox service is given and must provide.
 
-The sandbox daemon starts the services in order (bus first, since the others publish on it), hands each the
-same :class:`SandboxContext`, and records what each :meth:`Service.start` returns under the service's name in
-the endpoints file.
+The sandbox daemon starts the services in order (the broker and the bus first, since the others publish on them),
+hands each the same :class:`SandboxContext`, and records what each :meth:`Service.start` returns under the
+service's name in the endpoints file.
 """
 
 from __future__ import annotations
@@ -51,3 +51,6 @@ class Service(Protocol):
 
     def stop(self) -> None:
         """Stop serving and release every socket, thread and child process."""
+
+    # A service may also define ``ready()``: block until it can serve. The daemon calls it once every service
+    # has started (the broker boots for seconds; the others start meanwhile) and before writing the endpoints.
