@@ -14,11 +14,13 @@ import logging
 import os
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 import fedmsg.config
 import fedmsg.core
+import fedmsg.crypto
 import fedmsg.utils
 import jsonschema
 import zmq
@@ -147,18 +149,35 @@ class FedmsgPublisher:
             cfg.setdefault("post_init_sleep", 0.5)
             self._context = fedmsg.core.FedMsgContext(**cfg)
 
-    def publish(self, modname: str, topic: str, msg: dict[str, Any]) -> None:
-        """Send one message; not idempotent (each call is a new message with a new msg_id)."""
+    def publish(self, modname: str, topic: str, msg: dict[str, Any], *, msg_id: str | None = None) -> None:
+        """Send one message; not idempotent (each call is a new message with a new msg_id, or with ``msg_id``
+        when given: the id the same message has on another bus, so that the copies are recognisably one)."""
         if os.getpid() != self._pid:
             raise RuntimeError("a FedmsgPublisher cannot be used across fork(); build one per process")
         with self._lock:
-            self._context.publish(topic=topic, msg=msg, modname=modname)
+            hook = None if msg_id is None else _with_msg_id(msg_id, self._context.c)
+            self._context.publish(topic=topic, msg=msg, modname=modname, pre_fire_hook=hook)
 
     def close(self) -> None:
         with self._lock:
             if self._context is not None:
                 self._context.destroy()
                 self._context = None  # type: ignore[assignment]
+
+
+def _with_msg_id(msg_id: str, config: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    """A fedmsg ``pre_fire_hook`` giving the envelope ``msg_id``. fedmsg calls it after signing, so a signed
+    envelope is signed again (fedmsg.crypto.sign over the envelope without its old signature fields)."""
+
+    def hook(envelope: dict[str, Any]) -> None:
+        signed = "signature" in envelope
+        for key in ("signature", "certificate"):
+            envelope.pop(key, None)
+        envelope["msg_id"] = msg_id
+        if signed:
+            envelope.update(fedmsg.crypto.sign(dict(envelope), **config))
+
+    return hook
 
 
 def _subscribed_publisher(context: zmq.Context, cfg: dict[str, Any]) -> zmq.Socket:

@@ -4,6 +4,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 packages=(ostree rpm createrepo-c rsync gnupg openssh-server libkrb5-dev dnf xz-utils make gcc pkg-config
+          rabbitmq-server  # the sandbox's AMQP broker (relengotron_sandbox/broker.py), as Fedora runs RabbitMQ
           postgresql redis-server  # these two: the CeleryExecutor integration test (tests/integration)
           # the sandbox's image formats (relengotron_sandbox/imagebuild) and the tools that open them:
           xorriso isomd5sum squashfs-tools qemu-utils fdisk e2fsprogs file

@@ -4,6 +4,11 @@ Publishers load the generated fedmsg config and, being ``active``, connect their
 inbound SUB socket; the relay archives each message and republishes it on its outbound PUB socket, which is the
 ``endpoints`` entry consumers (``fedmsg.tail_messages``) connect to. Archiving happens *before* republishing so
 that whatever a consumer could have seen can be replayed from datagrepper's ``/raw`` and ``/id``.
+
+With the sandbox's broker (``ctx.broker``), the bus publishes each message on AMQP too
+(:class:`relengotron_sandbox.amqp.BothBuses`, the AMQP id as the fedmsg ``msg_id``) and the archive also consumes
+from the broker, as datanommer does (a queue of its own bound to ``#``): one row per message id, whichever bus
+delivered it first, completed by the other copy.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 import zmq
 
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config, write_fedmsg_config
+from relengotron_sandbox import amqp
 from relengotron_sandbox.service import SandboxContext
 from relengotron_sandbox.web import LOOPBACK, App, HTTPError, HTTPService, Request, Response
 
@@ -47,18 +53,25 @@ class Archive:
         self._db.execute("CREATE INDEX IF NOT EXISTS messages_topic ON messages (topic)")
 
     def add(self, envelope: dict[str, Any]) -> bool:
-        """Store one envelope; idempotent by msg_id (a message seen twice is stored once). True if new."""
+        """Store one envelope; idempotent by msg_id (a message seen twice is stored once). True if new.
+
+        The same message may arrive twice, once per bus (the sandbox publishes on fedmsg and AMQP with one
+        id): the first copy stored stays, and the second only fills in the fields the first lacks or has null
+        (the fedmsg envelope's ``i`` and ``username``, the AMQP message's ``headers``)."""
+        row = (envelope.get("msg_id"), envelope["topic"], _timestamp(envelope.get("timestamp")), json.dumps(envelope))
         with self._lock:
             cur = self._db.execute(
-                "INSERT OR IGNORE INTO messages (msg_id, topic, timestamp, envelope) VALUES (?, ?, ?, ?)",
-                (
-                    envelope.get("msg_id"),
-                    envelope["topic"],
-                    _timestamp(envelope.get("timestamp")),
-                    json.dumps(envelope),
-                ),
+                "INSERT OR IGNORE INTO messages (msg_id, topic, timestamp, envelope) VALUES (?, ?, ?, ?)", row
             )
-            return cur.rowcount == 1
+            if cur.rowcount == 1 or envelope.get("msg_id") is None:
+                return cur.rowcount == 1
+            (stored,) = self._db.execute("SELECT envelope FROM messages WHERE msg_id = ?", row[:1]).fetchone()
+            merged = json.loads(stored)
+            missing = {k: v for k, v in envelope.items() if merged.get(k) is None and v is not None}
+            if missing:
+                merged.update(missing)
+                self._db.execute("UPDATE messages SET envelope = ? WHERE msg_id = ?", (json.dumps(merged), row[0]))
+            return False
 
     def by_id(self, msg_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -208,6 +221,7 @@ class BusService:
         self._thread: threading.Thread | None = None
         self._http: HTTPService | None = None
         self._publisher: FedmsgPublisher | None = None
+        self._amqp: amqp.AmqpBus | None = None
         self.archive: Archive | None = None
         self.relayed = 0
         self.malformed = 0
@@ -247,7 +261,7 @@ class BusService:
         )
         self._publisher = FedmsgPublisher(load_fedmsg_config(config_path))
         self.ctx.publisher = self._publisher
-        return {
+        endpoints = {
             "relay_inbound": relay_inbound,
             "relay_outbound": relay_outbound,
             "datagrepper": f"{self._http.url}/",
@@ -255,6 +269,30 @@ class BusService:
             "topic_prefix": TOPIC_PREFIX,
             "environment": ENVIRONMENT,
         }
+        if self.ctx.broker is not None:  # the sandbox's broker: publish on both buses, archive what AMQP carried
+            endpoints.update(self._start_amqp(state))
+        return endpoints
+
+    def _start_amqp(self, state: Path) -> dict[str, Any]:
+        broker = self.ctx.broker
+        # fedora-messaging's topic_prefix: org.fedoraproject.<env>, the fedmsg bus's prefix and environment
+        prefix = f"{TOPIC_PREFIX}.{ENVIRONMENT}"
+        config_path = amqp.write_config(state / "fedora-messaging.toml", broker.url, prefix, "relengotron sandbox")
+        assert self.archive is not None
+        self._amqp = amqp.AmqpBus(broker, self.archive.add, config_path)
+        self.ctx.publisher = amqp.BothBuses(self._publisher, self._amqp)
+        return {
+            "amqp_url": broker.url,
+            "fedora_messaging_config": str(config_path),
+            "amqp_topic_prefix": prefix,
+            "exchange": "amq.topic",
+            "archive_queue": amqp.ARCHIVE_QUEUE,
+        }
+
+    def ready(self) -> None:
+        """Wait until the AMQP side (if any) is connected and its archive queue bound."""
+        if self._amqp is not None:
+            self._amqp.wait_ready()
 
     def _relay(self, inbound: zmq.Socket, outbound: zmq.Socket) -> None:
         poller = zmq.Poller()
@@ -290,6 +328,8 @@ class BusService:
 
     def stop(self) -> None:
         self._stop.set()
+        if self._amqp is not None:
+            self._amqp.close()
         if self._publisher is not None:
             self._publisher.close()
         if self._thread is not None:

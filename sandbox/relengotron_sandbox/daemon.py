@@ -29,8 +29,10 @@ log = logging.getLogger("relengotron_sandbox")
 ENDPOINTS_FILE = "endpoints.json"
 
 # (endpoints key, module, class). Order matters: the bus first (everyone publishes), the Taskotron runner last
-# (it reads Koji and writes ResultsDB). Bodhi after Koji and Bugzilla, whose clients it is.
+# (it reads Koji and writes ResultsDB). Bodhi after Koji and Bugzilla, whose clients it is. The RabbitMQ broker
+# before the bus, which publishes on it too; a service with a ``ready()`` is waited for once all have started.
 SERVICES: tuple[tuple[str, str, str], ...] = (
+    ("broker", "relengotron_sandbox.broker", "BrokerService"),  # launched first: it boots while the rest start
     ("bus", "relengotron_sandbox.bus", "BusService"),
     ("koji", "relengotron_sandbox.koji", "KojiHub"),
     ("pdc", "relengotron_sandbox.pdc", "PDCService"),
@@ -56,6 +58,11 @@ def start_services(ctx: SandboxContext) -> list[Service]:
             ctx.endpoints[key] = service.start()
             started.append(service)
             log.info("%s started: %s", key, ctx.endpoints[key])
+        for service in started:
+            ready = getattr(service, "ready", None)
+            if ready is not None:
+                ready()
+                log.info("%s ready", service.name)
     except BaseException:
         stop_services(started)
         raise

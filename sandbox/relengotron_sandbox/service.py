@@ -1,8 +1,8 @@
 """What every sandbox service is given and must provide.
 
-The sandbox daemon starts the services in order (bus first, since the others publish on it), hands each the
-same :class:`SandboxContext`, and records what each :meth:`Service.start` returns under the service's name in
-the endpoints file.
+The sandbox daemon starts the services in order (the broker and the bus first, since the others publish on them),
+hands each the same :class:`SandboxContext`, and records what each :meth:`Service.start` returns under the
+service's name in the endpoints file.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class SandboxContext:
     built: Any  # relengotron_sandbox.worldbuild.BuiltWorld (RPMs, signing key)
     endpoints: dict[str, Any] = field(default_factory=dict)  # filled in as services start
     publisher: Publisher | None = None
+    broker: Any = None  # relengotron_sandbox.broker.Broker once the broker service has launched it
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def publish(self, modname: str, topic: str, msg: dict[str, Any]) -> None:
@@ -50,3 +51,6 @@ class Service(Protocol):
 
     def stop(self) -> None:
         """Stop serving and release every socket, thread and child process."""
+
+    # A service may also define ``ready()``: block until it can serve. The daemon calls it once every service
+    # has started (the broker boots for seconds; the others start meanwhile) and before writing the endpoints.

@@ -6,10 +6,8 @@ is not forgotten; a scenario makes the sandbox's Koji hub, Bugzilla and Bodhi pu
 from __future__ import annotations
 
 import base64
-import re
 import shutil
 from collections.abc import Iterator
-from importlib.metadata import distribution
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import pytest
 from jsonschema.validators import validator_for
 
 from relengotron.tools import rpmsign
+from relengotron_sandbox import amqp
 from relengotron_sandbox.bodhi import BodhiService
 from relengotron_sandbox.bodhi.api import SandboxBodhi
 from relengotron_sandbox.bugzilla import BugzillaService
@@ -48,19 +47,9 @@ NO_SCHEMA_TOPICS = {"bodhi.masher.start", "bugzilla.bug.update"}
 
 
 def schema_classes() -> dict[str, type]:
-    """Topic → the newest message class the schema packages define for it (Bodhi publishes its newest)."""
-    found: dict[str, list[type]] = {}
-    for name in SCHEMA_PACKAGES:
-        for entry in distribution(name).entry_points:
-            if entry.group == "fedora.messages":
-                cls = entry.load()
-                found.setdefault(cls.topic, []).append(cls)
-
-    def version(cls: type) -> int:
-        match = re.search(r"V(\d+)$", cls.__name__)
-        return int(match.group(1)) if match else 0
-
-    return {topic: max(classes, key=version) for topic, classes in found.items()}
+    """Topic → the newest message class the schema packages define for it (Bodhi publishes its newest): the
+    sandbox's own choice when it publishes on AMQP."""
+    return {topic: cls for package in SCHEMA_PACKAGES for topic, cls in amqp.schema_classes(package).items()}
 
 
 @pytest.fixture
