@@ -8,9 +8,11 @@ INFO logs), one rule: every ``buildsys.tag`` into ``rawhide-pending`` → one ``
 dag_run_id is ``<rule>__<msg_id>``. Messages are fedmsg envelopes sent into the relay's inbound socket as
 Koji's publisher would (raw ZeroMQ frames, so the bench knows each msg_id and thus each run's id).
 
-1. Latency: one message at a time, the clock from just before the send until ``GET .../dagRuns/<run id>``
-   answers 200 (polled every 5 ms: that granularity and the GETs are in the figure). Baseline (the limit):
-   a bare ``POST .../dagRuns`` of the same trigger, timed to its 200. Samples interleaved.
+1. Latency: one message at a time, both sides observed the same way — the clock from just before the send (a
+   message into the relay; a bare ``POST .../dagRuns`` of the same trigger, from a thread) until
+   ``GET .../dagRuns/<run id>`` answers 200, polled every 5 ms by the same client — interleaved, alternating
+   which goes first. Also each run's ``queued_at`` (Airflow's own stamp, no poll granularity) against the send,
+   and the bare POST timed to its own 200 (the baseline before 2026-12-07, which the poll never burdened).
 2. Throughput: a burst of messages published as fast as the socket takes them; the rate is messages over
    the time from the first send until the listener's created-runs counter reached the count. Then every
    run is listed from Airflow: none may be missing or doubled. Baseline (the limit): bare POSTs one after
