@@ -115,8 +115,8 @@ class Ingestor:
             self.metrics.dropped.inc()
             log.debug("no rule for this message: dropped", extra=extra)
             return Outcome("unrouted", envelope.msg_id, gap=gap)
+        self.on_stored()  # committed: wake the dispatcher first, then log (the log line is not on its path)
         self._log_routes(routing, extra)
-        self.on_stored()
         if routing.problems:
             self.metrics.dead_lettered.labels("route").inc(len(routing.problems))
             return Outcome("dead", envelope.msg_id, stored.seq, gap, "; ".join(routing.problems))
