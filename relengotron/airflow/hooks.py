@@ -142,7 +142,8 @@ class BusHook(RelengHook):
     """The message bus releng-o-tron publishes on. Extra: ``{"transport": "fedmsg", "config": "/etc/fedmsg.d/x.py"}``
     (fedmsg's own configuration file; the default transport) or ``{"transport": "amqp", "config":
     "/etc/fedora-messaging/relengotron.toml"}`` (fedora-messaging's: the broker's URL, TLS client certificate,
-    ``topic_prefix``). Either way every message is checked against its ``relengotron-messages`` schema first."""
+    ``topic_prefix``), with ``timeout``: the seconds a publish waits for the broker's confirm (default 30).
+    Either way every message is checked against its ``relengotron-messages`` schema first."""
 
     default_conn_name = "bus_default"
     hook_name = "Message bus"
@@ -155,8 +156,11 @@ class BusHook(RelengHook):
     def publisher(self) -> Publisher:
         from relengotron.messaging import FedmsgPublisher, SchemaCheckedPublisher, load_fedmsg_config
 
-        transport = self.fields.get("transport", "fedmsg")
-        path = self.fields.get("config")
+        fields = dict(self.fields)
+        unknown = sorted(set(fields) - {"transport", "config", "timeout"})
+        if unknown:
+            raise ValueError(f"connection {self.conn_id!r}: unknown field(s) {', '.join(unknown)}")
+        transport, path = fields.get("transport", "fedmsg"), fields.get("config")
         if transport not in self.transports:
             known = ", ".join(self.transports)
             raise ValueError(f"connection {self.conn_id!r}: extra 'transport' is {transport!r}, not one of {known}")
@@ -165,7 +169,15 @@ class BusHook(RelengHook):
         if transport == "amqp":
             from relengotron.amqp import AmqpPublisher
 
-            return AmqpPublisher(path)
+            try:
+                timeout = float(fields.get("timeout", 30))
+            except (TypeError, ValueError):
+                timeout = -1.0
+            if not timeout > 0:
+                raise ValueError(f"connection {self.conn_id!r}: extra 'timeout' is not a number of seconds > 0")
+            return AmqpPublisher(path, timeout=timeout)
+        if "timeout" in fields:
+            raise ValueError(f"connection {self.conn_id!r}: extra 'timeout' is for the amqp transport only")
         return SchemaCheckedPublisher(FedmsgPublisher(load_fedmsg_config(path)))
 
 

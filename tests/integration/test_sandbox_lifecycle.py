@@ -50,11 +50,10 @@ def test_up_serves_on_loopback_only_and_down_leaves_nothing(tmp_path: Path, buil
     result = cli("up", "--state", str(state), "--cache", str(CACHE))
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr + result.stdout
-    print(f"sandbox up on a built world took {elapsed:.1f} s")
+    print(f"sandbox up on a built world took {elapsed:.1f} s")  # reported, not asserted: no timed tests
     endpoints = json.loads((state / "endpoints.json").read_text())
     pid = endpoints["sandbox"]["pid"]
     try:
-        assert elapsed <= 10, f"starting on a built world took {elapsed:.1f} s (budget 10 s)"
         processes = session_processes(pid)
         assert pid in processes
         listening = listening_addresses(processes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -101,3 +102,30 @@ def test_a_connection_without_fedmsg_config_fails_at_once(monkeypatch: pytest.Mo
 def test_a_missing_connection_fails_at_once_naming_it() -> None:
     with pytest.raises(AirflowFailException, match="no_such_bus"):
         publish(bus_conn_id="no_such_bus")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"transport": "stomp", "config": "/x"}, "extra 'transport' is 'stomp', not one of fedmsg, amqp"),
+        ({"transport": "amqp"}, "extra 'config' \\(the amqp config file\\) is required"),
+        ({"transport": "amqp", "config": "/x", "timeout": "soon"}, "extra 'timeout' is not a number of seconds"),
+        ({"config": "/x", "timeout": 5}, "extra 'timeout' is for the amqp transport only"),
+        ({"config": "/x", "colour": 1}, "unknown field\\(s\\) colour"),
+    ],
+)
+def test_a_bus_connection_says_what_is_wrong_with_it(
+    monkeypatch: pytest.MonkeyPatch, extra: dict, message: str
+) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_BUS_BROKEN", json.dumps({"conn_type": "generic", "extra": extra}))
+    with pytest.raises(ValueError, match=f"connection 'bus_broken': {message}"):
+        BusHook("bus_broken").publisher  # noqa: B018 — building the publisher is what is tested
+
+
+def test_the_amqp_transport_is_a_fedora_messaging_publisher(monkeypatch: pytest.MonkeyPatch) -> None:
+    from relengotron.amqp import AmqpPublisher
+
+    extra = {"transport": "amqp", "config": "/etc/fedora-messaging/relengotron.toml", "timeout": 7}
+    monkeypatch.setenv("AIRFLOW_CONN_BUS_AMQP", json.dumps({"conn_type": "generic", "extra": extra}))
+    publisher = BusHook("bus_amqp").publisher
+    assert isinstance(publisher, AmqpPublisher) and (str(publisher.config), publisher.timeout) == (extra["config"], 7)
