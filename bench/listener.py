@@ -137,15 +137,17 @@ def airflow_api_server(root: Path) -> Iterator[AirflowApi]:
 
 @contextmanager
 def sandbox_bus(state: Path) -> Iterator[dict[str, Any]]:
-    from relengotron_sandbox.bus import BusService
-    from relengotron_sandbox.service import SandboxContext
-
-    service = BusService(SandboxContext(state_dir=state, world=None, built=None))  # type: ignore[arg-type]
-    endpoints = service.start()
+    """The sandbox bus (relay, archive, datagrepper) as a process of its own (``python -m relengotron_sandbox.bus``):
+    in the bench's process its relay thread would share the interpreter lock with the measuring client."""
+    endpoints = state / "endpoints.json"
+    env = {**child_env(), "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "sandbox")])}  # as the listener's
+    argv = [str(BIN / "python"), "-m", "relengotron_sandbox.bus", "--state", str(state)]
+    process = start("bus", argv, log=state / "bus.log", env=env)
     try:
-        yield endpoints
+        wait_for("the sandbox bus", lambda: endpoints.is_file() or None, 60, every=0.05, watch=[process])
+        yield json.loads(endpoints.read_text())["bus"]
     finally:
-        service.stop()
+        process.stop()
 
 
 @dataclass

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import sqlite3
 import threading
 import time
@@ -342,3 +343,35 @@ class BusService:
         self._zmq.term()
         if self.archive is not None:
             self.archive.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m relengotron_sandbox.bus --state DIR``: the bus alone — relay, archive, datagrepper, no broker —
+    in a process of its own, as Fedora's relay runs apart from its publishers and consumers (the bench's listener
+    figures use it so that the relay shares no interpreter lock with the measuring client). Its endpoints are
+    written to ``DIR/endpoints.json`` once it serves; SIGTERM stops it."""
+    import argparse
+    import signal
+
+    from relengotron_sandbox.daemon import write_json_atomic
+
+    parser = argparse.ArgumentParser(prog="python -m relengotron_sandbox.bus")
+    parser.add_argument("--state", required=True, type=Path)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    args.state.mkdir(parents=True, exist_ok=True)
+    service = BusService(SandboxContext(state_dir=args.state, world=None, built=None))  # type: ignore[arg-type]
+    endpoints = service.start()
+    try:
+        write_json_atomic(args.state / "endpoints.json", {"bus": endpoints, "pid": os.getpid()})
+        stop.wait()
+    finally:
+        service.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
