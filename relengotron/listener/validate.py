@@ -19,7 +19,10 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from relengotron.listener.amqp_validate import Delivery
 
 MSG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.~:+\-]{0,127}$")
 TOPIC = re.compile(r"^[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)+$")
@@ -116,7 +119,7 @@ class SignatureChecker:
         self._validate = fedmsg.crypto.validate
 
     def problem(self, envelope: dict[str, Any], *, from_datagrepper: bool = False) -> str | None:
-        if "signature" not in envelope:
+        if envelope.get("signature") is None:
             return "unsigned (signature validation is on)"
         candidate = dict(envelope)
         if from_datagrepper:
@@ -186,6 +189,12 @@ class Validator:
             return Rejected(result.reason, result.raw, msg_id=result.msg_id, topic=shown_topic)
         return result
 
+    def amqp(self, delivery: Delivery, now: float | None = None) -> Envelope | Rejected:
+        """A message as it came off the AMQP broker (:mod:`relengotron.listener.amqp_validate`)."""
+        from relengotron.listener.amqp_validate import check
+
+        return check(self, delivery, now)
+
     def envelope(self, data: Any, *, raw: bytes | None = None, from_datagrepper: bool = False) -> Envelope | Rejected:
         """An envelope already parsed (from datagrepper, or from :meth:`frames`)."""
         if raw is None:
@@ -251,7 +260,7 @@ class Validator:
         username = data.get("username")
         if username is not None and not isinstance(username, str):
             return f"field 'username' must be a string, not {_type_name(username)}"
-        for name in ("signature", "certificate", "crypto"):
-            if name in data and not isinstance(data[name], str):
+        for name in ("signature", "certificate", "crypto"):  # null in datagrepper's rows of AMQP messages
+            if data.get(name) is not None and not isinstance(data[name], str):
                 return f"field {name!r} must be a string, not {_type_name(data[name])}"
         return None
