@@ -44,6 +44,7 @@ import logging
 import ssl
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -103,16 +104,19 @@ def parameters(settings: AmqpSettings) -> pika.ConnectionParameters:
     """pika's parameters for ``settings``: heartbeats on, and TLS as fedora-messaging configures it
     (``fedora_messaging.twisted.service._configure_tls_parameters``: the system's CAs or ``ca_cert``, TLS 1.2
     at least, the host name checked, and with a client certificate SASL EXTERNAL instead of a password)."""
-    params = pika.URLParameters(settings.url)
+    password = settings.password()
+    url = urllib.parse.urlsplit(settings.url)
+    if url.username is not None:  # pika's URLParameters wants user:password@ (Fedora's public URL: fedora:@)
+        quoted = urllib.parse.quote(password or url.password or "", safe="")
+        netloc = f"{urllib.parse.quote(url.username, safe='')}:{quoted}@{url.netloc.rsplit('@', 1)[1]}"
+        url = url._replace(netloc=netloc)
+    params = pika.URLParameters(urllib.parse.urlunsplit(url))
     params.heartbeat = settings.heartbeat
     params.connection_attempts = 1
     params.socket_timeout = 10
     params.stack_timeout = 30
     params.blocked_connection_timeout = 300
     params.client_properties = {"app": settings.app}
-    password = settings.password()
-    if password is not None:
-        params.credentials = pika.PlainCredentials(params.credentials.username, password)
     if settings.url.startswith("amqps"):
         context = ssl.create_default_context(purpose=ssl.Purpose.SERVER_AUTH)
         if settings.ca_cert is not None:
