@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from relengotron.listener.amqp_validate import Delivery
+from relengotron.listener.amqp_validate import check as check_amqp
 from relengotron.listener.inbox import Inbox
 from relengotron.listener.observe import Metrics
 from relengotron.listener.replay import Gap, gap_of
@@ -72,7 +73,7 @@ class Ingestor:
         """A live message off the AMQP broker (the caller acks it once this returns: it is committed, or
         dead-lettered, or deliberately dropped; an exception means the inbox could not take it)."""
         self.metrics.received.labels("bus").inc()
-        checked = self.validator.amqp(delivery, now)
+        checked = check_amqp(self.validator, delivery, now)
         if isinstance(checked, Rejected):
             return self._reject(checked, "amqp")
         return self._accept(checked, "bus", now)
@@ -190,7 +191,7 @@ def _retry_invalid(ingestor: Ingestor, letter: dict[str, Any]) -> str:
     source = letter["source"] or "bus"
     if source == "amqp":
         try:
-            checked = ingestor.validator.amqp(Delivery.from_raw(raw))
+            checked = check_amqp(ingestor.validator, Delivery.from_raw(raw))
         except ValueError as exc:
             checked = Rejected(f"the kept delivery cannot be read ({exc})", raw)
     elif source == "bus" and topic is not None:

@@ -19,10 +19,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from relengotron.listener.amqp_validate import Delivery
+from typing import Any
 
 MSG_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.~:+\-]{0,127}$")
 TOPIC = re.compile(r"^[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)+$")
@@ -188,12 +185,6 @@ class Validator:
         if isinstance(result, Rejected) and result.topic is None:
             return Rejected(result.reason, result.raw, msg_id=result.msg_id, topic=shown_topic)
         return result
-
-    def amqp(self, delivery: Delivery, now: float | None = None) -> Envelope | Rejected:
-        """A message as it came off the AMQP broker (:mod:`relengotron.listener.amqp_validate`)."""
-        from relengotron.listener.amqp_validate import check
-
-        return check(self, delivery, now)
 
     def envelope(self, data: Any, *, raw: bytes | None = None, from_datagrepper: bool = False) -> Envelope | Rejected:
         """An envelope already parsed (from datagrepper, or from :meth:`frames`)."""
