@@ -8,9 +8,11 @@ callback runs, and:
   ``basic_nack(requeue=False)``-ed and logged — gone, never seen by the callback, so it cannot become a dead
   letter of the inbox with its reason;
 * an exception ``get_message`` does not expect — a ``content_encoding`` naming no codec raises ``LookupError``
-  from ``body.decode`` — leaves the read loop through ``_read_loop_errback``'s last branch, which fails
-  ``Consumer.result`` and *cancels the consumer for good* (it is also forgotten by the factory, so a reconnect
-  does not restart it): one hostile message stops consumption until someone restarts the process;
+  from ``body.decode``; Koji's ``TagV1`` raises ``TypeError`` from its constructor (``_choose_priority`` →
+  ``is_mass_rebuild``) for a body whose ``tag`` is a number — leaves the read loop through
+  ``_read_loop_errback``'s last branch, which fails ``Consumer.result`` and *cancels the consumer for good*
+  (it is also forgotten by the factory, so a reconnect does not restart it): one hostile message stops
+  consumption until someone restarts the process;
 * the connection's liveness is pika's heartbeat checker inside Twisted, but nothing of the library says when
   the broker was last heard from, nor when a reconnection happened (``FedoraMessagingFactoryV2.buildProtocol``
   re-registers consumers silently), which the listener needs to replay the gap and to report a stall.
