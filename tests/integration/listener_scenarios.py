@@ -244,3 +244,10 @@ def scenario_airflow_down_30_s(
     runs = settle(listener, deployment, "rawhide_gating", "s3-gate__", len(nvrs), 120)
     report_gate("Airflow down 30 s", nvrs, runs, listener)
     assert nvrs_of(runs) == nvrs, "runs were not created in the order the messages arrived"
+
+
+def shipped_schemas() -> list[dict[str, Any]]:
+    """The field checks of the shipped rules (Bodhi 2's masher.start, ResultsDB, Taskotron); Koji's and Bodhi's
+    bodies are judged by their schema packages (every rules file validates with them, on the topics its rules
+    listen on): the corpus is judged so."""
+    return yaml.safe_load((REPO / "config" / "listener-rules.yaml").read_text())["schemas"]

@@ -18,8 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
-from listener_harness import REPO, Airflow, RawPublisher, airflow, write_listener
+from listener_harness import Airflow, RawPublisher, airflow, write_listener
 from listener_samples import envelope, koji_tag
 from listener_scenarios import (
     Make,
@@ -31,6 +30,7 @@ from listener_scenarios import (
     scenario_airflow_down_30_s,
     scenario_kill_9_mid_burst,
     settle,
+    shipped_schemas,
 )
 
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
@@ -141,13 +141,6 @@ def test_listener_down_window_replayed_and_sequence_gaps_filled(
     metrics = listener.metrics()
     report_gate("sequence gap", gapped, [r for r in gap_runs if r["conf"]["builds"][0].startswith("s4-gap")], listener)
     assert metrics["relengotron_listener_gaps_total"] >= 1
-
-
-def shipped_schemas() -> list[dict[str, Any]]:
-    """The field checks of the shipped rules (Bodhi 2's masher.start, ResultsDB, Taskotron); Koji's and Bodhi's
-    bodies are judged by their schema packages (every rules file validates with them, on the topics its rules
-    listen on): the corpus is judged so."""
-    return yaml.safe_load((REPO / "config" / "listener-rules.yaml").read_text())["schemas"]
 
 
 def test_hostile_corpus_dead_lettered_listener_keeps_triggering(tmp_path, bus, deployment, listeners) -> None:
