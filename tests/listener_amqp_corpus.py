@@ -115,7 +115,7 @@ def corpus(scenario: str = "s5") -> list[Delivery]:
     add("no message_id", body(), "no message_id property", message_id=...)
     add("message_id with spaces", body(), "is not an id", message_id="2016 with spaces")
     add("message_id a path", body(), "is not an id", message_id="../../etc/passwd")
-    add("message_id too long", body(), "is not an id", message_id="a" * 500)
+    add("message_id too long", body(), "is not an id", message_id="a" * 200)  # a shortstr: at most 255 bytes
     add("routing key with an empty word", body(), "not a dotted topic", routing_key=f"{PREFIX}..buildsys.tag")
 
     # --- headers fedora-messaging's base schema refuses
