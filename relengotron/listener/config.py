@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,10 @@ from relengotron.yamlfile import Fields, FileError
 if TYPE_CHECKING:
     from relengotron.listener.rules import RuleSet
 
+TRANSPORTS = ("fedmsg", "amqp")
+PUBLIC_VHOST = "/public_pubsub"  # fedora-messaging's configs/fedora.toml: amqps://fedora:@rabbitmq.fedoraproject.org/%2Fpublic_pubsub
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+ROUTING_KEY = re.compile(r"^(?:[^.\s]+)(?:\.[^.\s]+)*$")
 ENDPOINT = re.compile(r"^(?:tcp://[^\s:/]+:\d{1,5}|ipc://\S+)$")
 URL = re.compile(r"^https?://[^\s/]+(?:/\S*)?$")
 DEFAULT_PASSWORD_ENV = "RELENGOTRON_AIRFLOW_PASSWORD"
@@ -69,6 +74,54 @@ class AirflowSettings:
 
 
 @dataclass(frozen=True)
+class AmqpSettings:
+    """The AMQP transport (``bus.amqp``): where the broker is, how to authenticate, and the queue consumed.
+
+    Settings named as fedora-messaging names them (``amqp_url``, ``[tls]`` ca_cert/certfile/keyfile,
+    ``[qos]`` prefetch_count, ``[client_properties]`` app; fedora-messaging's config.toml.example). The URL
+    carries no password: with ``tls.certfile``/``keyfile`` the client authenticates with its certificate
+    (SASL EXTERNAL, as Fedora's broker requires); otherwise ``password_file``/``password_env`` give the URL's
+    user a password."""
+
+    url: str
+    queue: str
+    exchange: str
+    routing_keys: tuple[str, ...]  # empty: derived from the rules' topics
+    prefetch: int
+    heartbeat: int
+    ca_cert: Path | None = None
+    certfile: Path | None = None
+    keyfile: Path | None = None
+    password_file: Path | None = None
+    password_env: str | None = None
+    app: str = "releng-o-tron listener"
+
+    def password(self) -> str | None:
+        """The broker password, read now (None: none configured); a ValueError says where it was looked for."""
+        if self.password_file is not None:
+            try:
+                text = self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"bus.amqp.password_file {self.password_file}: {exc.strerror}") from None
+            if not text:
+                raise ValueError(f"bus.amqp.password_file {self.password_file} is empty")
+            return text
+        if self.password_env is not None:
+            value = os.environ.get(self.password_env, "")
+            if not value:
+                raise ValueError(f"no broker password: {self.password_env} is not set (bus.amqp.password_env)")
+            return value
+        return None
+
+    @property
+    def endpoint(self) -> str:
+        """The broker as /healthz names it (no credentials)."""
+        parts = urllib.parse.urlsplit(self.url)
+        port = parts.port or (5671 if parts.scheme == "amqps" else 5672)
+        return f"{parts.scheme}://{parts.hostname}:{port}{parts.path or '/'}"
+
+
+@dataclass(frozen=True)
 class ListenerConfig:
     path: Path
     endpoints: tuple[str, ...]
@@ -92,6 +145,8 @@ class ListenerConfig:
     crypto: dict[str, Any] = field(default_factory=dict)
     log_level: str = "INFO"
     release_config: Path | None = None
+    transport: str = "fedmsg"
+    amqp: AmqpSettings | None = None
 
     def load_rules(self, rules_path: Path | None = None) -> RuleSet:
         """The rules file (``rules_path``, else the configured one) with the release configuration it reads,
@@ -123,16 +178,31 @@ def load_config(path: str | Path) -> ListenerConfig:
 
     bus = top.mapping("bus")
     assert bus is not None
-    endpoints = list(bus.strings("endpoints", []))
-    fedmsg_config = bus.text("fedmsg_config", None)
-    if fedmsg_config is not None:
-        endpoints.extend(_fedmsg_endpoints(bus, _path(base, fedmsg_config)))
-    for n, endpoint in enumerate(endpoints):
-        if not ENDPOINT.match(endpoint):
-            raise bus.item_error("endpoints", n, f"{endpoint!r} is not a ZeroMQ endpoint (tcp://host:port or ipc://)")
-    if not endpoints:
-        raise bus.error(None, "needs endpoints (or a fedmsg_config whose 'endpoints' list some)")
-    subscribe = bus.get("subscribe", str, "")
+    transport = bus.choice("transport", TRANSPORTS, "fedmsg")
+    endpoints: list[str] = []
+    subscribe, amqp = "", None
+    if transport == "amqp":
+        for key in ("endpoints", "fedmsg_config", "subscribe"):
+            if key in bus.map:
+                raise bus.error(key, "is a fedmsg setting: with transport amqp the broker is bus.amqp")
+        block = bus.mapping("amqp")
+        assert block is not None
+        amqp = _amqp(block, base)
+    else:
+        if "amqp" in bus.map:
+            raise bus.error("amqp", "is read only with transport: amqp")
+        endpoints = list(bus.strings("endpoints", []))
+        fedmsg_config = bus.text("fedmsg_config", None)
+        if fedmsg_config is not None:
+            endpoints.extend(_fedmsg_endpoints(bus, _path(base, fedmsg_config)))
+        for n, endpoint in enumerate(endpoints):
+            if not ENDPOINT.match(endpoint):
+                raise bus.item_error(
+                    "endpoints", n, f"{endpoint!r} is not a ZeroMQ endpoint (tcp://host:port or ipc://)"
+                )
+        if not endpoints:
+            raise bus.error(None, "needs endpoints (or a fedmsg_config whose 'endpoints' list some)")
+        subscribe = bus.get("subscribe", str, "")
     settle = _number(bus, "settle_seconds", 1.0, 0, 60)
     bus.done()
 
@@ -180,6 +250,10 @@ def load_config(path: str | Path) -> ListenerConfig:
             crypto = _crypto(crypto_block, base)
         if signatures and not crypto:
             raise validation.error("signatures", "signature validation needs validation.crypto (gpg_home, ...)")
+        if signatures and transport == "amqp":
+            # fedmsg signed each message; on AMQP the broker authenticates publishers (TLS client certificates)
+            # and checks the user_id property: there is no signature to check
+            raise validation.error("signatures", "fedmsg signatures do not exist on AMQP (transport: amqp)")
         validation.done()
 
     logging_block = top.mapping("logging", None)
@@ -211,7 +285,69 @@ def load_config(path: str | Path) -> ListenerConfig:
         crypto=crypto,
         log_level=level,
         release_config=_path(base, release_config) if release_config else None,
+        transport=transport,
+        amqp=amqp,
     )
+
+
+def _amqp(block: Fields, base: Path) -> AmqpSettings:
+    """``bus.amqp``, checked: an amqp(s) URL without a password, TLS files that exist, a queue name (a UUID on
+    Fedora's public vhost), routing keys as AMQP topic patterns."""
+    url = block.text("url")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise block.error("url", f"{url!r} is not a URL ({exc})") from None
+    if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
+        raise block.error("url", f"{url!r} is not an amqp:// or amqps:// URL")
+    if parts.password:
+        raise block.error("url", "passwords are not written here: use password_file or password_env")
+    queue = block.text("queue")
+    if not queue or len(queue.encode()) > 255:
+        raise block.error("queue", "must be a queue name of 1 to 255 bytes")
+    vhost = urllib.parse.unquote(parts.path[1:]) if parts.path else "/"
+    if vhost == PUBLIC_VHOST and not UUID.match(queue):
+        # fedora-messaging's configs/fedora.toml: on the public broker "Queue names *must* be in the normal UUID
+        # format: run uuidgen and use the output as your queue name"
+        raise block.error("queue", f"Fedora's public broker ({PUBLIC_VHOST}) accepts only UUID queue names (uuidgen)")
+    keys = tuple(block.strings("routing_keys", []))
+    for n, key in enumerate(keys):
+        if not ROUTING_KEY.match(key):
+            raise block.item_error("routing_keys", n, f"{key!r} is not an AMQP topic pattern (words, * and #)")
+    tls = block.mapping("tls", None)
+    files: dict[str, Path | None] = {"ca_cert": None, "certfile": None, "keyfile": None}
+    if tls is not None:
+        for key in files:
+            if key in tls.map:
+                files[key] = _path(base, tls.text(key))
+                if not files[key].is_file():  # type: ignore[union-attr]
+                    raise tls.error(key, f"{files[key]}: no such file")
+        if (files["certfile"] is None) != (files["keyfile"] is None):
+            raise tls.error(None, "certfile and keyfile go together (the client certificate and its key)")
+        tls.done()
+    if tls is not None and parts.scheme != "amqps":
+        raise block.error("tls", "TLS settings need an amqps:// URL")
+    password_file = block.text("password_file", None)
+    password_env = block.text("password_env", None)
+    if password_file is not None and password_env is not None:
+        raise block.error("password_env", "give password_file or password_env, not both")
+    settings = AmqpSettings(
+        url=url,
+        queue=queue,
+        exchange=block.text("exchange", "amq.topic"),
+        routing_keys=keys,
+        prefetch=int(_number(block, "prefetch", 25, 1, 65535)),
+        heartbeat=int(_number(block, "heartbeat_seconds", 10, 1, 600)),
+        ca_cert=files["ca_cert"],
+        certfile=files["certfile"],
+        keyfile=files["keyfile"],
+        password_file=_path(base, password_file) if password_file else None,
+        password_env=password_env,
+        app=block.text("app", "releng-o-tron listener"),
+    )
+    block.done()
+    return settings
 
 
 def _crypto(block: Fields, base: Path) -> dict[str, Any]:

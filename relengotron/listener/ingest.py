@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from relengotron.listener.amqp_validate import Delivery
+from relengotron.listener.amqp_validate import check as check_amqp
 from relengotron.listener.inbox import Inbox
 from relengotron.listener.observe import Metrics
 from relengotron.listener.replay import Gap, gap_of
@@ -67,6 +69,15 @@ class Ingestor:
             return self._reject(checked, "bus")
         return self._accept(checked, "bus", now)
 
+    def amqp(self, delivery: Delivery, now: float | None = None) -> Outcome:
+        """A live message off the AMQP broker (the caller acks it once this returns: it is committed, or
+        dead-lettered, or deliberately dropped; an exception means the inbox could not take it)."""
+        self.metrics.received.labels("bus").inc()
+        checked = check_amqp(self.validator, delivery, now)
+        if isinstance(checked, Rejected):
+            return self._reject(checked, "amqp")
+        return self._accept(checked, "bus", now)
+
     def replayed(self, data: Any, now: float | None = None) -> Outcome:
         """An envelope from datagrepper (skipped cheaply when its msg_id is already in the inbox)."""
         self.metrics.received.labels("replay").inc()
@@ -79,6 +90,10 @@ class Ingestor:
         if isinstance(checked, Rejected):
             return self._reject(checked, "replay")
         return self._accept(checked, "replay", now)
+
+    def dead_letter(self, rejected: Rejected, source: str) -> Outcome:
+        """Keep ``rejected`` as a dead letter (once per message and reason)."""
+        return self._reject(rejected, source)
 
     def _reject(self, rejected: Rejected, source: str) -> Outcome:
         if self.inbox.reject(rejected, source=source):
@@ -174,7 +189,12 @@ def _retry_invalid(ingestor: Ingestor, letter: dict[str, Any]) -> str:
     raw: bytes = letter["raw"] or b""
     topic = letter["topic"]
     source = letter["source"] or "bus"
-    if source == "bus" and topic is not None:
+    if source == "amqp":
+        try:
+            checked = check_amqp(ingestor.validator, Delivery.from_raw(raw))
+        except ValueError as exc:
+            checked = Rejected(f"the kept delivery cannot be read ({exc})", raw)
+    elif source == "bus" and topic is not None:
         checked = ingestor.validator.frames([topic.encode(), raw])
     else:
         try:

@@ -4,8 +4,12 @@ Metrics (registry of their own, ``relengotron_listener_`` prefix): ``received_to
 ``deduplicated_total``, ``dropped_total`` (no rule for the topic or the body), ``ignored_total{rule}`` (a rule
 left the message alone on purpose, e.g. a container compose), ``dead_lettered_total{kind}``,
 ``triggered_total{dag_id,answer}``, ``trigger_retries_total``, ``gaps_total``, ``replayed_total``,
-``pending`` (messages not yet acknowledged by Airflow, read from the inbox at scrape time), ``subscribed``, and
-the ``trigger_latency_seconds`` histogram (message received → Airflow acknowledged its run).
+``pending`` (messages not yet acknowledged by Airflow, read from the inbox at scrape time), ``subscribed``,
+``bus_connected`` (1 while connected: any fedmsg endpoint, or consuming from the AMQP broker), on AMQP
+``bus_last_heard_seconds`` (since the broker last sent anything, heartbeats included) and
+``bus_reconnects_total{reason}`` (heartbeat_timeout: a silent connection loss; connection_lost, closed_by_broker,
+channel_closed, connect_failed, error), and the ``trigger_latency_seconds`` histogram (message received →
+Airflow acknowledged its run).
 """
 
 from __future__ import annotations
@@ -40,6 +44,17 @@ class Metrics:
         self.replayed = Counter(f"{PREFIX}_replayed", "Messages fetched from datagrepper", registry=r)
         self.pending = Gauge(f"{PREFIX}_pending", "Messages stored and not yet acknowledged by Airflow", registry=r)
         self.subscribed = Gauge(f"{PREFIX}_subscribed", "1 when connected to a bus endpoint", registry=r)
+        self.bus_connected = Gauge(
+            f"{PREFIX}_bus_connected", "1 when connected to the bus (AMQP: consuming)", registry=r
+        )
+        self.bus_last_heard = Gauge(
+            f"{PREFIX}_bus_last_heard_seconds",
+            "Seconds since anything (a message or a heartbeat) came from the AMQP broker; -1 before the first",
+            registry=r,
+        )
+        self.bus_reconnects = Counter(
+            f"{PREFIX}_bus_reconnects", "AMQP connections that ended and were reopened, by why", ["reason"], registry=r
+        )
         self.latency = Histogram(
             f"{PREFIX}_trigger_latency_seconds",
             "From a message's arrival to Airflow acknowledging its DAG run",

@@ -23,6 +23,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from relengotron.listener.airflow_api import REFUSED, AirflowClient, Backoff
+from relengotron.listener.amqp_bus import AmqpSubscriber, routing_keys
 from relengotron.listener.config import ListenerConfig
 from relengotron.listener.inbox import Inbox
 from relengotron.listener.ingest import Ingestor
@@ -122,6 +123,19 @@ class Replayer(threading.Thread):
         )
 
 
+def replay_window(config: ListenerConfig, inbox: Inbox, started_at: float, reason: str) -> Window:
+    """The window to replay on (re)connecting: since the last message seen live (see :func:`start_window`)."""
+    window = start_window(
+        inbox.live_mark(),
+        started_at,
+        time.time(),
+        margin=config.replay_margin,
+        initial=config.initial_replay,
+        maximum=config.max_replay,
+    )
+    return Window(window.start, window.end, f"{reason}: {window.reason}")
+
+
 class Subscriber(threading.Thread):
     """ZeroMQ SUB on every endpoint: each message is validated and stored, nothing else. Connection events
     (socket monitor) drive /healthz and the replays on start and reconnect."""
@@ -147,15 +161,7 @@ class Subscriber(threading.Thread):
         self.failed: str | None = None
 
     def _window(self, reason: str) -> Window:
-        window = start_window(
-            self.ingestor.inbox.live_mark(),
-            self.started_at,
-            time.time(),
-            margin=self.config.replay_margin,
-            initial=self.config.initial_replay,
-            maximum=self.config.max_replay,
-        )
-        return Window(window.start, window.end, f"{reason}: {window.reason}")
+        return replay_window(self.config, self.ingestor.inbox, self.started_at, reason)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         endpoint = event["endpoint"].decode() if isinstance(event["endpoint"], bytes) else str(event["endpoint"])
@@ -171,6 +177,16 @@ class Subscriber(threading.Thread):
             self.connected.discard(endpoint)
             log.warning("disconnected", extra={"endpoint": endpoint})
         self.metrics.subscribed.set(1 if self.connected else 0)
+        self.metrics.bus_connected.set(1 if self.connected else 0)
+
+    def problem(self) -> str | None:
+        """Why the bus is not healthy now, or None."""
+        if self.connected:
+            return None
+        return self.failed or "not subscribed to any bus endpoint"
+
+    def state(self) -> dict[str, Any]:
+        return {"transport": "fedmsg", "connected": bool(self.connected)}
 
     def run(self) -> None:
         context = zmq.Context()
@@ -210,6 +226,7 @@ class Subscriber(threading.Thread):
             context.term()
             self.connected.clear()
             self.metrics.subscribed.set(0)
+            self.metrics.bus_connected.set(0)
 
     def _ingest(self, frames: list[bytes]) -> None:
         try:
@@ -331,7 +348,7 @@ class Listener:
         self.ingestor.on_stored = self.wake.set
         backoff = Backoff(self.config.airflow.retry_initial, self.config.airflow.retry_max)
         self.replayer = Replayer(self.datagrepper, self.ingestor, self.stop_event, backoff)
-        self.subscriber = Subscriber(self.config, self.ingestor, self.replayer, self.stop_event, self.metrics)
+        self.subscriber: Subscriber | AmqpSubscriber = self._subscriber()
         self.dispatcher = Dispatcher(
             inbox,
             self.rules,
@@ -345,10 +362,25 @@ class Listener:
         self.metrics.pending.set_function(inbox.pending_count)
         self.http = HealthServer(self.config.http_host, self.config.http_port, self.metrics, self.health)
 
+    def _subscriber(self) -> Subscriber | AmqpSubscriber:
+        if self.config.transport != "amqp":
+            return Subscriber(self.config, self.ingestor, self.replayer, self.stop_event, self.metrics)
+        assert self.config.amqp is not None
+        started_at = time.time()
+        topics = [topic for rule in self.rules.rules for topic in rule.topics]
+        keys = list(self.config.amqp.routing_keys) or routing_keys(topics)
+
+        def replay(reason: str) -> None:
+            window = replay_window(self.config, self.ingestor.inbox, started_at, reason)
+            self.replayer.request(window, delay=self.config.settle)
+
+        return AmqpSubscriber(self.config.amqp, keys, self.ingestor, replay, self.stop_event, self.metrics)
+
     def health(self) -> dict[str, Any]:
         problems = []
-        if not self.subscriber.connected:
-            problems.append(self.subscriber.failed or "not subscribed to any bus endpoint")
+        bus = self.subscriber.problem()
+        if bus:
+            problems.append(bus)
         writable = self.ingestor.inbox.writable()
         if writable:
             problems.append(writable)
@@ -356,6 +388,7 @@ class Listener:
             "ready": not problems,
             "problems": problems,
             "subscribed": sorted(self.subscriber.connected),
+            "bus": self.subscriber.state(),
             "pending": self.ingestor.inbox.pending_count(),
             "airflow_error": self.dispatcher.last_error,
             "replay_error": self.replayer.last_error,
@@ -372,7 +405,10 @@ class Listener:
         self.replayer.start()
         self.dispatcher.start()
         self.subscriber.start()
-        log.info("listener started", extra={"http": self.http.url, "endpoints": list(self.config.endpoints)})
+        where = [self.config.amqp.endpoint] if self.config.amqp is not None else list(self.config.endpoints)
+        log.info(
+            "listener started", extra={"http": self.http.url, "transport": self.config.transport, "endpoints": where}
+        )
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -116,7 +116,7 @@ class SignatureChecker:
         self._validate = fedmsg.crypto.validate
 
     def problem(self, envelope: dict[str, Any], *, from_datagrepper: bool = False) -> str | None:
-        if "signature" not in envelope:
+        if envelope.get("signature") is None:
             return "unsigned (signature validation is on)"
         candidate = dict(envelope)
         if from_datagrepper:
@@ -251,7 +251,7 @@ class Validator:
         username = data.get("username")
         if username is not None and not isinstance(username, str):
             return f"field 'username' must be a string, not {_type_name(username)}"
-        for name in ("signature", "certificate", "crypto"):
-            if name in data and not isinstance(data[name], str):
+        for name in ("signature", "certificate", "crypto"):  # null in datagrepper's rows of AMQP messages
+            if data.get(name) is not None and not isinstance(data[name], str):
                 return f"field {name!r} must be a string, not {_type_name(data[name])}"
         return None

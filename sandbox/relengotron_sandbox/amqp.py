@@ -246,15 +246,23 @@ class AmqpBus:
     def publish(self, topic: str, body: dict[str, Any]) -> Message:
         """Publish ``topic`` (no prefix) with ``body`` as its publisher's class; the message sent. Raises
         (and logs) whatever went wrong: an invalid body, a refusal, no confirm."""
-        self.wait_ready()
-        assert self._publisher is not None
         try:
             message = make_message(topic, body)
-            self._publisher.publish(message)
         except Exception:
             log.exception("publishing %s on AMQP failed", topic)
             raise
+        self.send(message)
         return message
+
+    def send(self, message: Message) -> None:
+        """Publish a message already made (again, after a timeout: same id) and wait for the confirm."""
+        self.wait_ready()
+        assert self._publisher is not None
+        try:
+            self._publisher.publish(message)
+        except Exception:
+            log.exception("publishing %s on AMQP failed", message.topic)
+            raise
 
     def close(self) -> None:
         self._thread.join(timeout=CONNECT_TIMEOUT)

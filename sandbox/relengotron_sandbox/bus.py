@@ -293,6 +293,11 @@ class BusService:
             "archive_queue": amqp.ARCHIVE_QUEUE,
         }
 
+    @property
+    def amqp(self) -> amqp.AmqpBus | None:
+        """The AMQP side (publishing as the sandbox's services do), when the sandbox has a broker."""
+        return self._amqp
+
     def ready(self) -> None:
         """Wait until the AMQP side (if any) is connected and its archive queue bound."""
         if self._amqp is not None:

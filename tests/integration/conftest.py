@@ -168,3 +168,12 @@ def load_dag(dag_id: str) -> Any:
     bag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags"), safe_mode=False)
     assert bag.import_errors == {}
     return bag.dags[dag_id]
+
+
+@pytest.fixture
+def listeners() -> Iterator[list[Any]]:
+    """Listeners (listener_harness.Listener) a test starts; every one is stopped afterwards, whatever happened."""
+    started: list[Any] = []  # listener_harness.Listener
+    yield started
+    for one in started:
+        one.stop()

@@ -171,3 +171,94 @@ def test_mistakes_name_the_file_line_and_key(tmp_path: Path, change, line, key, 
     if line is not None:
         assert caught.value.line == line, str(caught.value)
     assert reason in caught.value.reason
+
+
+# --------------------------------------------------------------------------- bus.transport: amqp
+
+AMQP_BASE = """\
+airflow: {url: 'http://127.0.0.1:8080', username: admin, password_file: pw}
+inbox: {path: inbox.sqlite}
+rules: rules.yaml
+"""
+
+
+def _amqp_config(tmp_path, bus: str):
+    from relengotron.listener.config import load_config
+
+    path = tmp_path / "listener.yaml"
+    path.write_text(bus + AMQP_BASE)
+    return load_config(path)
+
+
+def test_amqp_transport_loads_its_settings(tmp_path) -> None:
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        (tmp_path / name).write_text("x")
+    config = _amqp_config(
+        tmp_path,
+        "bus:\n  transport: amqp\n  amqp:\n    url: amqps://rabbitmq.fedoraproject.org/%2Fpubsub\n"
+        "    queue: relengotron\n    tls: {ca_cert: ca.pem, certfile: cert.pem, keyfile: key.pem}\n"
+        "    prefetch: 5\n    heartbeat_seconds: 3\n",
+    )
+    assert config.transport == "amqp" and config.endpoints == ()
+    assert config.amqp is not None
+    assert config.amqp.queue == "relengotron" and config.amqp.prefetch == 5 and config.amqp.heartbeat == 3
+    assert config.amqp.certfile == tmp_path / "cert.pem" and config.amqp.routing_keys == ()
+    assert config.amqp.endpoint == "amqps://rabbitmq.fedoraproject.org:5671/%2Fpubsub"
+
+
+def test_amqp_transport_errors_name_the_key(tmp_path) -> None:
+    import pytest
+
+    from relengotron.yamlfile import FileError
+
+    cases = [
+        ("url: amqp://u:secret@h/%2F\n    queue: q\n", "bus.amqp.url", "passwords are not written here"),
+        ("url: http://h/\n    queue: q\n", "bus.amqp.url", "not an amqp:// or amqps:// URL"),
+        ("url: amqps://fedora:@h/%2Fpublic_pubsub\n    queue: mine\n", "bus.amqp.queue", "UUID queue names"),
+        ("url: amqp://h/\n    queue: q\n    routing_keys: ['a..b']\n", "bus.amqp.routing_keys", "topic pattern"),
+        ("url: amqp://h/\n    queue: q\n    tls: {ca_cert: nowhere.pem}\n", "bus.amqp.tls.ca_cert", "no such file"),
+        ("url: amqp://h/\n    queue: q\n    heartbeat_seconds: 0\n", "bus.amqp.heartbeat_seconds", "between"),
+    ]
+    for block, key, message in cases:
+        with pytest.raises(FileError) as caught:
+            _amqp_config(tmp_path, f"bus:\n  transport: amqp\n  amqp:\n    {block}")
+        assert key in str(caught.value) and message in str(caught.value), (block, str(caught.value))
+    with pytest.raises(FileError, match="fedmsg setting"):
+        _amqp_config(
+            tmp_path, "bus:\n  transport: amqp\n  endpoints: ['tcp://h:1']\n  amqp: {url: 'amqp://h/', queue: q}\n"
+        )
+    with pytest.raises(FileError, match="fedmsg signatures do not exist on AMQP"):
+        _amqp_config(
+            tmp_path,
+            "bus:\n  transport: amqp\n  amqp: {url: 'amqp://h/', queue: q}\n"
+            "validation: {signatures: true, crypto: {crypto_validate_backends: [gpg]}}\n",
+        )
+
+
+def test_routing_keys_cover_the_rules_topics() -> None:
+    from fnmatch import fnmatchcase
+
+    from relengotron.listener.amqp_bus import routing_keys
+
+    globs = [
+        "*.buildsys.tag",
+        "org.fedoraproject.*.bodhi.update.request.*",
+        "org.fedoraproject.prod.pungi.compose.status.change",
+    ]
+    keys = routing_keys(globs)
+    assert keys == [
+        "#.buildsys.tag",
+        "org.fedoraproject.#.bodhi.update.request.#",
+        "org.fedoraproject.prod.pungi.compose.status.change",
+    ]
+    assert routing_keys(["*"]) == ["#"]
+    # every topic a glob matches is matched by its key (AMQP: # is zero or more words, * exactly one)
+    import re
+
+    def amqp_match(key: str, topic: str) -> bool:
+        pattern = "^" + re.escape(key).replace(r"\#", ".*").replace(r"\*", "[^.]+") + "$"
+        return re.match(pattern, topic) is not None
+
+    for topic in ["org.fedoraproject.prod.buildsys.tag", "org.fedoraproject.stg.bodhi.update.request.stable"]:
+        assert any(fnmatchcase(topic, g) for g in globs)
+        assert any(amqp_match(k, topic) for k in keys)
