@@ -212,14 +212,21 @@ def test_every_long_running_service_has_a_health_check_and_waits_on_what_it_need
 
 
 def test_the_listener_runs_its_config_and_keeps_its_inbox_on_a_volume(
-    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+    compose: dict[str, Any], services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from relengotron.listener.config import load_config
 
     listener = services["listener"]
     words = command_words(listener)
     assert words[:4] == ["relengotron", "listener", "run", "--config"]
+    # the broker's client certificate is a mounted secret of the container: there as the config is loaded
+    handed = set(mounts(listener)) | {f"/run/secrets/{s}" for s in listener.get("secrets", [])}
+    is_file = Path.is_file
+    monkeypatch.setattr(Path, "is_file", lambda p: is_file(p) or any(str(p).startswith(h + "/") for h in handed))
     config = load_config(repo_file_in_image(words[4]))
+    amqp = config.amqp
+    assert config.transport == "amqp" and amqp is not None and amqp.url.startswith("amqps://")
+    assert amqp.certfile is not None and amqp.keyfile is not None and amqp.ca_cert is not None  # EXTERNAL login
     config.load_rules()  # the rules the container reads, with the release configuration they use
     assert config.release_config is not None
     assert config.release_config.resolve() == repo_file_in_image("/opt/relengotron/config/fedora.yaml").resolve()
