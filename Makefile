@@ -61,8 +61,9 @@ integration: install
 bench: install
 	$(BIN)/python -m bench
 
+# BUS=amqp: the pipeline publishes and listens on the sandbox's RabbitMQ instead of fedmsg (the default)
 demo: install
-	$(BIN)/relengotron-sandbox demo
+	$(BIN)/relengotron-sandbox demo $(if $(BUS),--bus $(BUS))
 
 demo-stop:
 	@if [ -x $(BIN)/relengotron-sandbox ]; then $(BIN)/relengotron-sandbox demo-stop; fi

@@ -276,6 +276,24 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+def listener_amqp(url: str, directory: Path, **settings: Any) -> dict[str, Any]:
+    """The listener's ``bus.amqp`` block for the broker at ``url`` (plus ``settings``: queue, heartbeat, ...): the
+    URL without its password, which goes to ``directory/amqp-password`` (mode 0600) as ``password_file`` — the
+    listener's configuration refuses a password in the URL. Writes that file (idempotent)."""
+    block = dict(settings)
+    parts = urllib.parse.urlsplit(url)
+    block["url"] = url
+    if parts.password:
+        directory.mkdir(parents=True, exist_ok=True)
+        secret = directory / "amqp-password"
+        secret.write_text(urllib.parse.unquote(parts.password))
+        secret.chmod(0o600)
+        netloc = f"{parts.username}@{parts.netloc.rsplit('@', 1)[1]}"
+        block["url"] = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        block["password_file"] = secret.name
+    return block
+
+
 @contextmanager
 def running(directory: Path, *, timeout: float = START_TIMEOUT) -> Iterator[Broker]:
     """A throwaway broker with its state in ``directory``, ready, stopped (with its epmd) on exit."""

@@ -118,13 +118,22 @@ def build_world_command(world_path: Path | None, cache_dir: Path) -> None:
 
 @main.command()
 @DEMO_STATE
-def demo(state_dir: Path) -> None:
+@click.option(
+    "--bus",
+    "transport",
+    type=click.Choice(["fedmsg", "amqp"]),
+    default="fedmsg",
+    show_default=True,
+    help="The bus the pipeline publishes and listens on: fedmsg (ZeroMQ) or amqp (the sandbox's RabbitMQ, "
+    "with fedora-messaging); the sandbox's services publish on both.",
+)
+def demo(state_dir: Path, transport: str) -> None:
     """Start the sandbox, an embedded Airflow and the listener; play a release-engineering day on the bus."""
     from relengotron_sandbox.demo import run_demo
     from relengotron_sandbox.demo.run import DemoError
 
     with reported(DemoError):
-        code = run_demo(state_dir)
+        code = run_demo(state_dir, transport=transport)
     sys.exit(code)
 
 

@@ -16,8 +16,24 @@ KOJI_PASSWORD = "sandbox"
 BUGZILLA_API_KEY = "sandbox-api-key"
 
 
-def airflow_connections(endpoints: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Connection id → Airflow's JSON connection form (conn_type, host, login, password, extra)."""
+TRANSPORTS = ("fedmsg", "amqp")  # the sandbox's services publish on both: the pipeline may use either
+
+
+def bus_connection(endpoints: dict[str, Any], transport: str = "fedmsg") -> dict[str, Any]:
+    """The ``bus_default`` connection on the sandbox's fedmsg relay or its RabbitMQ (pure)."""
+    if transport not in TRANSPORTS:
+        raise ValueError(f"bus transport {transport!r} is not one of {', '.join(TRANSPORTS)}")
+    bus = endpoints["bus"]
+    if transport == "amqp":
+        if "fedora_messaging_config" not in bus:
+            raise ValueError("the sandbox runs no broker: its bus has no fedora_messaging_config")
+        return {"conn_type": "generic", "extra": {"transport": "amqp", "config": bus["fedora_messaging_config"]}}
+    return {"conn_type": "generic", "extra": {"transport": "fedmsg", "config": bus["fedmsg_config"]}}
+
+
+def airflow_connections(endpoints: dict[str, Any], *, transport: str = "fedmsg") -> dict[str, dict[str, Any]]:
+    """Connection id → Airflow's JSON connection form (conn_type, host, login, password, extra); the pipeline
+    publishes on the bus ``transport``."""
     return {
         "koji_default": {
             "conn_type": "generic",
@@ -33,7 +49,7 @@ def airflow_connections(endpoints: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "host": endpoints["bugzilla"]["url"],
             "password": BUGZILLA_API_KEY,
         },
-        "bus_default": {"conn_type": "generic", "extra": {"config": endpoints["bus"]["fedmsg_config"]}},
+        "bus_default": bus_connection(endpoints, transport),
         # Read-only (no login); BodhiClient fetches its provider's metadata when built: the sandbox's provider.
         "bodhi_default": {
             "conn_type": "generic",
@@ -47,10 +63,9 @@ def airflow_connections(endpoints: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def airflow_environment(endpoints: dict[str, Any]) -> dict[str, str]:
+def airflow_environment(endpoints: dict[str, Any], *, transport: str = "fedmsg") -> dict[str, str]:
     """``AIRFLOW_CONN_<ID>`` for each connection and ``AIRFLOW_VAR_RELENGOTRON_CONFIG`` for the release config."""
-    env = {
-        f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in airflow_connections(endpoints).items()
-    }
+    connections = airflow_connections(endpoints, transport=transport)
+    env = {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in connections.items()}
     env["AIRFLOW_VAR_RELENGOTRON_CONFIG"] = endpoints["releng"]["config"]
     return env

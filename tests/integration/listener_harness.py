@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import requests
 import yaml
 import zmq
 
+from relengotron_sandbox.broker import listener_amqp
 from relengotron_sandbox.testing import Process, airflow_env, child_env, free_port, start, stop, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -242,13 +242,7 @@ def write_listener(
     root.mkdir(parents=True, exist_ok=True)
     bus_config: dict[str, Any] = {"endpoints": [bus["relay_outbound"], *extra_endpoints], "settle_seconds": 0.5}
     if amqp is not None:
-        settings = dict(amqp)
-        url = urllib.parse.urlsplit(settings["url"])
-        if url.password:
-            (root / "amqp-password").write_text(urllib.parse.unquote(url.password))
-            netloc = f"{url.username}@{url.netloc.rsplit('@', 1)[1]}"
-            settings["url"] = urllib.parse.urlunsplit(url._replace(netloc=netloc))
-            settings["password_file"] = "amqp-password"
+        settings = listener_amqp(amqp["url"], root, **{k: v for k, v in amqp.items() if k != "url"})
         bus_config = {"transport": "amqp", "settle_seconds": 0.5, "amqp": settings}
     (root / "password").write_text(airflow.password)
     (root / "rules.yaml").write_text(yaml.safe_dump(rules, sort_keys=False))

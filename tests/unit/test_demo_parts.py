@@ -112,6 +112,33 @@ def test_the_written_files_load_and_the_password_is_private(tmp_path: Path) -> N
     assert dag_ids(config.rules_path) == ["autosign", "masher_start", "rawhide_gating", "updates_push"]
 
 
+def test_on_the_amqp_bus_the_listener_and_the_dags_use_the_sandbox_s_rabbitmq(tmp_path: Path) -> None:
+    """``make demo BUS=amqp``: the listener consumes a durable queue of its own on the sandbox's broker (its
+    password in a private file, never in the config) and the DAGs' bus connection publishes with fedora-messaging."""
+    from relengotron.listener.config import load_config
+    from relengotron_sandbox.connections import airflow_connections
+
+    url = "amqp://relengotron-sandbox:p%40ss@127.0.0.1:5672/%2Fpubsub"
+    endpoints = {
+        **ENDPOINTS,
+        "bus": {**ENDPOINTS["bus"], "amqp_url": url, "fedora_messaging_config": "/state/bus/fedora-messaging.toml"},
+        "releng": {"config": str(testing.REPO / "config" / "fedora.yaml")},
+    }
+    path = write_files(tmp_path / "listener", endpoints, "http://127.0.0.1:8793", LISTENER_USER, "s3cret",
+                       transport="amqp")  # fmt: skip
+    config = load_config(path)
+    assert config.transport == "amqp" and config.amqp is not None
+    assert config.amqp.url == "amqp://relengotron-sandbox@127.0.0.1:5672/%2Fpubsub"
+    assert config.amqp.queue == "relengotron-demo-listener" and config.amqp.password() == "p@ss"
+    assert (tmp_path / "listener" / "amqp-password").stat().st_mode & 0o777 == 0o600
+    assert "p%40ss" not in path.read_text() and "p@ss" not in path.read_text()
+    bus = airflow_connections(endpoints, transport="amqp")["bus_default"]["extra"]
+    assert bus == {"transport": "amqp", "config": "/state/bus/fedora-messaging.toml"}
+    assert airflow_connections(endpoints)["bus_default"]["extra"]["transport"] == "fedmsg"  # the default
+    with pytest.raises(ValueError, match="the sandbox runs no broker"):
+        airflow_connections(ENDPOINTS, transport="amqp")
+
+
 def test_progress_rows_count_each_runs_tasks_and_say_what_it_is_about() -> None:
     runs = [
         {

@@ -49,13 +49,28 @@ def demo_rules(shipped: Mapping[str, Any], *, window: float = DEMO_WINDOW, poll:
     return rules
 
 
+DEMO_QUEUE = "relengotron-demo-listener"  # the demo listener's durable queue on the sandbox's RabbitMQ
+
+
 def listener_config(
-    endpoints: Mapping[str, Any], airflow_url: str, username: str, *, password_file: str, rules_file: str
+    endpoints: Mapping[str, Any],
+    airflow_url: str,
+    username: str,
+    *,
+    password_file: str,
+    rules_file: str,
+    amqp: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The listener's config for the sandbox bus and the embedded Airflow (pure; paths relative to the file)."""
+    """The listener's config for the sandbox bus and the embedded Airflow (pure; paths relative to the file): on
+    the fedmsg relay, or with ``amqp`` (its ``bus.amqp`` block, :func:`relengotron_sandbox.broker.listener_amqp`)
+    on the sandbox's RabbitMQ."""
     bus = endpoints["bus"]
+    if amqp is None:
+        bus_config: dict[str, Any] = {"fedmsg_config": bus["fedmsg_config"], "subscribe": "", "settle_seconds": 0.5}
+    else:
+        bus_config = {"transport": "amqp", "settle_seconds": 0.5, "amqp": dict(amqp)}
     return {
-        "bus": {"fedmsg_config": bus["fedmsg_config"], "subscribe": "", "settle_seconds": 0.5},
+        "bus": bus_config,
         "datagrepper": {"url": bus["datagrepper"], "initial_replay_seconds": 5},
         "airflow": {
             "url": airflow_url,
@@ -76,10 +91,19 @@ def listener_config(
     }
 
 
-def write_files(directory: Path, endpoints: Mapping[str, Any], airflow_url: str, username: str, password: str) -> Path:
-    """Write the demo's rules, the listener's config and its password file into ``directory``; the config's
-    path. Idempotent: the same inputs write the same files. A rules file the listener would refuse is an
-    error naming the file, line and rule."""
+def write_files(
+    directory: Path,
+    endpoints: Mapping[str, Any],
+    airflow_url: str,
+    username: str,
+    password: str,
+    *,
+    transport: str = "fedmsg",
+) -> Path:
+    """Write the demo's rules, the listener's config and its password files into ``directory``; the config's
+    path. The listener consumes from the bus ``transport`` (fedmsg, or amqp: the sandbox's RabbitMQ, a durable
+    queue of its own). Idempotent: the same inputs write the same files. A rules file the listener would refuse
+    is an error naming the file, line and rule."""
     from relengotron.listener.config import load_config
     from relengotron.yamlfile import FileError
 
@@ -89,8 +113,15 @@ def write_files(directory: Path, endpoints: Mapping[str, Any], airflow_url: str,
     )
     write_atomic(directory / "rules.yaml", (header + yaml.safe_dump(demo_rules(shipped), sort_keys=False)).encode())
     write_atomic(directory / "airflow.password", password.encode(), mode=0o600)
+    amqp = None
+    if transport == "amqp":
+        from relengotron_sandbox.broker import listener_amqp
+
+        amqp = listener_amqp(endpoints["bus"]["amqp_url"], directory, queue=DEMO_QUEUE)
+    elif transport != "fedmsg":
+        raise ListenerEmbedError(f"bus transport {transport!r} is not fedmsg or amqp")
     config = listener_config(
-        endpoints, airflow_url, username, password_file="airflow.password", rules_file="rules.yaml"
+        endpoints, airflow_url, username, password_file="airflow.password", rules_file="rules.yaml", amqp=amqp
     )
     config_path = write_atomic(directory / "listener.yaml", yaml.safe_dump(config, sort_keys=False).encode())
     try:

@@ -119,9 +119,10 @@ def stop(root: Path) -> list[str]:
     return stopped
 
 
-def start(root: Path, console: Console, cache: Path = WORLD_CACHE) -> Stack:
-    """Stop what a previous demo left, then start the sandbox, Airflow and the listener from an empty ``root``.
-    On any failure, whatever was started is stopped again before the error is raised."""
+def start(root: Path, console: Console, cache: Path = WORLD_CACHE, *, transport: str = "fedmsg") -> Stack:
+    """Stop what a previous demo left, then start the sandbox, Airflow and the listener from an empty ``root``,
+    the DAGs publishing and the listener consuming on the bus ``transport`` (the sandbox's services publish on
+    both). On any failure, whatever was started is stopped again before the error is raised."""
     from relengotron_sandbox import control
 
     layout = Layout(Path(root).absolute())
@@ -141,14 +142,21 @@ def start(root: Path, console: Console, cache: Path = WORLD_CACHE) -> Stack:
             f"[green]sandbox up[/] (Koji, PDC, ResultsDB, Bugzilla, Bodhi, the bus, Taskotron) in {layout.sandbox}"
         )
         with console.status("starting Airflow (SQLite, LocalExecutor, 127.0.0.1 only)…"):
-            airflow, url = airflow_embed.start(layout.airflow, testing.REPO, endpoints, layout.logs / "airflow.log")
+            airflow, url = airflow_embed.start(
+                layout.airflow, testing.REPO, endpoints, layout.logs / "airflow.log", transport=transport
+            )
             started.append(airflow)
             processes.record(layout.root, started)
             airflow_embed.wait_healthy(url, airflow)
             passwords = airflow_embed.passwords(layout.airflow)
             api = airflow_embed.AirflowAPI(url, airflow_embed.ADMIN, passwords[airflow_embed.ADMIN])
             config = listener_embed.write_files(
-                layout.listener, endpoints, url, airflow_embed.LISTENER_USER, passwords[airflow_embed.LISTENER_USER]
+                layout.listener,
+                endpoints,
+                url,
+                airflow_embed.LISTENER_USER,
+                passwords[airflow_embed.LISTENER_USER],
+                transport=transport,
             )
             wanted = listener_embed.dag_ids(config.parent / "rules.yaml")
             dags = api.wait_for_dags(wanted)
@@ -160,7 +168,8 @@ def start(root: Path, console: Console, cache: Path = WORLD_CACHE) -> Stack:
             started.append(listener)
             processes.record(layout.root, started)
             listener_url = listener_embed.wait_ready(config, listener)
-        console.print(f"[green]listener up[/] ({listener_url}/metrics), rules {config.parent / 'rules.yaml'}")
+        rules = config.parent / "rules.yaml"
+        console.print(f"[green]listener up[/] ({listener_url}/metrics) on the {transport} bus, rules {rules}")
     except BaseException as exc:
         stop(layout.root)
         if isinstance(exc, START_ERRORS):
@@ -405,11 +414,12 @@ def way_in(stack: Stack, console: Console) -> None:
     console.print("Everything stays up for exploration; stop it with [bold]make demo-stop[/].")
 
 
-def run_demo(root: Path = DEFAULT_STATE, console: Console | None = None) -> int:
-    """``relengotron-sandbox demo``: 0 when the scenario ended as designed, 1 otherwise (everything stays up)."""
+def run_demo(root: Path = DEFAULT_STATE, console: Console | None = None, *, transport: str = "fedmsg") -> int:
+    """``relengotron-sandbox demo``: 0 when the scenario ended as designed, 1 otherwise (everything stays up).
+    ``transport``: the bus the pipeline publishes and listens on (``fedmsg``, the default, or ``amqp``)."""
     console = console or Console()
     began_all = time.monotonic()
-    stack = start(root, console)
+    stack = start(root, console, transport=transport)
     console.print(f"[green]up[/] in {time.monotonic() - began_all:.0f} s; playing the scenario on the bus…")
     began = time.time()
     failure: str | None = None
