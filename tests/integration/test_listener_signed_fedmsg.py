@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from listener_harness import write_listener
 from listener_samples import koji_tag
-from test_listener_acceptance import bus, deployment, gate_rule, listeners, settle  # noqa: F401 (fixtures)
+from listener_scenarios import gate_rule, settle
+from test_listener_acceptance import bus, deployment  # noqa: F401 (fixtures)
 
 from relengotron.messaging import FedmsgPublisher, load_fedmsg_config
 from relengotron_sandbox.pki import FedmsgCA
