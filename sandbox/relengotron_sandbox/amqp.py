@@ -198,6 +198,46 @@ class Link:
 # --------------------------------------------------------------------------- the sandbox bus on AMQP
 
 
+class Subscription:
+    """A sandbox service consuming ``keys`` from the sandbox's broker into ``callback``, as Fedora's services
+    consume with fedora-messaging: a durable ``queue`` of its own, connected in a thread once the broker is up
+    (the services start while it boots). :meth:`ready` waits for it; :meth:`close` ends it. ``callback`` runs in a
+    thread; the message is acked when it returns."""
+
+    def __init__(self, broker: Any, queue: str, keys: list[str], callback: Callable[[Message], None]) -> None:
+        self._broker = broker
+        self._queue, self._keys, self._callback = queue, keys, callback
+        self._link: Link | None = None
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+        threading.Thread(target=self._connect, name=f"amqp-{queue}", daemon=True).start()
+
+    def _connect(self) -> None:
+        try:
+            self._broker.wait_ready()
+            self._link = Link(self._broker.url)
+            self._link.consume(self._callback, self._queue, self._keys)
+        except BaseException as exc:
+            self._error = exc
+            log.exception("consuming %s from the sandbox's broker failed", self._queue)
+        finally:
+            self._done.set()
+
+    def ready(self, timeout: float = CONNECT_TIMEOUT + 60) -> None:
+        """Block until consuming; the connection's error if it failed."""
+        if not self._done.wait(timeout):
+            raise RuntimeError(f"{self._queue}: not consuming from the sandbox's broker after {timeout} s")
+        if self._error is not None:
+            raise RuntimeError(f"{self._queue}: consuming from the sandbox's broker failed: {self._error}")
+
+    def close(self) -> None:
+        """Stop consuming (idempotent)."""
+        self._done.wait(CONNECT_TIMEOUT)
+        if self._link is not None:
+            self._link.close()
+            self._link = None
+
+
 class AmqpBus:
     """The sandbox's AMQP side: connects once the broker is ready (in a thread, so the other services start
     meanwhile), binds the archive's queue to ``#`` before anything is published, and publishes."""

@@ -2,8 +2,10 @@
 
 ``BodhiService(ctx).start()`` needs the bus, the Koji hub and Bugzilla started (their endpoints in
 ``ctx.endpoints``); it serves Bodhi and the provider each on 127.0.0.1 on a free port, writes a token for the
-provider's default user where the bodhi client reads tokens, subscribes to ``relengotron.push.complete``, and
-returns its endpoints entry::
+provider's default user where the bodhi client reads tokens, subscribes to ``relengotron.push.complete`` — on the
+fedmsg relay, and on the sandbox's RabbitMQ when it runs one (a durable queue of its own, consumed with
+fedora-messaging as Bodhi's consumers are: the pipeline may publish on either bus) — and returns its endpoints
+entry::
 
     {"url": "http://127.0.0.1:P/", "id_provider": "http://127.0.0.1:Q/openidc", "client_id": "bodhi-client",
      "oidc_storage": "<state>/bodhi/client.json", "user": "releng"}
@@ -20,6 +22,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from relengotron_sandbox.amqp import Subscription
 from relengotron_sandbox.bodhi.auth import Auth
 from relengotron_sandbox.bodhi.bugs import BugTracker
 from relengotron_sandbox.bodhi.composer import FinishResult, PushResult, finish_push, push
@@ -38,6 +41,7 @@ from relengotron_sandbox.web import HTTPService
 log = logging.getLogger(__name__)
 
 DEFAULT_USER = "releng"  # who the provider logs in when nobody says otherwise
+AMQP_QUEUE = "relengotron-sandbox-bodhi"  # this project's name: the sandbox Bodhi's queue on the sandbox's broker
 STORAGE_FILE = "client.json"
 
 
@@ -56,6 +60,7 @@ class BodhiService:
         self.http: HTTPService | None = None
         self.oidc_http: HTTPService | None = None
         self._store: DocStore | None = None
+        self._amqp: Subscription | None = None  # push.complete from the broker, when the sandbox runs one
 
     def start(self) -> dict[str, Any]:
         """Open (seeding on first start) the state, serve, subscribe. Not re-entrant: start once."""
@@ -80,6 +85,8 @@ class BodhiService:
             topic = f"{bus['topic_prefix']}.{bus['environment']}.{MODNAME_TOPIC}"
             self.consumer = PushCompleteConsumer(bus["relay_outbound"], topic, bus.get("datagrepper"), self.finish)
             self.consumer.start()
+            if self.ctx.broker is not None:  # finishing is idempotent by message id: one message on both buses is one
+                self._amqp = Subscription(self.ctx.broker, AMQP_QUEUE, [topic], self._from_amqp)
         log.info("Bodhi serving on %s (OpenID Connect provider %s)", state.base_url, issuer)
         return {
             "url": state.base_url,
@@ -118,12 +125,24 @@ class BodhiService:
         """``bodhi-push --yes`` (``releases``, ``requests``, ``builds``, ``updates``, ``bodhi2``). Not idempotent."""
         return push(self._started(), agent=agent, **options)
 
+    def _from_amqp(self, message: Any) -> None:
+        assert self.consumer is not None
+        self.consumer.handle({"topic": message.topic, "msg": message.body, "msg_id": message.id})
+
+    def ready(self) -> None:
+        """Wait until Bodhi consumes from the broker too (when the sandbox runs one); its error if it could not."""
+        if self._amqp is not None:
+            self._amqp.ready()
+
     def finish(self, body: Any, msg_id: str | None = None) -> FinishResult:
         """Finish the push a ``relengotron.push.complete`` body reports on (what the consumer calls). Idempotent."""
         return finish_push(self._started(), body, msg_id)
 
     def stop(self) -> None:
         """Stop consuming and serving, log out of Koji, close the state. Idempotent."""
+        if self._amqp is not None:
+            self._amqp.close()
+            self._amqp = None
         if self.consumer is not None:
             self.consumer.stop()
             self.consumer = None

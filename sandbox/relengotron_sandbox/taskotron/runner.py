@@ -1,8 +1,10 @@
 """The sandbox Taskotron runner: checks triggered by bus messages, results posted to ResultsDB.
 
 It subscribes to the sandbox bus with fedmsg (``FedMsgContext.tail_messages`` on the relay's outbound
-endpoint, from the bus's generated fedmsg config), queues each message, and a worker thread runs the checks —
-the subscription never waits for a check. Results go to ResultsDB through the ``resultsdb_api`` client.
+endpoint, from the bus's generated fedmsg config) and, when the sandbox runs a broker, consumes the pipeline's
+announcements (``relengotron.artifact.composed``, which the pipeline publishes on one bus: fedmsg or AMQP) from
+a queue of its own there; it queues each message, and a worker thread runs the checks — the subscription never
+waits for a check. Results go to ResultsDB through the ``resultsdb_api`` client.
 
 Triggers and checks:
 
@@ -59,6 +61,7 @@ from resultsdb_api import ResultsDBapi, ResultsDBapiException
 
 from relengotron.artifacts.images import CONTENT_TEST
 from relengotron.messaging import load_fedmsg_config
+from relengotron_sandbox.amqp import Subscription
 from relengotron_sandbox.service import SandboxContext
 from relengotron_sandbox.taskotron.content import image_content, ostree_content
 from relengotron_sandbox.taskotron.integrity import fetch_image, image_checksum, ostree_fsck, pull_commit
@@ -79,6 +82,7 @@ KOJI_BUILD = "koji_build"
 COMPOSE_ARTIFACT = "compose-artifact"
 TAG_TOPIC = "buildsys.tag"
 ARTIFACT_TOPIC = "relengotron.artifact.composed"
+AMQP_QUEUE = "relengotron-sandbox-taskotron"  # this project's name: the runner's queue on the sandbox's broker
 SUBSCRIBE_SETTLE = 0.3  # seconds for the SUB socket to reach the relay before start() returns (slow joiner)
 
 
@@ -104,6 +108,7 @@ class TaskotronRunner:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._fedmsg: fedmsg.core.FedMsgContext | None = None
+        self._amqp: Subscription | None = None
         self._koji: KojiRepo | None = None
         self._reader = HeaderReader(ctx.service_dir(self.name) / "headers")
 
@@ -124,13 +129,24 @@ class TaskotronRunner:
         ]
         for thread in self._threads:
             thread.start()
+        if self.ctx.broker is not None and bus.get("amqp_topic_prefix"):
+            key = f"{bus['amqp_topic_prefix']}.{ARTIFACT_TOPIC}"
+            self._amqp = Subscription(self.ctx.broker, AMQP_QUEUE, [key], lambda m: self.submit(m.topic, m.body))
         time.sleep(SUBSCRIBE_SETTLE)
         return {"checks": list(CHECKS)}
+
+    def ready(self) -> None:
+        """Wait until the runner consumes from the broker too (when the sandbox runs one)."""
+        if self._amqp is not None:
+            self._amqp.ready()
 
     def stop(self) -> None:
         """Stop subscribing and working; a check already running finishes first (up to the join timeout)."""
         self._stop.set()
         self._close_subscription()
+        if self._amqp is not None:
+            self._amqp.close()
+            self._amqp = None
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads = []
