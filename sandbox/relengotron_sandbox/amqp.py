@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import crochet
+import pika
 from fedora_messaging import config as fm_config
 from fedora_messaging.exceptions import Nack, PublishTimeout
 from fedora_messaging.message import Message
@@ -195,17 +196,49 @@ class Link:
             self._service = None  # type: ignore[assignment]
 
 
+class PikaPublisher:
+    """One blocking pika connection, publisher confirms on: any delivery, well-formed or not (the tests' hostile
+    corpus), or a fedora-messaging message as its library would put it on the wire. Synchronous in the caller's
+    thread — no reactor thread beside it — so a measuring client (the bench) shares its interpreter with
+    nothing. Not thread-safe; not idempotent (a retry publishes again)."""
+
+    def __init__(self, url: str) -> None:
+        self.connection = pika.BlockingConnection(pika.URLParameters(url))
+        self.channel = self.connection.channel()
+        self.channel.confirm_delivery()
+
+    def send(self, routing_key: str, body: bytes, properties: dict[str, Any] | Any) -> None:
+        """Publish to ``amq.topic``; returns once the broker confirmed (pika raises if it nacked or returned)."""
+        if isinstance(properties, dict):
+            properties = pika.BasicProperties(**properties)
+        self.channel.basic_publish("amq.topic", routing_key, body, properties)
+
+    def send_message(self, message: Message, topic_prefix: str) -> None:
+        """``message`` with the properties (id, schema headers, ``sent-at``) and JSON body fedora-messaging
+        gives it, under ``<topic_prefix>.<topic>`` — what its publisher would send with that prefix configured
+        (the library's own serialization, read from the attributes its Twisted protocol publishes)."""
+        self.send(f"{topic_prefix}.{message.topic}", message._encoded_body, message._properties)
+
+    def depth(self, queue: str) -> int:
+        """Messages ready in ``queue`` (which must exist)."""
+        return self.channel.queue_declare(queue, passive=True).method.message_count
+
+    def close(self) -> None:
+        self.connection.close()
+
+
 # --------------------------------------------------------------------------- the sandbox bus on AMQP
 
 
 class Subscription:
     """A sandbox service consuming ``keys`` from the sandbox's broker into ``callback``, as Fedora's services
-    consume with fedora-messaging: a durable ``queue`` of its own, connected in a thread once the broker is up
-    (the services start while it boots). :meth:`ready` waits for it; :meth:`close` ends it. ``callback`` runs in a
-    thread; the message is acked when it returns."""
+    consume with fedora-messaging: a durable ``queue`` of its own, connected in a thread once the bus's AMQP side
+    is (the services start while the broker boots; fedora-messaging's configuration is the process's, which
+    the bus loads). :meth:`ready` waits for it; :meth:`close` ends it. ``callback`` runs in a thread; the message
+    is acked when it returns."""
 
-    def __init__(self, broker: Any, queue: str, keys: list[str], callback: Callable[[Message], None]) -> None:
-        self._broker = broker
+    def __init__(self, bus: AmqpBus, queue: str, keys: list[str], callback: Callable[[Message], None]) -> None:
+        self._bus = bus
         self._queue, self._keys, self._callback = queue, keys, callback
         self._link: Link | None = None
         self._done = threading.Event()
@@ -214,8 +247,8 @@ class Subscription:
 
     def _connect(self) -> None:
         try:
-            self._broker.wait_ready()
-            self._link = Link(self._broker.url)
+            self._bus.wait_ready()
+            self._link = Link(self._bus.url)
             self._link.consume(self._callback, self._queue, self._keys)
         except BaseException as exc:
             self._error = exc
@@ -276,8 +309,14 @@ class AmqpBus:
             raise Nack() from exc
         self.archived += 1
 
+    @property
+    def url(self) -> str:
+        """The broker's URL."""
+        return self._broker.url
+
     def wait_ready(self, timeout: float = CONNECT_TIMEOUT + 60) -> None:
-        """Block until connected; the connection's error if it failed."""
+        """Block until connected (and fedora-messaging's configuration loaded); the connection's error if it
+        failed."""
         if not self._ready.wait(timeout):
             raise RuntimeError(f"the sandbox's AMQP connection is not up after {timeout} s")
         if self._error is not None:

@@ -284,6 +284,7 @@ class BusService:
         config_path = amqp.write_config(state / "fedora-messaging.toml", broker.url, prefix, "relengotron sandbox")
         assert self.archive is not None
         self._amqp = amqp.AmqpBus(broker, self.archive.add, config_path)
+        self.ctx.amqp = self._amqp
         self.ctx.publisher = amqp.BothBuses(self._publisher, self._amqp)
         return {
             "amqp_url": broker.url,
@@ -351,30 +352,36 @@ class BusService:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m relengotron_sandbox.bus --state DIR``: the bus alone — relay, archive, datagrepper, no broker —
-    in a process of its own, as Fedora's relay runs apart from its publishers and consumers (the bench's listener
+    """``python -m relengotron_sandbox.bus --state DIR [--broker]``: the bus alone — relay, archive, datagrepper,
+    and with ``--broker`` a RabbitMQ of its own (state in ``DIR/broker``) whose traffic it archives too — in a
+    process of its own, as Fedora's relay runs apart from its publishers and consumers (the bench's listener
     figures use it so that the relay shares no interpreter lock with the measuring client). Its endpoints are
-    written to ``DIR/endpoints.json`` once it serves; SIGTERM stops it."""
+    written to ``DIR/endpoints.json`` once it serves; SIGTERM stops it (and the broker)."""
     import argparse
     import signal
+    from contextlib import ExitStack
 
+    from relengotron_sandbox.broker import running
     from relengotron_sandbox.daemon import write_json_atomic
 
     parser = argparse.ArgumentParser(prog="python -m relengotron_sandbox.bus")
     parser.add_argument("--state", required=True, type=Path)
+    parser.add_argument("--broker", action="store_true", help="run a RabbitMQ too, and carry AMQP")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     args.state.mkdir(parents=True, exist_ok=True)
-    service = BusService(SandboxContext(state_dir=args.state, world=None, built=None))  # type: ignore[arg-type]
-    endpoints = service.start()
-    try:
+    with ExitStack() as stack:
+        broker = stack.enter_context(running(args.state / "broker")) if args.broker else None
+        ctx = SandboxContext(state_dir=args.state, world=None, built=None, broker=broker)  # type: ignore[arg-type]
+        service = BusService(ctx)
+        endpoints = service.start()
+        stack.callback(service.stop)
+        service.ready()
         write_json_atomic(args.state / "endpoints.json", {"bus": endpoints, "pid": os.getpid()})
         stop.wait()
-    finally:
-        service.stop()
     return 0
 
 

@@ -29,6 +29,7 @@ class SandboxContext:
     endpoints: dict[str, Any] = field(default_factory=dict)  # filled in as services start
     publisher: Publisher | None = None
     broker: Any = None  # relengotron_sandbox.broker.Broker once the broker service has launched it
+    amqp: Any = None  # relengotron_sandbox.amqp.AmqpBus once the bus has one (the process's fedora-messaging)
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def publish(self, modname: str, topic: str, msg: dict[str, Any]) -> None:

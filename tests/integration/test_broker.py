@@ -21,8 +21,10 @@ import requests
 from bodhi.messages.schemas.update import UpdateRequestStableV1
 from fedora_messaging.message import get_message
 from koji_fedoramessaging_messages.tag import TagV1
+from relengotron_messages import PushCompleteV1
 
 from relengotron_sandbox import broker as sandbox_broker
+from relengotron_sandbox.amqp import PikaPublisher
 from relengotron_sandbox.bodhi import BodhiService
 from relengotron_sandbox.broker import Broker, BrokerService
 from relengotron_sandbox.bugzilla import BugzillaService
@@ -36,6 +38,7 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "var" / "cache" / "world"
 PREFIX = "org.fedoraproject.dev"  # the sandbox's fedmsg topic_prefix and environment
+KERNEL = "FEDORA-2016-e26aae6802"  # requested stable in the default world's F24
 
 
 def listeners() -> list[tuple[str, int, str]]:
@@ -209,6 +212,43 @@ def test_a_bodhi_request_and_a_koji_tag_arrive_as_their_schema_classes_and_in_th
     ids = [m["msg_id"] for m in everything["raw_messages"]]
     assert ids.count(requested.id) == 1 and ids.count(tagged.id) == 1
     assert not [m for m in everything["raw_messages"] if m["topic"] == f"{PREFIX}.bodhi.compose.start"]
+
+
+def test_bodhi_finishes_a_push_whose_push_complete_came_over_amqp_only(
+    amqp_sandbox: tuple[SandboxContext, BodhiService],
+) -> None:
+    """The pipeline publishes on one bus; on AMQP, the sandbox Bodhi hears it from its own durable queue."""
+    ctx, bodhi = amqp_sandbox
+    assert bodhi.request(KERNEL, "stable", "jforbes")["request"] == "stable"
+    bodhi.push(agent="bowlofeggs", releases=["f24"], requests=["stable"])
+    consumer = bodhi.consumer
+    assert consumer is not None
+    before = consumer.handled
+    body = {
+        "push_id": "push-f24-updates",
+        "run_id": "run-f24-updates",
+        "repo": "f24-updates",
+        "release": "f24",
+        "request": "stable",
+        "agent": "bowlofeggs",
+        "status": "complete",
+        "synced": True,
+        "repos": ["linux/updates/24/x86_64"],
+        "updates": [{"alias": KERNEL, "builds": ["kernel-4.6.4-301.fc24"], "status": "pushed"}],
+        "artifacts": {"released": [], "unchanged": [], "held_back": [], "failed": []},
+    }
+    message = PushCompleteV1(body=body, topic="relengotron.push.complete")
+    message.validate()
+    link = PikaPublisher(ctx.endpoints["broker"]["amqp_url"])
+    try:
+        link.send_message(message, PREFIX)
+    finally:
+        link.close()
+
+    wait_for("Bodhi to finish the push from AMQP", lambda: consumer.handled > before, 30)
+    assert consumer.refused == 0
+    update = bodhi.update(KERNEL)
+    assert (update["status"], update["request"], update["pushed"]) == ("stable", None, True)
 
 
 # --------------------------------------------------------------------------- restarts

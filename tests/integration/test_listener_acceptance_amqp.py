@@ -23,7 +23,6 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-import pika
 import pytest
 import yaml
 from listener_harness import AmqpPublisher, Listener, airflow, write_listener
@@ -42,6 +41,7 @@ from listener_scenarios import (
     shipped_schemas,
 )
 
+from relengotron_sandbox.amqp import PikaPublisher
 from relengotron_sandbox.broker import Broker, running
 from relengotron_sandbox.bus import BusService
 from relengotron_sandbox.service import SandboxContext
@@ -107,24 +107,6 @@ def queue_of(listener: Listener) -> str:
     return yaml.safe_load(listener.config.read_text())["bus"]["amqp"]["queue"]
 
 
-class RawPublisher:
-    """pika, publisher confirms on: any delivery, well-formed or not."""
-
-    def __init__(self, broker: Broker) -> None:
-        self.connection = pika.BlockingConnection(pika.URLParameters(broker.url))
-        self.channel = self.connection.channel()
-        self.channel.confirm_delivery()
-
-    def send(self, routing_key: str, body: bytes, properties: dict[str, Any]) -> None:
-        self.channel.basic_publish("amq.topic", routing_key, body, pika.BasicProperties(**properties))
-
-    def depth(self, queue: str) -> int:
-        return self.channel.queue_declare(queue, passive=True).method.message_count
-
-    def close(self) -> None:
-        self.connection.close()
-
-
 def test_1000_messages_make_exactly_the_routed_runs(tmp_path, bus, deployment, publisher, listeners) -> None:
     # the 100 messages of a topic no rule knows are bound by no routing key: the broker never delivers them
     scenario_1000_messages(tmp_path, deployment, publisher, listeners, make_for(bus, deployment), unbound=100)
@@ -155,7 +137,7 @@ def test_listener_down_and_its_queue_gone_window_replayed(
     missed = [f"s4-missed{n}-1.0-1.fc26" for n in range(100)]
     for nvr in missed:
         publisher.publish("buildsys", "tag", koji_tag("rawhide-pending", nvr))
-    raw = RawPublisher(broker)
+    raw = PikaPublisher(broker.url)
     try:
         kept = raw.depth(queue_of(listener))
         raw.channel.queue_delete(queue_of(listener))  # what the public broker does to a queue left alone
@@ -240,7 +222,7 @@ def test_hostile_corpus_dead_lettered_and_acked_listener_keeps_triggering(
     listeners.append(listener.start())
     cases = corpus()
     goods = [f"s5-good{n}-1.0-1.fc26" for n in range(25)]
-    raw = RawPublisher(broker)
+    raw = PikaPublisher(broker.url)
     try:
         for n, case in enumerate(cases):
             raw.send(case.routing_key, case.body, case.properties)

@@ -22,6 +22,7 @@ from relengotron.listener.inbox import Inbox
 from relengotron.listener.ingest import Ingestor
 from relengotron.listener.rules import RuleSet, load_rules
 from relengotron.listener.validate import Envelope, Rejected, SignatureChecker, Validator
+from relengotron.messaging import _with_msg_id
 from relengotron_sandbox.pki import FedmsgCA
 
 KOJI = "koji-koji01.phx2.fedoraproject.org"  # fedora-infra ansible's cert naming: <service>-<host>
@@ -204,3 +205,21 @@ def test_a_backend_the_config_does_not_accept_is_refused(pki: PKI) -> None:
     garbage = {**signed(good("x509-garbage-1.0-1.fc26"), pki.ca.ssldir, KOJI), "certificate": "!!!"}
     problem = Validator(max_body_bytes=65536, signatures=checker).envelope(garbage)
     assert isinstance(problem, Rejected) and problem.reason.startswith("x509: the ")
+
+
+def test_a_signed_message_given_its_id_on_the_other_bus_is_signed_again_and_validates(pki: PKI) -> None:
+    """The sandbox's services publish one message on both buses under the AMQP id (FedmsgPublisher's
+    ``msg_id``): fedmsg signs before its pre-fire hook, so the hook must sign the renamed envelope again."""
+    validator = Validator(max_body_bytes=65536, signatures=SignatureChecker(pki.crypto()))
+    config = {"crypto_backend": "x509", "ssldir": str(pki.ca.ssldir), "certname": KOJI}
+    message = signed(good("x509-renamed-1.0-1.fc26", i=8), pki.ca.ssldir, KOJI)
+    old_signature = message["signature"]
+    _with_msg_id("2026-7b0c1d9e-5a45-4f7e-9d51-3f1c2a6a0b11", config)(message)
+    assert message["msg_id"] == "2026-7b0c1d9e-5a45-4f7e-9d51-3f1c2a6a0b11"
+    assert message["signature"] != old_signature
+    checked = validator.envelope(message)
+    assert isinstance(checked, Envelope) and checked.msg_id == message["msg_id"]
+    unsigned = good("x509-renamed-unsigned-1.0-1.fc26", i=9)
+    _with_msg_id("2026-0d6d1c1c-0a1e-4a5f-8f0e-6c1e2b3a4d5f", config)(unsigned)
+    assert "signature" not in unsigned  # an unsigned message is not signed by the renaming
+    assert isinstance(validator.envelope(unsigned), Rejected)

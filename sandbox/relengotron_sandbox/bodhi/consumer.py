@@ -45,6 +45,7 @@ class PushCompleteConsumer(threading.Thread):
         self.caught_up = threading.Event()
         self.handled = 0
         self.refused = 0
+        self._handling = threading.Lock()  # the relay's thread and the broker's (BodhiService) hand in messages
 
     def stop(self) -> None:
         self.stopping.set()
@@ -99,9 +100,14 @@ class PushCompleteConsumer(threading.Thread):
         self.handle(envelope)
 
     def handle(self, envelope: Any) -> None:
-        """Finish the push one envelope reports; a body off the contract is logged and counted, not raised."""
+        """Finish the push one envelope reports; a body off the contract is logged and counted, not raised.
+        Serialized: one message at a time, whichever bus it came from."""
         if not isinstance(envelope, dict) or envelope.get("topic", self.topic) != self.topic:
             return
+        with self._handling:
+            self._handle(envelope)
+
+    def _handle(self, envelope: dict[str, Any]) -> None:
         try:
             self.finish(envelope.get("msg"), envelope.get("msg_id"))
             self.handled += 1

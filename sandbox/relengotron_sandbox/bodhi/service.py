@@ -85,8 +85,8 @@ class BodhiService:
             topic = f"{bus['topic_prefix']}.{bus['environment']}.{MODNAME_TOPIC}"
             self.consumer = PushCompleteConsumer(bus["relay_outbound"], topic, bus.get("datagrepper"), self.finish)
             self.consumer.start()
-            if self.ctx.broker is not None:  # finishing is idempotent by message id: one message on both buses is one
-                self._amqp = Subscription(self.ctx.broker, AMQP_QUEUE, [topic], self._from_amqp)
+            if self.ctx.amqp is not None:  # finishing is idempotent by message id: one message on both buses is one
+                self._amqp = Subscription(self.ctx.amqp, AMQP_QUEUE, [topic], self._from_amqp)
         log.info("Bodhi serving on %s (OpenID Connect provider %s)", state.base_url, issuer)
         return {
             "url": state.base_url,

@@ -129,9 +129,9 @@ class TaskotronRunner:
         ]
         for thread in self._threads:
             thread.start()
-        if self.ctx.broker is not None and bus.get("amqp_topic_prefix"):
+        if self.ctx.amqp is not None and bus.get("amqp_topic_prefix"):
             key = f"{bus['amqp_topic_prefix']}.{ARTIFACT_TOPIC}"
-            self._amqp = Subscription(self.ctx.broker, AMQP_QUEUE, [key], lambda m: self.submit(m.topic, m.body))
+            self._amqp = Subscription(self.ctx.amqp, AMQP_QUEUE, [key], lambda m: self.submit(m.topic, m.body))
         time.sleep(SUBSCRIBE_SETTLE)
         return {"checks": list(CHECKS)}
 
