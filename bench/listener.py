@@ -137,7 +137,7 @@ def _latency(ctx: RunContext, api: AirflowApi, pubs: dict[str, Publisher], count
                 starts[f"bare-lat__{n:05d}"] = (side, wall)
             else:
                 pub = pubs[side]
-                run_id, wall, seconds = _observed(api, lambda n=n, pub=pub: pub.tag(f"lat{n:05d}-1.0-1.fc26"))
+                run_id, wall, seconds = _observed(api, pub.prepare(f"lat{n:05d}-1.0-1.fc26"))
                 out.through[side].append(seconds)
                 starts[run_id] = (side, wall)
     prefixes = ["bare-lat__", *(f"{rule(t)}__" for t in TRANSPORTS)]
@@ -162,9 +162,10 @@ def _burst(ctx: RunContext, api: AirflowApi, pub: Publisher, lst: Listener, coun
     received_before = lst.metric(RECEIVED)
     retries_before = lst.metric(RETRIES)
     expected = [f"tp{n:05d}-1.0-1.fc26" for n in range(count)]
+    sends = [pub.prepare(nvr) for nvr in expected]
     start_ = time.perf_counter()
-    for nvr in expected:
-        pub.tag(nvr)
+    for send in sends:
+        send()
     sent = time.perf_counter() - start_
     received: list[float] = []
 
@@ -197,9 +198,10 @@ def _burst(ctx: RunContext, api: AirflowApi, pub: Publisher, lst: Listener, coun
 def _batched(ctx: RunContext, api: AirflowApi, pub: Publisher, count: int) -> dict[str, Any]:
     """``count`` messages coalesced into runs per window: the rate until every build is in some run's conf."""
     expected = [f"tb{n:05d}-1.0-1.fc26" for n in range(count)]
+    sends = [pub.prepare(nvr) for nvr in expected]
     start_ = time.perf_counter()
-    for nvr in expected:
-        pub.tag(nvr)
+    for send in sends:
+        send()
     sent = time.perf_counter() - start_
     state: dict[str, Any] = {}
 

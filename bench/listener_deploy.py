@@ -15,7 +15,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,8 +267,9 @@ class FedmsgPublisher:
         self.i = 0
         time.sleep(0.5)  # the relay's SUB must see this connection before anything is sent
 
-    def tag(self, nvr: str) -> str:
-        """Publish ``buildsys.tag`` of ``nvr`` into rawhide-pending; the run id the listener will create."""
+    def prepare(self, nvr: str) -> Callable[[], str]:
+        """``buildsys.tag`` of ``nvr`` into rawhide-pending, built now; the returned call sends it and answers the
+        run id the listener will create (so a figure's clock holds the send only)."""
         self.i += 1
         msg_id = f"{time.gmtime().tm_year}-{uuid.uuid4()}"
         envelope = {
@@ -279,8 +280,13 @@ class FedmsgPublisher:
             "timestamp": time.time(),
             "username": "apache",
         }
-        self.socket.send_multipart([self.topic.encode(), json.dumps(envelope).encode()])
-        return f"{rule(self.transport)}__{msg_id}"
+        frames = [self.topic.encode(), json.dumps(envelope).encode()]
+
+        def send() -> str:
+            self.socket.send_multipart(frames)
+            return f"{rule(self.transport)}__{msg_id}"
+
+        return send
 
     def close(self) -> None:
         self.socket.close()
@@ -301,14 +307,20 @@ class AmqpPublisher:
         self.prefix = bus["amqp_topic_prefix"]
         self.i = 0
 
-    def tag(self, nvr: str) -> str:
-        """Publish ``buildsys.tag`` of ``nvr`` into rawhide-pending; returns once confirmed; the run id."""
+    def prepare(self, nvr: str) -> Callable[[], str]:
+        """``buildsys.tag`` of ``nvr`` into rawhide-pending, built and validated now (fedora-messaging's
+        ``publish`` validates before sending: the publisher's cost, not the listener's); the returned call sends
+        it, returns once the broker confirmed, and answers the run id the listener will create."""
         from relengotron_sandbox.amqp import make_message
 
         self.i += 1
         message = make_message(TOPIC, _tag_body(nvr, 900_000 + self.i))
-        self.link.send_message(message, self.prefix)
-        return f"{rule(self.transport)}__{message.id}"
+
+        def send() -> str:
+            self.link.send_message(message, self.prefix)
+            return f"{rule(self.transport)}__{message.id}"
+
+        return send
 
     def close(self) -> None:
         self.link.close()
