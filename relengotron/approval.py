@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from relengotron.config import ReleaseConfig
+from relengotron.push import Push
 
 # ApprovalOperator.APPROVE / REJECT: the options the UI and the REST API answer with.
 APPROVE = "Approve"
@@ -114,6 +115,19 @@ def push_approval_reason(config: ReleaseConfig, release_id: str, request: str) -
         f"{release.name} ({release.id}) is frozen and approvals.frozen_stable_pushes is on: its stable pushes "
         "reach the master mirror only with a release engineer's approval"
     )
+
+
+def push_summary(push: Push, items: list[Mapping[str, Any]]) -> str:
+    """What a push's sync would publish, for its approval: the push, each update's builds, and each artifact
+    target's plan decision (recomposed or not, and why)."""
+    lines = [f"Push {push.push_id} of {push.release.name} ({push.release.id}), {push.request} request"]
+    if push.agent:
+        lines[0] += f", started by {push.agent}"
+    lines += [f"{len(push.entries)} update(s):", *(f"  - {' '.join(entry)}" for entry in push.entries)]
+    if items:
+        lines.append("Artifacts:")
+        lines += [f"  - {i.get('label')}: {i.get('decision')} ({i.get('reason')})" for i in items]
+    return "\n".join(lines)
 
 
 def refusal(decision: Any) -> str | None:
