@@ -39,18 +39,26 @@ Koji and ResultsDB; default 30).
    (`relengotron.artifact.composed`: the test system runs its tests) → `tests` (counting only results
    submitted since this compose; a FAILED test fails it: held back) → `sign` → `promote` (the candidate
    becomes the released artifact in the staging tree).
-6. `sync` — ONE sync of what the push changed (each repository's difference with the mirror's copy, from
+6. `approve` — skipped (asking nothing) unless the release configuration's `approvals.frozen_stable_pushes`
+   is on and this is a stable push of a release whose `state` is `frozen`: then it waits for a release
+   engineer's approval (Airflow's human-in-the-loop `ApprovalOperator`: the updates and each artifact
+   target's decision are in the question; answer on the task's *Required actions* page or with `PATCH
+   /api/v2/dags/updates_push/dagRuns/{run_id}/taskInstances/approve/-1/hitlDetails` `{"chosen_options":
+   ["Approve"]}`). **Reject**, or nobody answering within 24 hours: `sync` and `website` are skipped, nothing
+   reaches the mirror, and the report tells Bodhi the push failed, naming who rejected it (the updates keep
+   their request for a later push). See docs/operations.md.
+7. `sync` — ONE sync of what the push changed (each repository's difference with the mirror's copy, from
    their mash records; the released artifacts of the release, the new objects of every OSTree ref the mirror
    lacks) to the master mirror (content, metadata, indexes, deletions, the downstream file lists
    `fullfiletimelist-<module>`/`imagelist-<module>`, verification of the touched metadata), under the staging
    lock: its cost follows the push, not the size of the mirror. A failure fails the run (after its retries)
    and leaves the mirror's metadata as it was.
-7. `report` → `publish_released` (one `relengotron.artifact.released` per artifact released, never twice for
+8. `report` → `publish_released` (one `relengotron.artifact.released` per artifact released, never twice for
    one push) and `publish_complete` (`relengotron.push.complete`: each update `pushed`, `held-back` with the
    artifacts that hold it back and why, or `failed` with the reason — Bodhi finishes its push with it). The
    report runs however the push went: a push that did not reach the mirror is reported `failed`.
-8. `website` — productmd `images.json` and the release's download page, synced; only after a good sync.
-9. `check` — fails naming every held-back artifact (the run shows red when something needs on-call).
+9. `website` — productmd `images.json` and the release's download page, synced; only after a good sync.
+10. `check` — fails naming every held-back artifact (the run shows red when something needs on-call).
 
 ## When something fails — resuming a push
 Transient failures (Bodhi, Koji, PDC, ResultsDB, the bus, the compose or mirror host unreachable; results of
@@ -81,6 +89,7 @@ from operators.mash import MashOperator
 from operators.push import (
     AnnounceReleasedOperator,
     PromoteArtifactOperator,
+    PushApprovalOperator,
     PushCheckOperator,
     PushPlanOperator,
     PushReportOperator,
@@ -184,6 +193,12 @@ with DAG(
     ]
     promoted = [XComArg(dag.get_task(f"{kind}.promote")) for kind in KINDS]
 
+    approve = PushApprovalOperator(
+        task_id="approve",
+        plan=plan.output,
+        mash=mash.output,
+        trigger_rule=TriggerRule.ALL_DONE,  # held-back artifacts do not stop the rest of the push
+    )
     sync = SyncOperator(
         task_id="sync",
         plan=plan.output,
@@ -211,8 +226,9 @@ with DAG(
     check = PushCheckOperator(task_id="check", report=report.output["outcome"], trigger_rule=TriggerRule.NONE_FAILED)
     end_turn = PushTurnReleaseOperator(task_id="end_turn")
 
-    turn >> updates >> tagged >> mash >> plan >> groups >> sync
-    mash >> sync
+    turn >> updates >> tagged >> mash >> plan >> groups >> approve >> sync
+    mash >> approve
+    approve >> website  # a refused push: sync and website skipped, nothing reaches the mirror
     groups >> report
     [publish_released, publish_complete] >> website >> check
     sync >> website  # the website lists what reached the mirror: never after a failed sync

@@ -172,6 +172,16 @@ class TranslatePaths:
 
 
 @dataclass(frozen=True)
+class Approvals:
+    """Where a run waits for a release engineer's approval besides the ``eol`` DAG's (which always does):
+    ``frozen_stable_pushes`` — a stable push of a release whose ``state`` is ``frozen`` waits before its sync to
+    the master mirror (:func:`relengotron.approval.push_approval_reason`). This project's proposal; off by
+    default."""
+
+    frozen_stable_pushes: bool = False
+
+
+@dataclass(frozen=True)
 class ReleaseConfig:
     path: Path
     releases: dict[str, Release]
@@ -180,6 +190,7 @@ class ReleaseConfig:
     ostree: OSTreeSettings
     mirror: MirrorLayout
     translate_paths: TranslatePaths = TranslatePaths()
+    approvals: Approvals = Approvals()
 
     def release(self, release_id: str) -> Release:
         try:
@@ -268,6 +279,7 @@ def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
     )
     mf.done()
     translate = _translate_paths(top, base)
+    approvals = _approvals(top)
     top.done()
     return ReleaseConfig(
         path=path,
@@ -277,7 +289,18 @@ def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
         ostree=ostree,
         mirror=mirror,
         translate_paths=translate,
+        approvals=approvals,
     )
+
+
+def _approvals(top: Fields) -> Approvals:
+    """``approvals: {frozen_stable_pushes: bool}`` (optional; every switch off by default)."""
+    af = top.mapping("approvals", None)
+    if af is None:
+        return Approvals()
+    approvals = Approvals(frozen_stable_pushes=af.get("frozen_stable_pushes", bool, False))
+    af.done()
+    return approvals
 
 
 def _translate_paths(top: Fields, base: Path) -> TranslatePaths:

@@ -1,4 +1,5 @@
-"""Operators of the ``eol`` DAG: show the plan, let it through (or stop a dry run), run one step, publish last.
+"""Operators of the ``eol`` DAG: show the plan, let it through (or stop a dry run), ask a release engineer's
+approval, run one step, publish last.
 
 Each ``execute`` calls one function of :mod:`relengotron.eol_run` (planning, executing steps) with the
 services :func:`relengotron.airflow.eol.eol_services` builds (clients from the hooks on first use, so a task
@@ -16,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
@@ -94,7 +96,9 @@ class EOLPlanOperator(_EOLOperator):
         with permanent_failures(), self.services() as (config, release, services):
             day = eol_date(self.eol_date, run_time(context).date())
             plan = plan_for(release, config, services, day)
-        self.log.info("%s", plan.render())
+        text = plan.render()
+        self.log.info("%s", text)
+        context["ti"].xcom_push(key="text", value=text)  # what the approval shows (EOLApprovalOperator)
         return [step.as_dict() for step in plan.steps]
 
 
@@ -127,6 +131,65 @@ class EOLGateOperator(BaseOperator):
         context["ti"].xcom_push(key="plan", value=list(self.plan or []))
         self.log.info("%d step task(s): %s", len(items), ", ".join(item["key"] for item in items) or "none")
         return items
+
+
+class EOLApprovalOperator(ApprovalOperator):
+    """Ask a release engineer to approve the plan before anything changes (Airflow's human-in-the-loop
+    ``ApprovalOperator``: the task waits, holding no worker slot, until someone answers on its *Required
+    actions* page or through the REST API's ``hitlDetails`` endpoint). The body shows ``plan_text``, the plan
+    as the ``plan`` task logged it.
+
+    - *Approve*: the steps and the message run.
+    - *Reject* — or nobody answering within ``response_timeout`` (default
+      :data:`relengotron.approval.EOL_TIMEOUT`; the default answer is *Reject*): every task after this one
+      is skipped, nothing changes; the log says who rejected and when (its XCom holds the answer).
+
+    Skipped, asking nothing, when the plan is empty (nothing to approve: the release is end-of-life
+    everywhere). Writes nothing itself; rerunning it (clearing it) asks again.
+    """
+
+    template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "plan", "plan_text")
+    ui_color = "#fff3cd"
+
+    def __init__(self, *, plan: Any, plan_text: Any, release: str, **kwargs: Any) -> None:
+        from relengotron.approval import EOL_TIMEOUT, REJECT
+
+        kwargs.setdefault("response_timeout", EOL_TIMEOUT)
+        super().__init__(
+            subject=f"End of life of {release}: carry out this plan?",
+            defaults=REJECT,
+            ignore_downstream_trigger_rules=True,  # the message too, whatever its trigger rule
+            **kwargs,
+        )
+        self.plan = plan
+        self.plan_text = plan_text
+
+    def execute(self, context: Any) -> Any:
+        from relengotron.approval import question
+
+        if not self.plan:
+            raise AirflowSkipException("the plan is empty: nothing to approve, nothing to do")
+        self.body = question(
+            str(self.plan_text or ""),
+            approve="every step above is carried out, then the EOL message is published.",
+            reject="nothing changes anywhere: every step and the message are skipped.",
+            timeout=self.response_timeout,
+        )
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from relengotron.approval import decision_of
+
+        if "error" not in event:  # an answer (a timed-out question without one fails the task: not here)
+            decision = decision_of(event)
+            context["ti"].xcom_push(key="decision", value=decision.as_dict())
+            if decision.approved:
+                self.log.info("the EOL plan was %s: carrying it out", decision.describe())
+            else:
+                self.log.warning(
+                    "the EOL plan was %s: nothing changed, the steps and the message are skipped", decision.describe()
+                )
+        return super().execute_complete(context, event)  # on Reject: skips every task after this one
 
 
 class EOLStepOperator(_EOLOperator):

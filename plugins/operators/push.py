@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -278,6 +279,68 @@ class SyncOperator(BaseOperator):
         return synced
 
 
+class PushApprovalOperator(ApprovalOperator):
+    """Before the sync: when the release configuration asks for it (:func:`relengotron.approval.
+    push_approval_reason`: a stable push of a frozen release, ``approvals.frozen_stable_pushes`` on), wait for a
+    release engineer's approval (Airflow's human-in-the-loop ``ApprovalOperator``; the question lists the
+    push's updates and what becomes of each artifact target). Otherwise — and when the push did not get this far
+    (no plan or mash to sync) — it is skipped, asking nothing, and the sync goes on.
+
+    *Approve*: the sync and everything after it run. *Reject*, or nobody answering within ``response_timeout``
+    (default :data:`relengotron.approval.PUSH_TIMEOUT`; the default answer is *Reject*): the tasks right after
+    it (``sync``, ``website``) are skipped — nothing reaches the mirror — and the report tells Bodhi the push
+    failed, saying who rejected it (XCom ``decision``). Writes nothing itself; clearing it asks again.
+    """
+
+    template_fields: Sequence[str] = (*ApprovalOperator.template_fields, "plan", "mash")
+    ui_color = "#fff3cd"
+
+    def __init__(self, *, plan: Any, mash: Any, **kwargs: Any) -> None:
+        from relengotron.approval import PUSH_TIMEOUT, REJECT
+
+        kwargs.setdefault("response_timeout", PUSH_TIMEOUT)
+        super().__init__(
+            subject="Push {{ params.push_id }} of {{ params.repo }}: sync it to the master mirror?",
+            defaults=REJECT,
+            **kwargs,
+        )
+        self.plan = plan
+        self.mash = mash
+
+    def execute(self, context: Any) -> Any:
+        from relengotron.airflow.push import load_push, push_params
+        from relengotron.approval import push_approval_reason, push_summary, question
+
+        if not isinstance(self.plan, Mapping) or not isinstance(self.mash, list | tuple):
+            raise AirflowSkipException("the push did not get to its sync: nothing to approve")
+        config, push = load_push(push_params(context))
+        reason = push_approval_reason(config, push.release.id, push.request)
+        if reason is None:
+            raise AirflowSkipException(
+                f"no approval needed: {push.release.id} is {push.release.state}, {push.request} push"
+            )
+        self.log.info("%s", reason)
+        self.body = (
+            question(
+                push_summary(push, _plan(self.plan, "nothing to approve")),
+                approve="the sync to the master mirror, the messages and the website go on.",
+                reject="nothing reaches the mirror; Bodhi is told the push failed, and why.",
+                timeout=self.response_timeout,
+            )
+            + f"\n\nAsked because {reason}."
+        )
+        return super().execute(context)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> Any:
+        from relengotron.approval import decision_of
+
+        if "error" not in event:
+            decision = decision_of(event)
+            context["ti"].xcom_push(key="decision", value=decision.as_dict())
+            self.log.info("the push was %s", decision.describe())
+        return super().execute_complete(context, event)  # on Reject: skips sync and website
+
+
 class PushReportOperator(BaseOperator):
     """What became of every artifact and update (:func:`relengotron.push_report.report`), however the push went:
     pushes the ``relengotron.push.complete`` body (XCom ``complete``: each update's and artifact's outcome) and
@@ -302,6 +365,7 @@ class PushReportOperator(BaseOperator):
         mash: Any = None,
         sync: Any = None,
         sync_task_id: str = "sync",
+        approval_task_id: str = "approve",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -311,11 +375,13 @@ class PushReportOperator(BaseOperator):
         self.mash = mash
         self.sync = sync
         self.sync_task_id = sync_task_id  # whose XCom ``failure`` says why a sync failed
+        self.approval_task_id = approval_task_id  # whose XCom ``decision`` says who refused the sync, if anyone
 
     def execute(self, context: Any) -> list[dict[str, Any]]:
         from relengotron.airflow.arguments import xcom_list, xcom_lists
         from relengotron.airflow.errors import permanent_failures
         from relengotron.airflow.push import failed_step, load_push, push_params, step_states
+        from relengotron.approval import refusal
         from relengotron.push import STEPS
         from relengotron.push_report import held_back_reason, report
         from relengotron.push_run import announced
@@ -329,7 +395,12 @@ class PushReportOperator(BaseOperator):
             synced = isinstance(self.sync, Mapping)
             failure = None
             if not synced:
-                failure = context["ti"].xcom_pull(task_ids=self.sync_task_id, key="failure") or failed_step(context)
+                ti = context["ti"]
+                failure = (
+                    ti.xcom_pull(task_ids=self.sync_task_id, key="failure")
+                    or refusal(ti.xcom_pull(task_ids=self.approval_task_id, key="decision"))
+                    or failed_step(context)
+                )
             found = report(
                 push,
                 items,

@@ -1,7 +1,10 @@
-"""The ``eol`` DAG end to end with dag.test() against a whole sandbox: a dry run changes nothing anywhere; the
-real run does every step of the plan (each its own mapped task, named by its key) and publishes the EOL
-message last; a second run finds an empty plan and changes nothing; every step task of the finished run, run
-again, changes nothing; nothing of Fedora 24 is touched; an unknown release fails the plan naming it."""
+"""The ``eol`` DAG end to end with dag.test() against a whole sandbox: a dry run changes nothing anywhere and asks
+no approval; a real run waits for a release engineer's approval with the plan in its question, changing nothing
+while it waits; approved through the REST API, it does every step of the plan (each its own mapped task, named
+by its key) and publishes the EOL message last; rejected, it ends with nothing changed anywhere, the steps and
+the message skipped and the rejection (by whom) recorded; a second run finds an empty plan, asks nothing and
+changes nothing; every step task of the finished run, run again, changes nothing; nothing of Fedora 24 is
+touched; an unknown release fails the plan naming it."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hitl_harness import Answerer, api_server
 from pushcheck import bus, tree
 from test_adapters_support import bugzilla_of, koji_of, pdc_of
 
@@ -116,12 +120,24 @@ def f24_part(snap: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(conf: dict[str, Any]) -> tuple[Any, dict[str, list[Any]]]:
-    """One dag.test() run of the eol DAG; its state and each task's instances (by task id)."""
+@pytest.fixture(scope="module")
+def airflow_api(airflow_db: Path) -> Iterator[Any]:
+    """An api-server on the session's metadata database: where a release engineer answers the approval."""
+    with api_server() as airflow:
+        yield airflow
+
+
+def run(conf: dict[str, Any], answer: Answerer | None = None) -> tuple[Any, dict[str, list[Any]]]:
+    """One dag.test() run of the eol DAG (``answer`` answering its approval through the API); its state and
+    each task's instances (by task id)."""
     from airflow.models import DagBag
 
     dag = DagBag(dag_folder=str(REPO_ROOT / "dags"), safe_mode=False).get_dag("eol")
+    if answer is not None:
+        answer.start()
     dag_run = dag.test(run_conf=conf)
+    if answer is not None:
+        answer.join()
     tis: dict[str, list[Any]] = {}
     for ti in sorted(dag_run.get_task_instances(), key=lambda t: (t.task_id, t.map_index)):
         tis.setdefault(ti.task_id, []).append(ti)
@@ -134,12 +150,17 @@ def states(tis: dict[str, list[Any]]) -> dict[str, list[str]]:
 
 def plan_of(dag_run: Any) -> list[dict[str, Any]]:
     """The plan task's XCom (the plan as step dicts) of ``dag_run``."""
+    return xcom_of(dag_run, "plan")
+
+
+def xcom_of(dag_run: Any, task_id: str, key: str = "return_value") -> Any:
+    """The XCom ``key`` of ``task_id`` in ``dag_run``."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
         row = session.scalars(
-            XComModel.get_many(run_id=dag_run.run_id, dag_ids="eol", task_ids="plan", key="return_value")
+            XComModel.get_many(run_id=dag_run.run_id, dag_ids="eol", task_ids=task_id, key=key)
         ).first()
         return XComModel.deserialize_value(row)
 
@@ -152,6 +173,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(eol_world: World) -> None:
     assert states(tis) == {
         "plan": ["success"],
         "go_ahead": ["skipped"],
+        "approve": ["skipped"],
         "step": ["skipped"],
         "publish_eol": ["skipped"],
     }
@@ -173,18 +195,32 @@ def test_dry_run_shows_the_plan_and_changes_nothing(eol_world: World) -> None:
     assert not any(topic == EOL_TOPIC for topic, _ in after["bus"])
 
 
-def test_eol_for_real_does_every_step_then_a_second_run_changes_nothing(eol_world: World) -> None:
+@pytest.mark.timeout(600)
+def test_eol_approved_does_every_step_then_a_second_run_changes_nothing(eol_world: World, airflow_api: Any) -> None:
     world = eol_world
     import airflow  # noqa: F401 — puts the plugins folder on sys.path
     from operators.eol_steps import EOLPublishOperator, EOLStepOperator
 
     config = world.config
     before = snapshot(world)
-    dag_run, tis = run({"release": "f23", "dry_run": False, "eol_date": EOL_DAY})
+    answer = Answerer(airflow_api, "eol", "approve", "Approve", look=lambda: snapshot(world))
+    dag_run, tis = run({"release": "f23", "dry_run": False, "eol_date": EOL_DAY}, answer)
     assert str(dag_run.state) == "success", states(tis)
     plan = plan_of(dag_run)
     work = [s for s in plan if s["kind"] != "publish-eol"]
     assert len(work) == 17 and plan[-1]["kind"] == "publish-eol"
+
+    # the run waited for the answer, with nothing changed; the question showed the plan, step by step
+    question = answer.question
+    assert question is not None and question["task_instance"]["state"] == "awaiting_input"
+    assert answer.looked == before
+    assert question["subject"] == "End of life of f23: carry out this plan?"
+    assert question["options"] == ["Approve", "Reject"] and question["defaults"] == ["Reject"]
+    for n, step in enumerate(plan, 1):
+        assert f"{n:>2}. [{step_from_dict(step).service}] {step_from_dict(step).describe()}" in question["body"]
+    assert answer.response is not None and answer.response["responded_by"]["name"] == "admin"
+    assert states(tis)["approve"] == ["success"]
+    assert xcom_of(dag_run, "approve", "decision")["text"].startswith("approved by admin at ")
     assert states(tis)["step"] == ["success"] * len(work)
     assert [ti.rendered_map_index for ti in tis["step"]] == [key(s) for s in work]
     assert states(tis)["publish_eol"] == ["success"]
@@ -247,6 +283,7 @@ def test_eol_for_real_does_every_step_then_a_second_run_changes_nothing(eol_worl
     assert states(again_tis) == {
         "plan": ["success"],
         "go_ahead": ["success"],
+        "approve": ["skipped"],  # nothing to approve: no question asked
         "step": ["skipped"],
         "publish_eol": ["skipped"],
     }
@@ -261,6 +298,40 @@ def test_eol_for_real_does_every_step_then_a_second_run_changes_nothing(eol_worl
     assert snapshot(world) == after
 
 
+@pytest.mark.timeout(600)
+def test_eol_rejected_changes_nothing_and_says_who_rejected_it(eol_world: World, airflow_api: Any) -> None:
+    world = eol_world
+    before = snapshot(world)
+    answer = Answerer(airflow_api, "eol", "approve", "Reject", look=lambda: snapshot(world))
+    dag_run, tis = run({"release": "f23", "dry_run": False, "eol_date": EOL_DAY}, answer)
+    assert str(dag_run.state) == "success", states(tis)
+    assert answer.question is not None and answer.question["task_instance"]["state"] == "awaiting_input"
+    assert answer.looked == before
+    plan = plan_of(dag_run)
+    assert len(plan) == 18
+    assert states(tis) == {
+        "plan": ["success"],
+        "go_ahead": ["success"],
+        "approve": ["success"],
+        "step": ["skipped"],
+        "publish_eol": ["skipped"],
+    }
+    # the rejection, and who made it, as the API and the approve task's XCom record it
+    detail = airflow_api.get(f"/api/v2/dags/eol/dagRuns/{dag_run.run_id}/taskInstances/approve/-1/hitlDetails")
+    assert detail["chosen_options"] == ["Reject"] and detail["responded_by_user"]["name"] == "admin"
+    decision = xcom_of(dag_run, "approve", "decision")
+    assert (decision["approved"], decision["by"]) == (False, "admin")
+    assert decision["text"].startswith("rejected by admin at ")
+
+    after = snapshot(world)
+    assert after == before
+    assert after["pdc"]["fedora-23"] is True and ("f23-candidate", "f23", "f23-updates-candidate") in after["targets"]
+    assert not any(locked for name, locked in after["tags"] if name.startswith("f23"))
+    assert all(after["bugs"][b][0] != "CLOSED" for b in F23_BUGS)
+    assert all((world.master / path).is_dir() for path in F23_TREES)
+    assert not any(topic == EOL_TOPIC for topic, _ in after["bus"])
+
+
 def test_an_unknown_release_fails_the_plan_naming_it(eol_world: World) -> None:
     world = eol_world
     before = snapshot(world)
@@ -268,7 +339,7 @@ def test_an_unknown_release_fails_the_plan_naming_it(eol_world: World) -> None:
     assert str(dag_run.state) == "failed"
     assert states(tis)["plan"] == ["failed"]
     assert tis["plan"][0].try_number == 1  # permanent: failed at once, not retried
-    assert states(tis)["publish_eol"] == ["upstream_failed"]
+    assert states(tis)["approve"] == ["upstream_failed"] and states(tis)["publish_eol"] == ["upstream_failed"]
     assert snapshot(world) == before
 
 

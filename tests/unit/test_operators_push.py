@@ -377,3 +377,59 @@ def test_one_push_per_release_and_request_at_a_time(config: ReleaseConfig) -> No
     assert sensor.poke(context(ti=FakeTI(run_states={"run-3": "deleted"}), run_id="run-4")) is True
     assert sensor.poke(context(ti=FakeTI(), run_id="run-5")) is False  # run-4 holds it now
     assert sensor.poke(context(ti=FakeTI(run_states={"run-4": "deleted-in-process"}), run_id="run-5")) is True
+
+
+# --- approval before the sync (frozen releases) ---------------------------------------------------------------
+
+
+def test_the_approval_asks_nothing_unless_a_frozen_release_pushes_stable_with_the_switch_on(
+    config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from airflow.sdk.exceptions import AirflowSkipException
+    from operators.push import PushApprovalOperator
+
+    from relengotron.config import Approvals
+
+    plan, mash = {"items": [gce_item()]}, [{"path": "linux/updates/24/x86_64"}]
+    task = PushApprovalOperator(task_id="approve", plan=plan, mash=mash)
+    with pytest.raises(AirflowSkipException, match="no approval needed: f24 is active, stable push"):
+        task.execute(context())
+    with pytest.raises(AirflowSkipException, match="did not get to its sync"):
+        PushApprovalOperator(task_id="approve", plan=None, mash=mash).execute(context())
+
+    # frozen, switch on: it asks (the provider's ApprovalOperator.execute, here recording the question)
+    frozen = dataclasses.replace(
+        config,
+        releases={**config.releases, "f24": dataclasses.replace(config.release("f24"), state="frozen")},
+        approvals=Approvals(frozen_stable_pushes=True),
+    )
+    monkeypatch.setattr("relengotron.airflow.hooks.release_config", lambda path=None: frozen)
+    asked: list[str] = []
+    monkeypatch.setattr("operators.push.ApprovalOperator.execute", lambda self, ctx: asked.append(self.body))
+    task.execute(context())
+    assert len(asked) == 1
+    assert "Push " in asked[0] and "stable request" in asked[0] and gce_item()["label"] in asked[0]
+    assert "Fedora 24 (f24) is frozen" in asked[0] and "- **Reject**: nothing reaches the mirror" in asked[0]
+
+
+def test_a_refused_approval_is_why_the_report_says_the_push_failed(config: ReleaseConfig) -> None:
+    from operators.push import PushReportOperator
+
+    items = [gce_item()]
+    ti = FakeTI(task_states={"approve": "success", "sync": "skipped"})
+    ti.upstream[("approve", "decision")] = {
+        "approved": False,
+        "by": "admin",
+        "at": "2016-06-14T12:00:00+00:00",
+        "text": "rejected by admin at 2016-06-14T12:00:00+00:00",
+    }
+    task = PushReportOperator(task_id="report", updates=UPDATES, plan={"items": items}, mash=[], sync=None)
+    assert task.execute(context(ti=ti)) == []
+    told = ti.xcoms["complete"]
+    assert (told["status"], told["synced"]) == ("failed", False)
+    assert told["reason"] == (
+        "the push waited for a release engineer's approval before its sync and was rejected by admin at "
+        "2016-06-14T12:00:00+00:00"
+    )
