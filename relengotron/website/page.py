@@ -64,14 +64,14 @@ nav.toc a { margin-right: 14px; }
 main { max-width: 1320px; padding: 8px 32px 32px; }
 h2 { font-size: 20px; margin: 22px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
 a { color: #0550ae; }
-.image { display: grid; grid-template-columns: minmax(0, 5fr) minmax(0, 7fr); gap: 4px 20px;
+.image { display: grid; grid-template-columns: minmax(0, 4fr) minmax(0, 8fr); gap: 4px 20px;
          border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; margin: 8px 0; }
 .image h3 { margin: 0 0 2px; font-size: 16px; word-break: break-all; }
 .image p { margin: 2px 0; }
 .meta { color: var(--muted); font-size: 14px; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 9px; font-size: 12px; border: 1px solid; }
 .signed { color: var(--ok); } .unsigned { color: var(--warn); }
-code, pre { font: 12.5px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; }
+code, pre { font: 12px/1.4 ui-monospace, "DejaVu Sans Mono", monospace; }
 code.sum { word-break: break-all; font-size: 11.5px; color: var(--muted); }
 pre { background: var(--soft); border: 1px solid var(--line); border-radius: 4px; padding: 6px 10px; margin: 0;
       overflow-x: auto; white-space: pre; }
