@@ -148,6 +148,17 @@ class MirrorLayout:
     # directory is /pub/fedora: "fedora"): the downstream mirrors' file lists kept there are
     # ``fullfiletimelist-<module>`` and ``imagelist-<module>`` (relengotron.sync.filelist).
     module: str = "fedora"
+    # The public http(s) URL of ``master``'s top, where users download from (Fedora's: dl.fedoraproject.org's
+    # https://dl.fedoraproject.org/pub/fedora/, or any mirror's). The download website's commands (curl, ostree
+    # remote add) name it; None: they say $MIRROR for the user's mirror. This project's proposal (Fedora's
+    # websites hard-code it).
+    url: str | None = None
+
+    def public_url(self, path: str) -> str:
+        """The URL a user downloads ``path`` (relative to the mirror top) from: under :attr:`url`, else
+        ``$MIRROR/<path>``. Pure."""
+        base = self.url.rstrip("/") if self.url else "$MIRROR"
+        return f"{base}/{quote(path.lstrip('/'))}"
 
 
 @dataclass(frozen=True)
@@ -276,6 +287,7 @@ def load_config(path: str | Path, kinds: KindsProvider) -> ReleaseConfig:
         ostree=_template(mf, "ostree", set()),
         website=_template(mf, "website", set()),
         module=_module(mf),
+        url=_public_url(mf),
     )
     mf.done()
     translate = _translate_paths(top, base)
@@ -301,6 +313,17 @@ def _approvals(top: Fields) -> Approvals:
     approvals = Approvals(frozen_stable_pushes=af.get("frozen_stable_pushes", bool, False))
     af.done()
     return approvals
+
+
+def _public_url(f: Fields) -> str | None:
+    """``mirror.url``: an http(s) URL, or absent."""
+    value = f.get("url", str, None)
+    if value is None:
+        return None
+    url = urlsplit(value)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise f.error("url", f"{value!r} is not an http(s) URL")
+    return value
 
 
 def _translate_paths(top: Fields, base: Path) -> TranslatePaths:

@@ -395,10 +395,11 @@ def push_changes(
 
 
 def publish_website(
-    push: Push, config: ReleaseConfig, staging: StagingTree, *, dry_run: bool = False
+    push: Push, config: ReleaseConfig, staging: StagingTree, signer: Signer | None = None, *, dry_run: bool = False
 ) -> dict[str, Any]:
-    """The release's download website: its productmd ``images.json`` and static page (every current artifact
-    with its checksum and signature links; :mod:`relengotron.website`) written into the staging website path
+    """The release's download website: its productmd ``images.json``, its page (the images by edition and arch,
+    how to verify each with the release's key, the OSTree remote to add; :mod:`relengotron.website`) and the
+    release's public key (``signer``'s; None: the release is not signed) written into the staging website path
     from what the public staging tree holds — a held-back candidate is never listed — then the website tree
     synced to the master mirror (an index: it goes last, after the content it names). ``dry_run`` writes into
     staging but only lists what the sync would change.
@@ -406,7 +407,7 @@ def publish_website(
     Idempotent: unchanged documents are not rewritten and the sync then transfers nothing. Returns
     ``{"written", "changes", "images", "refs"}``.
     """
-    site = website.gather(config, push.release.id)
+    site = website.gather(config, push.release.id, signer.keyring if signer is not None else None)
     written = website.write_site(config, site)
     changes = staging.sync([config.mirror.website.strip("/")], dry_run=dry_run)
     return {"written": written, "changes": changes, "images": len(site.images), "refs": len(site.ostree)}

@@ -8,7 +8,8 @@ packages=(ostree rpm createrepo-c rsync gnupg openssh-server libkrb5-dev dnf xz-
           postgresql redis-server  # these two: the CeleryExecutor integration test (tests/integration)
           # the sandbox's image formats (relengotron_sandbox/imagebuild) and the tools that open them:
           xorriso isomd5sum squashfs-tools qemu-utils fdisk e2fsprogs file
-          cpio)  # the world's kernel package carries a newc cpio initramfs, as dracut writes it (worldbuild)
+          cpio  # the world's kernel package carries a newc cpio initramfs, as dracut writes it (worldbuild)
+          chromium chromium-driver)  # headless browser tests (relengotron_sandbox/browser.py: selenium + chromedriver)
 # Debian's own python3 needs python3-venv (and headers for gssapi/krb5 wheels built from source).
 if ! python3 -c "import ensurepip, venv" 2>/dev/null; then packages+=(python3-venv); fi
 if ! python3 -c "import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()['include'], 'Python.h')))"; then packages+=(python3-dev); fi

@@ -9,9 +9,9 @@ from airflow.sdk import BaseOperator
 
 
 class WebsiteOperator(BaseOperator):
-    """Write the release's productmd ``images.json`` and its static page from what the public staging tree
-    holds — so a held-back candidate is never listed — then sync the website tree to the master mirror
-    (:func:`relengotron.push_run.publish_website`).
+    """Write the release's productmd ``images.json``, its static page and its public key (the release's
+    signer's) from what the public staging tree holds — so a held-back candidate is never listed — then sync the
+    website tree to the master mirror (:func:`relengotron.push_run.publish_website`).
 
     Idempotent: unchanged documents are not rewritten and the sync then transfers nothing. ``dry_run`` writes
     into staging but only lists what the sync would change. Returns ``{"written", "changes", "images", "refs"}``.
@@ -33,7 +33,9 @@ class WebsiteOperator(BaseOperator):
         from relengotron.push_run import publish_website
 
         with permanent_failures(), push_task(context, Connections.of(self)) as task:
-            published = publish_website(task.push, task.config, task.staging(), dry_run=flag(self.dry_run, "dry_run"))
+            published = publish_website(
+                task.push, task.config, task.staging(), task.signer, dry_run=flag(self.dry_run, "dry_run")
+            )
         self.log.info(
             "website: %d file(s) written, %d image(s) and %d ref(s) listed",
             len(published["written"]),

@@ -4,7 +4,8 @@
   mashed and synced; every f24 artifact target is composed (none was ever released), tested by the sandbox
   Taskotron, signed and released — except the cloud AMI, whose cloud boot test the world forces to FAIL: it is
   held back, never synced, and the push-complete message says which update it holds back. The mirror's
-  Atomic Host repository is pulled over HTTP with GPG verification; the website lists what was released.
+  Atomic Host repository is pulled over HTTP with GPG verification; the website lists what was released, and in
+  a headless Chromium shows every released image with the commands that verify it (which work), not the AMI.
   Rerunning the finished run's sync and promote tasks changes nothing.
 - An f23 push whose builds are already released in every f23 artifact: nothing is composed, only the updates
   repository changes on the mirror, and the push completes — Bodhi then marks the update pushed.
@@ -24,6 +25,9 @@ from typing import Any
 
 import pytest
 from pushcheck import (
+    AMI,
+    ATOMIC,
+    F24_IMAGES,
     GLIBC_PUSH,
     HELD_BACK_PUSH_ID,
     IMAGE_KINDS,
@@ -40,6 +44,7 @@ from pushcheck import (
     snapshot,
     states,
 )
+from sitecheck import check_download_site
 from test_adapters_support import koji_of
 
 from relengotron.sync.classify import classify_tree
@@ -90,6 +95,11 @@ def test_a_failed_artifact_is_held_back_and_the_rest_is_released(push_world: Pus
     finally:
         koji.close()
     assert_held_back_push(world, str(dag_run.state), tis, image_tasks, tmp_path)
+    # the download website as a user meets it in a headless Chromium: every released image with its verification
+    # commands (run as written), the held-back AMI nowhere, every link 200, the OSTree remote pullable (sitecheck)
+    key = Path(world.endpoints["signing"]["public_key"])
+    released = list(F24_IMAGES.values())
+    check_download_site(world.master, "Fedora 24", released, AMI, key, tmp_path / "site", ostree_refs=[ATOMIC])
 
     # rerunning the finished run's promote and sync tasks changes nothing
     from operators.push import PromoteArtifactOperator, SyncOperator  # plugins/ is on sys.path once a DagBag loaded

@@ -112,6 +112,7 @@ def test_a_good_file_loads_with_derived_values(tmp_path: Path) -> None:
         ("    kind: ami", "    kind: vagrant", 26, "artifacts[1].kind", "must be one of"),
         ("keep_days: 7", "keep_days: 0", 30, "ostree.retention.keep_days", "at least 1"),
         ("  website: website", "  website: website\n  webiste: typo", 39, "mirror.webiste", "unknown key"),
+        ("  website: website", "  website: website\n  url: dl.example.org/pub", 39, "mirror.url", "not an http(s) URL"),
     ],
 )
 def test_mistakes_name_file_line_and_key(tmp_path: Path, old: str, new: str, line: int, key: str, words: str) -> None:
@@ -160,11 +161,16 @@ def test_bad_translate_paths_are_named(tmp_path: Path, value: str, words: str) -
     assert caught.value.key == "translate_paths[0]" and words in str(caught.value)
 
 
-def test_the_production_example_loads() -> None:
+def test_the_production_example_loads(tmp_path: Path) -> None:
     config = load_release_config(REPO / "config" / "fedora.yaml")
     assert set(config.releases) == {"f24", "f25", "rawhide"}
     assert config.release("rawhide").tags["quarantine"] == "rawhide-badnewsbears"
     assert {a.kind for a in config.artifacts} == {"ostree", "installer-iso", "pxe2live", "ami", "gce"}
     assert config.mirror.master.startswith("mirror-master.example.org:")
+    # where users download from: the website's commands name it
+    assert (
+        config.mirror.public_url("linux/atomic/repo/") == "https://dl.fedoraproject.org/pub/fedora/linux/atomic/repo/"
+    )
+    assert load_release_config(write(tmp_path, GOOD)).mirror.public_url("a b") == "$MIRROR/a%20b"
     # Fedora's pungi-fedora translate_paths: test systems fetch candidates from kojipkgs
     assert config.translate_paths.url(config.ostree.repo) == "https://kojipkgs.fedoraproject.org/compose/ostree/repo"

@@ -342,21 +342,31 @@ def test_a_remote_ostree_compose_goes_through_the_ssh_hook(monkeypatch: pytest.M
 # --- website ----------------------------------------------------------------------------------------------
 
 
-def test_website_is_written_from_what_is_released_and_synced(config: ReleaseConfig) -> None:
+def test_website_is_written_from_what_is_released_and_synced(
+    config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from operators.website import WebsiteOperator
 
+    # the release's signer hands the website its public key (a stand-in keyring: the page only shows it)
+    keyring = SimpleNamespace(fingerprint="A" * 32 + "0123ABCD", uid="F24 <k@example.test>", armored="K\n", binary=b"K")
+    monkeypatch.setattr("relengotron.airflow.connections.release_signer", lambda *a: SimpleNamespace(keyring=keyring))
     staging, master = Path(config.mirror.staging), Path(config.mirror.master)
     put_image(staging, GCE)
     put_image(staging / ".relengotron/candidates", "linux/releases/24/ami/x86_64/Fedora-Cloud-Base-24.x86_64.raw.xz")
     first = WebsiteOperator(task_id="website").execute(context())
-    assert first["written"] == ["website/24/images.json", "website/24/index.html", "website/index.html"]
+    key_files = ["website/24/RPM-GPG-KEY-fedora-24-primary", "website/24/fedora.gpg"]
+    assert sorted(first["written"]) == sorted(
+        ["website/24/images.json", "website/24/index.html", *key_files, "website/index.html"]
+    )
     assert sorted(p.relative_to(master).as_posix() for p in master.rglob("*") if p.is_file()) == [
         "fullfiletimelist-fedora",  # every sync keeps the downstream mirrors' file lists
         "imagelist-fedora",
+        *key_files,
         "website/24/images.json",
         "website/24/index.html",
         "website/index.html",
     ]
+    assert "AAAA AAAA AAAA AAAA AAAA  AAAA AAAA AAAA 0123 ABCD" in (master / "website/24/index.html").read_text()
     assert "website/24/images.json" in (master / "fullfiletimelist-fedora").read_text()
     assert "Fedora-Cloud-Base-GCE-24" in (master / "website/24/index.html").read_text()
     assert "Fedora-Cloud-Base-24.x86_64" not in (master / "website/24/index.html").read_text()
