@@ -72,38 +72,40 @@ def artifacts(facts: RunFacts, items: Sequence[Mapping[str, Any]]) -> list[dict[
     outcome = facts.xcom("report", key="outcome")
     reported = {t["id"]: t for t in (outcome or {}).get("targets", ())} if isinstance(outcome, Mapping) else {}
     out: list[dict[str, Any]] = []
-    for kind, found in targets_by_kind(items, {item["kind"] for item in items}).items():
-        for index, item in enumerate(found):
-            answers: list[dict[str, Any]] = []
-            if item["decision"] == "skip":
-                state, reason, task_id, map_index = UNCHANGED, str(item["reason"]), "plan", -1
-            else:
-                state, reason, step = _in_progress(facts, kind, index)
-                answers = tests_answers(facts, kind, index)
-                if item["id"] in reported:
-                    state, reason = reported[item["id"]]["state"], reported[item["id"]]["reason"]
-                if state == HELD_BACK and step == "tests":
-                    failing = [a["summary"] for a in answers if a.get("verdict") == "failed"]
-                    reason = f"{reason}: {'; '.join(failing)}" if failing else reason
-                task_id, map_index = f"{kind}.{step}", index
-            candidate = facts.xcom(f"{kind}.compose", index) if item["decision"] != "skip" else None
-            out.append(
-                {
-                    "id": item["id"],
-                    "label": item["label"],
-                    "kind": kind,
-                    "arch": item.get("arch"),
-                    "state": state,
-                    "reason": reason,
-                    "decision": item["decision"],
-                    "plan_reason": item.get("reason"),
-                    "updates": list(item.get("updates", ())),
-                    "steps": {s: _step(facts, kind, s, index) for s in STEPS} if item["decision"] != "skip" else {},
-                    "tests": answers,
-                    "candidate": _candidate(candidate, facts.xcom(f"{kind}.compose", index, "announcement")),
-                    "links": task_links(facts.dag_id, facts.run_id, task_id, map_index),
-                }
-            )
+    grouped = targets_by_kind(items, dict.fromkeys(item["kind"] for item in items))
+    indexes = {item["id"]: (kind, index) for kind, found in grouped.items() for index, item in enumerate(found)}
+    for item in items:  # in the plan's order
+        kind, index = indexes[item["id"]]
+        answers: list[dict[str, Any]] = []
+        if item["decision"] == "skip":
+            state, reason, task_id, map_index = UNCHANGED, str(item["reason"]), "plan", -1
+        else:
+            state, reason, step = _in_progress(facts, kind, index)
+            answers = tests_answers(facts, kind, index)
+            if item["id"] in reported:
+                state, reason = reported[item["id"]]["state"], reported[item["id"]]["reason"]
+            if state == HELD_BACK and step == "tests":
+                failing = [a["summary"] for a in answers if a.get("verdict") == "failed"]
+                reason = f"{reason}: {'; '.join(failing)}" if failing else reason
+            task_id, map_index = f"{kind}.{step}", index
+        candidate = facts.xcom(f"{kind}.compose", index) if item["decision"] != "skip" else None
+        out.append(
+            {
+                "id": item["id"],
+                "label": item["label"],
+                "kind": kind,
+                "arch": item.get("arch"),
+                "state": state,
+                "reason": reason,
+                "decision": item["decision"],
+                "plan_reason": item.get("reason"),
+                "updates": list(item.get("updates", ())),
+                "steps": {s: _step(facts, kind, s, index) for s in STEPS} if item["decision"] != "skip" else {},
+                "tests": answers,
+                "candidate": _candidate(candidate, facts.xcom(f"{kind}.compose", index, "announcement")),
+                "links": task_links(facts.dag_id, facts.run_id, task_id, map_index),
+            }
+        )
     return out
 
 
