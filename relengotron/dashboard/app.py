@@ -41,8 +41,16 @@ def _now() -> str:
     return str(utc_text(datetime.now(UTC)))
 
 
+def links_base(request: Request) -> str:
+    """The absolute URL of the mount point, against which every link of the JSON resolves (whether the request's
+    base URL includes the mount's root path depends on the Starlette version: added only when it does not)."""
+    base = str(request.base_url).rstrip("/")
+    root = str(request.scope.get("root_path") or "").rstrip("/")
+    return (base if base.endswith(root) else base + root) + "/"
+
+
 def _json(request: Request, data: Any) -> JSONResponse:
-    return JSONResponse({"links_base": str(request.base_url).rstrip("/") + "/", "generated": _now(), **data})
+    return JSONResponse({"links_base": links_base(request), "generated": _now(), **data})
 
 
 def create_app() -> FastAPI:
