@@ -50,7 +50,7 @@ def _facts(session: Any, run: Any) -> RunFacts:
         for ti in tis
     }
     rows = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id)).all()
-    xcoms = {(row.task_id, row.map_index, row.key): XComModel.deserialize_value(row) for row in rows}
+    xcoms = {(row.task_id, row.map_index, row.key): _value(XComModel.deserialize_value(row)) for row in rows}
     state = run.state
     return RunFacts(
         dag_id=run.dag_id,
@@ -62,6 +62,18 @@ def _facts(session: Any, run: Any) -> RunFacts:
         tasks=tasks,
         xcoms=xcoms,
     )
+
+
+def _value(stored: Any) -> Any:
+    """An XCom's value as the task returned it: the row holds the Task SDK's serde encoding (a tuple is
+    ``{"__classname__": "builtins.tuple", ...}``), decoded with the SDK's own ``serde.deserialize`` (which only
+    builds the classes ``[core] allowed_deserialization_classes`` allows); plain JSON comes back as it is."""
+    from airflow.sdk import serde
+
+    try:
+        return serde.deserialize(stored)
+    except Exception:  # not serde's encoding: the value as stored
+        return stored
 
 
 def resultsdb_api(conn_id: str = "resultsdb_default") -> str | None:

@@ -41,8 +41,9 @@ class ApiServer:
 
 
 @contextmanager
-def api_server(home: Path, *, extra_env: dict[str, str] | None = None) -> Iterator[ApiServer]:
-    """``airflow api-server`` (the DB in ``home`` migrated first) until the block ends; stopped with its children."""
+def api_server(home: Path, *, extra_env: dict[str, str] | None = None, log: Path | None = None) -> Iterator[ApiServer]:
+    """``airflow api-server`` (the DB in ``home`` migrated first) until the block ends; stopped with its children.
+    Its log: ``log`` (default ``home/api-server.log``)."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     settings = {"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": USERS}
@@ -51,7 +52,9 @@ def api_server(home: Path, *, extra_env: dict[str, str] | None = None) -> Iterat
     )
     migrate = subprocess.run([str(BIN / "airflow"), "db", "migrate"], env=env, capture_output=True, text=True)
     assert migrate.returncode == 0, migrate.stdout[-2000:] + migrate.stderr[-2000:]
-    process = start("api-server", [str(BIN / "airflow"), "api-server"], log=home / "api-server.log", env=env, cwd=home)
+    process = start(
+        "api-server", [str(BIN / "airflow"), "api-server"], log=log or home / "api-server.log", env=env, cwd=home
+    )
     try:
         health = f"http://127.0.0.1:{port}/api/v2/monitor/health"
         wait_for("the Airflow API server", lambda: requests.get(health, timeout=2).ok, 180, watch=[process])
