@@ -175,8 +175,13 @@ class TaskotronResultSensor(BaseSensorOperator):
         if status != PRESENT:
             raise AirflowFailException(f"waiting for results failed: {event.get('message') or event!r}")
         policy_set, product_version = self._policy()
-        batch = self._decide(policy_set, product_version, self._subjects(), event.get("results") or [])
+        results = event.get("results") or []
+        batch = self._decide(policy_set, product_version, self._subjects(), results)
         self.log.info("%s", batch.summary())
+        # the decision and the results it was made on, recorded before a failure too: the release dashboard's
+        # excuses (relengotron/dashboard) show them without deciding again
+        context["ti"].xcom_push(key="answers", value=self._answers(batch))
+        context["ti"].xcom_push(key="results", value=[compact_result(r) for r in results])
         if batch.failing and self.fail_on_failed:
             failed = "; ".join(
                 f"{answer.subject.item}: {', '.join(str(f) for f in answer.failures)}" for answer in batch.failing
@@ -196,3 +201,19 @@ class TaskotronResultSensor(BaseSensorOperator):
     @staticmethod
     def _answers(batch: BatchDecision) -> list[dict[str, Any]]:
         return [answer.as_dict() for answer in batch.answers]
+
+
+def compact_result(result: Mapping[str, Any]) -> dict[str, Any]:
+    """What the XCom ``results`` keeps of one ResultsDB result (API v2.0 shape): its id, test case name,
+    outcome, scenario, submit time and ``ref_url`` — not its whole ``data``. Pure."""
+    case = result.get("testcase")
+    data = result.get("data") if isinstance(result.get("data"), Mapping) else {}
+    scenario = data.get("scenario")
+    return {
+        "id": result.get("id"),
+        "testcase": case.get("name") if isinstance(case, Mapping) else case,
+        "outcome": result.get("outcome"),
+        "scenario": (scenario[0] if scenario else None) if isinstance(scenario, list) else scenario,
+        "submit_time": result.get("submit_time"),
+        "ref_url": result.get("ref_url"),
+    }

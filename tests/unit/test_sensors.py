@@ -42,6 +42,20 @@ def depcheck(nvr: str, outcome: str, note: str = "") -> dict[str, Any]:
     }
 
 
+class RecordingTI:
+    """A task instance that keeps what the task pushed as XComs (key → value)."""
+
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+
+def context() -> dict[str, Any]:
+    return {"ti": RecordingTI()}
+
+
 def test_it_defers_at_once_to_the_results_trigger() -> None:
     with pytest.raises(TaskDeferred) as deferred:
         sensor(resultsdb_conn_id="rdb").execute({})
@@ -74,7 +88,7 @@ def test_nothing_required_answers_without_waiting() -> None:
 
 def test_all_present_and_passing_returns_the_answers() -> None:
     event = {"status": "present", "results": [depcheck(COREUTILS, "PASSED"), depcheck(REQUESTS, "PASSED")]}
-    answers = sensor().execute_complete({}, event)
+    answers = sensor().execute_complete(context(), event)
     assert [(a["subject"]["item"], a["verdict"]) for a in answers] == [(COREUTILS, "passed"), (REQUESTS, "passed")]
 
 
@@ -83,14 +97,26 @@ def test_a_failed_required_test_fails_naming_test_case_and_subject() -> None:
         "status": "present",
         "results": [depcheck(COREUTILS, "PASSED"), depcheck(REQUESTS, "FAILED", "nothing provides python3-urllib3")],
     }
+    ctx = context()
     with pytest.raises(AirflowFailException) as failed:
-        sensor().execute_complete({}, event)
+        sensor().execute_complete(ctx, event)
     assert f"{REQUESTS}: dist.depcheck FAILED" in str(failed.value) and COREUTILS not in str(failed.value)
+    # the decision and its results are recorded before the task fails (the dashboard's excuses read them)
+    recorded = ctx["ti"].xcoms
+    assert [(a["subject"]["item"], a["verdict"]) for a in recorded["answers"]] == [
+        (COREUTILS, "passed"),
+        (REQUESTS, "failed"),
+    ]
+    assert recorded["answers"][1]["failures"][0]["note"] == "nothing provides python3-urllib3"
+    assert [(r["id"], r["testcase"], r["outcome"]) for r in recorded["results"]] == [
+        (len(COREUTILS), "dist.depcheck", "PASSED"),
+        (len(REQUESTS), "dist.depcheck", "FAILED"),
+    ]
 
 
 def test_without_fail_on_failed_the_answers_come_back() -> None:
     event = {"status": "present", "results": [depcheck(COREUTILS, "PASSED"), depcheck(REQUESTS, "FAILED")]}
-    answers = sensor(fail_on_failed=False).execute_complete({}, event)
+    answers = sensor(fail_on_failed=False).execute_complete(context(), event)
     verdicts = {a["subject"]["item"]: a["verdict"] for a in answers}
     assert verdicts == {COREUTILS: "passed", REQUESTS: "failed"}
     assert answers[1]["failures"][0]["test_case"] == "dist.depcheck"

@@ -1,0 +1,98 @@
+"""The release dashboard served by a real Airflow 3 api-server through its plugin: registered in the UI's
+navigation, refused to anonymous requests, shown to a logged-in user (JWT as Bearer and as the UI's ``_token``
+cookie) as HTML and JSON."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urljoin
+
+import pytest
+import requests
+from dashboard_harness import api_server
+
+pytestmark = pytest.mark.integration
+
+ENDPOINTS = ("api/pushes", "api/gate", "api/testing", "api/excuses?item=FEDORA-2016-1")
+
+
+def test_the_plugin_serves_the_dashboard_behind_airflow_login(tmp_path: Path) -> None:
+    with api_server(tmp_path / "airflow") as server:
+        admin = server.token("admin")
+        plugins = requests.get(
+            f"{server.url}/api/v2/plugins", headers={"Authorization": f"Bearer {admin}"}, timeout=30
+        ).json()["plugins"]
+        [plugin] = [p for p in plugins if p["name"] == "relengotron_dashboard"]
+        assert [(v["name"], v["href"], v["destination"], v["url_route"]) for v in plugin["external_views"]] == [
+            ("Release engineering", "releng/", "nav", "release-engineering")
+        ]
+        assert [a["url_prefix"] for a in plugin["fastapi_apps"]] == ["/releng"]
+
+        # nobody: 401 for the JSON, to the login page for a browser
+        base = f"{server.url}/releng/"
+        for path in ENDPOINTS:
+            assert requests.get(base + path, timeout=30).status_code == 401, path
+        browser = requests.get(base, headers={"Accept": "text/html"}, allow_redirects=False, timeout=30)
+        assert browser.status_code == 303 and "/auth/login" in browser.headers["location"]
+        assert requests.get(base, timeout=30, headers={"Authorization": "Bearer not-a-jwt"}).status_code == 403
+
+        # a logged-in viewer: the page and the JSON, with the token as Bearer or as the UI's cookie
+        viewer = server.token("viewer")
+        page = requests.get(base, cookies={"_token": viewer}, headers={"Accept": "text/html"}, timeout=30)
+        assert page.status_code == 200 and "<h1>Release engineering</h1>" in page.text
+        assert "No updates_push run recorded." in page.text and "UTC" in page.text
+        for path in ENDPOINTS:
+            answer = requests.get(base + path, headers={"Authorization": f"Bearer {viewer}"}, timeout=30)
+            assert answer.status_code == 200, (path, answer.text)
+            assert answer.json()["links_base"] == base
+        assert requests.get(base + "api/pushes", cookies={"_token": viewer}, timeout=30).json()["releases"] == {}
+        gate = requests.get(base + "api/gate", cookies={"_token": viewer}, timeout=30).json()
+        assert gate["builds"] == 0 and set(gate["sections"]) == {"pending", "quarantined", "promoted", "error"}
+
+
+def test_a_quarantined_build_is_shown_with_its_failing_check_packager_and_working_links(
+    airflow_db: Path, airflow_connections: dict[str, Any], koji_session: Any, tmp_path: Path
+) -> None:
+    """A real rawhide_gating run (dag.test() against the sandbox, as test_dag_rawhide_gating's) quarantines
+    python3-requests (dist.depcheck FAILED); an api-server on the same metadata database shows it."""
+    from conftest import load_dag
+    from test_dag_rawhide_gating import FAST, PENDING_BUILDS, REQUESTS, retag, wait_for_depcheck
+
+    endpoints = airflow_connections
+    retag(koji_session, PENDING_BUILDS)
+    wait_for_depcheck(endpoints["resultsdb"]["url"], PENDING_BUILDS)
+    run = load_dag("rawhide_gating").test(run_conf=FAST)
+    assert run.state == "success"
+
+    connections = {k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
+    with api_server(Path(os.environ["AIRFLOW_HOME"]), extra_env=connections, log=tmp_path / "api-server.log") as server:
+        viewer = {"Authorization": f"Bearer {server.token('viewer')}"}
+        base = f"{server.url}/releng/"
+        gate = requests.get(base + "api/gate", headers=viewer, timeout=60).json()
+        [quarantined] = [b for b in gate["sections"]["quarantined"] if b["nvr"] == REQUESTS]
+        assert quarantined["packager"] == "ralph" and quarantined["run_id"] == run.run_id
+        assert "dist.depcheck FAILED" in quarantined["reason"]
+        [check] = quarantined["failing"]
+        assert check["test_case"] == "dist.depcheck" and check["outcome"] == "FAILED"
+        # the links work: the result is ResultsDB's, the task instance is Airflow's
+        result = requests.get(check["result"], timeout=30).json()
+        assert result["outcome"] == "FAILED" and result["data"]["item"] == [REQUESTS]
+        index = int(quarantined["links"]["map_index"])
+        ti = requests.get(
+            f"{server.url}/api/v2/dags/rawhide_gating/dagRuns/{run.run_id}/taskInstances/gate.decide/{index}",
+            headers=viewer,
+            timeout=30,
+        ).json()
+        assert ti["state"] == "success" and ti["rendered_map_index"] == REQUESTS
+        assert urljoin(base, quarantined["links"]["log"]) == (
+            f"{server.url}/dags/rawhide_gating/runs/{quote(run.run_id, safe='')}/tasks/gate.decide/mapped/{index}"
+        )
+        assert requests.get(urljoin(base, quarantined["links"]["log"]), timeout=30).status_code == 200  # the UI
+
+        page = requests.get(base, headers={**viewer, "Accept": "text/html"}, timeout=60).text
+        assert REQUESTS in page and f'href="{check["result"]}"' in page and "ralph" in page
+        excuses = requests.get(base + "api/excuses", params={"item": REQUESTS}, headers=viewer, timeout=60).json()
+        [entry] = excuses["entries"]
+        assert ("test", "failed") in [(c["check"], c["verdict"]) for c in entry["checks"]]
