@@ -149,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results.sort(key=lambda f: int(f.id))
     print_table(results, ctx.console)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    for path in write_results(options.out, stamp, facts, results):
+    every = len(options.figures) == len(FIGURES)
+    for path in write_results(options.out, stamp, facts, results, every=every):
         ctx.console.print(f"wrote {path}")
     failed = [f for f in results if f.error]
     if failed:

@@ -152,8 +152,11 @@ def _write(path: Path, text: str) -> None:
         raise
 
 
-def write_results(directory: Path, stamp: str, run: Mapping[str, Any], figures: Sequence[Figure]) -> list[Path]:
-    """Write ``<stamp>-<full|quick>.json`` (and ``latest.json`` for a full-size run); the paths written.
+def write_results(
+    directory: Path, stamp: str, run: Mapping[str, Any], figures: Sequence[Figure], *, every: bool = True
+) -> list[Path]:
+    """Write ``<stamp>-<full|quick>.json`` (and ``latest.json`` for a full-size run of ``every`` figure: a run of
+    some figures never replaces the last complete one); the paths written.
 
     Idempotent for one stamp: writing again replaces the same file.
     """
@@ -162,7 +165,7 @@ def write_results(directory: Path, stamp: str, run: Mapping[str, Any], figures: 
     name = f"{stamp}-{'quick' if run.get('quick') else 'full'}.json"
     written = [directory / name]
     _write(written[0], text)
-    if not run.get("quick"):
+    if every and not run.get("quick"):
         written.append(directory / LATEST)
         _write(written[1], text)
     return written

@@ -130,6 +130,9 @@ def test_a_full_run_writes_its_file_and_latest_a_quick_run_only_its_file(tmp_pat
     quick = report.write_results(tmp_path, "20261125T110000Z", {**run, "quick": True}, figures()[:1])
     assert [p.name for p in quick] == ["20261125T110000Z-quick.json"]
     assert report.read_document(tmp_path / "latest.json")[0]["quick"] is False  # untouched by the quick run
+    some = report.write_results(tmp_path, "20261125T120000Z", run, figures()[:1], every=False)
+    assert [p.name for p in some] == ["20261125T120000Z-full.json"]  # a run of some figures: its file only
+    assert len(report.read_document(tmp_path / "latest.json")[1]) == len(figures())
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 
