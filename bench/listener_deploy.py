@@ -233,20 +233,10 @@ def listener(root: Path, api: AirflowApi, bus: dict[str, Any], transport: str) -
 
 
 def _tag_body(nvr: str, build_id: int) -> dict[str, Any]:
-    """Koji's ``buildsys.tag`` body for ``nvr`` tagged into rawhide-pending (valid by koji-fedoramessaging's
-    TagV1 schema)."""
-    name, version, release = nvr.rsplit("-", 2)
-    return {
-        "build_id": build_id,
-        "name": name,
-        "tag_id": 1123,
-        "instance": "primary",
-        "tag": "rawhide-pending",
-        "user": "bodhi",
-        "version": version,
-        "owner": "packager",
-        "release": release,
-    }
+    """Koji's ``buildsys.tag`` body for ``nvr`` tagged into rawhide-pending."""
+    from relengotron_sandbox.koji.tagging import tag_body
+
+    return tag_body("rawhide-pending", nvr, build_id=build_id, owner="packager", user="bodhi")
 
 
 class FedmsgPublisher:

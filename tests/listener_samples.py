@@ -13,6 +13,8 @@ import time
 import uuid
 from typing import Any
 
+from relengotron_sandbox.koji.tagging import tag_body
+
 PREFIX = "org.fedoraproject.prod"
 
 RELEASES = {
@@ -23,18 +25,7 @@ RELEASES = {
 
 def koji_tag(tag: str, nvr: str, *, build_id: int = 785412, owner: str = "siddhesh", user: str = "bodhi") -> dict:
     """``buildsys.tag`` as Koji's fedmsg plugin publishes it."""
-    name, version, release = nvr.rsplit("-", 2)
-    return {
-        "build_id": build_id,
-        "name": name,
-        "tag_id": 1123,
-        "instance": "primary",
-        "tag": tag,
-        "user": user,
-        "version": version,
-        "owner": owner,
-        "release": release,
-    }
+    return tag_body(tag, nvr, build_id=build_id, owner=owner, user=user)
 
 
 def bodhi_release(branch: str) -> dict:

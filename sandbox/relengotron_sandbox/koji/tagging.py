@@ -18,6 +18,25 @@ from relengotron_sandbox.koji.hub import Caller, Hub
 from relengotron_sandbox.koji.tasks import TaskManager
 
 
+def tag_body(
+    tag: str, nvr: str, *, build_id: int, owner: str, user: str, tag_id: int = 1123, instance: str = "primary"
+) -> dict[str, Any]:
+    """``buildsys.tag`` of ``nvr`` into ``tag`` as Koji's messaging plugins publish it (the fields of
+    koji-fedoramessaging-messages' TagV1, ``instance`` included), for messages made up by tests and the bench."""
+    name, version, release = nvr.rsplit("-", 2)
+    return {
+        "build_id": build_id,
+        "name": name,
+        "tag_id": tag_id,
+        "instance": instance,
+        "tag": tag,
+        "user": user,
+        "version": version,
+        "owner": owner,
+        "release": release,
+    }
+
+
 def _message(tag: dict[str, Any], build: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
     return {
         "build_id": build["id"],
