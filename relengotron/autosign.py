@@ -35,6 +35,7 @@ _NAMED = 10  # how many RPMs a refusal lists before "and N more"
 
 Action = Literal["done", "sign", "refuse"]
 SIGNED, DONE = "signed", "done"
+REFUSED_XCOM = "refused"  # the XCom key of a refused build's sign_build task: {"nvr", "reason"}
 
 
 class AutosignError(RuntimeError):

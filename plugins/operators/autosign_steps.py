@@ -18,6 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from relengotron.airflow.connections import Connections, TaskClients
 from relengotron.airflow.errors import permanent_failures
+from relengotron.autosign import REFUSED_XCOM
 
 
 class AutosignListOperator(BaseOperator):
@@ -69,7 +70,8 @@ class AutosignBuildOperator(BaseOperator):
     ``to_tag`` is done and nothing is sent; a run interrupted between signing and moving finishes the move.
     Refusals — no key configured for the release, an RPM signed with a different key, the key not available
     to the signer, a named build that is not waiting — fail the task at once with the reason, before anything
-    is written; the build stays where it is. Transient failures (Koji, the signing host) are retried.
+    is written; the build stays where it is. The reason is also the task's XCom ``refused`` (``{"nvr",
+    "reason"}``), which the dashboard shows. Transient failures (Koji, the signing host) are retried.
     """
 
     template_fields: Sequence[str] = ("nvr", "release", "from_tag", "to_tag")
@@ -117,7 +119,12 @@ class AutosignBuildOperator(BaseOperator):
 
             koji = TaskClients(connections, stack).koji
             key = config.release(item.release).signing_key
-            outcome = autosign_build(koji, item, key, make_signer, timeout=self.task_timeout)
+            try:
+                outcome = autosign_build(koji, item, key, make_signer, timeout=self.task_timeout)
+            except AutosignError as exc:
+                # the refusal, recorded where the dashboard reads it (the task fails at once, with no return value)
+                context["ti"].xcom_push(key=REFUSED_XCOM, value={"nvr": item.nvr, "reason": exc.reason})
+                raise
         self.log.info("%s: %s (%s)", outcome.nvr, outcome.outcome, outcome.reason)
         return outcome.as_dict()
 

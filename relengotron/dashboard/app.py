@@ -3,13 +3,20 @@ api-server, which mounts it under ``URL_PREFIX``. HTML pages and the same data a
 
 - ``GET <prefix>/`` — the overview (latest pushes per release, the Rawhide gate, community testing);
 - ``GET <prefix>/excuses?item=<update alias | build NVR | artifact label>`` — every check's verdict about it;
+- ``GET <prefix>/autosign`` — the builds waiting for a signature, and what the latest ``autosign`` runs signed,
+  refused (and why) or failed on;
+- ``GET <prefix>/listener`` — the listener's health: bus connection, inbox, dead letters with their reasons,
+  last message per publisher, counters (asked over HTTP at the ``listener_default`` connection's address; a
+  listener that does not answer is shown as unreachable with the error — the page itself still answers 200);
 - ``GET <prefix>/api/pushes[?release=<id>]``, ``<prefix>/api/gate``, ``<prefix>/api/testing``,
-  ``<prefix>/api/excuses?item=...`` — the same view models as JSON (links relative to ``links_base``).
+  ``<prefix>/api/excuses?item=...``, ``<prefix>/api/autosign``, ``<prefix>/api/listener`` — the same view
+  models as JSON (links relative to ``links_base``).
 
 Airflow does not authenticate a plugin's app: every route does, with Airflow's own security dependencies
 (:mod:`airflow.api_fastapi.core_api.security`): the user comes from the ``Authorization: Bearer`` JWT or the
-UI's ``_token`` cookie, and the auth manager must let them read the DAGs whose runs the route shows. Without a
-user: 401 for the JSON, a redirect to Airflow's login page for the HTML. Routes are sync (``def``): FastAPI runs
+UI's ``_token`` cookie, and the auth manager must let them read the DAGs whose runs the route shows (the
+listener's health: the cluster activity view, as for Airflow's own components). Without a user: 401 for the
+JSON, a redirect to Airflow's login page for the HTML. Routes are sync (``def``): FastAPI runs
 them in its thread pool, where the ORM's blocking reads belong.
 """
 
@@ -18,11 +25,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from airflow.api_fastapi.core_api.security import requires_access_dag
+from airflow.api_fastapi.auth.managers.models.resource_details import AccessView
+from airflow.api_fastapi.core_api.security import requires_access_dag, requires_access_view
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from relengotron.dashboard import gate, pushes, records, render
+from relengotron.dashboard import gate, probes, pushes, records, render, render_ops, signing
 from relengotron.dashboard.facts import utc_text
 from relengotron.dashboard.views import Views
 
@@ -31,10 +39,14 @@ RUNS_READ = 20  # newest runs of each DAG the pages read
 
 PUSH_ACCESS = Depends(requires_access_dag("GET", param_dag_id=pushes.DAG_ID))
 GATE_ACCESS = Depends(requires_access_dag("GET", param_dag_id=gate.DAG_ID))
+AUTOSIGN_ACCESS = Depends(requires_access_dag("GET", param_dag_id=signing.DAG_ID))
+LISTENER_ACCESS = Depends(requires_access_view(AccessView.CLUSTER_ACTIVITY))
 
 
 def _views() -> Views:
-    return Views(lambda dag_id: records.latest_runs(dag_id, RUNS_READ), records.resultsdb_api())
+    return Views(
+        lambda dag_id: records.latest_runs(dag_id, RUNS_READ), records.resultsdb_api(), probe=probes.read_listener
+    )
 
 
 def _now() -> str:
@@ -92,5 +104,21 @@ def create_app() -> FastAPI:
     @app.get("/api/excuses", dependencies=[PUSH_ACCESS, GATE_ACCESS])
     def excuses(request: Request, item: str) -> JSONResponse:
         return _json(request, {"item": item, "entries": _views().excuses(item)})
+
+    @app.get("/autosign", response_class=HTMLResponse, dependencies=[AUTOSIGN_ACCESS])
+    def autosign_page() -> str:
+        return render_ops.autosign(_views().autosign(), _now())
+
+    @app.get("/api/autosign", dependencies=[AUTOSIGN_ACCESS])
+    def autosign(request: Request) -> JSONResponse:
+        return _json(request, _views().autosign())
+
+    @app.get("/listener", response_class=HTMLResponse, dependencies=[LISTENER_ACCESS])
+    def listener_page() -> str:
+        return render_ops.listener(_views().listener(), _now())
+
+    @app.get("/api/listener", dependencies=[LISTENER_ACCESS])
+    def listener(request: Request) -> JSONResponse:
+        return _json(request, _views().listener())
 
     return app

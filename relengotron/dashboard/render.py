@@ -22,8 +22,8 @@ h3{font-size:1rem;margin:1rem 0 .3rem}table{border-collapse:collapse;width:100%;
 th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #e5e5e5;vertical-align:top}
 th{background:#f4f4f4;font-weight:600}code{font-size:12px;word-break:break-all}
 .state{display:inline-block;padding:0 .4rem;border-radius:.6rem;font-size:12px;white-space:nowrap;background:#eee}
-.released,.promoted,.passed,.signed,.complete,.pushed,.unchanged{background:#d8f0d8}
-.held-back,.quarantined,.failed,.error{background:#f8d0d0}
+.released,.promoted,.passed,.signed,.complete,.pushed,.unchanged,.healthy,.connected,.already-done{background:#d8f0d8}
+.held-back,.quarantined,.failed,.error,.refused,.unhealthy,.unreachable,.disconnected{background:#f8d0d0}
 .under-test,.composed,.composing,.pending,.missing,.waiting,.in-progress{background:#fdf0c8}
 .waived,.unsigned{background:#e0e8f8}nav a{margin-right:1rem}small,.muted{color:#666}
 """
@@ -33,6 +33,7 @@ PAGE = jinja2.Template(
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{{ style }}</style></head><body>
 <h1>{{ title }}</h1>
 <nav><a href="./">Overview</a><a href="./#gate">Rawhide gate</a><a href="./#testing">Community testing</a>
+<a href="autosign">Autosign</a><a href="listener">Listener</a>
 <a href="api/pushes">JSON: pushes</a><a href="api/gate">JSON: gate</a><a href="api/testing">JSON: testing</a>
 <a href="../" target="_top">Airflow</a></nav>
 <p class="muted">Generated {{ now }} from the runs Airflow recorded. All times UTC.</p>

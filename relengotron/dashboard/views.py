@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from relengotron.dashboard import excuses, gate, pushes, testing
+from relengotron.dashboard import excuses, gate, pushes, signing, testing
 from relengotron.dashboard.facts import RunFacts
+from relengotron.dashboard.listener import ListenerFacts, listener_view
 
 Reader = Callable[[str], Sequence[RunFacts]]
 
@@ -19,6 +20,7 @@ class Views:
     reader: Reader
     resultsdb_api: str | None = None
     latest: int = 5  # pushes shown per release
+    probe: Callable[[], ListenerFacts] | None = None  # what the listener answers now (None: not asked)
 
     def push_list(self, release: str | None = None) -> list[dict[str, Any]]:
         """The newest pushes (of ``release`` only, when given), newest first."""
@@ -30,6 +32,15 @@ class Views:
 
     def gate(self) -> dict[str, Any]:
         return gate.gate_view(self.reader(gate.DAG_ID), self.resultsdb_api)
+
+    def autosign(self) -> dict[str, Any]:
+        return signing.autosign_view(self.reader(signing.DAG_ID))
+
+    def listener(self) -> dict[str, Any]:
+        """The listener's health as it answers now (the probe asks it over HTTP with a short timeout)."""
+        if self.probe is None:
+            raise ValueError("no listener probe given")
+        return listener_view(self.probe())
 
     def testing(self) -> list[dict[str, Any]]:
         return testing.candidates(self.push_list())

@@ -400,18 +400,27 @@ class Inbox:
         row = self._conn().execute("SELECT value FROM marks WHERE name = 'live'").fetchone()
         return row["value"] if row else None
 
+    def _shared_reader(self) -> sqlite3.Connection:
+        """The one reading connection short-lived threads (/metrics, /healthz, /status) share instead of opening
+        one each (a connection per request thread would stay open until :meth:`close`). Call under the lock."""
+        if self._reader is None:
+            self._reader = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
+            self._reader.row_factory = sqlite3.Row
+            self._all.append(self._reader)
+        return self._reader
+
     def pending_count(self) -> int:
-        """Messages not yet acknowledged. Safe from short-lived threads (/metrics, /healthz): they share one
-        reading connection instead of opening one each."""
+        """Messages not yet acknowledged. Safe from short-lived threads."""
         with self._lock:
-            if self._reader is None:
-                self._reader = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
-                self._all.append(self._reader)
-            return self._reader.execute("SELECT count(*) FROM messages WHERE state = 'pending'").fetchone()[0]
+            return self._shared_reader().execute("SELECT count(*) FROM messages WHERE state = 'pending'").fetchone()[0]
 
     def status(self, *, dead_letter_limit: int = 50) -> dict[str, Any]:
-        """Counts, the dead letters (newest first) and the publishers, as JSON data."""
-        db = self._conn()
+        """Counts, the dead letters (newest first) and the publishers, as JSON data (``relengotron listener
+        status --json``, the listener's ``GET /status``). Read-only; safe from short-lived threads."""
+        with self._lock:
+            return self._status(self._shared_reader(), dead_letter_limit)
+
+    def _status(self, db: sqlite3.Connection, dead_letter_limit: int) -> dict[str, Any]:
         messages = dict(db.execute("SELECT state, count(*) FROM messages GROUP BY state").fetchall())
         units = dict(db.execute("SELECT state, count(*) FROM units GROUP BY state").fetchall())
         retrying = db.execute("SELECT count(*) FROM units WHERE state = ? AND attempts > 0", (READY,)).fetchone()[0]
@@ -432,6 +441,7 @@ class Inbox:
             )
         ]
         publishers = [dict(r) for r in db.execute("SELECT * FROM publishers ORDER BY name")]
+        mark = db.execute("SELECT value FROM marks WHERE name = 'live'").fetchone()
         return {
             "inbox": str(self.path),
             "pending_messages": messages.get("pending", 0),
@@ -450,7 +460,7 @@ class Inbox:
             "dead_letters_total": dead_total,
             "dead_letters": dead,
             "publishers": publishers,
-            "live_mark": self.live_mark(),
+            "live_mark": mark["value"] if mark else None,
         }
 
     def dead_letter(self, letter_id: int) -> dict[str, Any] | None:

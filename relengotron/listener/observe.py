@@ -1,4 +1,4 @@
-"""What the listener shows of itself: Prometheus metrics, /healthz, and structured (JSON line) logs.
+"""What the listener shows of itself: Prometheus metrics, /healthz, /status, and structured (JSON line) logs.
 
 Metrics (registry of their own, ``relengotron_listener_`` prefix): ``received_total{source}``,
 ``deduplicated_total``, ``dropped_total`` (no rule for the topic or the body), ``ignored_total{rule}`` (a rule
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -66,16 +67,48 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-class HealthServer:
-    """``GET /healthz`` (200 ready / 503 not, JSON reasons) and ``GET /metrics`` on one HTTP port."""
+STATUS_LIMIT = 50  # dead letters ``/status`` lists unless ``?limit=`` says otherwise
+STATUS_LIMIT_MAX = 1000
 
-    def __init__(self, host: str, port: int, metrics: Metrics, health: Callable[[], dict[str, Any]]) -> None:
+
+def status_limit(query: str) -> int:
+    """The ``limit`` of a ``/status`` query string (default :data:`STATUS_LIMIT`, clamped to 0..
+    :data:`STATUS_LIMIT_MAX`); ValueError naming it when it is not a whole number. Pure."""
+    values = parse_qs(query).get("limit")
+    if not values:
+        return STATUS_LIMIT
+    try:
+        return max(0, min(int(values[-1]), STATUS_LIMIT_MAX))
+    except ValueError:
+        raise ValueError(f"limit {values[-1]!r} is not a whole number") from None
+
+
+class HealthServer:
+    """``GET /healthz`` (200 ready / 503 not, JSON reasons), ``GET /metrics`` and ``GET /status[?limit=N]``
+    (the inbox's status as ``relengotron listener status --json`` prints it: pending, retrying, dead letters
+    with their reasons, the last message seen from each publisher) on one HTTP port. Read-only."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        metrics: Metrics,
+        health: Callable[[], dict[str, Any]],
+        status: Callable[[int], dict[str, Any]] | None = None,
+    ) -> None:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
+                path, _, query = self.path.partition("?")
+                if path == "/status" and status is not None:
+                    try:
+                        limit = status_limit(query)
+                    except ValueError as exc:
+                        self._send(400, json.dumps({"detail": str(exc)}).encode(), "application/json")
+                        return
+                    self._send(200, json.dumps(status(limit)).encode(), "application/json")
+                elif path == "/metrics":
                     outer.refresh()
                     self._send(200, metrics.exposition(), CONTENT_TYPE_LATEST)
                 elif path in ("/healthz", "/health"):

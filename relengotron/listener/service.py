@@ -360,7 +360,13 @@ class Listener:
             retention_days=self.config.retention_days,
         )
         self.metrics.pending.set_function(inbox.pending_count)
-        self.http = HealthServer(self.config.http_host, self.config.http_port, self.metrics, self.health)
+        self.http = HealthServer(
+            self.config.http_host,
+            self.config.http_port,
+            self.metrics,
+            self.health,
+            lambda limit: inbox.status(dead_letter_limit=limit),
+        )
 
     def _subscriber(self) -> Subscriber | AmqpSubscriber:
         if self.config.transport != "amqp":

@@ -31,10 +31,21 @@ def bus_connection(endpoints: dict[str, Any], transport: str = "fedmsg") -> dict
     return {"conn_type": "generic", "extra": {"transport": "fedmsg", "config": bus["fedmsg_config"]}}
 
 
-def airflow_connections(endpoints: dict[str, Any], *, transport: str = "fedmsg") -> dict[str, dict[str, Any]]:
+def listener_connection(url: str) -> dict[str, Any]:
+    """The ``listener_default`` HTTP connection: the listener's /healthz port, which the dashboard asks how the
+    listener is (``relengotron.dashboard.probes``). Pure."""
+    return {"conn_type": "http", "host": url}
+
+
+def airflow_connections(
+    endpoints: dict[str, Any], *, transport: str = "fedmsg", listener_url: str | None = None
+) -> dict[str, dict[str, Any]]:
     """Connection id → Airflow's JSON connection form (conn_type, host, login, password, extra); the pipeline
-    publishes on the bus ``transport``."""
+    publishes on the bus ``transport``; ``listener_url``: where the listener's HTTP port is (the dashboard
+    reads its health there), when one runs."""
+    listener = {"listener_default": listener_connection(listener_url)} if listener_url else {}
     return {
+        **listener,
         "koji_default": {
             "conn_type": "generic",
             "host": endpoints["koji"]["hub"],
@@ -63,9 +74,11 @@ def airflow_connections(endpoints: dict[str, Any], *, transport: str = "fedmsg")
     }
 
 
-def airflow_environment(endpoints: dict[str, Any], *, transport: str = "fedmsg") -> dict[str, str]:
+def airflow_environment(
+    endpoints: dict[str, Any], *, transport: str = "fedmsg", listener_url: str | None = None
+) -> dict[str, str]:
     """``AIRFLOW_CONN_<ID>`` for each connection and ``AIRFLOW_VAR_RELENGOTRON_CONFIG`` for the release config."""
-    connections = airflow_connections(endpoints, transport=transport)
+    connections = airflow_connections(endpoints, transport=transport, listener_url=listener_url)
     env = {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in connections.items()}
     env["AIRFLOW_VAR_RELENGOTRON_CONFIG"] = endpoints["releng"]["config"]
     return env

@@ -188,3 +188,14 @@ def test_a_build_with_an_rpm_signed_by_another_key_stays_put_and_the_run_says_wh
     assert koji_state(koji_session, (CURL, SUDO)) == before  # nothing signed, nothing moved
     assert before[CURL]["tags"] == [F23_PENDING]
     assert bus(endpoints, TOPIC.format(release="f23")) == []
+
+    # the dashboard, from what the run recorded in Airflow's database: the refusal with its reason, sudo done
+    from relengotron.dashboard import records
+    from relengotron.dashboard.signing import autosign_view
+
+    view = autosign_view([f for f in records.latest_runs("autosign") if f.run_id == run.run_id])
+    [refused] = view["sections"]["refused"]
+    assert refused["nvr"] == CURL and refused["from_tag"] == F23_PENDING
+    assert refused["reason"].startswith(f"1 RPM(s) signed with a different key than the release key {key}")
+    assert [b["nvr"] for b in view["sections"]["already done"]] == [SUDO]
+    assert view["runs"][0]["state"] == "failed" and view["runs"][0]["summary"] is None  # summarize failed

@@ -182,10 +182,10 @@ def hub(config: ReleaseConfig, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake
     yield fake
 
 
-def sign(nvr: str, *, from_tag: str = PENDING, to_tag: str | None = NEXT) -> dict[str, Any]:
+def sign(nvr: str, *, from_tag: str = PENDING, to_tag: str | None = NEXT, ti: Any = None) -> dict[str, Any]:
     return AutosignBuildOperator(
         task_id="sign_build", nvr=nvr, release="f24", from_tag=from_tag, to_tag=to_tag
-    ).execute({})
+    ).execute({"ti": ti if ti is not None else FakeTI()})
 
 
 def list_builds(release: str, builds: list[str] | None) -> tuple[list[dict[str, Any]], list[str]]:
@@ -237,11 +237,13 @@ def test_a_signature_another_signer_recorded_meanwhile_is_taken_as_done(hub: Fak
 
 def test_an_rpm_signed_with_another_key_is_refused_and_nothing_is_written(hub: FakeHub) -> None:
     hub.add(CURL, {PENDING}, set(), {OTHER})
+    ti = FakeTI()
     with pytest.raises(AirflowFailException) as caught:
-        sign(CURL)
-    assert f"{CURL}: 1 RPM(s) signed with a different key than the release key {KEY}: {CURL}.noarch.rpm" in str(
-        caught.value
-    )
+        sign(CURL, ti=ti)
+    reason = f"1 RPM(s) signed with a different key than the release key {KEY}: {CURL}.noarch.rpm"
+    assert f"{CURL}: {reason}" in str(caught.value)
+    # the refusal is recorded where the dashboard reads it
+    assert ti.xcoms["refused"]["nvr"] == CURL and ti.xcoms["refused"]["reason"].startswith(reason)
     assert hub.sent == [] and hub.tags[CURL] == {PENDING} and FakeFiles.signed == []
 
 

@@ -70,6 +70,25 @@ def test_the_embedded_airflows_sqlite_database_is_put_in_wal_mode(tmp_path: Path
     assert use_wal("postgresql+psycopg2://airflow@127.0.0.1/airflow") is False
 
 
+def test_the_dashboard_finds_the_demo_listener_through_listener_default(tmp_path: Path) -> None:
+    """The demo chooses the listener's port before Airflow starts: the api-server's listener_default (as Airflow
+    reads an AIRFLOW_CONN_ JSON) is where the listener's config makes it listen."""
+    from airflow.models.connection import Connection
+
+    from relengotron.dashboard.listener import base_url
+
+    url = "http://127.0.0.1:8799"
+    env = airflow_env(tmp_path / "home", Path("/repo"), 8793, ENDPOINTS, base={}, jwt_secret="s", listener_url=url)
+    found = Connection.from_json(env["AIRFLOW_CONN_LISTENER_DEFAULT"], conn_id="listener_default")
+    config = listener_config(ENDPOINTS, "http://127.0.0.1:8793", LISTENER_USER, password_file="pw",
+                             rules_file="rules.yaml", http_port=8799)  # fmt: skip
+    assert base_url(found.host, schema=found.schema, port=found.port) == url
+    assert f"http://{config['http']['host']}:{config['http']['port']}" == url
+    assert "AIRFLOW_CONN_LISTENER_DEFAULT" not in airflow_env(
+        tmp_path / "home", Path("/repo"), 8793, ENDPOINTS, base={}, jwt_secret="s"
+    )  # no listener: no connection (the dashboard says "not configured")
+
+
 def test_the_listener_listens_to_the_sandbox_bus_and_triggers_as_its_own_user(tmp_path: Path) -> None:
     config = listener_config(
         ENDPOINTS, "http://127.0.0.1:8793", LISTENER_USER, password_file="pw", rules_file="rules.yaml"

@@ -324,6 +324,20 @@ def test_the_connections_are_accepted_by_the_projects_hooks(
     )
 
 
+def test_the_dashboard_asks_the_listener_where_it_listens(services: dict[str, dict[str, Any]]) -> None:
+    """The api-server's listener_default (the dashboard's Listener page) is the listener service's HTTP port,
+    the one its health check asks."""
+    from airflow.models.connection import Connection
+
+    from relengotron.dashboard.listener import base_url
+
+    env = services["airflow-apiserver"]["environment"]
+    found = Connection.from_json(env["AIRFLOW_CONN_LISTENER_DEFAULT"], conn_id="listener_default")
+    http = yaml.safe_load((REPO / "deploy" / "listener.yaml").read_text())["http"]
+    assert base_url(found.host, schema=found.schema, port=found.port) == f"http://listener:{http['port']}"
+    assert f"http://localhost:{http['port']}/healthz" in services["listener"]["healthcheck"]["test"]
+
+
 # --- volumes, secrets, variables ---------------------------------------------------------------------------
 
 

@@ -297,3 +297,18 @@ def test_short_lived_threads_share_one_reading_connection(inbox: Inbox) -> None:
         thread.start()
         thread.join()
     assert counts == [1] * 30 and len(inbox._all) == 2  # this thread's connection and the shared reader
+    statuses: list[dict] = []
+    for _ in range(30):  # /status too
+        thread = threading.Thread(target=lambda: statuses.append(inbox.status(dead_letter_limit=5)))
+        thread.start()
+        thread.join()
+    assert [s["pending_messages"] for s in statuses] == [1] * 30 and len(inbox._all) == 2
+
+
+def test_the_status_limit_of_the_http_endpoint() -> None:
+    from relengotron.listener.observe import STATUS_LIMIT, STATUS_LIMIT_MAX, status_limit
+
+    assert status_limit("") == STATUS_LIMIT and status_limit("limit=7") == 7
+    assert status_limit("limit=-3") == 0 and status_limit("limit=99999") == STATUS_LIMIT_MAX
+    with pytest.raises(ValueError, match="limit 'x' is not a whole number"):
+        status_limit("limit=x")

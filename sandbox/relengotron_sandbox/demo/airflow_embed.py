@@ -46,8 +46,10 @@ def airflow_env(
     jwt_secret: str,
     venv_bin: Path | None = None,
     transport: str = "fedmsg",
+    listener_url: str | None = None,
 ) -> dict[str, str]:
-    """The environment of the demo's Airflow (pure); its DAGs publish on the bus ``transport``.
+    """The environment of the demo's Airflow (pure); its DAGs publish on the bus ``transport``; the dashboard
+    asks the listener at ``listener_url`` how it is.
 
     The venv's ``bin`` leads PATH (its components run ``airflow`` subprocesses); examples off; a small
     parallelism for two cores; new DAG files seen within seconds, but files re-parsed only every two minutes
@@ -76,7 +78,7 @@ def airflow_env(
     }
     return testing.airflow_env(
         home,
-        base={**base, **airflow_environment(dict(endpoints), transport=transport)},
+        base={**base, **airflow_environment(dict(endpoints), transport=transport, listener_url=listener_url)},
         repo=repo,
         venv_bin=venv_bin,
         api_port=port,
@@ -135,16 +137,26 @@ def start(
     *,
     base: Mapping[str, str] | None = None,
     transport: str = "fedmsg",
+    listener_url: str | None = None,
 ) -> tuple[testing.Process, str]:
     """Start the embedded Airflow (:mod:`relengotron_sandbox.demo.airflow_local`) with its API server on a free
     port of 127.0.0.1; the process and the API server's URL. ``base``: the environment underneath (default
     :func:`relengotron_sandbox.testing.child_env`; the bench adds the checkout it measures); ``transport``: the
-    bus its DAGs publish on. Not idempotent."""
+    bus its DAGs publish on; ``listener_url``: the listener's HTTP port (``listener_default``). Not idempotent."""
     home.mkdir(parents=True, exist_ok=True)
     write_local_settings(home)
     port = testing.free_port()
     base = testing.child_env() if base is None else base
-    env = airflow_env(home, repo, port, endpoints, base=base, jwt_secret=secrets.token_urlsafe(32), transport=transport)
+    env = airflow_env(
+        home,
+        repo,
+        port,
+        endpoints,
+        base=base,
+        jwt_secret=secrets.token_urlsafe(32),
+        transport=transport,
+        listener_url=listener_url,
+    )
     process = testing.start("airflow", [sys.executable, "-m", MARKER], log=log, env=env, cwd=home, marker=MARKER)
     return process, f"http://127.0.0.1:{port}"
 

@@ -60,10 +60,11 @@ def listener_config(
     password_file: str,
     rules_file: str,
     amqp: Mapping[str, Any] | None = None,
+    http_port: int = 0,
 ) -> dict[str, Any]:
     """The listener's config for the sandbox bus and the embedded Airflow (pure; paths relative to the file): on
     the fedmsg relay, or with ``amqp`` (its ``bus.amqp`` block, :func:`relengotron_sandbox.broker.listener_amqp`)
-    on the sandbox's RabbitMQ."""
+    on the sandbox's RabbitMQ. ``http_port``: its /healthz port on 127.0.0.1 (0: any free one)."""
     bus = endpoints["bus"]
     if amqp is None:
         bus_config: dict[str, Any] = {"fedmsg_config": bus["fedmsg_config"], "subscribe": "", "settle_seconds": 0.5}
@@ -82,7 +83,7 @@ def listener_config(
         "inbox": {"path": "inbox.sqlite", "synchronous": "NORMAL"},
         "rules": rules_file,
         "release_config": endpoints["releng"]["config"],  # the sandbox's releases and tags, for the rules' helpers
-        "http": {"host": "127.0.0.1", "port": 0},
+        "http": {"host": "127.0.0.1", "port": http_port},
         # The sandbox's publishers do not sign (its bus config has no sign_messages), so signature validation is
         # off here; production turns it on (config/listener.yaml). tests/integration/test_listener_x509.py runs
         # the listener with it on against signing publishers (relengotron_sandbox.pki's CA).
@@ -99,6 +100,7 @@ def write_files(
     password: str,
     *,
     transport: str = "fedmsg",
+    http_port: int = 0,
 ) -> Path:
     """Write the demo's rules, the listener's config and its password files into ``directory``; the config's
     path. The listener consumes from the bus ``transport`` (fedmsg, or amqp: the sandbox's RabbitMQ, a durable
@@ -121,7 +123,13 @@ def write_files(
     elif transport != "fedmsg":
         raise ListenerEmbedError(f"bus transport {transport!r} is not fedmsg or amqp")
     config = listener_config(
-        endpoints, airflow_url, username, password_file="airflow.password", rules_file="rules.yaml", amqp=amqp
+        endpoints,
+        airflow_url,
+        username,
+        password_file="airflow.password",
+        rules_file="rules.yaml",
+        amqp=amqp,
+        http_port=http_port,
     )
     config_path = write_atomic(directory / "listener.yaml", yaml.safe_dump(config, sort_keys=False).encode())
     try:

@@ -141,9 +141,16 @@ def start(root: Path, console: Console, cache: Path = WORLD_CACHE, *, transport:
         console.print(
             f"[green]sandbox up[/] (Koji, PDC, ResultsDB, Bugzilla, Bodhi, the bus, Taskotron) in {layout.sandbox}"
         )
+        # the listener's port is chosen now: Airflow's api-server (the dashboard) learns it from listener_default
+        listener_port = testing.free_port()
         with console.status("starting Airflow (SQLite, LocalExecutor, 127.0.0.1 only)…"):
             airflow, url = airflow_embed.start(
-                layout.airflow, testing.REPO, endpoints, layout.logs / "airflow.log", transport=transport
+                layout.airflow,
+                testing.REPO,
+                endpoints,
+                layout.logs / "airflow.log",
+                transport=transport,
+                listener_url=f"http://127.0.0.1:{listener_port}",
             )
             started.append(airflow)
             processes.record(layout.root, started)
@@ -157,6 +164,7 @@ def start(root: Path, console: Console, cache: Path = WORLD_CACHE, *, transport:
                 airflow_embed.LISTENER_USER,
                 passwords[airflow_embed.LISTENER_USER],
                 transport=transport,
+                http_port=listener_port,
             )
             wanted = listener_embed.dag_ids(config.parent / "rules.yaml")
             dags = api.wait_for_dags(wanted)
