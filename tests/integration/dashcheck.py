@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -29,16 +28,6 @@ from relengotron_sandbox.browser import Browser, Page, airflow_token_cookie
 USER = "viewer"  # a user of the simple auth manager with the Viewer role (dashboard_harness.USERS)
 
 
-@dataclass(frozen=True)
-class Shown:
-    """What the dashboard said about the two items, from its JSON (the facts the page must show too)."""
-
-    artifact: dict[str, Any]  # the held-back artifact of the push (api/pushes)
-    build: dict[str, Any]  # the quarantined build (api/gate)
-    excuses: dict[str, Any]  # the held-back artifact's excuses entry (api/excuses)
-    screenshots: tuple[Path, ...]
-
-
 def check_dashboard(
     server: ApiServer,
     *,
@@ -48,10 +37,10 @@ def check_dashboard(
     quarantined: str,
     packager: str,
     work: Path,
-) -> Shown:
+) -> tuple[Path, ...]:
     """Assert what a logged-in user sees and can follow on the dashboard of ``server`` about ``held_back`` (an
     artifact label of the ``updates_push`` run ``push_run``) and ``quarantined`` (a build NVR of the
-    ``rawhide_gating`` run ``gate_run``, owned by ``packager``)."""
+    ``rawhide_gating`` run ``gate_run``, owned by ``packager``). Returns the screenshots' paths."""
     base, nav_page = addresses(server.url)["dashboard"], addresses(server.url)["nav"]
     shots = screenshot_dir(work / "screenshots")
     work.mkdir(parents=True, exist_ok=True)
@@ -72,8 +61,8 @@ def check_dashboard(
         assert cells[1] == candidate["state"] and cells[3] == candidate["sha256"], cells
 
         # their links: the task instance in the UI (details and log tabs), the ResultsDB result
-        _follow_task(browser, page, base, artifact["links"], "failed", work)
-        _follow_task(browser, page, base, build["links"], "success", work)
+        _follow_task(browser, page, base, artifact["links"], held_back, "failed", work)
+        _follow_task(browser, page, base, build["links"], quarantined, "success", work)
         page = browser.open(base, wait_text=quarantined)
         _follow_result(browser, page, build["failing"][0]["result"], build["failing"][0]["test_case"], quarantined)
 
@@ -99,7 +88,7 @@ def check_dashboard(
         assert "Release engineering" in inside and held_back in inside and quarantined in inside
         assert "Browse" in nav.text  # the UI's navigation around it
         in_airflow = browser.screenshot(shots / "dashboard-in-airflow.png", full_page=False)
-    return Shown(artifact, build, excuses, (overview, excuses_shot, in_airflow))
+    return overview, excuses_shot, in_airflow
 
 
 def _facts(
@@ -145,18 +134,32 @@ def _rows(browser: Browser, item: str, *, prefix: bool = False) -> list[list[str
     return [r for r in rows if r and r[0] == item]
 
 
-def _follow_task(browser: Browser, page: Page, base: str, links: Mapping[str, str], state: str, work: Path) -> None:
+# What tells the UI's two tabs of a task instance apart once its script rendered them (Airflow 3.3's UI): the
+# log viewer's level filter, and the details table's rows.
+TAB_SHOWS = {"log": "All Log Levels", "task": "Task ID"}
+
+
+def _follow_task(
+    browser: Browser, page: Page, base: str, links: Mapping[str, str], item: str, state: str, work: Path
+) -> None:
     """The item's ``task`` and ``log`` links are on the page and open its task instance in Airflow's UI (the
-    UI's script renders it: waited for): the details tab names the task and its state, the log tab is the
-    task instance's. What each showed is kept in ``work`` (``<task id>-<tab>.txt``)."""
-    for kind in ("task", "log"):
+    UI's script renders it: waited for): the task, its mapped instance (named ``item``) and ``state`` shown,
+    on the details tab or on the log viewer. What each showed is kept in ``work`` (``<task id>-<tab>.txt``).
+
+    The log viewer has no lines here: dag.test() runs tasks in process and writes no task log file."""
+    for kind, marker in TAB_SHOWS.items():
         href = urljoin(base, links[kind])
         assert any(link.href == href for link in page.links), (kind, href)
         assert requests.get(href, timeout=30).status_code == 200, href  # the UI's route answers
-        shown = browser.open(href, wait_text=links["task_id"])
+        shown = browser.open(href, wait_text=marker)
         (work / f"{links['task_id']}-{kind}.txt").write_text(shown.text)
         assert shown.url == href, (shown.url, href)
-        assert state in shown.text.lower(), (kind, state, shown.text[:3000])
+        text = shown.text
+        assert f"Task\n{links['task_id']}\nMap Index\n{item}" in text, (kind, text[:3000])  # the breadcrumb
+        assert f"{links['task_id']} [{item}]\n{state.capitalize()}" in text, (kind, text[:3000])  # header, state
+        assert all(m not in text for m in TAB_SHOWS.values() if m != marker), (kind, text[:3000])  # the right tab
+        if kind == "task":
+            assert f"Map Index\t{links['map_index']}" in text, text[:3000]  # the instance the dashboard named
 
 
 def _follow_result(browser: Browser, page: Page, url: str, test_case: str, item: str | None) -> None:
