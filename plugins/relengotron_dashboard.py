@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from relengotron.dashboard.app import URL_PREFIX, create_app
+from relengotron.dashboard.app import create_app
+from relengotron.dashboard.links import NAV_ROUTE, URL_PREFIX
 
 
 class RelengDashboardPlugin(AirflowPlugin):
@@ -23,7 +24,7 @@ class RelengDashboardPlugin(AirflowPlugin):
         {
             "name": "Release engineering",
             "href": f"{URL_PREFIX.lstrip('/')}/",
-            "url_route": "release-engineering",
+            "url_route": NAV_ROUTE,
             "destination": "nav",
             "category": "browse",
         }

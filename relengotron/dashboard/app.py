@@ -1,5 +1,5 @@
 """The dashboard's web app: the FastAPI app the plugin (``plugins/relengotron_dashboard.py``) hands the Airflow
-api-server, which mounts it under ``URL_PREFIX``. HTML pages and the same data as JSON:
+api-server, which mounts it under ``links.URL_PREFIX``. HTML pages and the same data as JSON:
 
 - ``GET <prefix>/`` — the overview (latest pushes per release, the Rawhide gate, community testing);
 - ``GET <prefix>/excuses?item=<update alias | build NVR | artifact label>`` — every check's verdict about it;
@@ -34,7 +34,6 @@ from relengotron.dashboard import gate, probes, pushes, records, render, render_
 from relengotron.dashboard.facts import utc_text
 from relengotron.dashboard.views import Views
 
-URL_PREFIX = "/releng"
 RUNS_READ = 20  # newest runs of each DAG the pages read
 
 PUSH_ACCESS = Depends(requires_access_dag("GET", param_dag_id=pushes.DAG_ID))

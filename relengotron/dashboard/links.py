@@ -14,6 +14,16 @@ from urllib.parse import quote
 
 from relengotron.dashboard.facts import UNMAPPED
 
+URL_PREFIX = "/releng"  # where the api-server mounts the dashboard's app (the plugin's fastapi_apps url_prefix)
+NAV_ROUTE = "release-engineering"  # the UI's route of the plugin's navigation entry: <UI base>/plugin/<route>
+
+
+def addresses(ui_base: str) -> dict[str, str]:
+    """Where a user finds the dashboard, given the Airflow UI's base URL: the dashboard itself and the UI's page
+    of its navigation entry ("Release engineering" in Browse), which shows it inside the UI."""
+    base = ui_base.rstrip("/")
+    return {"dashboard": f"{base}{URL_PREFIX}/", "nav": f"{base}/plugin/{NAV_ROUTE}"}
+
 
 def _q(value: str) -> str:
     return quote(value, safe="")

@@ -30,11 +30,15 @@ class ApiServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def password(self, user: str) -> str:
+        """The password the simple auth manager generated for ``user``."""
+        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
+        return str(passwords[user])
+
     def token(self, user: str) -> str:
         """A user's JWT, as the UI's login gets it (POST /auth/token)."""
-        passwords = json.loads((self.home / "simple_auth_manager_passwords.json.generated").read_text())
         answer = requests.post(
-            f"{self.url}/auth/token", json={"username": user, "password": passwords[user]}, timeout=30
+            f"{self.url}/auth/token", json={"username": user, "password": self.password(user)}, timeout=30
         )
         answer.raise_for_status()
         return str(answer.json()["access_token"])

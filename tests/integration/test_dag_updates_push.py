@@ -6,7 +6,10 @@
   held back, never synced, and the push-complete message says which update it holds back. The mirror's
   Atomic Host repository is pulled over HTTP with GPG verification; the website lists what was released, and in
   a headless Chromium shows every released image with the commands that verify it (which work), not the AMI.
-  Rerunning the finished run's sync and promote tasks changes nothing.
+  Rerunning the finished run's sync and promote tasks changes nothing. Then the release dashboard (issue 17's
+  acceptance): after a rawhide_gating run that quarantines a build, an api-server with the plugin on the same
+  Airflow database shows a logged-in user, in a headless Chromium, the held-back AMI and the quarantined build
+  with their reasons (the JSON endpoints' facts) and links that work (dashcheck).
 - An f23 push whose builds are already released in every f23 artifact: nothing is composed, only the updates
   repository changes on the mirror, and the push completes — Bodhi then marks the update pushed.
 - The gatekeeper: a sync made to fail fails the run, leaves the mirror's updates repository as it was, and the
@@ -17,6 +20,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -24,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import load_dag
+from dashboard_harness import api_server
+from dashcheck import check_dashboard
 from pushcheck import (
     AMI,
     ATOMIC,
@@ -46,6 +53,7 @@ from pushcheck import (
 )
 from sitecheck import check_download_site
 from test_adapters_support import koji_of
+from test_dag_rawhide_gating import FAST, PENDING_BUILDS, REQUESTS, retag, wait_for_depcheck
 
 from relengotron.sync.classify import classify_tree
 from relengotron_sandbox.testing import wait_for
@@ -86,7 +94,10 @@ def xcom(dag_run: Any, task_id: str, key: str = "return_value", map_index: int =
 # --- the tests -------------------------------------------------------------------------------------------
 
 
-def test_a_failed_artifact_is_held_back_and_the_rest_is_released(push_world: PushWorld, tmp_path: Path) -> None:
+@pytest.mark.timeout(600)  # a push, the download site, a gating run, an api-server and the browser: ~2.5 min
+def test_a_failed_artifact_is_held_back_and_the_rest_is_released(
+    push_world: PushWorld, koji_session: Any, tmp_path: Path
+) -> None:
     world = push_world
     koji = koji_of(world.endpoints)
     try:
@@ -136,6 +147,25 @@ def test_a_failed_artifact_is_held_back_and_the_rest_is_released(push_world: Pus
     for side in ("staging", "master"):
         old, new = before[side], after[side]
         assert {p for p in set(old) | set(new) if old.get(p) != new.get(p)} <= lists, side
+
+    # the release dashboard: a gating run quarantines python3-requests (dist.depcheck FAILED), then a user sees
+    # it and the held-back AMI on the dashboard of an api-server on this session's Airflow database
+    retag(koji_session, PENDING_BUILDS)
+    wait_for_depcheck(world.endpoints["resultsdb"]["url"], PENDING_BUILDS)
+    gating = load_dag("rawhide_gating").test(run_conf=FAST)
+    assert gating.state == "success"
+    env = {k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
+    home = Path(os.environ["AIRFLOW_HOME"])
+    with api_server(home, extra_env=env, log=tmp_path / "api-server.log") as server:
+        check_dashboard(
+            server,
+            push_run=dag_run.run_id,
+            held_back=AMI,
+            gate_run=gating.run_id,
+            quarantined=REQUESTS,
+            packager="ralph",
+            work=tmp_path / "dashboard",
+        )
 
 
 SUDO = "FEDORA-2016-f976b705cc"  # the sandbox Bodhi's f23 sudo update, requested for stable

@@ -185,6 +185,11 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     airflow = Airflow(state)
     for shown in ("Airflow UI", airflow.url, airflow.password, "make demo-stop", "held back", "quarantined"):
         assert shown in out, shown
+    # the release dashboard's addresses, printed beside the UI's, answer (the embedded Airflow loads the plugin)
+    dashboard = json.loads((state / "demo.json").read_text())["dashboard"]
+    assert f"Release dashboard: {dashboard['dashboard']}" in out and dashboard["nav"] in out
+    gate = requests.get(f"{dashboard['dashboard']}api/gate", headers=airflow.headers, timeout=60)
+    assert gate.status_code == 200 and gate.json()["builds"] > 0, gate.text[:500]
     # Bodhi's side of each push, told as it happens
     for shown in ("bodhi: compose.composing f24-updates", "bodhi: masher.start (Bodhi 2)", f"{DOCKER.alias} ("):
         assert shown in out, shown

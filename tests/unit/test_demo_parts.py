@@ -15,7 +15,7 @@ from relengotron_sandbox import testing
 from relengotron_sandbox.demo import processes, progress, summary
 from relengotron_sandbox.demo.airflow_embed import LISTENER_USER, airflow_env
 from relengotron_sandbox.demo.listener_embed import listener_config, write_files
-from relengotron_sandbox.demo.run import unpaused
+from relengotron_sandbox.demo.run import Layout, Stack, unpaused, way_in
 from relengotron_sandbox.demo.scenario import CURL, DOCKER, EXPECTED, GLIBC, SUDO
 
 ENDPOINTS: dict[str, Any] = {
@@ -416,3 +416,20 @@ def test_the_demo_wipes_only_a_directory_it_made(tmp_path: Path) -> None:
     with pytest.raises(run.DemoError, match="not a demo's state directory"):
         run.start(layout.root, console=None)  # type: ignore[arg-type]
     assert (layout.root / "thesis.tex").read_text() == "years of work"
+
+
+def test_the_demo_ends_with_the_dashboards_address_beside_the_airflow_uis(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    endpoints = {**ENDPOINTS, "bus": {**ENDPOINTS["bus"], "datagrepper": "http://127.0.0.1:5/"}}
+    stack = Stack(
+        Layout(tmp_path), endpoints, "http://127.0.0.1:8793", {"admin": "pw"}, "http://127.0.0.1:9", tmp_path / "l.yaml"
+    )
+    console = Console(width=300, record=True)
+    way_in(stack, console)
+    lines = console.export_text().splitlines()
+    [ui] = [i for i, line in enumerate(lines) if line.startswith("Airflow UI: http://127.0.0.1:8793 ")]
+    [dashboard] = [i for i, line in enumerate(lines) if line.startswith("Release dashboard: ")]
+    assert lines[dashboard].startswith("Release dashboard: http://127.0.0.1:8793/releng/ ")
+    assert "http://127.0.0.1:8793/plugin/release-engineering" in lines[dashboard]
+    assert ui < dashboard <= ui + 2  # beside it

@@ -437,3 +437,20 @@ def test_docker_compose_config_accepts_the_file() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_the_api_server_serves_the_dashboard_plugin_from_the_images_plugins_folder(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The release dashboard (plugins/relengotron_dashboard.py) is in the plugins folder the image configures,
+    nothing in the api-server's service points it elsewhere or hides it under a volume, and the package it
+    imports is in the production wheel."""
+    found = re.search(r"AIRFLOW__CORE__PLUGINS_FOLDER=(\S+)", (REPO / "Dockerfile").read_text())
+    assert found, "the image sets no plugins folder"
+    folder = found.group(1)
+    assert repo_file_in_image(f"{folder}/relengotron_dashboard.py") == REPO / "plugins" / "relengotron_dashboard.py"
+    api = services["airflow-apiserver"]
+    assert api.get("environment", {}).get("AIRFLOW__CORE__PLUGINS_FOLDER", folder) == folder
+    assert not [target for target in mounts(api) if folder.startswith(target) or target.startswith(folder)]
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]
+    assert "relengotron.*" in packages["include"]  # relengotron.dashboard goes into the wheel

@@ -21,6 +21,7 @@ from typing import Any
 import requests
 from rich.console import Console
 
+from relengotron.dashboard.links import addresses
 from relengotron.kojiclient import KojiError
 from relengotron.tools.files import write_atomic
 from relengotron.yamlfile import FileError
@@ -190,6 +191,7 @@ def start(root: Path, console: Console, cache: Path = WORLD_CACHE, *, transport:
             "user": airflow_embed.ADMIN,
             "passwords": str(layout.airflow / airflow_embed.PASSWORDS_FILE),
         },
+        "dashboard": addresses(url),
         "listener": {"url": listener_url, "config": str(config)},
         "sandbox": str(layout.sandbox / "endpoints.json"),
         "logs": str(layout.logs),
@@ -411,6 +413,11 @@ def way_in(stack: Stack, console: Console) -> None:
         f"\n[bold]Airflow UI[/]: {stack.airflow_url}  (user [bold]admin[/], password [bold]{stack.admin_password}[/])"
     )
     console.print(f"  passwords: {layout.airflow / airflow_embed.PASSWORDS_FILE}")
+    dashboard = addresses(stack.airflow_url)
+    console.print(
+        f"[bold]Release dashboard[/]: {dashboard['dashboard']}  (in the UI: Browse → Release engineering, "
+        f"{dashboard['nav']}; JSON under {dashboard['dashboard']}api/)"
+    )
     console.print(f"Listener: {stack.listener_url}/healthz and /metrics")
     console.print(f"  .venv/bin/relengotron listener status --config {stack.listener_config}")
     console.print(f"Bus archive (datagrepper): {stack.endpoints['bus']['datagrepper']}raw")
