@@ -6,12 +6,10 @@ unreachable once it is stopped."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import quote, urljoin
 
 import pytest
 import requests
@@ -135,47 +133,5 @@ def check_the_dashboard(server: Any) -> None:
     assert page.status_code == 200 and "No autosign run recorded." in page.text
 
 
-def test_a_quarantined_build_is_shown_with_its_failing_check_packager_and_working_links(
-    airflow_db: Path, airflow_connections: dict[str, Any], koji_session: Any, tmp_path: Path
-) -> None:
-    """A real rawhide_gating run (dag.test() against the sandbox, as test_dag_rawhide_gating's) quarantines
-    python3-requests (dist.depcheck FAILED); an api-server on the same metadata database shows it."""
-    from conftest import load_dag
-    from test_dag_rawhide_gating import FAST, PENDING_BUILDS, REQUESTS, retag, wait_for_depcheck
-
-    endpoints = airflow_connections
-    retag(koji_session, PENDING_BUILDS)
-    wait_for_depcheck(endpoints["resultsdb"]["url"], PENDING_BUILDS)
-    run = load_dag("rawhide_gating").test(run_conf=FAST)
-    assert run.state == "success"
-
-    connections = {k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
-    with api_server(Path(os.environ["AIRFLOW_HOME"]), extra_env=connections, log=tmp_path / "api-server.log") as server:
-        viewer = {"Authorization": f"Bearer {server.token('viewer')}"}
-        base = f"{server.url}/releng/"
-        gate = requests.get(base + "api/gate", headers=viewer, timeout=60).json()
-        [quarantined] = [b for b in gate["sections"]["quarantined"] if b["nvr"] == REQUESTS]
-        assert quarantined["packager"] == "ralph" and quarantined["run_id"] == run.run_id
-        assert "dist.depcheck FAILED" in quarantined["reason"]
-        [check] = quarantined["failing"]
-        assert check["test_case"] == "dist.depcheck" and check["outcome"] == "FAILED"
-        # the links work: the result is ResultsDB's, the task instance is Airflow's
-        result = requests.get(check["result"], timeout=30).json()
-        assert result["outcome"] == "FAILED" and result["data"]["item"] == [REQUESTS]
-        index = int(quarantined["links"]["map_index"])
-        ti = requests.get(
-            f"{server.url}/api/v2/dags/rawhide_gating/dagRuns/{run.run_id}/taskInstances/gate.decide/{index}",
-            headers=viewer,
-            timeout=30,
-        ).json()
-        assert ti["state"] == "success" and ti["rendered_map_index"] == REQUESTS
-        assert urljoin(base, quarantined["links"]["log"]) == (
-            f"{server.url}/dags/rawhide_gating/runs/{quote(run.run_id, safe='')}/tasks/gate.decide/mapped/{index}"
-        )
-        assert requests.get(urljoin(base, quarantined["links"]["log"]), timeout=30).status_code == 200  # the UI
-
-        page = requests.get(base, headers={**viewer, "Accept": "text/html"}, timeout=60).text
-        assert REQUESTS in page and f'href="{check["result"]}"' in page and "ralph" in page
-        excuses = requests.get(base + "api/excuses", params={"item": REQUESTS}, headers=viewer, timeout=60).json()
-        [entry] = excuses["entries"]
-        assert ("test", "failed") in [(c["check"], c["verdict"]) for c in entry["checks"]]
+# A quarantined build and a held-back artifact shown by a real api-server, their links followed in a browser:
+# tests/integration/dashcheck.py, run after the held-back push of test_dag_updates_push.py.
