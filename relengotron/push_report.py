@@ -153,8 +153,12 @@ def report(
     """The push's report from its plan ``items``, the promotions' results (``promoted``, each naming its
     ``target``), why each recomposed target that was not promoted was held back (``reasons``, target id →
     :func:`held_back_reason`), the updates repositories mashed (``repos``) and why the push did not reach the
-    mirror (``failure``, None when it did). ``announced``: (target, identity) pairs whose release was announced
-    already (by an earlier try of the run): not announced again."""
+    mirror (``failure``, None when it did). ``announced``: (target, identity) pairs whose release this push
+    announced already (an earlier try or run of it): not announced again.
+
+    Every target promoted and synced is announced once, whether or not this run's promotion moved it: a run of
+    the push that promoted it but never reached the mirror (a refused approval, a failed sync) announced
+    nothing, and the run that finally syncs it finds it promoted already (``changed`` false)."""
     done = {r["target"]: r for r in promoted}
     result = outcome(push, items, done, reasons, failure)
     by_id = {item["id"]: item for item in items}
@@ -162,7 +166,7 @@ def report(
     released = [
         released_message(push, by_id[target], found, run_id)
         for target, found in sorted(done.items())
-        if found.get("changed") and target in by_id and (target, found.get("identity")) not in seen
+        if target in by_id and (target, found.get("identity")) not in seen
     ]
     complete = complete_message(push, result, repos, run_id, failure)
     summary = {

@@ -153,6 +153,11 @@ def test_a_frozen_stable_push_waits_rejected_changes_no_mirror_then_approved_is_
         assert (world.master / f"linux/releases/23/{kind}/x86_64/{label}").is_file(), label
     assert ATOMIC_F23 in OSTreeRepo(world.master / world.config.mirror.ostree).refs()
 
+    # each image announced released once, now that it reached the mirror: the rejected run promoted them in
+    # staging (this run's promotions moved nothing) and announced nothing
+    announced = [m["msg"] for m in bus(world) if m["topic"] == TOPIC + "artifact.released"]
+    assert sorted(m["label"] for m in announced) == sorted(images) and {m["push_id"] for m in announced} == {PUSH_ID}
+    assert completes(world)[-1]["artifacts"]["released"] == [i["label"] for i in plan["items"] if i["label"] in images]
     # Bodhi was told the push is complete, and finished it
     assert [c["status"] for c in completes(world)] == ["failed", "complete"]
     assert completes(world)[-1]["updates"][0]["status"] == "pushed"
