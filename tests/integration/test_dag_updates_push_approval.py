@@ -15,7 +15,6 @@ The sandbox's release configuration is put in the state a release engineer would
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -126,11 +125,14 @@ def test_a_frozen_stable_push_waits_rejected_changes_no_mirror_then_approved_is_
     assert [(u["alias"], u["status"], u["reason"]) for u in told["updates"]] == [(SUDO, "failed", told["reason"])]
     assert told["artifacts"]["released"] == [] and len(told["artifacts"]["failed"]) == 5
     assert not [m for m in bus(world) if m["topic"] == TOPIC + "artifact.released"]
-    time.sleep(2)  # Bodhi has read the message by now: a failed push only gets a comment
-    update = bodhi_update(world, SUDO)
+
+    def commented() -> dict[str, Any] | None:  # once Bodhi has read the message: a failed push only gets a comment
+        found = bodhi_update(world, SUDO)
+        return found if found["comments"] and "rejected by admin" in found["comments"][-1]["text"] else None
+
+    update = wait_for("Bodhi to comment on the refused push", commented, 30)
     assert (update["status"], update["request"]) == ("testing", "stable")
-    comment = update["comments"][-1]["text"]
-    assert "could not be pushed to stable" in comment and "rejected by admin" in comment
+    assert update["comments"][-1]["text"].startswith("This update could not be pushed to stable: the push waited")
 
     # --- the same push again, approved ------------------------------------------------------------------------
     before = tree(world.master)
