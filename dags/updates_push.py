@@ -58,7 +58,12 @@ Koji and ResultsDB; default 30).
    artifacts that hold it back and why, or `failed` with the reason — Bodhi finishes its push with it). The
    report runs however the push went: a push that did not reach the mirror is reported `failed`.
 9. `website` — productmd `images.json` and the release's download page, synced; only after a good sync.
-10. `check` — fails naming every held-back artifact (the run shows red when something needs on-call).
+10. `check` — the run's verdict, in its log and XCom: fails naming every held-back artifact (the run shows red
+   when something needs on-call). A push a release engineer **rejected** at `approve` ends **green**: the
+   rejection is a decision carried out, not a fault of the pipeline, and `check` says so — "The push was rejected
+   by NAME at T: nothing reached the master mirror, and Bodhi was told the push failed …". A push rejected
+   because **nobody answered** within 24 hours ends **red** ("nobody answered the approval: …"): nobody
+   decided, its updates did not go out, someone has to look.
 
 ## When something fails — resuming a push
 Transient failures (Bodhi, Koji, PDC, ResultsDB, the bus, the compose or mirror host unreachable; results of

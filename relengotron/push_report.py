@@ -153,8 +153,12 @@ def report(
     """The push's report from its plan ``items``, the promotions' results (``promoted``, each naming its
     ``target``), why each recomposed target that was not promoted was held back (``reasons``, target id →
     :func:`held_back_reason`), the updates repositories mashed (``repos``) and why the push did not reach the
-    mirror (``failure``, None when it did). ``announced``: (target, identity) pairs whose release was announced
-    already (by an earlier try of the run): not announced again."""
+    mirror (``failure``, None when it did). ``announced``: (target, identity) pairs whose release this push
+    announced already (an earlier try or run of it): not announced again.
+
+    Every target promoted and synced is announced once, whether or not this run's promotion moved it: a run of
+    the push that promoted it but never reached the mirror (a refused approval, a failed sync) announced
+    nothing, and the run that finally syncs it finds it promoted already (``changed`` false)."""
     done = {r["target"]: r for r in promoted}
     result = outcome(push, items, done, reasons, failure)
     by_id = {item["id"]: item for item in items}
@@ -162,10 +166,62 @@ def report(
     released = [
         released_message(push, by_id[target], found, run_id)
         for target, found in sorted(done.items())
-        if found.get("changed") and target in by_id and (target, found.get("identity")) not in seen
+        if target in by_id and (target, found.get("identity")) not in seen
     ]
     complete = complete_message(push, result, repos, run_id, failure)
-    summary = {**result, "status": complete["status"], "held_back": complete["artifacts"]["held_back"]}
+    summary = {
+        **result,
+        "status": complete["status"],
+        "held_back": complete["artifacts"]["held_back"],
+        "reason": failure,
+    }
     if dry_run:
         return PushReport([], None, complete, summary)
     return PushReport(released if failure is None else [], complete, complete, summary)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The push run's verdict (its ``check`` task): ``ok`` false fails the run — something needs on-call — and
+    ``text`` says what became of the push either way."""
+
+    ok: bool
+    text: str
+
+
+def verdict(outcome: Mapping[str, Any], decision: Mapping[str, Any] | None = None) -> Verdict:
+    """The verdict on a reported push: ``outcome`` is :func:`report`'s ``outcome`` (``status``, ``held_back``,
+    ``reason``), ``decision`` the approval's (``relengotron.approval.Decision.as_dict``: ``approved``, ``by``,
+    ``text``; None when no approval was asked).
+
+    - held-back artifacts: not ok, naming each and why (whatever else happened: they need fixing);
+    - the approval refused by a release engineer: ok — a deliberate decision, carried out (nothing reached the
+      mirror, Bodhi was told the push failed); the text says who refused it;
+    - the approval refused because nobody answered before its timeout: not ok — nobody decided, the push's
+      updates did not go out, and someone has to look;
+    - any other failure the report records: not ok, with its reason;
+    - otherwise ok: every artifact the push touched is released (or was unchanged).
+    """
+    held = list(outcome.get("held_back") or [])
+    refusal = None
+    if isinstance(decision, Mapping) and decision.get("approved") is False:
+        refusal = (
+            f"the push was {decision.get('text')}: nothing reached the master mirror, and Bodhi was told the push "
+            "failed (its updates keep their request for the next push)"
+        )
+    if held:
+        names = "; ".join(f"{h['label']} ({h['reason']})" for h in held)
+        if refusal is not None:
+            return Verdict(False, f"held back, not synced: {names}. Besides, {refusal}")
+        return Verdict(
+            False,
+            f"held back, not synced: {names}. The rest of the push is released; rerun a held-back artifact "
+            "by clearing its map index (with downstream) once it is fixed",
+        )
+    if refusal is not None:
+        if decision is not None and decision.get("by") is None:
+            return Verdict(False, f"nobody answered the approval: {refusal}")
+        return Verdict(True, refusal[0].upper() + refusal[1:])
+    if outcome.get("status") == FAILED:
+        return Verdict(False, f"the push failed: {outcome.get('reason') or 'see the report'}")
+    return Verdict(True, "every artifact the push touched is released")

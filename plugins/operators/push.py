@@ -449,27 +449,31 @@ class AnnounceReleasedOperator(BaseOperator):
 
 
 class PushCheckOperator(BaseOperator):
-    """The run's verdict, last: fails (at once, no retry) naming every artifact held back, so that the run
-    shows on-call what needs them; succeeds when everything the push touched was released. Read-only."""
+    """The run's verdict, last (:func:`relengotron.push_report.verdict` of the report's outcome and the
+    approval's XCom ``decision``): fails (at once, no retry) naming every artifact held back, so that the run
+    shows on-call what needs them, and when nobody answered the approval before its timeout; succeeds when
+    everything the push touched was released, and when a release engineer rejected the push — a decision
+    carried out, not a fault: the log and the returned sentence say who rejected it and that nothing reached
+    the mirror. Read-only. Returns the verdict's sentence."""
 
     template_fields: Sequence[str] = ("report",)
     ui_color = "#fdf6e3"
 
-    def __init__(self, *, report: Any, **kwargs: Any) -> None:
+    def __init__(self, *, report: Any, approval_task_id: str = "approve", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.report = report
+        self.approval_task_id = approval_task_id  # whose XCom ``decision`` says who refused the sync, if anyone
 
-    def execute(self, context: Any) -> None:
+    def execute(self, context: Any) -> str:
+        from relengotron.push_report import verdict
+
         if not isinstance(self.report, Mapping):
             raise AirflowFailException("the push was not reported")
-        held = self.report.get("held_back") or []
-        if held:
-            names = "; ".join(f"{h['label']} ({h['reason']})" for h in held)
-            raise AirflowFailException(
-                f"held back, not synced: {names}. The rest of the push is released; rerun a held-back artifact "
-                "by clearing its map index (with downstream) once it is fixed"
-            )
-        self.log.info("every artifact the push touched is released")
+        found = verdict(self.report, context["ti"].xcom_pull(task_ids=self.approval_task_id, key="decision"))
+        if not found.ok:
+            raise AirflowFailException(found.text)
+        self.log.info("%s", found.text)
+        return found.text
 
 
 class PushTurnReleaseOperator(BaseOperator):

@@ -347,8 +347,10 @@ def test_report_says_which_update_is_held_back_and_check_fails_naming_it(config:
     with pytest.raises(AirflowFailException, match="the updates were not read from Bodhi"):
         PushReportOperator(task_id="report", updates=None, plan=None).execute(context(ti=FakeTI()))
 
-    fine = {**outcome, "held_back": []}
-    assert PushCheckOperator(task_id="check", report=fine).execute(context()) is None
+    fine = {**outcome, "held_back": [], "status": "complete", "reason": None}
+    assert PushCheckOperator(task_id="check", report=fine).execute(context()) == (
+        "every artifact the push touched is released"
+    )
 
 
 # --- one push per release and request ---------------------------------------------------------------------
@@ -433,3 +435,71 @@ def test_a_refused_approval_is_why_the_report_says_the_push_failed(config: Relea
         "the push waited for a release engineer's approval before its sync and was rejected by admin at "
         "2016-06-14T12:00:00+00:00"
     )
+
+
+REJECTED = {
+    "approved": False,
+    "by": "admin",
+    "at": "2016-06-14T12:00:00+00:00",
+    "text": "rejected by admin at 2016-06-14T12:00:00+00:00",
+}
+
+
+def refused_outcome(decision: dict[str, Any], items: list[dict[str, Any]], task_states: dict[str, str]) -> Any:
+    """The report's outcome of a push whose approval answered ``decision`` (sync skipped), as the check gets it."""
+    from operators.push import PushReportOperator
+
+    ti = FakeTI(task_states={**task_states, "approve": "success", "sync": "skipped"})
+    ti.upstream[("approve", "decision")] = decision
+    promoted = [
+        {"target": GCE_ID, "identity": "d" * 64, "input_hash": "h", "manifest": [], "paths": [], "changed": True}
+    ]
+    task = PushReportOperator(
+        task_id="report", updates=UPDATES, plan={"items": items}, promoted=[promoted], mash=[], sync=None
+    )
+    task.execute(context(ti=ti))
+    return ti.xcoms["outcome"]
+
+
+def test_check_after_a_refused_push_says_so_and_fails_only_when_nobody_answered(config: ReleaseConfig) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+    from operators.push import PushCheckOperator
+
+    def check(outcome: Any, decision: dict[str, Any]) -> str:
+        ti = FakeTI()
+        ti.upstream[("approve", "decision")] = decision
+        return PushCheckOperator(task_id="check", report=outcome).execute(context(ti=ti))
+
+    # a release engineer rejected it: a decision carried out, the run ends green, and the check says what happened
+    outcome = refused_outcome(REJECTED, [gce_item()], {})
+    assert outcome["status"] == "failed" and outcome["reason"].endswith(
+        "rejected by admin at 2016-06-14T12:00:00+00:00"
+    )
+    said = check(outcome, REJECTED)
+    assert said == (
+        "The push was rejected by admin at 2016-06-14T12:00:00+00:00: nothing reached the master mirror, and "
+        "Bodhi was told the push failed (its updates keep their request for the next push)"
+    )
+    assert "released" not in said.replace("nothing reached", "")
+
+    # nobody answered before the timeout (the default, Reject, answered): nobody decided, so the run shows red
+    timed_out = {"approved": False, "by": None, "at": "2016-06-15T12:00:00+00:00"}
+    timed_out["text"] = f"rejected by default: nobody answered before the timeout ({timed_out['at']})"
+    with pytest.raises(AirflowFailException, match=r"^nobody answered the approval: the push was rejected by default"):
+        check(refused_outcome(timed_out, [gce_item()], {}), timed_out)
+
+    # held back AND rejected: the held-back artifact is named (it needs fixing), and so is the refusal
+    ami = {**gce_item(), "id": "cloud-base-ami-24-x86_64", "artifact": "cloud-base-ami", "kind": "ami"}
+    ami["label"] = "Fedora-Cloud-Base-24.x86_64.raw.xz"
+    held = refused_outcome(REJECTED, [ami, gce_item()], {"ami.tests_0": "failed", "ami.promote_0": "upstream_failed"})
+    with pytest.raises(
+        AirflowFailException, match=r"held back, not synced: Fedora-Cloud-Base-24.*Besides, the push was"
+    ):
+        check(held, REJECTED)
+
+    # approved (or never asked): the usual verdict
+    approved = {**REJECTED, "approved": True, "text": "approved by admin at 2016-06-14T12:00:00+00:00"}
+    released = {"status": "complete", "held_back": [], "reason": None}
+    assert check(released, approved) == "every artifact the push touched is released"
+    with pytest.raises(AirflowFailException, match="the push failed: the sync to the master mirror failed"):
+        check({**released, "status": "failed", "reason": "the sync to the master mirror failed: rsync exited 12"}, {})

@@ -272,6 +272,22 @@ def test_a_release_is_announced_once_per_push(config: ReleaseConfig, tmp_path: P
     assert ".relengotron/announced" in str(ledger.path)
 
 
+def test_a_release_promoted_by_a_run_that_never_synced_is_announced_when_it_is(config: ReleaseConfig) -> None:
+    # the first run of the push promoted the target, then its sync was refused (or failed): nothing announced
+    push = push_of(config)
+    items = _items(config, push)
+    first = report(push, items, _promoted(items).values(), {}, repos=[], run_id="r1", failure="refused")
+    assert first.released == []
+    # the run that syncs it finds it promoted already: it is announced then, once
+    already = [{**p, "changed": False} for p in _promoted(items).values()]
+    found = report(push, items, already, {}, repos=[], run_id="r2", failure=None)
+    assert [(b["item"], b["identity"]) for b in found.released] == [(already[0]["target"], "c" * 64)]
+    assert found.complete is not None and found.complete["artifacts"]["released"] == ["fedora/24/x86_64/atomic-host"]
+    pairs = {(b["item"], b["identity"]) for b in found.released}
+    again = report(push, items, already, {}, repos=[], run_id="r2", failure=None, announced=pairs)
+    assert again.released == []
+
+
 def test_held_back_reasons() -> None:
     assert held_back_reason({"compose": "success", "announce": "success", "tests": "failed"}) == "its tests failed"
     assert held_back_reason({"compose": "failed", "tests": "upstream_failed"}) == "its compose step failed"
