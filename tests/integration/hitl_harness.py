@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 from listener_harness import Airflow
 
 from relengotron_sandbox.testing import airflow_env, free_port, stop
@@ -68,9 +69,16 @@ class Answerer:
         return self
 
     def _pending(self) -> dict[str, Any] | None:
-        found = self.airflow.get(
-            f"/api/v2/dags/{self.dag_id}/dagRuns/~/hitlDetails", task_id=self.task_id, response_received="false"
-        )["hitl_details"]
+        """The unanswered question, or None — also when the API could not answer this time (an api-server on
+        SQLite beside a running dag.test() may answer a poll 5xx, "database is locked"): polled again."""
+        try:
+            found = self.airflow.get(
+                f"/api/v2/dags/{self.dag_id}/dagRuns/~/hitlDetails", task_id=self.task_id, response_received="false"
+            )["hitl_details"]
+        except requests.RequestException as exc:
+            if isinstance(exc, requests.HTTPError) and exc.response is not None and exc.response.status_code < 500:
+                raise
+            return None
         return found[0] if found else None
 
     def _run(self) -> None:
