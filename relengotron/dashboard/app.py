@@ -22,6 +22,7 @@ them in its thread pool, where the ORM's blocking reads belong.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +32,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from relengotron.dashboard import gate, probes, pushes, records, render, render_ops, signing
-from relengotron.dashboard.facts import utc_text
+from relengotron.dashboard.facts import RunFacts, utc_text
 from relengotron.dashboard.views import Views
 
 RUNS_READ = 20  # newest runs of each DAG the pages read
@@ -43,9 +44,14 @@ LISTENER_ACCESS = Depends(requires_access_view(AccessView.CLUSTER_ACTIVITY))
 
 
 def _views() -> Views:
-    return Views(
-        lambda dag_id: records.latest_runs(dag_id, RUNS_READ), records.resultsdb_api(), probe=probes.read_listener
-    )
+    """One request's views: each DAG's runs read once per request (the overview shows the pushes twice: their
+    own section and the testing candidates; the excuses read the gate's too)."""
+
+    @functools.cache
+    def reader(dag_id: str) -> tuple[RunFacts, ...]:
+        return tuple(records.latest_runs(dag_id, RUNS_READ))
+
+    return Views(reader, records.resultsdb_api(), probe=probes.read_listener)
 
 
 def _now() -> str:

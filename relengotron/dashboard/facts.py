@@ -58,3 +58,14 @@ def utc_text(when: datetime | None) -> str | None:
         return None
     stamp = when if when.tzinfo else when.replace(tzinfo=UTC)
     return stamp.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def iso_utc_text(value: Any) -> str | None:
+    """An ISO 8601 time recorded in an XCom (``2016-06-01T12:10:00+00:00``) as the page shows times; text that is
+    not one is shown as it is, None stays None."""
+    if not isinstance(value, str):
+        return None if value is None else str(value)
+    try:
+        return utc_text(datetime.fromisoformat(value))
+    except ValueError:
+        return value

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from relengotron.dashboard.facts import iso_utc_text
 from relengotron.dashboard.pushes import COMPOSED, SIGNED, UNDER_TEST
 from relengotron.push_report import HELD_BACK
 
@@ -37,7 +38,7 @@ def candidates(pushes: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
                     "release": push.get("release"),
                     "state": artifact["state"],
                     "reason": artifact["reason"],
-                    "composed_at": candidate.get("composed_at"),
+                    "composed_at": iso_utc_text(candidate.get("composed_at")),
                     "download": image.get("url"),
                     "sha256": image.get("sha256") or candidate.get("sha256"),
                     "size": image.get("size"),

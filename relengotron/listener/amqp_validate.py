@@ -238,9 +238,9 @@ def _validator(cls: type, schema: dict[str, Any]) -> Any:
     (class, schema object) for the process; a schema that fails its check raises SchemaError every time."""
     import jsonschema
 
-    key = (cls, id(schema))
+    key = (cls, id(schema))  # the schema is kept beside its validator: its id is never reused meanwhile
     found = _VALIDATORS.get(key)
-    if found is None or found[0] is not schema:
+    if found is None:
         validator_class = jsonschema.validators.validator_for(schema)
         validator_class.check_schema(schema)
         found = _VALIDATORS[key] = (schema, validator_class(schema))
