@@ -79,7 +79,9 @@ class Answerer:
             if isinstance(exc, requests.HTTPError) and exc.response is not None and exc.response.status_code < 500:
                 raise
             return None
-        return found[0] if found else None
+        # the question is recorded before its task instance is parked: answer only a question that waits
+        waiting = [q for q in found if (q.get("task_instance") or {}).get("state") == "awaiting_input"]
+        return waiting[0] if waiting else None
 
     def _run(self) -> None:
         run_id = None
