@@ -143,6 +143,9 @@ def child_env(drop: tuple[str, ...] = ("AIRFLOW", "PYTHONPATH")) -> dict[str, st
 # --------------------------------------------------------------------------- processes
 
 
+UNKNOWN_EXIT = 255  # the exit status told of a process that ended but was not ours to wait for
+
+
 @dataclass
 class Process:
     """A process :func:`start` started (``popen`` set), or one read back from a record by its pid."""
@@ -158,6 +161,13 @@ class Process:
     def returncode(self) -> int | None:
         """Its exit status once it has ended (known only to the process that started it)."""
         return None if self.popen is None else self.popen.poll()
+
+    def poll(self) -> int | None:
+        """None while it runs; once it has ended, its exit status — known only to the process that started it
+        (:data:`UNKNOWN_EXIT` for one read back from a record)."""
+        if self.popen is not None:
+            return self.popen.poll()
+        return None if alive(self.pid) else UNKNOWN_EXIT
 
     def alive(self) -> bool:
         """Whether it still runs (not exited, not a zombie). Unlike :meth:`ours` it ignores the command line,

@@ -422,8 +422,16 @@ def test_the_demo_ends_with_the_dashboards_address_beside_the_airflow_uis(tmp_pa
     from rich.console import Console
 
     endpoints = {**ENDPOINTS, "bus": {**ENDPOINTS["bus"], "datagrepper": "http://127.0.0.1:5/"}}
+    stopped = testing.Process("x", 0, tmp_path / "x.log")
     stack = Stack(
-        Layout(tmp_path), endpoints, "http://127.0.0.1:8793", {"admin": "pw"}, "http://127.0.0.1:9", tmp_path / "l.yaml"
+        Layout(tmp_path),
+        endpoints,
+        "http://127.0.0.1:8793",
+        {"admin": "pw"},
+        "http://127.0.0.1:9",
+        tmp_path / "l.yaml",
+        stopped,
+        stopped,
     )
     console = Console(width=300, record=True)
     way_in(stack, console)

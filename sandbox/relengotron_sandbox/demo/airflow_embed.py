@@ -58,7 +58,8 @@ def airflow_env(
 
     SQLite: the database is ``AIRFLOW_HOME/airflow.db``, put in WAL mode by
     :mod:`relengotron_sandbox.demo.airflow_local` (readers no longer hold the writers back: on two busy cores,
-    with the rollback journal, the scheduler waited out its 5 s lock timeout — "database is locked" — and exited).
+    with the rollback journal, the scheduler waited out its 5 s lock timeout — "database is locked" — and
+    exited), and every connection waits up to a minute for the lock (its ``CONNECT_ARGS``).
 
     Latency matters on two cores: a task supervisor notices its task ended within 1 s (default 5 s — every
     other task took 5 s longer), and the scheduler loops every 0.25 s when idle. A slow scheduler loop also
@@ -68,6 +69,8 @@ def airflow_env(
     url = f"http://127.0.0.1:{port}"
     settings = {
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{Path(home).absolute() / DATABASE}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{MARKER}.CONNECT_ARGS",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{MARKER}.CONNECT_ARGS_ASYNC",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin,{LISTENER_USER}:user",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",

@@ -11,8 +11,15 @@ API server's host is ``AIRFLOW__API__HOST`` (127.0.0.1, set by
 The SQLite database is put in WAL mode once migrated (a property of the file, kept by every connection): readers
 no longer block the writer, so the scheduler, the API server and the task processes stop queueing on its lock.
 
-Runs until SIGTERM/SIGINT or until one component exits (exit status 1), then stops the others. Its children are
-in its session, so the demo's ``demo-stop`` stops them all even if this process died first.
+Supervised (:mod:`relengotron_sandbox.supervise`): a component that exits — killed, out of memory, or beaten by a
+busy database — is started again and the restart is journalled in ``AIRFLOW_HOME/supervisor.jsonl`` (the demo
+tells it in its live view); one that keeps exiting is given up on: the others are stopped and this process
+exits 1 with one sentence naming the component and its log. SQLite waits up to :data:`BUSY_TIMEOUT` seconds
+for a lock instead of failing with "database is locked" (:data:`CONNECT_ARGS`, Airflow's
+``[database] sql_alchemy_connect_args``, set by :func:`relengotron_sandbox.demo.airflow_embed.airflow_env`).
+
+Runs until SIGTERM/SIGINT. Its children are in its session, so the demo's ``demo-stop`` stops them all even if
+this process died first.
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+
+from relengotron_sandbox.supervise import GaveUp, Supervisor
 
 # (subcommand, options): what `airflow standalone` starts, minus the log servers bound to every interface
 COMPONENTS: tuple[tuple[str, ...], ...] = (
@@ -35,6 +45,13 @@ COMPONENTS: tuple[tuple[str, ...], ...] = (
 )
 STOP_GRACE = 20.0
 SQLITE = "sqlite:///"
+JOURNAL = "supervisor.jsonl"
+BUSY_TIMEOUT = 60.0  # seconds a connection waits for SQLite's lock (Python's sqlite3 default: 5)
+# The connect arguments of every SQLAlchemy engine the components open on SQLite (sync: pysqlite; async:
+# aiosqlite, same keyword): Airflow imports them by dotted path (``sql_alchemy_connect_args[_async]``).
+# Two dicts: Airflow adds its own keys to the sync one.
+CONNECT_ARGS: dict[str, float] = {"timeout": BUSY_TIMEOUT}
+CONNECT_ARGS_ASYNC: dict[str, float] = {"timeout": BUSY_TIMEOUT}
 
 
 def use_wal(sql_alchemy_conn: str) -> bool:
@@ -45,6 +62,14 @@ def use_wal(sql_alchemy_conn: str) -> bool:
         return str(db.execute("PRAGMA journal_mode=WAL").fetchone()[0]).lower() == "wal"
 
 
+def own_log() -> str:
+    """Where this process's output goes (the demo points it at a file), to name it in a sentence."""
+    try:
+        return os.readlink("/proc/self/fd/1")
+    except OSError:
+        return "its standard output"
+
+
 def main() -> int:
     airflow = str(Path(sys.executable).with_name("airflow"))
     stopping = threading.Event()
@@ -52,16 +77,32 @@ def main() -> int:
         signal.signal(signum, lambda *_: stopping.set())
     migrated = subprocess.run([airflow, "db", "migrate"], stdin=subprocess.DEVNULL, check=False)
     if migrated.returncode:
-        print(f"airflow db migrate failed ({migrated.returncode})", file=sys.stderr, flush=True)
+        print(f"airflow db migrate failed ({migrated.returncode}); see {own_log()}", file=sys.stderr, flush=True)
         return 1
     use_wal(os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", ""))
-    children = [subprocess.Popen([airflow, *argv], stdin=subprocess.DEVNULL) for argv in COMPONENTS]
+    log = own_log()
+
+    def starter(argv: tuple[str, ...]) -> Callable[[], subprocess.Popen[bytes]]:
+        return lambda: subprocess.Popen([airflow, *argv], stdin=subprocess.DEVNULL)
+
+    names = {f"airflow {argv[0]}": argv for argv in COMPONENTS}
+    supervisor = Supervisor(
+        {name: starter(argv) for name, argv in names.items()},
+        logs=dict.fromkeys(names, log),
+        journal=Path(JOURNAL).absolute(),
+    )
+    supervisor.start()
+    status = 0
     while not stopping.is_set():
-        ended = [" ".join(argv) for argv, child in zip(COMPONENTS, children, strict=True) if child.poll() is not None]
-        if ended:
-            print(f"airflow {ended[0]} exited: stopping the others", file=sys.stderr, flush=True)
+        try:
+            for event in supervisor.check():
+                print(f"supervisor: {event.describe()}", file=sys.stderr, flush=True)
+        except GaveUp as exc:
+            print(f"supervisor: {exc}: stopping the others", file=sys.stderr, flush=True)
+            status = 1
             break
         stopping.wait(0.5)
+    children = [child for _name, child in supervisor.children()]
     for child in children:
         if child.poll() is None:
             child.terminate()
@@ -71,7 +112,7 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
-    return 0 if stopping.is_set() else 1
+    return status
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from relengotron.yamlfile import FileError
 from relengotron_sandbox import testing
 from relengotron_sandbox.control import SandboxError
 from relengotron_sandbox.demo import airflow_embed, listener_embed, processes, progress, scenario, summary
+from relengotron_sandbox.demo.supervision import Supervision, Unrecoverable
 from relengotron_sandbox.worldbuild import WorldBuildError
 
 DEFAULT_STATE = Path("var/demo")
@@ -41,6 +42,10 @@ INFO_FILE = "demo.json"
 
 class DemoError(RuntimeError):
     """The demo could not start, or its scenario did not end as designed."""
+
+
+class DemoEnded(DemoError):
+    """A part of the demo died and could not be brought back: nothing more can be learnt from the stack."""
 
 
 START_ERRORS: tuple[type[BaseException], ...] = (
@@ -93,6 +98,8 @@ class Stack:
     passwords: dict[str, str]
     listener_url: str
     listener_config: Path
+    airflow: testing.Process
+    listener: testing.Process
 
     @property
     def admin_password(self) -> str:
@@ -184,7 +191,7 @@ def start(root: Path, console: Console, cache: Path = WORLD_CACHE, *, transport:
         if isinstance(exc, START_ERRORS):
             raise DemoError(f"the demo could not start: {exc}") from exc
         raise
-    stack = Stack(layout, endpoints, url, passwords, listener_url, config)
+    stack = Stack(layout, endpoints, url, passwords, listener_url, config, airflow, listener)
     info = {
         "airflow": {
             "url": url,
@@ -250,9 +257,15 @@ def play(
     shown: set[str] = set()  # the bus messages already told on the terminal
     done: set[str] = set()
     composes: list[str] | None = None
+    supervision = supervise(stack)
     try:
         with progress.ProgressView(console) as view:
             while True:
+                try:
+                    for line in supervision.check():
+                        view.say(f"[yellow]⟳ {line}[/]")
+                except Unrecoverable as exc:
+                    raise DemoEnded(str(exc)) from None
                 try:
                     messages = grepper.messages(window)
                     rows = progress.run_rows(api.runs(since), api.task_instances(since), datetime.now(UTC))
@@ -285,6 +298,25 @@ def play(
     finally:
         koji.close()
         grepper.close()
+
+
+def supervise(stack: Stack) -> Supervision:
+    """Watch the stack's processes (the demo's live view tells what died and came back); a restarted listener
+    is put in the stack and in the record ``demo-stop`` reads."""
+    layout = stack.layout
+
+    def restarted(listener: testing.Process) -> None:
+        stack.listener = listener
+        processes.record(layout.root, [stack.airflow, listener])
+
+    return Supervision(
+        airflow=stack.airflow,
+        airflow_home=layout.airflow,
+        listener=stack.listener,
+        start_listener=lambda: listener_embed.start(stack.listener_config, layout.logs / "listener.log"),
+        logs=layout.logs,
+        on_listener=restarted,
+    )
 
 
 def _bus_lines(messages: Sequence[dict[str, Any]], prefix: str, shown: set[str]) -> list[str]:
@@ -441,13 +473,21 @@ def run_demo(root: Path = DEFAULT_STATE, console: Console | None = None, *, tran
     try:
         took = play(stack, console)
         console.print(f"[green]scenario finished[/] in {took:.0f} s")
+    except DemoEnded as exc:
+        console.print(f"[red]{exc}[/]")
+        console.print("What is left runs still; stop it with [bold]make demo-stop[/].")
+        return 1
     except DemoError as exc:
         failure = str(exc)
         console.print(f"[red]{exc}[/]")
     except KeyboardInterrupt:
         console.print("\nStopped watching; everything stays up. Stop it with [bold]make demo-stop[/].")
         return 130
-    found = summarize(stack, console, began, scenario.EXPECTED)
+    try:
+        found = summarize(stack, console, began, scenario.EXPECTED)
+    except (requests.RequestException, KojiError, OSError, ValueError) as exc:
+        console.print(f"[red]the summary could not be gathered: {type(exc).__name__}: {str(exc)[:300]}[/]")
+        found = ["no summary"]
     way_in(stack, console)
     total = time.monotonic() - began_all
     if failure or found:
