@@ -15,7 +15,7 @@ QUIETLY := scripts/quietly.sh
 PIP := $(BIN)/pip install --disable-pip-version-check
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install system test unit integration lint format demo demo-stop constraints clean bench
+.PHONY: install system test unit integration lint format demo demo-stop chaos constraints clean bench
 
 install: system $(STAMP) $(BODHI_CLI)/.installed
 
@@ -64,6 +64,12 @@ bench: install
 # BUS=amqp: the pipeline publishes and listens on the sandbox's RabbitMQ instead of fedmsg (the default)
 demo: install
 	$(BIN)/relengotron-sandbox demo $(if $(BUS),--bus $(BUS))
+
+# The chaos run (sandbox/relengotron_sandbox/chaos): the demo's stack while a seeded controller kills its parts.
+# SEED= replays a run; FAULTS= (default 20); EXECUTOR=local|celery; TARGETS=scheduler,listener,… (default all).
+chaos: install
+	$(BIN)/relengotron-sandbox chaos $(if $(SEED),--seed $(SEED)) $(if $(FAULTS),--faults $(FAULTS)) \
+		$(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(TARGETS),--targets $(TARGETS))
 
 demo-stop:
 	@if [ -x $(BIN)/relengotron-sandbox ]; then $(BIN)/relengotron-sandbox demo-stop; fi

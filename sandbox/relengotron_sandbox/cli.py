@@ -137,6 +137,35 @@ def demo(state_dir: Path, transport: str) -> None:
     sys.exit(code)
 
 
+@main.command()
+@state_option("var/chaos", "the chaos run's stack (as a demo's)")
+@click.option("--seed", type=int, default=None, help="The plan's seed (default: a new one, printed to replay it).")
+@click.option("--faults", type=click.IntRange(min=1), default=20, show_default=True, help="How many faults.")
+@click.option(
+    "--executor", type=click.Choice(["local", "celery"]), default="local", show_default=True, help="Airflow's executor."
+)
+@click.option("--targets", default=None, help="Only these fault targets, comma-separated (default: all).")
+@click.option("--keep", is_flag=True, help="Leave the stack up afterwards (stop it with demo-stop --state).")
+def chaos(state_dir: Path, seed: int | None, faults: int, executor: str, targets: str | None, keep: bool) -> None:
+    """Play the demo's workload while a seeded controller kills the parts; check every promise at the end."""
+    import secrets
+
+    from relengotron_sandbox.chaos.run import run_chaos
+    from relengotron_sandbox.demo.run import DemoError
+
+    chosen = [t.strip() for t in targets.split(",") if t.strip()] if targets else None
+    with reported(DemoError, ValueError):
+        code = run_chaos(
+            state_dir,
+            seed=secrets.randbelow(10**6) if seed is None else seed,
+            faults=faults,
+            targets=chosen,
+            executor=executor,
+            keep=keep,
+        )
+    sys.exit(code)
+
+
 @main.command("demo-stop")
 @DEMO_STATE
 def demo_stop(state_dir: Path) -> None:

@@ -14,8 +14,11 @@ live view what died and came back, and the chaos run to time each recovery.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
@@ -97,6 +100,14 @@ class Budget:
         return self.recent(now)
 
 
+def _kill_group(leader: int) -> None:
+    """SIGKILL what is left of an exited component's process group (each component leads one): its workers
+    and helpers, orphaned, would hold its ports and files against the restart — systemd's
+    ``KillMode=control-group``. A component that led no group: nothing to do."""
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(leader, signal.SIGKILL)
+
+
 def read_journal(path: Path, offset: int = 0) -> tuple[list[Event], int]:
     """The events written to ``path`` from byte ``offset`` on, and the offset after the last whole line (a line
     still being written is left for the next read). No file: none."""
@@ -113,6 +124,7 @@ def read_journal(path: Path, offset: int = 0) -> tuple[list[Event], int]:
 
 class Supervisor(Generic[C]):
     """Starts each component with its ``starter`` and, on each :meth:`check`, restarts those that exited.
+    Each component should lead a process group of its own (what is left of it is killed before a restart).
 
     ``starters``: component name → a callable starting it (a new process each call); ``logs``: component name →
     its log (named when it is given up on); ``journal``: where the events are appended. Not thread-safe: one
@@ -154,6 +166,7 @@ class Supervisor(Generic[C]):
             if status is None or name in self.due:
                 continue
             budget = self.budgets[name]
+            _kill_group(child.pid)
             events.append(self._write(Event("exited", name, now, child.pid, exit=status)))
             if not budget.allows(now):
                 self._write(Event("gave_up", name, now, child.pid, restarts=budget.recent(now)))

@@ -8,6 +8,8 @@ consumer idle for ten days). Tests, bench and chaos put it between a client and 
         ...connect to proxy.port...
         proxy.stall()       # the connections open now stop forwarding, stay open, and are never closed by us
         ...                 # new connections are forwarded normally (the "network" is back for them)
+        proxy.down()        # or: the service stopped — connections refused, the open ones closed
+        proxy.up()          # and started again, on the same port
 
 :meth:`stall` returns how many connections it froze; :meth:`close` closes everything. Threads: one accepting,
 one per connection (a select loop over both sockets).
@@ -70,21 +72,25 @@ class TcpProxy:
 
     def __init__(self, host: str, target_port: int) -> None:
         self.target = (host, target_port)
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
         self._pairs: list[_Pair] = []
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._accept, name="tcpproxy-accept", daemon=True)
+        self._listen(0)
+
+    def _listen(self, port: int) -> None:
+        self._listener = socket.create_server(("127.0.0.1", port))  # SO_REUSEADDR: the same port again after down()
+        self.port: int = self._listener.getsockname()[1]
+        self._refusing = threading.Event()
+        self._thread = threading.Thread(target=self._accept, args=(self._listener, self._refusing), daemon=True)
         self._thread.start()
 
-    def _accept(self) -> None:
-        while not self._closed.is_set():
+    def _accept(self, listener: socket.socket, refusing: threading.Event) -> None:
+        while not (self._closed.is_set() or refusing.is_set()):
             try:
-                readable, _, _ = select.select([self._listener], [], [], 0.2)
+                readable, _, _ = select.select([listener], [], [], 0.2)
                 if not readable:
                     continue
-                client, _ = self._listener.accept()
+                client, _ = listener.accept()
             except OSError:
                 return
             try:
@@ -111,16 +117,29 @@ class TcpProxy:
             pair.stalled.set()
         return len(live)
 
+    def down(self) -> int:
+        """Be a stopped service: new connections refused, the open ones closed; how many were open. Idempotent
+        (down already: 0). :meth:`up` listens again on the same port."""
+        self._refusing.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        self._thread.join(timeout=5)
+        with self._lock:
+            pairs, self._pairs = self._pairs, []
+        live = [pair for pair in pairs if not pair.closed.is_set()]
+        for pair in pairs:
+            pair.close()
+        return len(live)
+
+    def up(self) -> None:
+        """Listen again on the same port after :meth:`down`. Idempotent (listening already: nothing)."""
+        if self._refusing.is_set() and not self._closed.is_set():
+            self._listen(self.port)
+
     def close(self) -> None:
         """Close the listening socket and every connection (stalled ones too). Idempotent."""
         self._closed.set()
-        with contextlib.suppress(OSError):
-            self._listener.close()
-        with self._lock:
-            pairs, self._pairs = self._pairs, []
-        for pair in pairs:
-            pair.close()
-        self._thread.join(timeout=5)
+        self.down()
 
     def __enter__(self) -> TcpProxy:
         return self

@@ -2,8 +2,9 @@
 come up, the scenario is played on Koji and the sandbox Bodhi (bodhi-push, the handshake of docs/bodhi-handshake.md),
 and the world afterwards is the one the story tells — read back from Airflow's REST API, Koji, the master mirror,
 the bus archive, Bodhi (with the `bodhi` CLI, logged in through the sandbox's provider) and Bugzilla
-(python-bugzilla), not from the demo's own summary. Then `demo-stop` leaves no process behind. Everything is
-stopped even when the demo fails or hangs.
+(python-bugzilla), not from the demo's own summary — although its scheduler was killed (SIGKILL) while the first
+push ran: the embedded Airflow's supervisor restarts it, the demo says so, and the world is the same. Then
+`demo-stop` leaves no process behind. Everything is stopped even when the demo fails or hangs.
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from dnfcheck import advisories, dnf
 from pushcheck import pull_and_read_manifest
 
 from relengotron_sandbox.demo.processes import read_record
-from relengotron_sandbox.testing import child_env, session_processes
+from relengotron_sandbox.testing import ProcessError, child_env, session_processes, wait_for
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_TIMEOUT = 330  # seconds for the whole `relengotron-sandbox demo`
+DEMO_TIMEOUT = 420  # seconds for the whole `relengotron-sandbox demo` (its scheduler killed once)
 ATOMIC_23, ATOMIC_24 = "fedora/23/x86_64/atomic-host", "fedora/24/x86_64/atomic-host"
 ISO_24 = "linux/releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso"
 AMI_24 = "Fedora-Cloud-Base-24.x86_64.raw.xz"
@@ -47,15 +48,32 @@ def cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.CompletedProcess[str]]]:
-    """Run the demo on a state dir of its own; stop everything afterwards, whatever happened."""
+def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.CompletedProcess[str], int]]:
+    """Run the demo on a state dir of its own, its scheduler killed (SIGKILL) while the first push runs; stop
+    everything afterwards, whatever happened. The demo, the pid of the scheduler killed."""
     state = tmp_path / "demo"
+    out, err = tmp_path / "demo.out", tmp_path / "demo.err"
     try:
-        try:
-            result = cli("demo", "--state", str(state), timeout=DEMO_TIMEOUT)
-        except subprocess.TimeoutExpired as exc:
-            pytest.fail(f"the demo did not finish within {DEMO_TIMEOUT} s:\n{exc.stdout}\n{exc.stderr}")
-        yield state, result
+        with out.open("w") as stdout, err.open("w") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "relengotron_sandbox.cli", "demo", "--state", str(state)],
+                stdout=stdout,
+                stderr=stderr,
+                text=True,
+                cwd=REPO,
+                env={**child_env(("AIRFLOW",)), "COLUMNS": "200"},
+            )
+            try:
+                killed = kill_the_scheduler_mid_push(state, process)
+                process.wait(timeout=DEMO_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                pytest.fail(f"the demo did not finish within {DEMO_TIMEOUT} s:\n{out.read_text()}\n{err.read_text()}")
+        yield (
+            state,
+            subprocess.CompletedProcess(process.args, process.returncode, out.read_text(), err.read_text()),
+            killed,
+        )
     finally:
         recorded = read_record(state)
         sandbox_pid = _sandbox_pid(state)
@@ -65,6 +83,25 @@ def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.Complet
             assert session_processes(process.pid) == [], process
         if sandbox_pid is not None:
             assert session_processes(sandbox_pid) == []
+
+
+def kill_the_scheduler_mid_push(state: Path, demo: subprocess.Popen[str]) -> int:
+    """Once an ``updates_push`` run is running, SIGKILL the embedded Airflow's scheduler (as the OOM killer
+    would); its pid."""
+    from relengotron_sandbox.chaos.faults import component_pid, kill
+
+    def pushing() -> int | None:
+        if demo.poll() is not None:
+            raise ProcessError(f"the demo ended (exit {demo.returncode}) before any push ran")
+        airflow = Airflow(state)
+        if not airflow.get("/api/v2/dags/updates_push/dagRuns", state="running")["dag_runs"]:
+            return None
+        [embedded] = [p for p in read_record(state) if p.name == "airflow"]
+        return component_pid(embedded.pid, "airflow scheduler")
+
+    pid = wait_for("an updates_push run running", pushing, DEMO_TIMEOUT, every=1.0)
+    kill(pid)
+    return pid
 
 
 def _sandbox_pid(state: Path) -> int | None:
@@ -179,9 +216,12 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     from relengotron.ostree.repo import OSTreeRepo
     from relengotron_sandbox.demo.scenario import ANACONDA, CURL, DOCKER, GLIBC, SUDO, VIM
 
-    state, result = demo
+    state, result, killed = demo
     out = result.stdout
     assert result.returncode == 0, out[-6000:] + result.stderr[-3000:]
+    # the scheduler killed mid-push came back (the embedded Airflow's supervisor), and the demo said so
+    assert f"airflow scheduler (pid {killed}) died (exit status -9)" in out, out[-6000:]
+    assert "Airflow: airflow scheduler restarted (pid " in out
     airflow = Airflow(state)
     for shown in ("Airflow UI", airflow.url, airflow.password, "make demo-stop", "held back", "quarantined"):
         assert shown in out, shown

@@ -76,6 +76,8 @@ def airflow_env(
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
         "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": str(ORPHAN_CHECK),
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",
     }
@@ -116,6 +118,15 @@ def task_policy(task):
         task.max_retry_delay = timedelta(seconds=%(maximum)d)
 """
 DATABASE = "airflow.db"
+# Seconds without a heartbeat before the scheduler fails a running task's attempt (and retries it): the time a
+# task whose worker died holds its slot. Airflow's default, 300, is for busy clusters; at demo pace a dead
+# worker's compose is retried after a minute (tasks heartbeat every second here).
+HEARTBEAT_TIMEOUT = 60
+# Seconds between the scheduler's looks for task instances a dead scheduler had queued (Airflow's default: 300).
+# A LocalExecutor's workers die with their scheduler, and only these looks reset what they were running (the
+# heartbeat check above covers the current scheduler's own tasks only, ``queued_by_job_id``): found by the
+# chaos run, where a task of a push stayed "running" five minutes after its scheduler was killed.
+ORPHAN_CHECK = 20
 DEMO_RETRY_DELAY = 5
 DEMO_MAX_RETRY_DELAY = 20
 RETRY_AFTER_RACE = ("TaskotronResultSensor", "KojiTaskSensor")

@@ -83,7 +83,9 @@ def main() -> int:
     log = own_log()
 
     def starter(argv: tuple[str, ...]) -> Callable[[], subprocess.Popen[bytes]]:
-        return lambda: subprocess.Popen([airflow, *argv], stdin=subprocess.DEVNULL)
+        # a group of its own (its leftovers are killed before a restart), in this process's session (demo-stop
+        # finds them all by the session even if this process died)
+        return lambda: subprocess.Popen([airflow, *argv], stdin=subprocess.DEVNULL, process_group=0)
 
     names = {f"airflow {argv[0]}": argv for argv in COMPONENTS}
     supervisor = Supervisor(

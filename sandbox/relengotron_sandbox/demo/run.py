@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -127,10 +127,19 @@ def stop(root: Path) -> list[str]:
     return stopped
 
 
-def start(root: Path, console: Console, cache: Path = WORLD_CACHE, *, transport: str = "fedmsg") -> Stack:
+def start(
+    root: Path,
+    console: Console,
+    cache: Path = WORLD_CACHE,
+    *,
+    transport: str = "fedmsg",
+    route: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Stack:
     """Stop what a previous demo left, then start the sandbox, Airflow and the listener from an empty ``root``,
     the DAGs publishing and the listener consuming on the bus ``transport`` (the sandbox's services publish on
-    both). On any failure, whatever was started is stopped again before the error is raised."""
+    both). ``route``: the endpoints as the pipeline reaches them, from the sandbox's (the chaos run puts proxies
+    in front of the services it stops). On any failure, whatever was started is stopped again before the error
+    is raised."""
     from relengotron_sandbox import control
 
     layout = Layout(Path(root).absolute())
@@ -146,6 +155,7 @@ def start(root: Path, console: Console, cache: Path = WORLD_CACHE, *, transport:
     try:
         with console.status("building the world and starting the sandbox…"):
             endpoints = control.up(state_dir=layout.sandbox, cache_dir=Path(cache).absolute()).endpoints
+            endpoints = endpoints if route is None else route(endpoints)
         console.print(
             f"[green]sandbox up[/] (Koji, PDC, ResultsDB, Bugzilla, Bodhi, the bus, Taskotron) in {layout.sandbox}"
         )
@@ -227,10 +237,13 @@ def play(
     console: Console,
     acts: Sequence[scenario.Act] = scenario.SCENARIO,
     timeout: float = SCENARIO_TIMEOUT,
+    gate: Callable[[scenario.Act], bool] | None = None,
+    stall: float = STALL,
 ) -> float:
     """Play ``acts`` and show the runs, and Bodhi's side of each push, until every act is played, Bodhi has
     finished every push (its updates pushed, no compose left), the listener has nothing pending and every run
-    has finished; the seconds it took. A :class:`DemoError` when ``timeout`` passes first, or when nothing
+    has finished; the seconds it took. ``gate``: whether an act that is ready may be played now (the chaos run
+    spreads the acts over its faults). A :class:`DemoError` when ``timeout`` passes first, or when nothing
     moves for :data:`STALL` seconds."""
     from bodhi.client.bindings import BodhiClientException
 
@@ -245,13 +258,15 @@ def play(
     koji = connect(KojiConnection.from_mapping(fields))
     bodhi = SandboxBodhi(endpoints["bodhi"])
     grepper = Datagrepper(endpoints["bus"]["datagrepper"])
-    player = scenario.Player(koji, bodhi)
+    player = scenario.Player(
+        koji, bodhi, as_user=lambda user: SandboxBodhi.as_user(endpoints["bodhi"], user, stack.layout.sandbox / "bodhi")
+    )
     api = stack.api()
     began = time.time()
     since = datetime.fromtimestamp(began - 1, UTC).isoformat()
     played: dict[str, float] = {}
     rows: list[progress.RunRow] = []
-    watch = _Watch(timeout, stack.layout.logs / "listener.log")
+    watch = _Watch(timeout, stack.layout.logs / "listener.log", stall)
     aliases = [alias for act in acts for alias in act.aliases]
     window = Window(began - 1, None, "demo")
     shown: set[str] = set()  # the bus messages already told on the terminal
@@ -283,6 +298,8 @@ def play(
                     for act in scenario.ready_acts(acts, set(played), done, composing=composing):
                         if act.push is not None and composing:
                             continue  # an act of this round pushed: the next push waits for Bodhi again
+                        if gate is not None and not gate(act):
+                            continue
                         _play(player, act, view)
                         played[act.key] = time.time() - began
                         composing = composing or act.push is not None
@@ -347,11 +364,12 @@ def _play(player: scenario.Player, act: scenario.Act, view: progress.ProgressVie
 
 class _Watch:
     """Gives up when the scenario takes longer than ``timeout``, or when nothing at all changed (runs, their
-    tasks, the listener's pending messages, the acts) for :data:`STALL` seconds."""
+    tasks, the listener's pending messages, the acts) for ``stall`` seconds."""
 
-    def __init__(self, timeout: float, listener_log: Path) -> None:
+    def __init__(self, timeout: float, listener_log: Path, stall: float = STALL) -> None:
         self.timeout = timeout
         self.listener_log = listener_log
+        self.stall = stall
         self.state: Any = None
         self.changed = 0.0
 
@@ -360,9 +378,9 @@ class _Watch:
             self.state, self.changed = state, elapsed
         if elapsed > self.timeout:
             raise DemoError(f"the scenario did not finish within {self.timeout:.0f} s; {describe}")
-        if elapsed - self.changed > STALL:
+        if elapsed - self.changed > self.stall:
             tail = testing.log_tail(self.listener_log, 5)
-            raise DemoError(f"nothing moved for {STALL:.0f} s; {describe}\nthe listener's log ends:\n{tail}")
+            raise DemoError(f"nothing moved for {self.stall:.0f} s; {describe}\nthe listener's log ends:\n{tail}")
 
 
 def _stuck(
@@ -394,8 +412,32 @@ def _act_rows(acts: Sequence[scenario.Act], played: dict[str, float]) -> list[pr
     ]
 
 
-def summarize(stack: Stack, console: Console, began: float, expected: scenario.Expected) -> list[str]:
-    """Print the summary tables and the way in; the problems found (empty: the scenario ended as designed)."""
+def summarize(
+    stack: Stack,
+    console: Console,
+    began: float,
+    expected: scenario.Expected,
+    acts: Sequence[scenario.Act] = scenario.SCENARIO,
+) -> list[str]:
+    """Print the summary tables; the problems found (empty: the scenario ended as designed)."""
+    return show(gather_facts(stack, began, expected, acts), console, expected)
+
+
+def show(facts: summary.Facts, console: Console, expected: scenario.Expected) -> list[str]:
+    """Print the summary tables of ``facts``; the problems found against ``expected``."""
+    for table in summary.tables(facts):
+        console.print(table)
+    console.print(summary.runs_line(facts))
+    found = summary.problems(facts, expected)
+    for problem in found:
+        console.print(f"[red]✗ {problem}[/]")
+    return found
+
+
+def gather_facts(
+    stack: Stack, began: float, expected: scenario.Expected, acts: Sequence[scenario.Act]
+) -> summary.Facts:
+    """The end state of the scenario ``acts`` played since ``began`` (read-only)."""
     import bugzilla
 
     from relengotron.adapters.resultsdb import ResultsDB, ResultsDBConnection
@@ -411,7 +453,7 @@ def summarize(stack: Stack, console: Console, began: float, expected: scenario.E
     bugs = bugzilla.Bugzilla(endpoints["bugzilla"]["url"], force_rest=True, use_creds=False)
     inbox = Inbox(load_listener_config(stack.listener_config).inbox_path)
     try:
-        facts = summary.gather(
+        return summary.gather(
             datagrepper=endpoints["bus"]["datagrepper"],
             prefix=_bus_prefix(endpoints),
             since=began - 1,
@@ -419,7 +461,7 @@ def summarize(stack: Stack, console: Console, began: float, expected: scenario.E
             koji=koji,
             resultsdb=resultsdb,
             master=Path(load_release_config(endpoints["releng"]["config"]).mirror.master),
-            nvrs=[nvr for act in scenario.SCENARIO for _tag, nvr in act.retag],
+            nvrs=[nvr for act in acts for _tag, nvr in act.retag],
             dead_letters=int(inbox.status(dead_letter_limit=0)["dead_letters_total"]),
             bodhi=SandboxBodhi(endpoints["bodhi"]),
             bugzilla=bugs,
@@ -429,13 +471,6 @@ def summarize(stack: Stack, console: Console, began: float, expected: scenario.E
         inbox.close()
         resultsdb.close()
         koji.close()
-    for table in summary.tables(facts):
-        console.print(table)
-    console.print(summary.runs_line(facts))
-    found = summary.problems(facts, expected)
-    for problem in found:
-        console.print(f"[red]✗ {problem}[/]")
-    return found
 
 
 def way_in(stack: Stack, console: Console) -> None:

@@ -24,7 +24,7 @@ shipped rules); :class:`Player` does the acts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +75,7 @@ class Act:
     after: tuple[str, ...] = ()
     retag: tuple[tuple[str, str], ...] = ()  # (tag, nvr)
     push: BodhiPush | None = None
+    stable_requests: tuple[str, ...] = ()  # aliases whose submitter asks for stable first (bodhi updates request)
 
     @property
     def aliases(self) -> tuple[str, ...]:
@@ -207,10 +208,11 @@ class Player:
     (logged in as releng), pushes through :class:`relengotron_sandbox.bodhi.api.SandboxBodhi` (``bodhi-push``).
     Not idempotent: an act played again tags and pushes again."""
 
-    def __init__(self, koji: Any, bodhi: Any, agent: str = AGENT) -> None:
+    def __init__(self, koji: Any, bodhi: Any, agent: str = AGENT, as_user: Callable[[str], Any] | None = None) -> None:
         self.koji = koji
         self.bodhi = bodhi
         self.agent = agent
+        self.as_user = as_user  # user → a SandboxBodhi logged in as them (for stable requests)
 
     def play(self, act: Act) -> list[str]:
         """Do what ``act`` says; one line per thing done, for the terminal. A :class:`ValueError` when Bodhi
@@ -220,9 +222,20 @@ class Player:
             self.koji.untag_build(tag, nvr)
             self.koji.tag_build(tag, nvr)
             lines.append(f"koji: {nvr} tagged into {tag}")
+        for alias in act.stable_requests:
+            lines.append(self._request_stable(alias))
         if act.push is not None:
             lines += self._push(act.push)
         return lines
+
+    def _request_stable(self, alias: str) -> str:
+        """``bodhi updates request ALIAS stable``, as the update's submitter."""
+        if self.as_user is None:
+            raise ValueError(f"{alias}: a stable request needs a Bodhi login (Player(as_user=...))")
+        [update] = self.bodhi.updates(updateid=alias)
+        submitter = str(update["user"]["name"])
+        self.as_user(submitter).request(alias, "stable")
+        return f"bodhi updates request {alias} stable (as {submitter})"
 
     def _push(self, push: BodhiPush) -> list[str]:
         result = self.bodhi.push(
