@@ -82,8 +82,19 @@ class Hurt:
         self.stopping = stopping
         self.since = time.time()
         self.moment_wait: float | None = None  # how long the next strike waits for its moment (None: MOMENT_WAIT)
+        self.awaiting = threading.Event()  # set while a strike waits for its moment (the workload must go on)
 
     def strike(self, fault: Fault) -> Strike | None:
+        """Hurt ``fault``'s target now (or once its moment has come); None when it did not come."""
+        if fault.target.during is None:
+            return self._strike(fault)
+        self.awaiting.set()
+        try:
+            return self._strike(fault)
+        finally:
+            self.awaiting.clear()
+
+    def _strike(self, fault: Fault) -> Strike | None:
         target = fault.target
         if target.name == "listener":
             return self._listener()
@@ -236,12 +247,14 @@ class Hurt:
 
 def component_pid(session: int, component: str) -> int | None:
     """The main process of an Airflow ``component`` ("airflow scheduler") of the embedded Airflow's session:
-    the one leading its own process group whose command line runs it."""
+    the one leading its own process group whose command line runs it — as started (``airflow dag-processor``)
+    or as it retitles itself (``airflow api_server -- host:…``)."""
     word = component.removeprefix("airflow ")
+    names = (f"bin/airflow {word}", f"airflow {word.replace('-', '_')} ")
     for pid in testing.session_processes(session):
         line = testing.cmdline(pid) or ""
         with suppress(ProcessLookupError):
-            if os.getpgid(pid) == pid and f"bin/airflow {word}" in line:
+            if os.getpgid(pid) == pid and any(name in line for name in names):
                 return pid
     return None
 

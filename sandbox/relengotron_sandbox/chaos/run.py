@@ -33,6 +33,7 @@ from relengotron_sandbox.chaos.faults import Hurt, Stage
 from relengotron_sandbox.chaos.plan import Fault, Outcome, plan, plan_rows, recovery_figures, targets_for
 from relengotron_sandbox.chaos.watch import MirrorWatch
 from relengotron_sandbox.demo import run as demo
+from relengotron_sandbox.demo.scenario import Act, Expected
 from relengotron_sandbox.tcpproxy import TcpProxy
 
 DEFAULT_STATE = Path("var/chaos")
@@ -68,12 +69,13 @@ class Controller:
             return len(self.outcomes)
 
     def gate(self, acts: Sequence[Any]) -> Any:
-        """``demo.play``'s gate: act *k* of *n* waits until *k/n* of the faults are done (or the plan is over)."""
+        """``demo.play``'s gate: act *k* of *n* waits until *k/n* of the faults are done (or the plan is over,
+        or a fault waits for a moment — a compose, a sync — that only the workload brings)."""
         order = {act.key: index for index, act in enumerate(acts)}
 
         def may_play(act: Any) -> bool:
             needed = order[act.key] * len(self.faults) // len(acts)
-            return self.done() >= needed or not self._thread.is_alive()
+            return self.done() >= needed or self.hurt.awaiting.is_set() or not self._thread.is_alive()
 
         return may_play
 
@@ -150,20 +152,25 @@ def run_chaos(
     targets: Sequence[str] | None = None,
     executor: str = "local",
     transport: str = "fedmsg",
+    workload_name: str = "full",
     keep: bool = False,
 ) -> int:
-    """One chaos run; 0 when every invariant held and every fault that struck recovered, else 1."""
+    """One chaos run of the workload ``workload_name`` (:data:`.workload.WORKLOADS`); 0 when the workload ended
+    as designed, every invariant held and every fault that struck recovered, else 1."""
     console = console or Console()
     chosen = targets_for(executor, targets)
     faults_planned = plan(seed, faults, chosen, max(SPAN, faults * 8.0))
     replay = f"make chaos SEED={seed} FAULTS={faults} EXECUTOR={executor}"
+    if workload_name != "full":
+        replay += f" WORKLOAD={workload_name}"
     if targets:
-        replay += f" TARGETS={','.join(targets)}"
+        replay += f' TARGETS="{",".join(targets)}"'
     console.print(f"[bold]chaos[/]: seed {seed}, {faults} faults on {executor}; replay with: {replay}")
     fronts: dict[str, TcpProxy] = {}
     stack = demo.start(root, console, transport=transport, route=lambda e: front(e, fronts))
     try:
-        return _run(stack, console, faults_planned, fronts, replay, seed, executor)
+        acts, expected = workload.WORKLOADS[workload_name]
+        return _run(stack, console, faults_planned, fronts, replay, seed, executor, acts, expected)
     finally:
         for proxy in fronts.values():
             if not keep:
@@ -180,6 +187,8 @@ def _run(
     replay: str,
     seed: int,
     executor: str,
+    acts: Sequence[Act],
+    expected: Expected,
 ) -> int:
     config = load_release_config(stack.endpoints["releng"]["config"])
     stage = Stage(
@@ -198,9 +207,7 @@ def _run(
     began = controller.began
     failure = None
     try:
-        took = demo.play(
-            stack, console, acts=workload.ACTS, timeout=TIMEOUT, gate=controller.gate(workload.ACTS), stall=STALL
-        )
+        took = demo.play(stack, console, acts=acts, timeout=TIMEOUT, gate=controller.gate(acts), stall=STALL)
         console.print(f"[green]workload finished[/] in {took:.0f} s")
     except demo.DemoError as exc:
         failure = str(exc)
@@ -209,11 +216,11 @@ def _run(
     outcomes = controller.finish()
     looks = watch.stop()
     console.print(timeline(outcomes))
-    facts = demo.gather_facts(stack, began, workload.EXPECTED_END, workload.ACTS)
-    designed = demo.show(facts, console, workload.EXPECTED_END)
+    facts = demo.gather_facts(stack, began, expected, acts)
+    designed = demo.show(facts, console, expected)
     world = invariants.World(
         facts=facts,
-        expected=workload.EXPECTED_END,
+        expected=expected,
         task_instances=stack.api().task_instances("2000-01-01T00:00:00+00:00"),
         inbox=_inbox_path(stack),
         rules=load_rules(stack.listener_config.parent / "rules.yaml", config),
@@ -221,7 +228,7 @@ def _run(
         staging=Path(config.mirror.staging),
         public_key=Path(stack.endpoints["signing"]["public_key"]),
         looks=looks,
-        pushed_releases={u.alias: u.release.removeprefix("f") for a in workload.ACTS if a.push for u in a.push.updates},
+        pushed_releases={u.alias: u.release.removeprefix("f") for a in acts if a.push for u in a.push.updates},
     )
     held = invariants.check(world)
     figures = recovery_figures(outcomes)

@@ -1,6 +1,7 @@
 """The chaos run's workload: the demo's story (an autosign burst, a Rawhide gating batch, five composes in three
 ``bodhi-push`` runs) and one more push — systemd and the kernel (f24), whose submitters ask for stable first, as
-packagers do with ``bodhi updates request`` — so that at least six pushes run while the parts die. Pure data.
+packagers do with ``bodhi updates request`` — so that at least six pushes run while the parts die; and a short
+one for the CI-sized run. Pure data.
 """
 
 from __future__ import annotations
@@ -32,4 +33,13 @@ EXPECTED_END = replace(
     bugs_closed={**EXPECTED.bugs_closed, 1300106: KERNEL.alias},
 )
 
-PUSHES = sum(len(act.push.releases) for act in ACTS if act.push is not None)  # composes: one per release pushed
+
+# The CI-sized run's workload: the autosign burst, the gating batch and the first push (two composes).
+SHORT_ACTS: tuple[Act, ...] = SCENARIO[:3]
+SHORT_EXPECTED = replace(
+    EXPECTED,
+    pushed=tuple(alias for act in SHORT_ACTS for alias in act.aliases),
+    held_back_in={alias: labels for alias, labels in EXPECTED.held_back_in.items() if alias in SHORT_ACTS[2].aliases},
+    bugs_closed={},
+)
+WORKLOADS = {"full": (ACTS, EXPECTED_END), "short": (SHORT_ACTS, SHORT_EXPECTED)}
