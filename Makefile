@@ -62,8 +62,10 @@ bench: install
 	$(BIN)/python -m bench
 
 # BUS=amqp: the pipeline publishes and listens on the sandbox's RabbitMQ instead of fedmsg (the default)
+# EXECUTOR=celery: Airflow as docker-compose.yaml deploys it (PostgreSQL, Redis, two Celery workers) instead of
+# SQLite and the LocalExecutor (the default)
 demo: install
-	$(BIN)/relengotron-sandbox demo $(if $(BUS),--bus $(BUS))
+	$(BIN)/relengotron-sandbox demo $(if $(BUS),--bus $(BUS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 demo-stop:
 	@if [ -x $(BIN)/relengotron-sandbox ]; then $(BIN)/relengotron-sandbox demo-stop; fi
