@@ -62,8 +62,10 @@ bench: install
 	$(BIN)/python -m bench
 
 # BUS=amqp: the pipeline publishes and listens on the sandbox's RabbitMQ instead of fedmsg (the default)
+# EXECUTOR=celery: Airflow as docker-compose.yaml deploys it (PostgreSQL, Redis, two Celery workers) instead of
+# SQLite and the LocalExecutor (the default)
 demo: install
-	$(BIN)/relengotron-sandbox demo $(if $(BUS),--bus $(BUS))
+	$(BIN)/relengotron-sandbox demo $(if $(BUS),--bus $(BUS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 # The chaos run (sandbox/relengotron_sandbox/chaos): the demo's stack while a seeded controller kills its parts.
 # SEED= replays a run; FAULTS= (default 20); EXECUTOR=local|celery; TARGETS=scheduler,listener,… (default all);

@@ -127,13 +127,21 @@ def build_world_command(world_path: Path | None, cache_dir: Path) -> None:
     help="The bus the pipeline publishes and listens on: fedmsg (ZeroMQ) or amqp (the sandbox's RabbitMQ, "
     "with fedora-messaging); the sandbox's services publish on both.",
 )
-def demo(state_dir: Path, transport: str) -> None:
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "celery"]),
+    default="local",
+    show_default=True,
+    help="Airflow's executor: local (SQLite, LocalExecutor) or celery (docker-compose.yaml's deployment: "
+    "PostgreSQL, Redis and two Celery workers).",
+)
+def demo(state_dir: Path, transport: str, executor: str) -> None:
     """Start the sandbox, an embedded Airflow and the listener; play a release-engineering day on the bus."""
     from relengotron_sandbox.demo import run_demo
     from relengotron_sandbox.demo.run import DemoError
 
     with reported(DemoError):
-        code = run_demo(state_dir, transport=transport)
+        code = run_demo(state_dir, transport=transport, executor=executor)
     sys.exit(code)
 
 

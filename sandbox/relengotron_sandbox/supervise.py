@@ -17,7 +17,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -147,10 +147,12 @@ class Supervisor(Generic[C]):
         self.running: dict[str, C] = {}
         self.due: dict[str, float] = {}  # component → when its restart is due (it exited)
 
-    def start(self) -> None:
-        """Start every component not running yet. Not idempotent for a component that is running elsewhere."""
+    def start(self, names: Iterable[str] | None = None) -> None:
+        """Start every component (or those of ``names``) not running yet, in their order. Not idempotent for a
+        component that is running elsewhere."""
+        wanted = set(self.starters) if names is None else set(names)
         for name, starter in self.starters.items():
-            if name not in self.running:
+            if name in wanted and name not in self.running:
                 self.running[name] = starter()
 
     def children(self) -> Iterator[tuple[str, C]]:

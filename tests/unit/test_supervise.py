@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,19 @@ def test_a_line_still_being_written_is_left_for_the_next_read(tmp_path: Path) ->
     events, offset = read_journal(journal)
     assert events == [Event("exited", "x", 1.0, 2, exit=-9)] and offset < journal.stat().st_size
     assert read_journal(tmp_path / "none.jsonl") == ([], 0)
+
+
+def test_some_components_start_first_and_the_rest_later_in_their_order(tmp_path: Path) -> None:
+    order: list[str] = []
+
+    def starter(name: str) -> Callable[[], subprocess.Popen[bytes]]:
+        return lambda: (order.append(name), exits(0))[1]
+
+    names = ("postgres", "redis", "airflow scheduler", "airflow celery-worker-1")
+    supervisor = Supervisor(
+        {name: starter(name) for name in names}, logs=dict.fromkeys(names, "a.log"), journal=tmp_path / "j"
+    )
+    supervisor.start(["redis", "postgres"])
+    assert order == ["postgres", "redis"] and [name for name, _ in supervisor.children()] == order
+    supervisor.start()
+    assert order == list(names)  # the ones already running are not started again

@@ -1,5 +1,7 @@
-"""An embedded Airflow for the demo: what ``airflow standalone`` runs (SQLite, LocalExecutor), listening on 127.0.0.1
-only (:mod:`relengotron_sandbox.demo.airflow_local`), in a private AIRFLOW_HOME, with
+"""An embedded Airflow for the demo: what ``airflow standalone`` runs (SQLite, LocalExecutor) or, with
+``executor="celery"``, docker-compose.yaml's CeleryExecutor deployment (PostgreSQL, Redis, two Celery workers:
+:mod:`relengotron_sandbox.demo.airflow_celery`), listening on 127.0.0.1 only
+(:mod:`relengotron_sandbox.demo.airflow_local`), in a private AIRFLOW_HOME, with
 the project's DAGs and plugins and the Connections and Variable pointing at the sandbox — the same production
 code, configured only through ``AIRFLOW_CONN_*`` / ``AIRFLOW_VAR_*`` (:mod:`relengotron_sandbox.connections`).
 
@@ -23,12 +25,18 @@ from relengotron.listener.airflow_api import AirflowClient
 from relengotron.tools.files import write_atomic
 from relengotron_sandbox import testing
 from relengotron_sandbox.connections import airflow_environment
+from relengotron_sandbox.demo.airflow_celery import Deployment
 
 ADMIN = "admin"
 LISTENER_USER = "releng-listener"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 MARKER = "relengotron_sandbox.demo.airflow_local"
 START_TIMEOUT = 180.0
+# the executors the embedded Airflow runs, by their --executor name, and what each is, in words
+EXECUTORS = {
+    "local": "SQLite, LocalExecutor",
+    "celery": "PostgreSQL, Redis, CeleryExecutor, two workers",
+}
 FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 
 
@@ -47,9 +55,11 @@ def airflow_env(
     venv_bin: Path | None = None,
     transport: str = "fedmsg",
     listener_url: str | None = None,
+    celery: Deployment | None = None,
 ) -> dict[str, str]:
     """The environment of the demo's Airflow (pure); its DAGs publish on the bus ``transport``; the dashboard
-    asks the listener at ``listener_url`` how it is.
+    asks the listener at ``listener_url`` how it is; with ``celery``, the CeleryExecutor deployment (its
+    PostgreSQL and Redis instead of SQLite), else the LocalExecutor on SQLite.
 
     The venv's ``bin`` leads PATH (its components run ``airflow`` subprocesses); examples off; a small
     parallelism for two cores; new DAG files seen within seconds, but files re-parsed only every two minutes
@@ -67,10 +77,13 @@ def airflow_env(
     scheduler saw the deferring attempt end is failed as "killed externally"), which costs a retry.
     """
     url = f"http://127.0.0.1:{port}"
-    settings = {
+    database = {
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{Path(home).absolute() / DATABASE}",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{MARKER}.CONNECT_ARGS",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{MARKER}.CONNECT_ARGS_ASYNC",
+    }
+    settings = {
+        **(database if celery is None else celery.settings()),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin,{LISTENER_USER}:user",
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
@@ -152,11 +165,15 @@ def start(
     base: Mapping[str, str] | None = None,
     transport: str = "fedmsg",
     listener_url: str | None = None,
+    executor: str = "local",
 ) -> tuple[testing.Process, str]:
     """Start the embedded Airflow (:mod:`relengotron_sandbox.demo.airflow_local`) with its API server on a free
     port of 127.0.0.1; the process and the API server's URL. ``base``: the environment underneath (default
     :func:`relengotron_sandbox.testing.child_env`; the bench adds the checkout it measures); ``transport``: the
-    bus its DAGs publish on; ``listener_url``: the listener's HTTP port (``listener_default``). Not idempotent."""
+    bus its DAGs publish on; ``listener_url``: the listener's HTTP port (``listener_default``); ``executor``:
+    one of :data:`EXECUTORS`. Not idempotent."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}: one of {', '.join(EXECUTORS)}")
     home.mkdir(parents=True, exist_ok=True)
     write_local_settings(home)
     port = testing.free_port()
@@ -170,6 +187,7 @@ def start(
         jwt_secret=secrets.token_urlsafe(32),
         transport=transport,
         listener_url=listener_url,
+        celery=Deployment.new(testing.free_port) if executor == "celery" else None,
     )
     process = testing.start("airflow", [sys.executable, "-m", MARKER], log=log, env=env, cwd=home, marker=MARKER)
     return process, f"http://127.0.0.1:{port}"

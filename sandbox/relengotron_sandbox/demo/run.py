@@ -133,9 +133,11 @@ def start(
     cache: Path = WORLD_CACHE,
     *,
     transport: str = "fedmsg",
+    executor: str = "local",
     route: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Stack:
-    """Stop what a previous demo left, then start the sandbox, Airflow and the listener from an empty ``root``,
+    """Stop what a previous demo left, then start the sandbox, Airflow (with ``executor``, one of
+    :data:`airflow_embed.EXECUTORS`) and the listener from an empty ``root``,
     the DAGs publishing and the listener consuming on the bus ``transport`` (the sandbox's services publish on
     both). ``route``: the endpoints as the pipeline reaches them, from the sandbox's (the chaos run puts proxies
     in front of the services it stops). On any failure, whatever was started is stopped again before the error
@@ -161,7 +163,7 @@ def start(
         )
         # the listener's port is chosen now: Airflow's api-server (the dashboard) learns it from listener_default
         listener_port = testing.free_port()
-        with console.status("starting Airflow (SQLite, LocalExecutor, 127.0.0.1 only)…"):
+        with console.status(f"starting Airflow ({airflow_embed.EXECUTORS[executor]}, 127.0.0.1 only)…"):
             airflow, url = airflow_embed.start(
                 layout.airflow,
                 testing.REPO,
@@ -169,6 +171,7 @@ def start(
                 layout.logs / "airflow.log",
                 transport=transport,
                 listener_url=f"http://127.0.0.1:{listener_port}",
+                executor=executor,
             )
             started.append(airflow)
             processes.record(layout.root, started)
@@ -496,12 +499,15 @@ def way_in(stack: Stack, console: Console) -> None:
     console.print("Everything stays up for exploration; stop it with [bold]make demo-stop[/].")
 
 
-def run_demo(root: Path = DEFAULT_STATE, console: Console | None = None, *, transport: str = "fedmsg") -> int:
+def run_demo(
+    root: Path = DEFAULT_STATE, console: Console | None = None, *, transport: str = "fedmsg", executor: str = "local"
+) -> int:
     """``relengotron-sandbox demo``: 0 when the scenario ended as designed, 1 otherwise (everything stays up).
-    ``transport``: the bus the pipeline publishes and listens on (``fedmsg``, the default, or ``amqp``)."""
+    ``transport``: the bus the pipeline publishes and listens on (``fedmsg``, the default, or ``amqp``);
+    ``executor``: Airflow's (``local``, the default, or ``celery``)."""
     console = console or Console()
     began_all = time.monotonic()
-    stack = start(root, console, transport=transport)
+    stack = start(root, console, transport=transport, executor=executor)
     console.print(f"[green]up[/] in {time.monotonic() - began_all:.0f} s; playing the scenario on the bus…")
     began = time.time()
     failure: str | None = None
