@@ -54,8 +54,8 @@ class GaveUp(RuntimeError):
 
 @dataclass(frozen=True)
 class Event:
-    """One line of the journal: ``kind`` is ``exited`` (``exit`` set), ``restarted`` (``pid`` the new one) or
-    ``gave_up``."""
+    """One line of the journal: ``kind`` is ``started`` (the first start), ``exited`` (``exit`` set),
+    ``restarted`` (``pid`` the new one) or ``gave_up``."""
 
     kind: str
     component: str
@@ -70,6 +70,8 @@ class Event:
             return f"{self.component} (pid {self.pid}) died (exit status {self.exit})"
         if self.kind == "restarted":
             return f"{self.component} restarted (pid {self.pid}, restart {self.restarts})"
+        if self.kind == "started":
+            return f"{self.component} started (pid {self.pid})"
         return f"{self.component} given up on after {self.restarts} restarts"
 
 
@@ -106,6 +108,12 @@ def _kill_group(leader: int) -> None:
     ``KillMode=control-group``. A component that led no group: nothing to do."""
     with suppress(ProcessLookupError, PermissionError):
         os.killpg(leader, signal.SIGKILL)
+
+
+def current_pid(journal: Path, component: str) -> int | None:
+    """The pid the journal last gave ``component`` (started or restarted), None when it names none."""
+    pids = [e.pid for e in read_journal(journal)[0] if e.component == component and e.kind in ("started", "restarted")]
+    return pids[-1] if pids else None
 
 
 def read_journal(path: Path, offset: int = 0) -> tuple[list[Event], int]:
@@ -154,6 +162,7 @@ class Supervisor(Generic[C]):
         for name, starter in self.starters.items():
             if name in wanted and name not in self.running:
                 self.running[name] = starter()
+                self._write(Event("started", name, self.clock(), self.running[name].pid))
 
     def children(self) -> Iterator[tuple[str, C]]:
         yield from self.running.items()

@@ -88,7 +88,9 @@ def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.Complet
 def kill_the_scheduler_mid_push(state: Path, demo: subprocess.Popen[str]) -> int:
     """Once an ``updates_push`` run is running, SIGKILL the embedded Airflow's scheduler (as the OOM killer
     would); its pid."""
-    from relengotron_sandbox.chaos.faults import component_pid, kill
+    from relengotron_sandbox.chaos.faults import kill
+    from relengotron_sandbox.demo.airflow_local import JOURNAL
+    from relengotron_sandbox.supervise import current_pid
 
     def pushing() -> int | None:
         if demo.poll() is not None:
@@ -96,8 +98,7 @@ def kill_the_scheduler_mid_push(state: Path, demo: subprocess.Popen[str]) -> int
         airflow = Airflow(state)
         if not airflow.get("/api/v2/dags/updates_push/dagRuns", state="running")["dag_runs"]:
             return None
-        [embedded] = [p for p in read_record(state) if p.name == "airflow"]
-        return component_pid(embedded.pid, "airflow scheduler")
+        return current_pid(state / "airflow" / JOURNAL, "airflow scheduler")
 
     pid = wait_for("an updates_push run running", pushing, DEMO_TIMEOUT, every=1.0)
     kill(pid)

@@ -44,6 +44,7 @@ SHARED_SETTINGS = (
     "AIRFLOW__CELERY__BROKER_URL",
     "AIRFLOW__CELERY__RESULT_BACKEND",
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+    "AIRFLOW__WORKERS__EXECUTION_API_RETRIES",
 )
 TOOLS = {"ostree", "rpm", "createrepo-c", "rsync", "gnupg", "openssh-client"}
 # compose's interpolation: $$ (a literal $), ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?err}, ${NAME?err}

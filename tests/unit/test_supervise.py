@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from relengotron_sandbox.supervise import Budget, Event, GaveUp, Supervisor, read_journal
+from relengotron_sandbox.supervise import Budget, Event, GaveUp, Supervisor, current_pid, read_journal
 
 
 class Clock:
@@ -62,7 +62,9 @@ def test_a_component_that_exits_is_restarted_after_its_delay_and_journalled(tmp_
     assert (restarted.kind, restarted.pid, restarted.restarts) == ("restarted", started[1].pid, 1)
     assert "restarted" in restarted.describe() and "died (exit status 7)" in exited.describe()
     events, offset = read_journal(journal)
-    assert events == [exited, restarted] and offset == journal.stat().st_size
+    assert events[1:] == [exited, restarted] and offset == journal.stat().st_size
+    assert (events[0].kind, events[0].pid) == ("started", started[0].pid)
+    assert current_pid(journal, "airflow scheduler") == started[1].pid and current_pid(journal, "x") is None
     assert read_journal(journal, offset) == ([], offset)
 
 
@@ -87,7 +89,7 @@ def test_a_component_that_keeps_exiting_is_given_up_on_naming_it_and_its_log(tmp
         f"listener keeps exiting (2 restarts within 600 s): given up on; see its log {tmp_path / 'listener.log'}"
     )
     kinds = [e.kind for e in read_journal(journal)[0]]
-    assert kinds == ["exited", "restarted", "exited", "restarted", "exited", "gave_up"]
+    assert kinds == ["started", "exited", "restarted", "exited", "restarted", "exited", "gave_up"]
 
 
 def test_a_line_still_being_written_is_left_for_the_next_read(tmp_path: Path) -> None:

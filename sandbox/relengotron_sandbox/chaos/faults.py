@@ -1,7 +1,7 @@
 """How each component of the running stack is hurt, and how its recovery is seen.
 
 - Airflow's components (scheduler, triggerer, API server, DAG processor; a Celery worker): SIGKILL to the
-  component's main process, found in the embedded Airflow's session by its command line; its supervisor
+  component's main process, whose pid the supervisor's journal gives (``started``/``restarted``); its supervisor
   (:mod:`relengotron_sandbox.supervise`) restarts it. Recovered: the supervisor journalled the restart and the
   API server's ``/api/v2/monitor/health`` shows a heartbeat of the component newer than the restart.
 - A worker in the middle of a compose or a sync: SIGKILL to the processes running that task instance (the
@@ -37,7 +37,7 @@ from relengotron_sandbox import testing
 from relengotron_sandbox.chaos.plan import Fault
 from relengotron_sandbox.demo import airflow_local
 from relengotron_sandbox.demo.airflow_embed import AirflowAPI
-from relengotron_sandbox.supervise import read_journal
+from relengotron_sandbox.supervise import current_pid, read_journal
 from relengotron_sandbox.tcpproxy import TcpProxy
 
 MOMENT_WAIT = 120.0  # seconds a fault waits for its moment (a compose or a sync running) before it is dropped
@@ -46,8 +46,8 @@ HEALTH_KEYS = {  # component → its entry in /api/v2/monitor/health and the hea
     "airflow triggerer": ("triggerer", "latest_triggerer_heartbeat"),
     "airflow dag-processor": ("dag_processor", "latest_dag_processor_heartbeat"),
 }
-SUCCESS = "success"
-ATTEMPT_STARTED = frozenset({"running", "deferred", "up_for_reschedule", "success"})
+DONE_WELL = frozenset({"success", "skipped"})  # a retried compose may find its artifact unchanged after all
+ATTEMPT_STARTED = frozenset({"running", "deferred", "up_for_reschedule", *DONE_WELL})
 
 
 @dataclass
@@ -109,12 +109,12 @@ class Hurt:
     # ---- Airflow's components
 
     def _component(self, component: str) -> Strike | None:
-        pid = component_pid(self.stage.airflow.pid, component)
-        if pid is None:
+        journal = self.stage.airflow_home / airflow_local.JOURNAL
+        pid = current_pid(journal, component)
+        if pid is None or not testing.alive(pid):
             return None
         at = time.time()
         kill(pid)
-        journal = self.stage.airflow_home / airflow_local.JOURNAL
 
         def recovered() -> bool:
             restarts = [e for e in read_journal(journal)[0] if e.component == component and e.kind == "restarted"]
@@ -191,7 +191,7 @@ class Hurt:
         return [t for t in rows if t["task_id"].split(".")[-1] == during and t.get("state") in states]
 
     def _retried(self, ti: dict[str, Any]) -> Callable[[], bool]:
-        """Whether the task instance ``ti`` (as it was when hit) succeeded or runs again in a later attempt."""
+        """Whether the task instance ``ti`` (as it was when hit) ended well or runs again in a later attempt."""
         dag, run, task, index = ti["dag_id"], ti["dag_run_id"], ti["task_id"], ti.get("map_index", -1)
         tried = int(ti["try_number"])
 
@@ -203,7 +203,7 @@ class Hurt:
             except (requests.RequestException, ValueError):
                 return False
             state = now.get("state")
-            return state == SUCCESS or (int(now.get("try_number") or 0) > tried and state in ATTEMPT_STARTED)
+            return state in DONE_WELL or (int(now.get("try_number") or 0) > tried and state in ATTEMPT_STARTED)
 
         return recovered
 
@@ -243,20 +243,6 @@ class Hurt:
             return True
 
         return Strike(at, f"{service} refused connections ({closed} open ones closed)", recovered)
-
-
-def component_pid(session: int, component: str) -> int | None:
-    """The main process of an Airflow ``component`` ("airflow scheduler") of the embedded Airflow's session:
-    the one leading its own process group whose command line runs it — as started (``airflow dag-processor``)
-    or as it retitles itself (``airflow api_server -- host:…``)."""
-    word = component.removeprefix("airflow ")
-    names = (f"bin/airflow {word}", f"airflow {word.replace('-', '_')} ")
-    for pid in testing.session_processes(session):
-        line = testing.cmdline(pid) or ""
-        with suppress(ProcessLookupError):
-            if os.getpgid(pid) == pid and any(name in line for name in names):
-                return pid
-    return None
 
 
 def kill(pid: int) -> None:

@@ -167,7 +167,7 @@ def run_chaos(
         replay += f' TARGETS="{",".join(targets)}"'
     console.print(f"[bold]chaos[/]: seed {seed}, {faults} faults on {executor}; replay with: {replay}")
     fronts: dict[str, TcpProxy] = {}
-    stack = demo.start(root, console, transport=transport, route=lambda e: front(e, fronts))
+    stack = demo.start(root, console, transport=transport, executor=executor, route=lambda e: front(e, fronts))
     try:
         acts, expected = workload.WORKLOADS[workload_name]
         return _run(stack, console, faults_planned, fronts, replay, seed, executor, acts, expected)

@@ -91,6 +91,8 @@ def airflow_env(
         "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(HEARTBEAT_TIMEOUT),
         "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": str(ORPHAN_CHECK),
+        # as docker-compose.yaml: a task's calls to the API server ride out its restart (see there)
+        "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "10",
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__API__MAXIMUM_PAGE_LIMIT": "1000",
     }

@@ -52,7 +52,7 @@ class Supervision:
         """What died and came back since the last look, in words. Idempotent between deaths (nothing new: no
         lines). :class:`Unrecoverable` when the embedded Airflow has exited or the listener is given up on."""
         events, self.offset = read_journal(self.airflow_journal, self.offset)
-        lines = [f"Airflow: {event.describe()}" for event in events if event.kind != "gave_up"]
+        lines = [f"Airflow: {event.describe()}" for event in events if event.kind in ("exited", "restarted")]
         gave_up = [event for event in events if event.kind == "gave_up"]
         if gave_up or not self.airflow.alive():
             raise Unrecoverable(self._airflow_ended(gave_up[0].component if gave_up else None))
