@@ -68,12 +68,10 @@ demo: install
 	$(BIN)/relengotron-sandbox demo $(if $(BUS),--bus $(BUS)) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 # The chaos run (sandbox/relengotron_sandbox/chaos): the demo's stack while a seeded controller kills its parts.
-# SEED= replays a run; FAULTS= (default 20); EXECUTOR=local|celery; TARGETS=scheduler,listener,… (default all);
-# WORKLOAD=short for the CI-sized workload.
+# SEED= replays a run; FAULTS= (default 20); EXECUTOR=local|celery; TARGETS=scheduler,listener,… (default all).
 chaos: install
 	$(BIN)/relengotron-sandbox chaos $(if $(SEED),--seed $(SEED)) $(if $(FAULTS),--faults $(FAULTS)) \
-		$(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(TARGETS),--targets "$(TARGETS)") \
-		$(if $(WORKLOAD),--workload $(WORKLOAD))
+		$(if $(EXECUTOR),--executor $(EXECUTOR)) $(if $(TARGETS),--targets "$(TARGETS)")
 
 demo-stop:
 	@if [ -x $(BIN)/relengotron-sandbox ]; then $(BIN)/relengotron-sandbox demo-stop; fi

@@ -153,14 +153,6 @@ def demo(state_dir: Path, transport: str, executor: str) -> None:
     "--executor", type=click.Choice(["local", "celery"]), default="local", show_default=True, help="Airflow's executor."
 )
 @click.option("--targets", default=None, help="Only these fault targets, comma-separated (default: all).")
-@click.option(
-    "--workload",
-    "workload_name",
-    type=click.Choice(["full", "short"]),
-    default="full",
-    show_default=True,
-    help="full: the demo's story and a third push (six composes); short: signing, gating and the first push.",
-)
 @click.option("--keep", is_flag=True, help="Leave the stack up afterwards (stop it with demo-stop --state).")
 def chaos(
     state_dir: Path,
@@ -168,7 +160,6 @@ def chaos(
     faults: int,
     executor: str,
     targets: str | None,
-    workload_name: str,
     keep: bool,
 ) -> None:
     """Play the demo's workload while a seeded controller kills the parts; check every promise at the end."""
@@ -185,7 +176,6 @@ def chaos(
             faults=faults,
             targets=chosen,
             executor=executor,
-            workload_name=workload_name,
             keep=keep,
         )
     sys.exit(code)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from listener_harness import Airflow
+from listener_harness import STOP_GRACE, Airflow
 
 from relengotron_sandbox.testing import airflow_env, free_port, stop
 
@@ -41,7 +41,7 @@ def api_server() -> Iterator[Airflow]:
         deployment.start_api()
         yield deployment
     finally:
-        stop(*deployment.processes.values())
+        stop(*deployment.processes.values(), timeout=STOP_GRACE)
 
 
 @dataclass

@@ -29,6 +29,9 @@ from relengotron_sandbox.testing import Process, airflow_env, child_env, free_po
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 DAG_IDS = ("rawhide_gating", "updates_push", "autosign")
+# seconds a test's private Airflow gets to stop before SIGKILL: its state is thrown away, so a graceful
+# shutdown (a scheduler waiting for its running tasks, a triggerer for its triggers) is not worth waiting for
+STOP_GRACE = 5.0
 
 
 class HarnessError(RuntimeError):
@@ -143,7 +146,7 @@ def airflow(root: Path, *, extra_env: Mapping[str, str] | None = None, triggerer
         wait_for("the DAGs parsed by the dag-processor", parsed, 180, every=1, watch=watch)
         yield deployment
     finally:
-        stop(*deployment.processes.values())
+        stop(*deployment.processes.values(), timeout=STOP_GRACE)
 
 
 # --------------------------------------------------------------------------- the listener

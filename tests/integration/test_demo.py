@@ -2,9 +2,12 @@
 come up, the scenario is played on Koji and the sandbox Bodhi (bodhi-push, the handshake of docs/bodhi-handshake.md),
 and the world afterwards is the one the story tells — read back from Airflow's REST API, Koji, the master mirror,
 the bus archive, Bodhi (with the `bodhi` CLI, logged in through the sandbox's provider) and Bugzilla
-(python-bugzilla), not from the demo's own summary — although its scheduler was killed (SIGKILL) while the first
-push ran: the embedded Airflow's supervisor restarts it, the demo says so, and the world is the same. Then
-`demo-stop` leaves no process behind. Everything is stopped even when the demo fails or hangs.
+(python-bugzilla), not from the demo's own summary — although its parts were killed along the way, the CI-sized
+chaos run (`make chaos` is the full one): its scheduler (SIGKILL) while the first push runs, then, one at a time,
+the listener and the API server (relengotron_sandbox.chaos). The embedded
+Airflow's supervisor and the demo's bring them back, the demo says so, the world is the same, and the chaos
+run's invariants hold. Then `demo-stop` leaves no process behind. Everything is stopped even when the demo fails
+or hangs.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import json
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +32,13 @@ from pushcheck import pull_and_read_manifest
 from relengotron_sandbox.demo.processes import read_record
 from relengotron_sandbox.testing import ProcessError, child_env, session_processes, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO_TIMEOUT = 420  # seconds for the whole `relengotron-sandbox demo` (its scheduler killed once)
+DEMO_TIMEOUT = 600  # seconds for the whole `relengotron-sandbox demo` (its parts killed three times)
+# the controller's faults, in this order, after the scheduler (a worker killed mid-compose costs a minute of
+# heartbeat timeout: `make chaos` has it, CI has not the time)
+CHAOS = ("listener", "api-server")
 ATOMIC_23, ATOMIC_24 = "fedora/23/x86_64/atomic-host", "fedora/24/x86_64/atomic-host"
 ISO_24 = "linux/releases/24/installer-iso/x86_64/Fedora-Server-dvd-x86_64-24.iso"
 AMI_24 = "Fedora-Cloud-Base-24.x86_64.raw.xz"
@@ -47,13 +56,34 @@ def cli(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     )
 
 
+@dataclass
+class Run:
+    """The demo as it ended, and the chaos the test put it through."""
+
+    state: Path
+    result: subprocess.CompletedProcess[str]
+    killed: int  # the scheduler's pid, killed mid-push
+    outcomes: list[Any]  # relengotron_sandbox.chaos.plan.Outcome of the controller's faults
+    held: list[Any]  # relengotron_sandbox.chaos.invariants.Invariant, checked at the end
+
+
 @pytest.fixture
-def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.CompletedProcess[str], int]]:
-    """Run the demo on a state dir of its own, its scheduler killed (SIGKILL) while the first push runs; stop
-    everything afterwards, whatever happened. The demo, the pid of the scheduler killed."""
+def demo(tmp_path: Path, built_world) -> Iterator[Run]:
+    """Run the demo on a state dir of its own — the CI-sized chaos run: its scheduler killed (SIGKILL) while the
+    first push runs, then the chaos controller kills the listener and the API server, one at a time, while the
+    mirror is watched; the invariants are checked once it has ended.
+    Stop everything afterwards, whatever happened."""
+    from relengotron_sandbox.chaos import invariants
+    from relengotron_sandbox.chaos.faults import Hurt
+    from relengotron_sandbox.chaos.plan import Fault, targets_for
+    from relengotron_sandbox.chaos.run import Controller, stage_of, world_of
+    from relengotron_sandbox.chaos.watch import MirrorWatch
+    from relengotron_sandbox.demo.scenario import EXPECTED, SCENARIO
+
     state = tmp_path / "demo"
     out, err = tmp_path / "demo.out", tmp_path / "demo.err"
     try:
+        began = time.time()
         with out.open("w") as stdout, err.open("w") as stderr:
             process = subprocess.Popen(
                 [sys.executable, "-m", "relengotron_sandbox.cli", "demo", "--state", str(state)],
@@ -64,16 +94,22 @@ def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.Complet
                 env={**child_env(("AIRFLOW",)), "COLUMNS": "200"},
             )
             try:
+                stack = wait_for("the demo up", lambda: attach_while(process, state), 300)
+                stage = stage_of(stack, listener=lambda: {p.name: p for p in read_record(state)}["listener"])
+                watch = MirrorWatch(stage.master).start()
                 killed = kill_the_scheduler_mid_push(state, process)
+                stopping = threading.Event()
+                faults = [Fault(i, t, 0.0) for i, t in enumerate(targets_for("local", CHAOS), start=1)]
+                controller = Controller(faults, Hurt(stage, stopping), say=lambda line: None).start()
                 process.wait(timeout=DEMO_TIMEOUT)
             except subprocess.TimeoutExpired:
                 process.kill()
                 pytest.fail(f"the demo did not finish within {DEMO_TIMEOUT} s:\n{out.read_text()}\n{err.read_text()}")
-        yield (
-            state,
-            subprocess.CompletedProcess(process.args, process.returncode, out.read_text(), err.read_text()),
-            killed,
-        )
+        stopping.set()
+        outcomes = controller.finish()
+        held = invariants.check(world_of(stack, began, SCENARIO, EXPECTED, watch.stop()))
+        result = subprocess.CompletedProcess(process.args, process.returncode, out.read_text(), err.read_text())
+        yield Run(state, result, killed, outcomes, held)
     finally:
         recorded = read_record(state)
         sandbox_pid = _sandbox_pid(state)
@@ -83,6 +119,15 @@ def demo(tmp_path: Path, built_world) -> Iterator[tuple[Path, subprocess.Complet
             assert session_processes(process.pid) == [], process
         if sandbox_pid is not None:
             assert session_processes(sandbox_pid) == []
+
+
+def attach_while(demo: subprocess.Popen[str], state: Path) -> Any:
+    """The running demo's stack (relengotron_sandbox.demo.run.attach), once it is up; the demo's end is an error."""
+    from relengotron_sandbox.demo.run import attach
+
+    if demo.poll() is not None:
+        raise ProcessError(f"the demo ended (exit {demo.returncode}) before it was up")
+    return attach(state)
 
 
 def kill_the_scheduler_mid_push(state: Path, demo: subprocess.Popen[str]) -> int:
@@ -217,12 +262,20 @@ def test_the_demo_plays_the_scenario_and_leaves_the_world_as_the_story_says(demo
     from relengotron.ostree.repo import OSTreeRepo
     from relengotron_sandbox.demo.scenario import ANACONDA, CURL, DOCKER, GLIBC, SUDO, VIM
 
-    state, result, killed = demo
+    state, result = demo.state, demo.result
     out = result.stdout
     assert result.returncode == 0, out[-6000:] + result.stderr[-3000:]
     # the scheduler killed mid-push came back (the embedded Airflow's supervisor), and the demo said so
-    assert f"airflow scheduler (pid {killed}) died (exit status -9)" in out, out[-6000:]
+    assert f"airflow scheduler (pid {demo.killed}) died (exit status -9)" in out, out[-6000:]
     assert "Airflow: airflow scheduler restarted (pid " in out
+    # the chaos controller's faults each struck and recovered (the listener restarted by the demo itself)
+    assert [o.fault.target.name for o in demo.outcomes] == list(CHAOS)
+    for outcome in demo.outcomes:
+        assert outcome.hit and outcome.recovered is not None, outcome
+    assert "listener restarted (pid " in out and "Airflow: airflow api-server restarted (pid " in out
+    # and every promise held, each having checked something
+    assert [i.name for i in demo.held if not i.held] == [], [i for i in demo.held if not i.held]
+    assert len(demo.held) == 8 and all(i.count and not i.count.startswith("0 ") for i in demo.held[:4]), demo.held
     airflow = Airflow(state)
     for shown in ("Airflow UI", airflow.url, airflow.password, "make demo-stop", "held back", "quarantined"):
         assert shown in out, shown

@@ -16,7 +16,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,11 @@ from rich.table import Table
 from relengotron.artifacts import load_release_config
 from relengotron.listener.rules import load_rules
 from relengotron.tools.files import write_atomic
+from relengotron_sandbox import testing
 from relengotron_sandbox.chaos import invariants, workload
 from relengotron_sandbox.chaos.faults import Hurt, Stage
 from relengotron_sandbox.chaos.plan import Fault, Outcome, plan, plan_rows, recovery_figures, targets_for
-from relengotron_sandbox.chaos.watch import MirrorWatch
+from relengotron_sandbox.chaos.watch import MirrorLooks, MirrorWatch
 from relengotron_sandbox.demo import run as demo
 from relengotron_sandbox.demo.scenario import Act, Expected
 from relengotron_sandbox.tcpproxy import TcpProxy
@@ -152,25 +153,23 @@ def run_chaos(
     targets: Sequence[str] | None = None,
     executor: str = "local",
     transport: str = "fedmsg",
-    workload_name: str = "full",
     keep: bool = False,
 ) -> int:
-    """One chaos run of the workload ``workload_name`` (:data:`.workload.WORKLOADS`); 0 when the workload ended
-    as designed, every invariant held and every fault that struck recovered, else 1."""
+    """One chaos run (:mod:`.workload`); 0 when the workload ended as designed, every invariant held and every
+    fault that struck recovered, else 1. ``keep``: leave the stack up."""
     console = console or Console()
     chosen = targets_for(executor, targets)
     faults_planned = plan(seed, faults, chosen, max(SPAN, faults * 8.0))
     replay = f"make chaos SEED={seed} FAULTS={faults} EXECUTOR={executor}"
-    if workload_name != "full":
-        replay += f" WORKLOAD={workload_name}"
     if targets:
         replay += f' TARGETS="{",".join(targets)}"'
     console.print(f"[bold]chaos[/]: seed {seed}, {faults} faults on {executor}; replay with: {replay}")
     fronts: dict[str, TcpProxy] = {}
     stack = demo.start(root, console, transport=transport, executor=executor, route=lambda e: front(e, fronts))
     try:
-        acts, expected = workload.WORKLOADS[workload_name]
-        return _run(stack, console, faults_planned, fronts, replay, seed, executor, acts, expected)
+        return _run(
+            stack, console, faults_planned, fronts, replay, seed, executor, workload.ACTS, workload.EXPECTED_END
+        )
     finally:
         for proxy in fronts.values():
             if not keep:
@@ -190,17 +189,7 @@ def _run(
     acts: Sequence[Act],
     expected: Expected,
 ) -> int:
-    config = load_release_config(stack.endpoints["releng"]["config"])
-    stage = Stage(
-        airflow=stack.airflow,
-        airflow_home=stack.layout.airflow,
-        api=stack.api(),
-        airflow_url=stack.airflow_url,
-        listener=lambda: stack.listener,
-        listener_url=stack.listener_url,
-        fronts=fronts,
-        master=Path(config.mirror.master),
-    )
+    stage = stage_of(stack, fronts)
     stopping = threading.Event()
     watch = MirrorWatch(stage.master).start()
     controller = Controller(faults, Hurt(stage, stopping), say=console.print).start()
@@ -216,20 +205,9 @@ def _run(
     outcomes = controller.finish()
     looks = watch.stop()
     console.print(timeline(outcomes))
-    facts = demo.gather_facts(stack, began, expected, acts)
-    designed = demo.show(facts, console, expected)
-    world = invariants.World(
-        facts=facts,
-        expected=expected,
-        task_instances=stack.api().task_instances("2000-01-01T00:00:00+00:00"),
-        inbox=_inbox_path(stack),
-        rules=load_rules(stack.listener_config.parent / "rules.yaml", config),
-        master=stage.master,
-        staging=Path(config.mirror.staging),
-        public_key=Path(stack.endpoints["signing"]["public_key"]),
-        looks=looks,
-        pushed_releases={u.alias: u.release.removeprefix("f") for a in acts if a.push for u in a.push.updates},
-    )
+    world = world_of(stack, began, acts, expected, looks)
+    designed = demo.show(world.facts, console, expected)
+    facts = world.facts
     held = invariants.check(world)
     figures = recovery_figures(outcomes)
     console.print(invariants_table(held))
@@ -261,10 +239,46 @@ def _run(
     return 1
 
 
-def _inbox_path(stack: demo.Stack) -> Path:
+def stage_of(
+    stack: demo.Stack,
+    fronts: Mapping[str, TcpProxy] | None = None,
+    listener: Callable[[], testing.Process] | None = None,
+) -> Stage:
+    """What the controller hurts in ``stack``: ``fronts``, the proxies of the services it may stop (none: it
+    stops none); ``listener``, how to find the listener running now (default: the stack's, which this
+    process's supervision replaces — a demo run by another process records it in its process record)."""
+    config = load_release_config(stack.endpoints["releng"]["config"])
+    return Stage(
+        airflow=stack.airflow,
+        airflow_home=stack.layout.airflow,
+        api=stack.api(),
+        airflow_url=stack.airflow_url,
+        listener=listener or (lambda: stack.listener),
+        listener_url=stack.listener_url,
+        fronts=dict(fronts or {}),
+        master=Path(config.mirror.master),
+    )
+
+
+def world_of(
+    stack: demo.Stack, began: float, acts: Sequence[Act], expected: Expected, looks: MirrorLooks
+) -> invariants.World:
+    """What the invariants read once the workload ``acts``, played since ``began``, has ended (read-only)."""
     from relengotron.listener.config import load_config
 
-    return Path(load_config(stack.listener_config).inbox_path)
+    config = load_release_config(stack.endpoints["releng"]["config"])
+    return invariants.World(
+        facts=demo.gather_facts(stack, began, expected, acts),
+        expected=expected,
+        task_instances=stack.api().task_instances("2000-01-01T00:00:00+00:00"),
+        inbox=Path(load_config(stack.listener_config).inbox_path),
+        rules=load_rules(stack.listener_config.parent / "rules.yaml", config),
+        master=Path(config.mirror.master),
+        staging=Path(config.mirror.staging),
+        public_key=Path(stack.endpoints["signing"]["public_key"]),
+        looks=looks,
+        pushed_releases={u.alias: u.release.removeprefix("f") for a in acts if a.push for u in a.push.updates},
+    )
 
 
 def timeline(outcomes: Sequence[Outcome]) -> Table:

@@ -1,7 +1,7 @@
 """The chaos run's workload: the demo's story (an autosign burst, a Rawhide gating batch, five composes in three
 ``bodhi-push`` runs) and one more push — systemd and the kernel (f24), whose submitters ask for stable first, as
-packagers do with ``bodhi updates request`` — so that at least six pushes run while the parts die; and a short
-one for the CI-sized run. Pure data.
+packagers do with ``bodhi updates request`` — so that at least six pushes run while the parts die. Pure data.
+(The CI-sized run is the demo's own story, tests/integration/test_demo.py.)
 """
 
 from __future__ import annotations
@@ -32,14 +32,3 @@ EXPECTED_END = replace(
     held_back_in={**EXPECTED.held_back_in, SYSTEMD.alias: (AMI_24,), KERNEL.alias: (AMI_24,)},
     bugs_closed={**EXPECTED.bugs_closed, 1300106: KERNEL.alias},
 )
-
-
-# The CI-sized run's workload: the autosign burst, the gating batch and the first push (two composes).
-SHORT_ACTS: tuple[Act, ...] = SCENARIO[:3]
-SHORT_EXPECTED = replace(
-    EXPECTED,
-    pushed=tuple(alias for act in SHORT_ACTS for alias in act.aliases),
-    held_back_in={alias: labels for alias, labels in EXPECTED.held_back_in.items() if alias in SHORT_ACTS[2].aliases},
-    bugs_closed={},
-)
-WORKLOADS = {"full": (ACTS, EXPECTED_END), "short": (SHORT_ACTS, SHORT_EXPECTED)}

@@ -220,6 +220,30 @@ def start(
     return stack
 
 
+def attach(root: Path) -> Stack:
+    """The :class:`Stack` of a demo running on ``root`` (started by another process), read from its files:
+    ``demo.json``, the process record, the sandbox's endpoints. Read-only; its processes are the recorded ones
+    (their exit status unknown here). A :class:`DemoError` when ``root`` holds no running demo."""
+    from relengotron_sandbox import control
+
+    layout = Layout(Path(root).absolute())
+    try:
+        info = json.loads((layout.root / INFO_FILE).read_text())
+        recorded = {p.name: p for p in processes.read_record(layout.root)}
+        return Stack(
+            layout,
+            control.read_endpoints(layout.sandbox),
+            info["airflow"]["url"],
+            airflow_embed.passwords(layout.airflow, timeout=0),
+            info["listener"]["url"],
+            Path(info["listener"]["config"]),
+            recorded["airflow"],
+            recorded["listener"],
+        )
+    except (OSError, ValueError, KeyError, SandboxError, testing.ProcessError) as exc:
+        raise DemoError(f"no running demo on {layout.root}: {type(exc).__name__}: {exc}") from None
+
+
 def unpaused(wanted: Sequence[str], dags: dict[str, dict[str, Any]]) -> list[str]:
     """The DAGs to unpause: those the listener triggers, and the manual ones (no schedule: unpausing starts
     nothing by itself). Scheduled DAGs (``ostree_maintenance``) stay paused (pure)."""
