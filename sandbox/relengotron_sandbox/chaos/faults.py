@@ -11,8 +11,10 @@
 - rsync during a sync: SIGKILL to the ``rsync`` writing the master mirror. Recovered: as a worker.
 - The listener: SIGKILL; the demo's supervision restarts it. Recovered: a new listener answers ``/healthz``.
 - Koji and ResultsDB: the pipeline reaches them through a :class:`relengotron_sandbox.tcpproxy.TcpProxy`
-  (the chaos run's connections point at it); stopping one refuses connections and closes the open ones for
-  the fault's ``down`` seconds. Recovered: it answers again.
+  (the chaos run's connections point at it), and the listener the bus's relay; stopping one refuses
+  connections and closes the open ones for the fault's ``down`` seconds (fedmsg's relay drops what is
+  published meanwhile: the listener must notice the gap and replay it from datagrepper). Recovered: its port
+  accepts connections again.
 
 Each :class:`Strike` keeps what was hit and a probe of its recovery; :meth:`Hurt.strike` waits up to
 :data:`MOMENT_WAIT` for its moment (a compose running, an rsync running) and returns None when it never came.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -237,8 +240,8 @@ class Hurt:
             if timer.is_alive():
                 return False
             try:
-                requests.get(f"http://127.0.0.1:{front.port}/", timeout=5)
-            except requests.RequestException:
+                socket.create_connection(("127.0.0.1", front.port), timeout=5).close()
+            except OSError:
                 return False
             return True
 

@@ -43,6 +43,7 @@ TARGETS: tuple[Target, ...] = (
     Target("listener", "listener", "kill"),
     Target("koji", "koji", "stop"),
     Target("resultsdb", "resultsdb", "stop"),
+    Target("bus", "bus", "stop"),  # the fedmsg relay the listener subscribes to: what it publishes meanwhile is gone
     Target("rsync", "rsync", "kill", during="sync"),
 )
 

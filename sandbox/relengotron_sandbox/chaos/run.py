@@ -127,9 +127,19 @@ class Controller:
 
 
 def front(endpoints: dict[str, Any], fronts: dict[str, TcpProxy]) -> dict[str, Any]:
-    """The endpoints with every URL of the :data:`FRONTED` services pointing at a proxy in front of it (the
-    proxies are added to ``fronts``)."""
+    """The endpoints with every URL of the :data:`FRONTED` services pointing at a proxy in front of it, and the
+    bus's relay (where fedmsg subscribers connect: the listener) behind one too, in a fedmsg config of its own
+    (the proxies are added to ``fronts``)."""
     routed = dict(endpoints)
+    bus = dict(endpoints["bus"])
+    outbound = bus["relay_outbound"]
+    fronts["bus"] = TcpProxy("127.0.0.1", int(urlsplit(outbound).port or 0))
+    relay = f"tcp://127.0.0.1:{fronts['bus'].port}"
+    config = Path(bus["fedmsg_config"])
+    fronted = config.parent.with_name(f"{config.parent.name}-chaos") / config.name
+    fronted.parent.mkdir(exist_ok=True)
+    write_atomic(fronted, config.read_text().replace(repr(outbound), repr(relay)).encode())
+    routed["bus"] = {**bus, "relay_outbound": relay, "fedmsg_config": str(fronted)}
     for service in FRONTED:
         entry = dict(endpoints[service])
         for key, value in entry.items():
