@@ -1,13 +1,14 @@
 """``relengotron-sandbox chaos`` (``make chaos``): the demo's stack under a seeded fault plan, and its verdict.
 
-The stack is the demo's (:func:`relengotron_sandbox.demo.run.start`), with Koji and ResultsDB reached through
-proxies the controller can stop. The workload (:mod:`.workload`) is played as the demo plays its story, its
-acts spread over the faults (act *k* of *n* waits until *k/n* of the faults are done). A controller thread
-strikes the faults one at a time (:mod:`.faults`), each once the previous one has recovered and its planned
-moment has come; a fault that needs a moment (a compose, a sync) which is not there is put back once, then
-dropped. The mirror is watched all along (:mod:`.watch`). At the end: the demo's summary, the per-fault
-timeline, the invariants (:mod:`.invariants`) with their counts, and a JSON report in ``logs/`` with the seed
-and the plan; a failure prints how to replay it.
+The stack is the demo's (:func:`relengotron_sandbox.demo.run.start`), with Koji, ResultsDB and the bus's relay
+reached through proxies the controller can stop. The workload (:mod:`.workload`) is played as the demo plays
+its story, its acts spread over the faults (act *k* of *n* waits until *k/n* of the faults are done). A
+controller thread strikes the faults one at a time (:mod:`.faults`), each once the previous one has recovered
+and its planned moment has come; a fault that needs a moment (a compose, a sync) which is not there is put
+back behind the others (:data:`MOMENT_TRIES` times), then dropped. The mirror is watched all along
+(:mod:`.watch`). At the end: the demo's summary, the per-fault timeline, the invariants (:mod:`.invariants`)
+with their counts, and a JSON report in ``logs/`` with the seed and the plan; a failure prints how to replay
+it.
 """
 
 from __future__ import annotations
@@ -43,7 +44,8 @@ SPAN = 360.0  # seconds over which the planned moments are spread
 TIMEOUT = 2400.0  # seconds for the whole workload
 STALL = 600.0  # seconds without any change before the run gives up
 RECOVERY_TIMEOUT = 420.0  # seconds a component has to recover (a dead worker's heartbeat timeout included)
-SHORT_WAIT = 20.0  # seconds a fault first waits for its moment before it is put back
+SHORT_WAIT = 20.0  # seconds a fault waits for its moment before it is put back behind the others
+MOMENT_TRIES = 4  # times a fault is tried for its moment; the last try waits longer (faults.MOMENT_WAIT)
 REPORT = "chaos-report.json"
 
 
@@ -100,10 +102,11 @@ class Controller:
             if wait > 0 and self.stopping.wait(wait):
                 queue.appendleft((fault, tries))
                 return
-            self.hurt.moment_wait = SHORT_WAIT if tries == 0 and fault.target.during else None
+            last = tries + 1 >= MOMENT_TRIES or not queue
+            self.hurt.moment_wait = None if last else SHORT_WAIT
             strike = self.hurt.strike(fault)
-            if strike is None and tries == 0 and fault.target.during and queue:
-                queue.append((fault, 1))  # its moment is not there now: later, once
+            if strike is None and fault.target.during and not last:
+                queue.append((fault, tries + 1))  # its moment is not there now: after the others
                 continue
             outcome = Outcome(fault)
             if strike is None:
@@ -233,6 +236,7 @@ def _run(
         "faults_struck": len(struck),
         "faults_survived": len(struck) - len(unrecovered),
         "recovery": figures,
+        "mirror_transient": sorted(looks.transient - looks.served),
         "pushes": len([r for r in facts.runs if r["dag_id"] == "updates_push"]),
         "work_lost": sum(len(i.problems) for i in held if i.name.startswith(("every push", "no message"))),
         "invariants": [{"name": i.name, "held": i.held, "count": i.count, "problems": list(i.problems)} for i in held],

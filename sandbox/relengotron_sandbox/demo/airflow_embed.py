@@ -141,7 +141,7 @@ HEARTBEAT_TIMEOUT = 60
 # A LocalExecutor's workers die with their scheduler, and only these looks reset what they were running (the
 # heartbeat check above covers the current scheduler's own tasks only, ``queued_by_job_id``): found by the
 # chaos run, where a task of a push stayed "running" five minutes after its scheduler was killed.
-ORPHAN_CHECK = 20
+ORPHAN_CHECK = 10
 DEMO_RETRY_DELAY = 5
 DEMO_MAX_RETRY_DELAY = 20
 RETRY_AFTER_RACE = ("TaskotronResultSensor", "KojiTaskSensor")
