@@ -13,7 +13,7 @@ from relengotron_sandbox.cli import main as sandbox
 
 def test_each_command_has_its_own_verbs() -> None:
     assert set(production.commands) == {"listener"}
-    assert set(sandbox.commands) == {"up", "down", "endpoints", "build-world", "demo", "demo-stop", "bodhi"}
+    assert set(sandbox.commands) == {"up", "down", "endpoints", "build-world", "demo", "demo-stop", "chaos", "bodhi"}
     assert set(sandbox.commands["bodhi"].commands) == {"push", "new", "request", "login"}  # type: ignore[attr-defined]
 
 
@@ -26,6 +26,13 @@ def test_with_nothing_running_endpoints_fails_with_a_message_and_down_and_demo_s
     assert (down.exit_code, down.output) == (0, "no sandbox was running\n")
     stopped = CliRunner().invoke(sandbox, ["demo-stop", "--state", str(tmp_path / "demo")])
     assert (stopped.exit_code, stopped.output) == (0, "nothing was running\n")
+
+
+def test_chaos_refuses_an_unknown_target_before_starting_anything(tmp_path: Path) -> None:
+    state = tmp_path / "chaos"
+    result = CliRunner().invoke(sandbox, ["chaos", "--state", str(state), "--seed", "1", "--targets", "scheduler,dns"])
+    assert result.exit_code == 1 and "no such fault target on local: dns" in result.output
+    assert "Traceback" not in result.output and not state.exists()
 
 
 def test_bodhi_verbs_with_nothing_running_fail_with_a_message(tmp_path: Path) -> None:
