@@ -3,7 +3,8 @@
 - Airflow's components (scheduler, triggerer, API server, DAG processor; a Celery worker): SIGKILL to the
   component's main process, whose pid the supervisor's journal gives (``started``/``restarted``); its supervisor
   (:mod:`relengotron_sandbox.supervise`) restarts it. Recovered: the supervisor journalled the restart and the
-  API server's ``/api/v2/monitor/health`` shows a heartbeat of the component newer than the restart.
+  API server's ``/api/v2/monitor/health`` shows a heartbeat of the component newer than the restart (a Celery
+  worker: it says it is ready again in its log).
 - A worker in the middle of a compose or a sync: SIGKILL to the processes running that task instance (the
   LocalExecutor's worker titled ``airflow worker -- LocalExecutor: <ti id>`` and the task ``airflow worker --
   <ti id>``), as a host dies; Airflow fails the attempt once its heartbeat stops and retries it. Recovered: the
@@ -39,6 +40,7 @@ import requests
 from relengotron_sandbox import testing
 from relengotron_sandbox.chaos.plan import Fault
 from relengotron_sandbox.demo import airflow_local
+from relengotron_sandbox.demo.airflow_celery import times_ready
 from relengotron_sandbox.demo.airflow_embed import AirflowAPI
 from relengotron_sandbox.supervise import current_pid, read_journal
 from relengotron_sandbox.tcpproxy import TcpProxy
@@ -116,6 +118,8 @@ class Hurt:
         pid = current_pid(journal, component)
         if pid is None or not testing.alive(pid):
             return None
+        worker = component.removeprefix("airflow ") if component.startswith("airflow celery-") else None
+        ready_before = times_ready(self._log(), worker) if worker else 0
         at = time.time()
         kill(pid)
 
@@ -124,9 +128,17 @@ class Hurt:
             restarted = [e.at for e in restarts if e.at >= at]
             if not restarted:
                 return False
+            if worker is not None:  # a Celery worker has recovered once it says it is ready again
+                return times_ready(self._log(), worker) > ready_before
             return self._healthy(component, restarted[0])
 
         return Strike(at, f"{component} pid {pid}", recovered)
+
+    def _log(self) -> str:
+        try:
+            return self.stage.airflow.log.read_text(errors="replace")
+        except OSError:
+            return ""
 
     def _healthy(self, component: str, since: float) -> bool:
         try:

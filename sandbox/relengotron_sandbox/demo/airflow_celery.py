@@ -160,7 +160,12 @@ def workers(env: Mapping[str, str], airflow: str) -> list[Component]:
 
 def workers_ready(log: str) -> set[str]:
     """The workers that said they are ready in ``log`` (Celery's ``<name>@<host> ready.``)."""
-    return {name for name in WORKERS if re.search(rf"\b{re.escape(name)}@\S+ ready\.", log)}
+    return {name for name in WORKERS if times_ready(log, name)}
+
+
+def times_ready(log: str, name: str) -> int:
+    """How many times the worker ``name`` said it was ready in ``log`` (once per start)."""
+    return len(re.findall(rf"\b{re.escape(name)}@\S+ ready\.", log))
 
 
 def postgres_binary(name: str) -> str:
