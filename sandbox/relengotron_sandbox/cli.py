@@ -39,6 +39,14 @@ DEMO_STATE = state_option("var/demo", "the demo's state (sandbox, Airflow home, 
 WORLD = click.option(
     "--world", "world_path", type=click.Path(path_type=Path, dir_okay=False), help="World file (YAML)."
 )
+EXECUTOR = click.option(
+    "--executor",
+    type=click.Choice(["local", "celery"]),
+    default="local",
+    show_default=True,
+    help="Airflow's executor: local (SQLite, LocalExecutor) or celery (docker-compose.yaml's deployment: "
+    "PostgreSQL, Redis and two Celery workers).",
+)
 CACHE = click.option(
     "--cache", "cache_dir", type=click.Path(path_type=Path), default=Path("var/cache/world"), show_default=True
 )
@@ -127,14 +135,7 @@ def build_world_command(world_path: Path | None, cache_dir: Path) -> None:
     help="The bus the pipeline publishes and listens on: fedmsg (ZeroMQ) or amqp (the sandbox's RabbitMQ, "
     "with fedora-messaging); the sandbox's services publish on both.",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "celery"]),
-    default="local",
-    show_default=True,
-    help="Airflow's executor: local (SQLite, LocalExecutor) or celery (docker-compose.yaml's deployment: "
-    "PostgreSQL, Redis and two Celery workers).",
-)
+@EXECUTOR
 def demo(state_dir: Path, transport: str, executor: str) -> None:
     """Start the sandbox, an embedded Airflow and the listener; play a release-engineering day on the bus."""
     from relengotron_sandbox.demo import run_demo
@@ -149,18 +150,14 @@ def demo(state_dir: Path, transport: str, executor: str) -> None:
 @state_option("var/chaos", "the chaos run's stack (as a demo's)")
 @click.option("--seed", type=int, default=None, help="The plan's seed (default: a new one, printed to replay it).")
 @click.option("--faults", type=click.IntRange(min=1), default=20, show_default=True, help="How many faults.")
-@click.option(
-    "--executor", type=click.Choice(["local", "celery"]), default="local", show_default=True, help="Airflow's executor."
-)
+@EXECUTOR
 @click.option("--targets", default=None, help="Only these fault targets, comma-separated (default: all).")
-@click.option("--keep", is_flag=True, help="Leave the stack up afterwards (stop it with demo-stop --state).")
 def chaos(
     state_dir: Path,
     seed: int | None,
     faults: int,
     executor: str,
     targets: str | None,
-    keep: bool,
 ) -> None:
     """Play the demo's workload while a seeded controller kills the parts; check every promise at the end."""
     import secrets
@@ -176,7 +173,6 @@ def chaos(
             faults=faults,
             targets=chosen,
             executor=executor,
-            keep=keep,
         )
     sys.exit(code)
 

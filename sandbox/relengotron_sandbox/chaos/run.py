@@ -166,10 +166,9 @@ def run_chaos(
     targets: Sequence[str] | None = None,
     executor: str = "local",
     transport: str = "fedmsg",
-    keep: bool = False,
 ) -> int:
     """One chaos run (:mod:`.workload`); 0 when the workload ended as designed, every invariant held and every
-    fault that struck recovered, else 1. ``keep``: leave the stack up."""
+    fault that struck recovered, else 1. The stack is stopped at the end (its state, logs and report stay)."""
     console = console or Console()
     chosen = targets_for(executor, targets)
     faults_planned = plan(seed, faults, chosen, max(SPAN, faults * 8.0))
@@ -184,11 +183,9 @@ def run_chaos(
             stack, console, faults_planned, fronts, replay, seed, executor, workload.ACTS, workload.EXPECTED_END
         )
     finally:
+        demo.stop(stack.layout.root)
         for proxy in fronts.values():
-            if not keep:
-                proxy.close()
-        if not keep:
-            demo.stop(stack.layout.root)
+            proxy.close()
 
 
 def _run(
