@@ -32,12 +32,13 @@ class NotFoundError(AdapterError):
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether a failure of an adapter — or of the Koji adapter or a bus publisher, whose errors are their own —
-    is worth a retry (what an Airflow task checks before failing at once)."""
+    """Whether a failure of an adapter — or of the Koji adapter, a bus publisher or the mirror's rsync, whose
+    errors are their own — is worth a retry (what an Airflow task checks before failing at once)."""
     from relengotron.kojiclient import KojiTransientError  # koji and the buses are heavy: only loaded when asked
     from relengotron.messaging import PublishTransientError
+    from relengotron.sync.mirror import SyncInterrupted
 
-    return isinstance(exc, TransientError | KojiTransientError | PublishTransientError)
+    return isinstance(exc, TransientError | KojiTransientError | PublishTransientError | SyncInterrupted)
 
 
 def from_status(service: str, item: str, status: int | None, reason: str) -> AdapterError:

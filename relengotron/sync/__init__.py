@@ -8,7 +8,7 @@ for which path goes in which pass, :mod:`relengotron.sync.verify` for the checks
 from relengotron.sync.changeset import Changeset, ChangesetError
 from relengotron.sync.classify import PASSES, Classification, PathClass, classify, classify_tree, ostree_roots
 from relengotron.sync.itemize import Change, PlannedChange, SyncPlan, parse_itemized, plan
-from relengotron.sync.mirror import Mirror, MirrorSync, SyncError, SyncResult
+from relengotron.sync.mirror import Mirror, MirrorSync, SyncError, SyncInterrupted, SyncResult
 from relengotron.sync.mirrorfs import MirrorFS
 from relengotron.sync.verify import Problem, VerifyReport, verify_paths, verify_tree
 
@@ -25,6 +25,7 @@ __all__ = [
     "PlannedChange",
     "Problem",
     "SyncError",
+    "SyncInterrupted",
     "SyncPlan",
     "SyncResult",
     "VerifyReport",

@@ -62,6 +62,26 @@ class SyncError(RuntimeError):
         super().__init__(message)
 
 
+class SyncInterrupted(SyncError):
+    """An rsync pass was killed, timed out or lost its connection: transient — what it wrote is not published
+    (the indexes that name content go last, deletions after them), so the same sync succeeds later."""
+
+
+# rsync(1) EXIT VALUES of an interruption, not of what it was asked to do: 10 socket I/O, 12 the protocol data
+# stream, 20 SIGUSR1 or SIGINT received, 30 timeout in data send/receive, 35 timeout waiting for the daemon;
+# 255: ssh(1)'s, the connection to the mirror failed. Any other status (23, a file in the way; 11, the disk
+# full; 1, usage) is permanent.
+RSYNC_INTERRUPTED = frozenset({10, 12, 20, 30, 35, 255})
+
+
+def rsync_failure(name: str, dest: str, returncode: int, stderr: bytes) -> SyncError:
+    """The error of an rsync pass that ended with ``returncode`` (negative: killed by that signal); pure."""
+    how = f"was killed by signal {-returncode}" if returncode < 0 else f"failed (exit {returncode})"
+    detail = stderr.decode(errors="replace").strip().splitlines()[-3:]
+    message = f"{name} pass to {dest}: rsync {how}: {' | '.join(detail)}"
+    return SyncInterrupted(message) if returncode < 0 or returncode in RSYNC_INTERRUPTED else SyncError(message)
+
+
 @dataclass(frozen=True)
 class Mirror:
     """Where the master mirror is: a local directory, or ``path`` on the host an :class:`SSHRunner` reaches."""
@@ -462,15 +482,9 @@ class MirrorSync:
         except subprocess.TimeoutExpired as exc:
             process.kill()
             process.communicate()
-            raise SyncError(f"{name} pass to {self.mirror.rsync_dest(root)}: rsync timed out") from exc
+            raise SyncInterrupted(f"{name} pass to {self.mirror.rsync_dest(root)}: rsync timed out") from exc
         if process.returncode != 0:
-            how = (
-                f"was killed by signal {-process.returncode}"
-                if process.returncode < 0
-                else f"failed (exit {process.returncode})"
-            )
-            detail = err.decode(errors="replace").strip().splitlines()[-3:]
-            raise SyncError(f"{name} pass to {self.mirror.rsync_dest(root)}: rsync {how}: {' | '.join(detail)}")
+            raise rsync_failure(name, self.mirror.rsync_dest(root), process.returncode, err)
         return out.decode(errors="surrogateescape")
 
 

@@ -50,6 +50,22 @@ def test_what_is_worth_a_retry() -> None:
     assert not is_transient(ValueError("bad input"))
 
 
+def test_an_interrupted_rsync_is_worth_a_retry_a_refused_one_is_not() -> None:
+    from relengotron.sync.mirror import SyncError, SyncInterrupted, rsync_failure
+
+    killed = rsync_failure("content", "mirror:/pub", -9, b"rsync: some output\nrsync error: received SIGKILL\n")
+    assert isinstance(killed, SyncInterrupted) and is_transient(killed)
+    assert str(killed) == (
+        "content pass to mirror:/pub: rsync was killed by signal 9: rsync: some output | rsync error: received SIGKILL"
+    )
+    for status in (10, 12, 20, 30, 35, 255):  # socket, stream, signal, timeouts; ssh's connection failure
+        assert is_transient(rsync_failure("index", "mirror:/pub", status, b""))
+    for status in (1, 11, 23, 24):  # usage, the disk, a file in the way, vanished sources: not by waiting
+        refused = rsync_failure("index", "mirror:/pub", status, b"rsync error: some files could not be transferred")
+        assert type(refused) is SyncError and not is_transient(refused), status
+        assert f"failed (exit {status})" in str(refused)
+
+
 def test_requests_failures() -> None:
     assert isinstance(from_requests("x", "i", requests.ConnectionError("refused")), TransientError)
     assert isinstance(from_requests("x", "i", requests.Timeout("slow")), TransientError)

@@ -170,16 +170,21 @@ class Hurt:
         master = str(self.stage.master)
         deadline = time.monotonic() + (self.moment_wait or MOMENT_WAIT)
         while time.monotonic() < deadline and not self.stopping.is_set():
-            for pid in testing.session_processes(self.stage.airflow.pid):
-                line = testing.cmdline(pid) or ""
-                if line.startswith("rsync ") and master in line:
-                    syncing = self._instances("sync", {"running"})
-                    at = time.time()
+            pids = [
+                pid
+                for pid in testing.session_processes(self.stage.airflow.pid)
+                if (line := testing.cmdline(pid) or "").startswith("rsync ") and master in line
+            ]
+            if pids:  # rsync's processes (sender, generator, receiver) die together, as when its host does
+                at = time.time()
+                for pid in pids:
                     kill(pid)
-                    if not syncing:
-                        return Strike(at, f"rsync pid {pid}", lambda: True)
-                    return Strike(at, f"rsync pid {pid} of {_ti_name(syncing[0])}", self._retried(syncing[0]))
-            time.sleep(0.05)
+                hit = f"rsync pids {', '.join(map(str, pids))}"
+                syncing = self._instances("sync", {"running"})
+                if not syncing:
+                    return Strike(at, hit, lambda: True)
+                return Strike(at, f"{hit} of {_ti_name(syncing[0])}", self._retried(syncing[0]))
+            time.sleep(0.02)
         return None
 
     def _running(self, during: str) -> tuple[dict[str, Any], list[int]] | None:
