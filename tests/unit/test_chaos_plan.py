@@ -77,3 +77,40 @@ def test_a_lease_left_in_the_staging_tree_is_named(tmp_path: Path) -> None:
     (locks / "updates_push-f24-stable.json").write_text(json.dumps({"owner": "push-1"}))
     held = invariants.leases(tmp_path)
     assert not held.held and "updates_push-f24-stable.json" in held.problems[0] and "push-1" in held.problems[0]
+
+
+def test_the_gate_spreads_the_acts_over_the_faults_and_keeps_two_for_the_last_act() -> None:
+    import threading
+    from types import SimpleNamespace
+
+    from relengotron_sandbox.chaos.run import Controller
+    from relengotron_sandbox.chaos.workload import ACTS
+
+    [listener] = targets_for("local", ["listener"])
+    faults = [Fault(i, listener, float(i)) for i in range(1, 23)]
+    hurt = SimpleNamespace(awaiting=threading.Event())
+    controller = Controller(faults, hurt)  # type: ignore[arg-type]
+    running = threading.Event()
+    controller._thread = threading.Thread(target=running.wait, daemon=True)
+    controller._thread.start()
+    gate = controller.gate(ACTS)
+
+    def playable() -> list[int]:
+        return [index for index, act in enumerate(ACTS) if gate(act)]
+
+    try:
+        assert len(ACTS) == 6 and playable() == [0]
+        controller.outcomes = [Outcome(f) for f in faults[:4]]  # 4 of 22 done: act 1 needs 4 (20 spread over 5)
+        assert playable() == [0, 1]
+        hurt.awaiting.set()  # a fault waits for a compose: one act more
+        assert playable() == [0, 1, 2]
+        hurt.awaiting.clear()
+        controller.outcomes = [Outcome(f) for f in faults[:19]]
+        assert playable() == [0, 1, 2, 3, 4]
+        controller.outcomes = [Outcome(f) for f in faults[:20]]  # the last act: two faults left to strike in it
+        assert playable() == [0, 1, 2, 3, 4, 5]
+    finally:
+        running.set()
+        controller._thread.join()
+    controller.outcomes = []
+    assert playable() == [0, 1, 2, 3, 4, 5]  # the plan over: everything

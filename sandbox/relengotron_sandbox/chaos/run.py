@@ -2,7 +2,7 @@
 
 The stack is the demo's (:func:`relengotron_sandbox.demo.run.start`), with Koji, ResultsDB and the bus's relay
 reached through proxies the controller can stop. The workload (:mod:`.workload`) is played as the demo plays
-its story, its acts spread over the faults (act *k* of *n* waits until *k/n* of the faults are done). A
+its story, its acts spread over the faults (:meth:`Controller.gate`). A
 controller thread strikes the faults one at a time (:mod:`.faults`), each once the previous one has recovered
 and its planned moment has come; a fault that needs a moment (a compose, a sync) which is not there is put
 back behind the others (:data:`MOMENT_TRIES` times), then dropped. The mirror is watched all along
@@ -47,6 +47,7 @@ TIMEOUT = 2400.0  # seconds for the whole workload
 STALL = 600.0  # seconds without any change before the run gives up
 RECOVERY_TIMEOUT = 420.0  # seconds a component has to recover (a dead worker's heartbeat timeout included)
 SHORT_WAIT = 20.0  # seconds a fault waits for its moment before it is put back behind the others
+LAST_ACT_FAULTS = 2  # faults left to strike once the last act is played
 MOMENT_TRIES = 4  # times a fault is tried for its moment; the last try waits longer (faults.MOMENT_WAIT)
 REPORT = "chaos-report.json"
 
@@ -73,14 +74,23 @@ class Controller:
         with self.lock:
             return len(self.outcomes)
 
-    def gate(self, acts: Sequence[Any]) -> Any:
-        """``demo.play``'s gate: act *k* of *n* waits until *k/n* of the faults are done (or the plan is over,
-        or a fault waits for a moment — a compose, a sync — that only the workload brings)."""
+    def gate(self, acts: Sequence[Any]) -> Callable[[Any], bool]:
+        """``demo.play``'s gate: the acts spread over the faults — the first at once, the last once all but
+        :data:`LAST_ACT_FAULTS` are done, those between evenly — so that the workload is still running when
+        the last faults strike; while a fault waits for a moment only the workload brings (a compose, a sync),
+        one act more; every act once the plan is over."""
         order = {act.key: index for index, act in enumerate(acts)}
+        spread = max(len(self.faults) - LAST_ACT_FAULTS, 0)
+
+        def needed(index: int) -> int:
+            return 0 if len(acts) < 2 else -(-index * spread // (len(acts) - 1))  # rounded up
 
         def may_play(act: Any) -> bool:
-            needed = order[act.key] * len(self.faults) // len(acts)
-            return self.done() >= needed or self.hurt.awaiting.is_set() or not self._thread.is_alive()
+            if not self._thread.is_alive():
+                return True
+            done = self.done()
+            allowed = max(k for k in range(len(acts)) if needed(k) <= done)
+            return order[act.key] <= allowed + (1 if self.hurt.awaiting.is_set() else 0)
 
         return may_play
 
