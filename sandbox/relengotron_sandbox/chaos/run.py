@@ -122,7 +122,9 @@ class Controller:
                 continue
             outcome = Outcome(fault)
             if strike is None:
-                outcome.note = "not struck: its moment did not come"
+                outcome.note = (
+                    "not struck: its moment did not come" if fault.target.during else "not struck: it was not running"
+                )
                 self.say(f"[yellow]⚡ {fault.describe()}: {outcome.note}[/]")
             else:
                 outcome.struck, outcome.hit = round(strike.at - self.began, 1), strike.hit
