@@ -137,11 +137,11 @@ def start(
     route: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Stack:
     """Stop what a previous demo left, then start the sandbox, Airflow (with ``executor``, one of
-    :data:`airflow_embed.EXECUTORS`) and the listener from an empty ``root``,
-    the DAGs publishing and the listener consuming on the bus ``transport`` (the sandbox's services publish on
-    both). ``route``: the endpoints as the pipeline reaches them, from the sandbox's (the chaos run puts proxies
-    in front of the services it stops). On any failure, whatever was started is stopped again before the error
-    is raised."""
+    :data:`airflow_embed.EXECUTORS`) and the listener from an empty ``root``, the DAGs publishing and the
+    listener consuming on the bus ``transport`` (the sandbox's services publish on both). ``route``: the
+    endpoints as the pipeline reaches them, from the sandbox's (the chaos run puts proxies in front of the
+    services it stops); the stack keeps the sandbox's own. On any failure, whatever was started is stopped
+    again before the error is raised."""
     from relengotron_sandbox import control
 
     layout = Layout(Path(root).absolute())
@@ -157,7 +157,9 @@ def start(
     try:
         with console.status("building the world and starting the sandbox…"):
             endpoints = control.up(state_dir=layout.sandbox, cache_dir=Path(cache).absolute()).endpoints
-            endpoints = endpoints if route is None else route(endpoints)
+            # how the pipeline (Airflow, the listener) reaches the sandbox; the demo's own acts and reads do not
+            # go through the chaos run's proxies
+            routed = endpoints if route is None else route(endpoints)
         console.print(
             f"[green]sandbox up[/] (Koji, PDC, ResultsDB, Bugzilla, Bodhi, the bus, Taskotron) in {layout.sandbox}"
         )
@@ -167,7 +169,7 @@ def start(
             airflow, url = airflow_embed.start(
                 layout.airflow,
                 testing.REPO,
-                endpoints,
+                routed,
                 layout.logs / "airflow.log",
                 transport=transport,
                 listener_url=f"http://127.0.0.1:{listener_port}",
@@ -180,7 +182,7 @@ def start(
             api = airflow_embed.AirflowAPI(url, airflow_embed.ADMIN, passwords[airflow_embed.ADMIN])
             config = listener_embed.write_files(
                 layout.listener,
-                endpoints,
+                routed,
                 url,
                 airflow_embed.LISTENER_USER,
                 passwords[airflow_embed.LISTENER_USER],
