@@ -119,7 +119,7 @@ class Hurt:
         if pid is None or not testing.alive(pid):
             return None
         worker = component.removeprefix("airflow ") if component.startswith("airflow celery-") else None
-        ready_before = times_ready(self._log(), worker) if worker else 0
+        mark = self._log_size()
         at = time.time()
         kill(pid)
 
@@ -129,14 +129,23 @@ class Hurt:
             if not restarted:
                 return False
             if worker is not None:  # a Celery worker has recovered once it says it is ready again
-                return times_ready(self._log(), worker) > ready_before
+                return times_ready(self._log_since(mark), worker) > 0
             return self._healthy(component, restarted[0])
 
         return Strike(at, f"{component} pid {pid}", recovered)
 
-    def _log(self) -> str:
+    def _log_size(self) -> int:
         try:
-            return self.stage.airflow.log.read_text(errors="replace")
+            return self.stage.airflow.log.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_since(self, offset: int) -> str:
+        """What the embedded Airflow logged from byte ``offset`` on (not the whole log at every look)."""
+        try:
+            with self.stage.airflow.log.open("rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
         except OSError:
             return ""
 
@@ -205,7 +214,7 @@ class Hurt:
     def _instances(self, during: str, states: set[str]) -> list[dict[str, Any]]:
         try:
             since = datetime.fromtimestamp(self.since).astimezone().isoformat()
-            rows = self.stage.api.task_instances(since)
+            rows = self.stage.api.task_instances(since, states)
         except (requests.RequestException, ValueError):
             return []
         return [t for t in rows if t["task_id"].split(".")[-1] == during and t.get("state") in states]
